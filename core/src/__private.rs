@@ -1,0 +1,105 @@
+//! Not API: the helpers generated code calls, through `::tapeless::__private`.
+//! Everything here is `#[inline]` and free of allocation; the conventions for
+//! non-differentiable points (DESIGN.md) are decided here, once.
+
+pub use num_traits::Float;
+
+/// A float literal of the function's float type (`2.0` in generic code).
+#[inline(always)]
+pub fn lit<T: Float>(value: f64) -> T {
+    // `from` cannot fail for f32, f64 or a dual number; a type that cannot
+    // represent the literal gets NaN rather than a panic.
+    T::from(value).unwrap_or_else(T::nan)
+}
+
+/// `0` of the float type.
+#[inline(always)]
+pub fn zero<T: Float>() -> T {
+    T::zero()
+}
+
+/// `1` of the float type.
+#[inline(always)]
+pub fn one<T: Float>() -> T {
+    T::one()
+}
+
+/// `g` if `cond`, else zero: routes a gradient to the chosen branch.
+#[inline(always)]
+pub fn pick<T: Float>(cond: bool, g: T) -> T {
+    if cond {
+        g
+    } else {
+        T::zero()
+    }
+}
+
+/// Whether `a.max(b)` returned `a` (ties go to `a`; a NaN loses).
+#[inline(always)]
+pub fn max_first<T: Float>(a: T, b: T) -> bool {
+    !(b > a || a.is_nan())
+}
+
+/// Whether `a.min(b)` returned `a` (ties go to `a`; a NaN loses).
+#[inline(always)]
+pub fn min_first<T: Float>(a: T, b: T) -> bool {
+    !(b < a || a.is_nan())
+}
+
+/// Local gradient of `abs`: the sign, and 0 at 0.
+#[inline(always)]
+pub fn abs_grad<T: Float>(x: T) -> T {
+    if x > T::zero() {
+        T::one()
+    } else if x < T::zero() {
+        -T::one()
+    } else {
+        T::zero()
+    }
+}
+
+/// Local gradient of `x.powi(n)`: `n * x^(n-1)`, and 0 for `n == 0`.
+#[inline(always)]
+pub fn powi_grad<T: Float>(x: T, n: i32) -> T {
+    match n {
+        0 => T::zero(),
+        1 => T::one(),
+        2 => x + x,
+        _ => lit::<T>(f64::from(n)) * x.powi(n - 1),
+    }
+}
+
+/// Local gradient of `x.powf(p)` with respect to `p`: `x^p ln x`, given the
+/// output `y = x^p`; 0 where `x == 0` (the limit from the right).
+#[inline(always)]
+pub fn powf_exponent_grad<T: Float>(x: T, y: T) -> T {
+    if x == T::zero() {
+        T::zero()
+    } else {
+        y * x.ln()
+    }
+}
+
+/// `a / b`, or 0 where `b == 0`: `hypot`'s local gradient `a / hypot(a, b)`
+/// is flat at the origin, like `abs` at 0.
+#[inline(always)]
+pub fn div_or_zero<T: Float>(a: T, b: T) -> T {
+    if b == T::zero() {
+        T::zero()
+    } else {
+        a / b
+    }
+}
+
+/// Which argument `x.clamp(lo, hi)` returned: 0 for `x`, 1 for `lo`, 2 for
+/// `hi` (at a bound the gradient goes to `x`, the first argument).
+#[inline(always)]
+pub fn clamp_choice<T: Float>(x: T, lo: T, hi: T) -> u8 {
+    if x < lo {
+        1
+    } else if x > hi {
+        2
+    } else {
+        0
+    }
+}

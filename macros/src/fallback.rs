@@ -1,0 +1,61 @@
+//! Output on error: the errors, the user's fn untouched (so that only the
+//! real error shows, not "cannot find function `f`" at every call), and where
+//! the signature parsed, `NAME_forward` and `NAME_grad` stubs.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::emit::{self, Signature};
+use crate::parse::{Function, Output};
+
+/// The errors plus the fn and, where `f` parsed, stubs with its signature.
+pub(crate) fn expand(error: syn::Error, item: &syn::ItemFn, f: Option<&Function>) -> TokenStream {
+    let errors = error.to_compile_error();
+    let Some(f) = f else {
+        return quote!(#errors #item);
+    };
+    let original = emit::original(f);
+    let Signature {
+        attrs,
+        vis,
+        generics,
+        params,
+        out,
+        grads,
+    } = emit::signature(f);
+    let (fwd, grad) = (emit::forward_name(f), emit::grad_name(f));
+    let where_clause = &generics.where_clause;
+    let grad_stub = match f.output {
+        Output::Scalar => quote! {
+            #(#attrs)*
+            #[allow(unused_variables)]
+            #vis fn #grad #generics (#(#params),*) -> (#out, #grads) #where_clause {
+                ::core::unreachable!("`#[differentiable]` reported an error")
+            }
+        },
+        Output::Tuple(_) => TokenStream::new(),
+    };
+    quote! {
+        #errors
+        #original
+        #(#attrs)*
+        #[allow(unused_variables, unreachable_code)]
+        #vis fn #fwd #generics (#(#params),*) -> (#out, impl Fn(#out) -> #grads) #where_clause {
+            (
+                ::core::unreachable!("`#[differentiable]` reported an error"),
+                move |_: #out| -> #grads { ::core::unreachable!() },
+            )
+        }
+        #grad_stub
+    }
+}
+
+/// Not a fn: the item unchanged, and the error.
+pub(crate) fn not_a_fn(item: TokenStream) -> TokenStream {
+    let error = syn::Error::new_spanned(
+        &item,
+        "`#[differentiable]` applies to a `fn`; put it on the function to differentiate",
+    )
+    .to_compile_error();
+    quote!(#error #item)
+}

@@ -1,0 +1,187 @@
+//! The `#[differentiable]` attribute of tapeless. Use it through the
+//! `tapeless` crate, whose documentation tells the whole story.
+//!
+//! The expansion is a pipeline of passes, one per file:
+//! [`args`] and [`parse`] check the input and report every error at once,
+//! [`lower`] builds the computational graph, [`analyse`] decides what the
+//! backward pass visits and reads, [`rules`] holds every primitive's local
+//! gradient, and [`emit`] writes the Rust; any error goes to [`fallback`].
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod analyse;
+mod args;
+mod diag;
+mod emit;
+mod fallback;
+mod graph;
+mod lower;
+mod names;
+mod parse;
+mod rules;
+mod sugar;
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+
+/// Generates `NAME_forward` (value and pullback) and `NAME_grad` (value and
+/// gradient) for a numeric fn. See the `tapeless` crate.
+#[proc_macro_attribute]
+pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand(attr.into(), item.into()).into()
+}
+
+/// The whole expansion, on proc_macro2 tokens so that tests can run it.
+fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
+    let item_fn: syn::ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => return fallback::not_a_fn(item),
+    };
+    let cx = diag::Diagnostics::default();
+    let args = args::parse(&cx, attr);
+    let f = parse::function(&cx, &args, &item_fn);
+    let mut names = names::Names::default();
+    // Lowering assumes a body that parse.rs accepted.
+    let graph = match &f {
+        Some(f) if !cx.has_errors() => lower::lower(&cx, f, &mut names),
+        _ => None,
+    };
+    if let Err(e) = cx.finish() {
+        return fallback::expand(e, &item_fn, f.as_ref());
+    }
+    match (f, graph) {
+        (Some(f), Some(g)) => {
+            let a = analyse::analyse(&g);
+            emit::expand(&f, &g, &a, &mut names)
+        }
+        (f, _) => {
+            let e = syn::Error::new_spanned(
+                &item_fn.sig.ident,
+                "internal error in tapeless: no graph and no error",
+            );
+            fallback::expand(e, &item_fn, f.as_ref())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    /// The macro never panics: odd inputs give errors, not crashes.
+    #[test]
+    fn never_panics_on_odd_input() {
+        let attrs = [
+            quote!(),
+            quote!(wrt),
+            quote!(wrt()),
+            quote!(wrt(x, x)),
+            quote!(1 + 2),
+            quote!(wrt(x), wrt(y)),
+        ];
+        let items = [
+            quote!(),
+            quote!(
+                struct S;
+            ),
+            quote!(fn),
+            quote!(
+                fn f() {}
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    x
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> (T, T) {
+                    x
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> (T, T) {
+                    (x, (x, x))
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    let (a, b) = x;
+                    a
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    let y = x.sin_cos().2;
+                    y
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    x.powi()
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    T::max(x)
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    y = x;
+                    x
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    return;
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {}
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    {
+                        x
+                    }
+                }
+            ),
+            quote!(
+                fn f<T: Float, U: Float>(x: T) -> T {
+                    x
+                }
+            ),
+            quote!(
+                fn f<'a, T: Float, const N: usize>(x: T, s: &'a str) -> T {
+                    x
+                }
+            ),
+            quote!(
+                fn f(self) -> f64 {
+                    1.0
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    x.0
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    -(-(x))
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    !x
+                }
+            ),
+        ];
+        for attr in &attrs {
+            for item in &items {
+                let _ = expand(attr.clone(), item.clone());
+            }
+        }
+    }
+}

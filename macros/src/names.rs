@@ -1,0 +1,86 @@
+//! Generated identifiers: `__tl_` + role (`v` value, `d` adjoint, `dout`),
+//! unique within one expansion, with `Span::mixed_site()` so that they can
+//! neither see nor shadow the user's bindings (macro_rules hygiene).
+
+use std::collections::HashSet;
+
+use proc_macro2::{Ident, Span};
+use quote::format_ident;
+
+/// Hands out fresh generated identifiers.
+#[derive(Default)]
+pub(crate) struct Names {
+    taken: HashSet<String>,
+}
+
+impl Names {
+    /// A fresh `__tl_{role}_{hint}`, or `__tl_{role}{n}` without a hint; a
+    /// number is appended when the name is taken (shadowed user variables).
+    pub(crate) fn fresh(&mut self, role: &str, hint: Option<&str>) -> Ident {
+        let base = match hint {
+            Some(h) => format!("__tl_{role}_{}", h.trim_start_matches('_')),
+            None => format!("__tl_{role}"),
+        };
+        let mut name = base.clone();
+        let mut n = usize::from(hint.is_none());
+        if hint.is_none() {
+            name = format!("{base}{n}");
+        }
+        while self.taken.contains(&name) {
+            n += 1;
+            name = match hint {
+                Some(_) => format!("{base}_{n}"),
+                None => format!("{base}{n}"),
+            };
+        }
+        self.taken.insert(name.clone());
+        Ident::new(&name, Span::mixed_site())
+    }
+
+    /// The adjoint name that goes with a value: `x` -> `__tl_d_x`,
+    /// `__tl_v_q` -> `__tl_d_q`, `__tl_v3` -> `__tl_d3`.
+    pub(crate) fn adjoint_of(&mut self, value: &Ident) -> Ident {
+        let s = value.to_string();
+        let s = s.strip_prefix("r#").unwrap_or(&s);
+        if let Some(rest) = s.strip_prefix("__tl_v_") {
+            self.fresh("d", Some(rest))
+        } else if s.starts_with("__tl_v") {
+            self.fresh("d", None)
+        } else {
+            self.fresh("d", Some(s))
+        }
+    }
+}
+
+/// The upstream gradient(s) the pullback receives.
+pub(crate) fn dout(index: Option<usize>) -> Ident {
+    match index {
+        None => format_ident!("__tl_dout", span = Span::mixed_site()),
+        Some(i) => format_ident!("__tl_dout{}", i, span = Span::mixed_site()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shadowed_names_get_numbers() {
+        let mut n = Names::default();
+        assert_eq!(n.fresh("v", Some("x")).to_string(), "__tl_v_x");
+        assert_eq!(n.fresh("v", Some("x")).to_string(), "__tl_v_x_1");
+        assert_eq!(n.fresh("v", None).to_string(), "__tl_v1");
+        assert_eq!(n.fresh("v", None).to_string(), "__tl_v2");
+    }
+
+    #[test]
+    fn adjoints_follow_values() {
+        let mut n = Names::default();
+        let q = n.fresh("v", Some("q"));
+        assert_eq!(n.adjoint_of(&q).to_string(), "__tl_d_q");
+        let x = Ident::new("q", Span::call_site());
+        assert_eq!(n.adjoint_of(&x).to_string(), "__tl_d_q_1");
+        let t = n.fresh("v", None);
+        assert_eq!(n.adjoint_of(&t).to_string(), "__tl_d1");
+    }
+}

@@ -1,0 +1,633 @@
+//! Pass 1: `syn::ItemFn` -> [`Function`], the checked signature. Every
+//! construct outside the accepted subset (DESIGN.md) is reported with a span
+//! on the user's tokens, all of them in one go; lower.rs may assume the body
+//! holds only what [`check_block`] lets through.
+
+use proc_macro2::Ident;
+use quote::ToTokens;
+use syn::visit::Visit;
+use syn::{
+    Block, Expr, FnArg, GenericParam, ItemFn, Pat, ReturnType, Stmt, Type, TypeParamBound,
+    WherePredicate,
+};
+
+use crate::args::Args;
+use crate::diag::Diagnostics;
+
+/// A checked `#[differentiable]` fn.
+pub(crate) struct Function<'a> {
+    pub item: &'a ItemFn,
+    /// The float type: the `Float`-bound generic parameter, or `f32`/`f64`.
+    pub float: Type,
+    /// Whether the float type is a generic parameter (then plain float
+    /// literals are converted to it).
+    pub generic: bool,
+    pub params: Vec<Param<'a>>,
+    pub output: Output,
+}
+
+/// A parameter and its role.
+pub(crate) struct Param<'a> {
+    pub ident: &'a Ident,
+    pub ty: &'a Type,
+    /// Its gradient is computed and returned.
+    pub diff: bool,
+}
+
+/// The shape of the returned value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// The float type: the pullback takes one upstream gradient, and a
+    /// `NAME_grad` exists.
+    Scalar,
+    /// A tuple of `n` floats: the pullback takes a tuple.
+    Tuple(usize),
+}
+
+/// Checks the signature and the body; returns `None` where the signature is
+/// unusable (errors recorded).
+pub(crate) fn function<'a>(
+    cx: &Diagnostics,
+    args: &Args,
+    item: &'a ItemFn,
+) -> Option<Function<'a>> {
+    let sig = &item.sig;
+    // Rule: only plain synchronous safe Rust fns; generated code must be able to
+    // call the body as written.
+    if let Some(t) = &sig.asyncness {
+        cx.error(
+            t,
+            "`async fn` cannot be differentiated; make it a plain `fn` and await outside",
+        );
+    }
+    if let Some(t) = &sig.unsafety {
+        cx.error(t, "`unsafe fn` cannot be differentiated; keep the unsafe code in a plain fn and pass its result in");
+    }
+    if let Some(t) = &sig.constness {
+        cx.error(t, "`const fn` cannot be differentiated; remove `const`");
+    }
+    if let Some(abi) = &sig.abi {
+        cx.error(abi, "`extern` fns cannot be differentiated; wrap the differentiable code in a plain Rust fn");
+    }
+    if let Some(v) = &sig.variadic {
+        cx.error(v, "variadic fns cannot be differentiated");
+    }
+    let (float, generic) = float_type(cx, item)?;
+
+    let mut params = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(r) => cx.error(
+                r,
+                "methods with `self` cannot be differentiated; write a free fn that takes the values it needs",
+            ),
+            FnArg::Typed(pt) => {
+                let ident = match &*pt.pat {
+                    Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => &pi.ident,
+                    other => {
+                        cx.error(other, "parameters must be plain names (`x: T`); destructure inside the body");
+                        continue;
+                    }
+                };
+                let is_float = same_type(&pt.ty, &float);
+                if !is_float && mentions(&pt.ty, &float) {
+                    cx.error(
+                        &pt.ty,
+                        format_args!(
+                            "parameter type `{}` is not supported; pass each float as `{}`",
+                            pt.ty.to_token_stream(),
+                            float.to_token_stream()
+                        ),
+                    );
+                    continue;
+                }
+                params.push(Param { ident, ty: &pt.ty, diff: is_float });
+            }
+        }
+    }
+
+    // Rule: `wrt(..)` names float parameters, each once.
+    if let Some(wrt) = &args.wrt {
+        for (i, name) in wrt.iter().enumerate() {
+            if wrt[..i].contains(name) {
+                cx.error(name, format_args!("`{name}` is named twice in `wrt(..)`"));
+            }
+            match params.iter().find(|p| p.ident == name) {
+                None => cx.error(
+                    name,
+                    format_args!("`wrt({name})` names no parameter of `{}`", sig.ident),
+                ),
+                Some(p) if !p.diff => cx.error(
+                    name,
+                    format_args!(
+                        "`{name}` is not of the float type `{}`, so it has no gradient; \
+                         list only float parameters in `wrt(..)`",
+                        float.to_token_stream()
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        for p in &mut params {
+            p.diff = p.diff && wrt.iter().any(|w| w == p.ident);
+        }
+    }
+
+    let output = output(cx, item, &float)?;
+    check_block(cx, &item.block);
+    Some(Function {
+        item,
+        float,
+        generic,
+        params,
+        output,
+    })
+}
+
+/// The float type: one generic type parameter bounded by `Float` (under any
+/// path, inline or in `where`), or else `f32`/`f64` written in the signature.
+fn float_type(cx: &Diagnostics, item: &ItemFn) -> Option<(Type, bool)> {
+    let g = &item.sig.generics;
+    let bounded_by_float = |bounds: &syn::punctuated::Punctuated<
+        TypeParamBound,
+        syn::Token![+],
+    >| {
+        bounds.iter().any(|b| match b {
+            TypeParamBound::Trait(t) => t.path.segments.last().is_some_and(|s| s.ident == "Float"),
+            _ => false,
+        })
+    };
+    let mut floats = Vec::new();
+    let mut others = Vec::new();
+    for p in &g.params {
+        if let GenericParam::Type(tp) = p {
+            let in_where = g.where_clause.iter().flat_map(|w| &w.predicates).any(|wp| match wp {
+                WherePredicate::Type(pt) => {
+                    matches!(&pt.bounded_ty, Type::Path(tp2) if tp2.qself.is_none() && tp2.path.is_ident(&tp.ident))
+                        && bounded_by_float(&pt.bounds)
+                }
+                _ => false,
+            });
+            if bounded_by_float(&tp.bounds) || in_where {
+                floats.push(&tp.ident);
+            } else {
+                others.push(&tp.ident);
+            }
+        }
+    }
+    // Rule: every type parameter is the float type; tapeless differentiates
+    // with respect to one float type per fn.
+    for o in &others {
+        if floats.is_empty() {
+            cx.error(
+                o,
+                format_args!("generic parameter `{o}` needs a `Float` bound: write `{o}: Float` (from `tapeless::Float`)"),
+            );
+        } else {
+            cx.error(
+                o,
+                format_args!(
+                    "generic parameter `{o}` is not supported; a `#[differentiable]` fn is generic over one float type (`{}`) and const parameters",
+                    floats[0]
+                ),
+            );
+        }
+    }
+    if let Some(second) = floats.get(1) {
+        cx.error(
+            second,
+            format_args!(
+                "a `#[differentiable]` fn has one float type; use `{}` for every float",
+                floats[0]
+            ),
+        );
+    }
+    if let Some(t) = floats.first() {
+        return Some((syn::parse_quote!(#t), true));
+    }
+    if !others.is_empty() {
+        return None;
+    }
+    // Concrete: the first of f32/f64 in the signature, and no other.
+    let mut found: Option<(&Ident, &Ident)> = None;
+    let mut ok = true;
+    let tys = item
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|i| match i {
+            FnArg::Typed(pt) => Some(&*pt.ty),
+            FnArg::Receiver(_) => None,
+        })
+        .chain(match &item.sig.output {
+            ReturnType::Type(_, t) => Some(&**t),
+            ReturnType::Default => None,
+        });
+    for ty in tys {
+        let mut v = PrimitiveFloats::default();
+        v.visit_type(ty);
+        for id in v.found {
+            match found {
+                None => found = Some((id, id)),
+                Some((first, _)) if *first != *id => {
+                    cx.error(
+                        id,
+                        format_args!("`{first}` and `{id}` in one `#[differentiable]` fn; use one float type, or a generic `T: Float`"),
+                    );
+                    ok = false;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    match found {
+        Some((id, _)) if ok => Some((syn::parse_quote!(#id), false)),
+        Some(_) => None,
+        None => {
+            cx.error(
+                &item.sig.ident,
+                "no float type in this signature; differentiate over a generic `T: Float`, `f32` or `f64`",
+            );
+            None
+        }
+    }
+}
+
+#[derive(Default)]
+struct PrimitiveFloats<'a> {
+    found: Vec<&'a Ident>,
+}
+
+impl<'a> Visit<'a> for PrimitiveFloats<'a> {
+    fn visit_path(&mut self, p: &'a syn::Path) {
+        if let Some(id) = p.get_ident() {
+            if id == "f32" || id == "f64" {
+                self.found.push(id);
+            }
+        }
+        syn::visit::visit_path(self, p);
+    }
+}
+
+/// Whether `ty` is the float type (`T`, `f64`; parentheses ignored).
+pub(crate) fn same_type(ty: &Type, float: &Type) -> bool {
+    match ty {
+        Type::Paren(p) => same_type(&p.elem, float),
+        Type::Group(g) => same_type(&g.elem, float),
+        Type::Path(tp) => {
+            tp.qself.is_none()
+                && tp.path.to_token_stream().to_string() == float.to_token_stream().to_string()
+        }
+        _ => false,
+    }
+}
+
+/// Whether the float type appears anywhere in `ty`.
+fn mentions(ty: &Type, float: &Type) -> bool {
+    struct Find<'f> {
+        float: &'f Type,
+        hit: bool,
+    }
+    impl<'a> Visit<'a> for Find<'_> {
+        fn visit_type(&mut self, t: &'a Type) {
+            if same_type(t, self.float) {
+                self.hit = true;
+            }
+            syn::visit::visit_type(self, t);
+        }
+    }
+    let mut f = Find { float, hit: false };
+    f.visit_type(ty);
+    f.hit
+}
+
+fn output(cx: &Diagnostics, item: &ItemFn, float: &Type) -> Option<Output> {
+    let f = float.to_token_stream();
+    match &item.sig.output {
+        ReturnType::Default => {
+            cx.error(
+                &item.sig.ident,
+                format_args!(
+                    "a `#[differentiable]` fn returns what it computes; add a return type `-> {f}`"
+                ),
+            );
+            None
+        }
+        ReturnType::Type(_, ty) => match &**ty {
+            t if same_type(t, float) => Some(Output::Scalar),
+            Type::Tuple(tt)
+                if !tt.elems.is_empty() && tt.elems.iter().all(|e| same_type(e, float)) =>
+            {
+                Some(Output::Tuple(tt.elems.len()))
+            }
+            Type::Reference(r) => {
+                cx.error(
+                    r,
+                    format_args!("a `#[differentiable]` fn cannot return a reference; return the value (`-> {f}`)"),
+                );
+                None
+            }
+            other => {
+                cx.error(
+                    other,
+                    format_args!(
+                        "return type `{}` is not supported; return `{f}` or a tuple such as `({f}, {f})`",
+                        other.to_token_stream()
+                    ),
+                );
+                None
+            }
+        },
+    }
+}
+
+/// Reports every construct of the body outside the accepted subset.
+pub(crate) fn check_block(cx: &Diagnostics, block: &Block) {
+    for stmt in &block.stmts {
+        check_stmt(cx, stmt);
+    }
+}
+
+fn check_stmt(cx: &Diagnostics, stmt: &Stmt) {
+    match stmt {
+        Stmt::Local(local) => {
+            check_pat(cx, &local.pat, true);
+            match &local.init {
+                Some(init) => {
+                    check_expr(cx, &init.expr);
+                    if let Some((else_token, _)) = &init.diverge {
+                        cx.error(else_token, "`let ... else` is not supported; bind the value with a plain `let`");
+                    }
+                }
+                None => cx.error(local, "declare the variable with its value: `let x = ...;`"),
+            }
+        }
+        Stmt::Item(syn::Item::Const(_) | syn::Item::Use(_)) => {}
+        Stmt::Item(item) => cx.error(
+            item,
+            "only `const` and `use` items are supported inside a `#[differentiable]` fn; define other items outside it",
+        ),
+        Stmt::Expr(e, _) => check_expr(cx, e),
+        Stmt::Macro(m) => macro_error(cx, &m.mac),
+    }
+}
+
+fn macro_error(cx: &Diagnostics, mac: &syn::Macro) {
+    cx.error(
+        &mac.path,
+        format_args!(
+            "macro calls such as `{}!` are not supported in a `#[differentiable]` fn; write the expression out, or compute it outside and pass it in",
+            mac.path.to_token_stream()
+        ),
+    );
+}
+
+fn check_pat(cx: &Diagnostics, pat: &Pat, top: bool) {
+    match pat {
+        Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {}
+        Pat::Wild(_) => {}
+        Pat::Tuple(t) => t.elems.iter().for_each(|p| check_pat(cx, p, false)),
+        Pat::Paren(p) => check_pat(cx, &p.pat, top),
+        Pat::Type(pt) if top => check_pat(cx, &pt.pat, false),
+        other => cx.error(
+            other,
+            "only plain names and tuples of names are supported in `let` (`let x = ..`, `let (s, c) = ..`)",
+        ),
+    }
+}
+
+fn check_expr(cx: &Diagnostics, expr: &Expr) {
+    let not_yet = |at: &dyn ToTokens, what: &str| {
+        cx.error(
+            at,
+            format_args!("{what} is not supported yet in a `#[differentiable]` fn; write straight-line code, or compute it outside and pass it in"),
+        )
+    };
+    match expr {
+        Expr::Lit(_) | Expr::Path(_) => {}
+        Expr::Binary(b) => {
+            check_expr(cx, &b.left);
+            check_expr(cx, &b.right);
+        }
+        Expr::Unary(u) => check_expr(cx, &u.expr),
+        Expr::Paren(p) => check_expr(cx, &p.expr),
+        Expr::Group(g) => check_expr(cx, &g.expr),
+        Expr::Tuple(t) => t.elems.iter().for_each(|e| check_expr(cx, e)),
+        Expr::Cast(c) => check_expr(cx, &c.expr),
+        Expr::Reference(r) => check_expr(cx, &r.expr),
+        Expr::MethodCall(m) => {
+            check_expr(cx, &m.receiver);
+            m.args.iter().for_each(|e| check_expr(cx, e));
+        }
+        Expr::Call(c) => {
+            match &*c.func {
+                Expr::Path(_) => {}
+                other => cx.error(other, "only calls of functions by path (`f(x)`, `T::exp(x)`) are supported"),
+            }
+            c.args.iter().for_each(|e| check_expr(cx, e));
+        }
+        Expr::Field(f) => {
+            if let syn::Member::Named(name) = &f.member {
+                cx.error(name, "field access is not supported in a `#[differentiable]` fn; pass the field's value as a parameter");
+            }
+            check_expr(cx, &f.base);
+        }
+        Expr::Assign(a) => {
+            check_place(cx, &a.left);
+            check_expr(cx, &a.right);
+        }
+        Expr::Block(b) => {
+            if let Some(label) = &b.label {
+                cx.error(label, "labelled blocks are not supported; use a plain block");
+            }
+            check_block(cx, &b.block);
+        }
+        Expr::Return(r) => {
+            if let Some(e) = &r.expr {
+                check_expr(cx, e);
+            }
+        }
+        Expr::Closure(c) => cx.error(
+            &c.or1_token,
+            "closures are not supported in a `#[differentiable]` fn; write the code inline or in another `#[differentiable]` fn",
+        ),
+        Expr::Match(m) => cx.error(
+            &m.match_token,
+            "`match` is not supported in a `#[differentiable]` fn; write the cases as arithmetic or compute the choice outside",
+        ),
+        Expr::Unsafe(u) => cx.error(
+            &u.unsafe_token,
+            "`unsafe` blocks are not allowed in a `#[differentiable]` fn; move the unsafe code into a plain fn and pass its result in",
+        ),
+        Expr::Async(a) => cx.error(&a.async_token, "`async` blocks are not supported in a `#[differentiable]` fn; await outside and pass the value in"),
+        Expr::Await(a) => cx.error(&a.await_token, "`.await` is not supported in a `#[differentiable]` fn; await outside and pass the value in"),
+        Expr::Macro(m) => macro_error(cx, &m.mac),
+        Expr::Struct(s) => cx.error(&s.path, "struct literals are not supported in a `#[differentiable]` fn; pass the values as separate parameters"),
+        Expr::Try(t) => cx.error(&t.question_token, "`?` is not supported in a `#[differentiable]` fn; handle the error outside and pass the value in"),
+        Expr::If(i) => not_yet(&i.if_token, "`if`"),
+        Expr::ForLoop(f) => not_yet(&f.for_token, "`for`"),
+        Expr::While(w) => not_yet(&w.while_token, "`while`"),
+        Expr::Loop(l) => not_yet(&l.loop_token, "`loop`"),
+        Expr::Break(b) => not_yet(&b.break_token, "`break`"),
+        Expr::Continue(c) => not_yet(&c.continue_token, "`continue`"),
+        Expr::Index(i) => not_yet(i, "indexing"),
+        Expr::Array(a) => not_yet(a, "an array"),
+        Expr::Repeat(r) => not_yet(r, "an array"),
+        Expr::Range(r) => not_yet(r, "a range"),
+        other => cx.error(other, "this expression is not supported in a `#[differentiable]` fn"),
+    }
+}
+
+/// Rule: assignment targets are local variables by name.
+fn check_place(cx: &Diagnostics, place: &Expr) {
+    match place {
+        Expr::Path(p) if p.path.get_ident().is_some() && p.qself.is_none() => {}
+        other => cx.error(
+            other,
+            "assign to a local variable by name (`x = ..`, `x += ..`)",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    fn errors(item: ItemFn) -> Vec<String> {
+        let cx = Diagnostics::default();
+        let _ = function(&cx, &Args::default(), &item);
+        match cx.finish() {
+            Ok(()) => vec![],
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn generic_float_under_any_name_and_bound_style() {
+        for item in [
+            parse_quote!(
+                fn f<T: Float>(x: T) -> T {
+                    x
+                }
+            ),
+            parse_quote!(
+                fn f<F: tapeless::Float + Debug>(x: F) -> F {
+                    x
+                }
+            ),
+            parse_quote!(
+                fn f<T>(x: T) -> T
+                where
+                    T: Float,
+                {
+                    x
+                }
+            ),
+        ] {
+            let item: ItemFn = item;
+            let cx = Diagnostics::default();
+            let f = function(&cx, &Args::default(), &item).unwrap();
+            assert!(f.generic);
+            assert!(f.params[0].diff);
+            cx.finish().unwrap();
+        }
+    }
+
+    #[test]
+    fn concrete_float_and_constant_params() {
+        let item: ItemFn = parse_quote!(
+            fn f(x: f64, n: usize, y: f64) -> f64 {
+                x
+            }
+        );
+        let cx = Diagnostics::default();
+        let f = function(&cx, &Args::default(), &item).unwrap();
+        cx.finish().unwrap();
+        assert!(!f.generic);
+        let diff: Vec<bool> = f.params.iter().map(|p| p.diff).collect();
+        assert_eq!(diff, [true, false, true]);
+        assert_eq!(f.output, Output::Scalar);
+    }
+
+    #[test]
+    fn wrt_selects_and_checks() {
+        let item: ItemFn = parse_quote!(
+            fn f<T: Float>(a: T, b: T, n: usize) -> (T, T) {
+                (a, b)
+            }
+        );
+        let cx = Diagnostics::default();
+        let args = Args {
+            wrt: Some(vec![parse_quote!(b)]),
+        };
+        let f = function(&cx, &args, &item).unwrap();
+        cx.finish().unwrap();
+        assert_eq!(
+            f.params.iter().map(|p| p.diff).collect::<Vec<_>>(),
+            [false, true, false]
+        );
+        assert_eq!(f.output, Output::Tuple(2));
+
+        let cx = Diagnostics::default();
+        let args = Args {
+            wrt: Some(vec![parse_quote!(c), parse_quote!(n)]),
+        };
+        let _ = function(&cx, &args, &item);
+        let msgs: Vec<String> = cx
+            .finish()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+    }
+
+    #[test]
+    fn reports_every_unsupported_construct() {
+        let msgs = errors(parse_quote! {
+            async fn f<T: Float>(x: T) -> T {
+                let c = |y: T| y;
+                unsafe { x }
+            }
+        });
+        assert_eq!(msgs.len(), 3, "{msgs:?}");
+        assert!(msgs[0].contains("async"));
+        assert!(msgs[1].contains("closures"));
+        assert!(msgs[2].contains("unsafe"));
+    }
+
+    #[test]
+    fn signature_errors() {
+        assert!(errors(parse_quote!(
+            fn f<T>(x: T) -> T {
+                x
+            }
+        ))[0]
+            .contains("needs a `Float` bound"));
+        assert!(errors(parse_quote!(
+            fn f<T: Float>(x: T) {
+                x
+            }
+        ))[0]
+            .contains("add a return type"));
+        assert!(errors(parse_quote!(
+            fn f<T: Float>(x: &T) -> &T {
+                x
+            }
+        ))[1]
+            .contains("reference"));
+        assert!(errors(parse_quote!(
+            fn f(x: f32, y: f64) -> f64 {
+                y
+            }
+        ))[0]
+            .contains("one float type"));
+        assert!(errors(parse_quote!(
+            fn f(n: usize) -> usize {
+                n
+            }
+        ))[0]
+            .contains("no float type"));
+    }
+}

@@ -1,0 +1,146 @@
+//! What DESIGN.md accepts in generic code that Rust does not: plain float
+//! literals (`2.0 * x` with `x: T`) become `lit::<T>(2.0)`, and compound
+//! assignments (`acc += x`, as `Float` has no `AddAssign`) become
+//! `acc = acc + (x)`, in the kept fn as in the generated ones. Literals that
+//! feed a conversion (`T::from(0.5)`) or a `let` annotated with another type
+//! (`let h: f64 = 0.5;`) stay as written.
+
+use proc_macro2::Span;
+use quote::quote_spanned;
+use syn::visit_mut::VisitMut;
+use syn::{Expr, Lit, Type};
+
+use crate::parse::same_type;
+
+/// Rewrites the literals of `block` (the fn body).
+pub(crate) fn convert_block(float: &Type, block: &mut syn::Block) {
+    Converter { float }.visit_block_mut(block);
+}
+
+/// Rewrites the literals of one expression.
+pub(crate) fn convert_expr(float: &Type, expr: &mut Expr) {
+    Converter { float }.visit_expr_mut(expr);
+}
+
+/// `+=` -> `+`, and so on.
+fn compound(op: &syn::BinOp) -> Option<proc_macro2::TokenStream> {
+    use syn::BinOp::*;
+    match op {
+        AddAssign(t) => Some(quote::quote_spanned!(t.spans[0]=> +)),
+        SubAssign(t) => Some(quote::quote_spanned!(t.spans[0]=> -)),
+        MulAssign(t) => Some(quote::quote_spanned!(t.spans[0]=> *)),
+        DivAssign(t) => Some(quote::quote_spanned!(t.spans[0]=> /)),
+        _ => None,
+    }
+}
+
+struct Converter<'a> {
+    float: &'a Type,
+}
+
+/// `T::from(..)`, `T::from_f64(..)`, `NumCast::from(..)`: arguments of a
+/// conversion keep their own type.
+fn is_conversion(func: &Expr) -> bool {
+    match func {
+        Expr::Path(p) => p.path.segments.last().is_some_and(|s| {
+            let s = s.ident.to_string();
+            s == "from" || s.starts_with("from_")
+        }),
+        _ => false,
+    }
+}
+
+impl VisitMut for Converter<'_> {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        match e {
+            Expr::Lit(l) => {
+                if let Lit::Float(f) = &l.lit {
+                    if f.suffix().is_empty() {
+                        let float = self.float;
+                        let span = f.span();
+                        // The user's literal keeps its span; the call around it is ours.
+                        let call = quote_spanned!(Span::mixed_site().located_at(span)=>
+                            ::tapeless::__private::lit::<#float>(#f)
+                        );
+                        *e = Expr::Verbatim(call);
+                    }
+                }
+            }
+            Expr::Call(c) if is_conversion(&c.func) => {}
+            Expr::Binary(b) if compound(&b.op).is_some() => {
+                syn::visit_mut::visit_expr_mut(self, e);
+                if let Expr::Binary(b) = e {
+                    if let Some(op) = compound(&b.op) {
+                        let (left, right) = (&b.left, &b.right);
+                        let right = match &**right {
+                            Expr::Lit(_)
+                            | Expr::Path(_)
+                            | Expr::Call(_)
+                            | Expr::MethodCall(_)
+                            | Expr::Paren(_)
+                            | Expr::Verbatim(_) => quote::quote!(#right),
+                            _ => quote::quote!((#right)),
+                        };
+                        *e = syn::parse_quote!(#left = #left #op #right);
+                    }
+                }
+            }
+            _ => syn::visit_mut::visit_expr_mut(self, e),
+        }
+    }
+
+    fn visit_local_mut(&mut self, local: &mut syn::Local) {
+        if let syn::Pat::Type(pt) = &local.pat {
+            if !same_type(&pt.ty, self.float) && !matches!(&*pt.ty, Type::Infer(_)) {
+                return;
+            }
+        }
+        syn::visit_mut::visit_local_mut(self, local);
+    }
+
+    // Items (`const C: f64 = 0.5;`) have their own types.
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::ToTokens;
+    use syn::parse_quote;
+
+    fn convert(mut e: Expr) -> String {
+        convert_expr(&parse_quote!(T), &mut e);
+        e.to_token_stream().to_string()
+    }
+
+    #[test]
+    fn plain_literals_take_the_float_type() {
+        let s = convert(parse_quote!(2.0 * x + 1e-3));
+        assert_eq!(s.matches("lit :: < T >").count(), 2, "{s}");
+    }
+
+    #[test]
+    fn conversions_suffixes_and_integers_stay() {
+        assert!(!convert(parse_quote!(T::from(0.5).unwrap())).contains("lit"));
+        assert!(!convert(parse_quote!(2.0_f64 * 3.0f32)).contains("lit"));
+        assert!(!convert(parse_quote!(x.powi(2))).contains("lit"));
+    }
+
+    #[test]
+    fn compound_assignments_become_plain_ones() {
+        let s = convert(parse_quote!(acc -= a - b));
+        assert_eq!(s, "acc = acc - (a - b)");
+    }
+
+    #[test]
+    fn annotated_lets_keep_their_type() {
+        let mut b: syn::Block = parse_quote!({
+            let h: f64 = 0.5;
+            let k: T = 0.5;
+            let j = 0.5;
+        });
+        convert_block(&parse_quote!(T), &mut b);
+        let s = b.to_token_stream().to_string();
+        assert_eq!(s.matches("lit").count(), 2, "{s}");
+    }
+}
