@@ -102,6 +102,7 @@ fn circuits_match_finite_differences() {
 
 // Every way of writing straight-line code.
 #[differentiable]
+#[allow(clippy::needless_return)] // `return` is one of the ways
 fn styles<F: tapeless::Float + std::fmt::Debug>(x: F, y: F) -> F {
     let mut acc = F::zero();
     acc += x * y;

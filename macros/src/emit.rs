@@ -140,6 +140,15 @@ fn forward(f: &Function, g: &Graph, a: &Analysis, names: &mut Names) -> TokenStr
     // Using the gradient counts as using the fn (no "never used" warning).
     let user_fn = &f.item.sig.ident;
     let mention = turbofish(f).map(|t| quote!(let _ = #user_fn #t;));
+    let stmts: Vec<TokenStream> = stmts.collect();
+    // A parameter that only fed a `let _` in the body is read here, so that
+    // the generated fn warns about nothing the user's fn does not.
+    let body = quote!(#(#stmts)* #value #backward);
+    let unread = f
+        .params
+        .iter()
+        .map(|p| p.ident)
+        .filter(|id| !mentions(&body, id));
     quote! {
         #(#attrs)*
         #[doc = #doc]
@@ -147,6 +156,7 @@ fn forward(f: &Function, g: &Graph, a: &Analysis, names: &mut Names) -> TokenStr
         #[allow(dead_code)]
         #vis fn #name #generics (#(#params),*) -> (#out, impl Fn(#out) -> #grads) #where_clause {
             #mention
+            #(let _ = #unread;)*
             #(#items)*
             #(#stmts)*
             (#value, move |#dout_pat: #out| #backward)
@@ -190,6 +200,15 @@ fn kept_doc(g: &Graph, a: &Analysis) -> String {
     format!("The pullback keeps {}.", parts.join(" and "))
 }
 
+/// Whether `ident` occurs in `tokens`.
+fn mentions(tokens: &TokenStream, ident: &Ident) -> bool {
+    tokens.clone().into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == *ident,
+        proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), ident),
+        _ => false,
+    })
+}
+
 fn value_tokens(g: &Graph, leaves: &[NodeId], output: Output) -> TokenStream {
     let parts = leaves.iter().map(|&n| node_tokens(&g.nodes[n]));
     match output {
@@ -210,6 +229,7 @@ fn backward(
         a,
         names,
         float: f.float.to_token_stream(),
+        generic: f.generic,
         adjoint: vec![None; g.nodes.len()],
         seen: vec![0; g.nodes.len()],
         stmts: Vec::new(),
@@ -276,6 +296,7 @@ struct Backward<'g, 'n> {
     a: &'g Analysis,
     names: &'n mut Names,
     float: TokenStream,
+    generic: bool,
     /// The adjoint of each node once its first term is written: a local, or
     /// the upstream gradient it equals.
     adjoint: Vec<Option<TokenStream>>,
@@ -305,10 +326,16 @@ impl Backward<'_, '_> {
             self.stmts.push(quote!(let #mutability #d = #term;));
             self.adjoint[target] = Some(d.to_token_stream());
         } else if let Some(d) = &self.adjoint[target] {
-            let stmt = match local {
-                Local::Same | Local::Zero => quote!(#d = #d + #g;),
-                Local::Neg => quote!(#d = #d - #g;),
-                Local::Expr(e) => quote!(#d = #d + #e;),
+            let term = match local {
+                Local::Same | Local::Zero => g.clone(),
+                Local::Neg => quote!(-#g),
+                Local::Expr(e) => e,
+            };
+            // `Float` has no `AddAssign`; `f32` and `f64` do.
+            let stmt = if self.generic {
+                quote!(#d = #d + #term;)
+            } else {
+                quote!(#d += #term;)
             };
             self.stmts.push(stmt);
         }

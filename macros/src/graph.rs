@@ -35,7 +35,7 @@ pub(crate) enum Op {
     Const {
         expr: TokenStream,
         /// The `let`'s type annotation, re-emitted on the binding.
-        ty: Option<syn::Type>,
+        ty: Option<Box<syn::Type>>,
         /// Cheap enough to write at every use rather than bind to a local.
         inline: bool,
     },

@@ -215,7 +215,7 @@ impl Lower<'_, '_> {
                     {
                         node.ident = self.names.fresh("v", Some(&pi.ident.to_string()));
                         if let (Op::Const { ty: slot, .. }, Some(ty)) = (&mut node.op, ty) {
-                            *slot = Some(ty.clone());
+                            *slot = Some(Box::new(ty.clone()));
                         }
                     }
                 }
@@ -532,9 +532,7 @@ impl Lower<'_, '_> {
             return None;
         };
         let path = &func.path;
-        let Some(last) = path.segments.last() else {
-            return None;
-        };
+        let last = path.segments.last()?;
         // `T::exp(x)`, `f64::exp(x)`, `Float::exp(x)`, `<T as Float>::exp(x)`.
         let on_float = func.qself.is_some()
             || (path.segments.len() >= 2 && {

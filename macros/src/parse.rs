@@ -448,22 +448,22 @@ fn check_expr(cx: &Diagnostics, expr: &Expr) {
             }
         }
         Expr::Closure(c) => cx.error(
-            &c.or1_token,
+            c.or1_token,
             "closures are not supported in a `#[differentiable]` fn; write the code inline or in another `#[differentiable]` fn",
         ),
         Expr::Match(m) => cx.error(
-            &m.match_token,
+            m.match_token,
             "`match` is not supported in a `#[differentiable]` fn; write the cases as arithmetic or compute the choice outside",
         ),
         Expr::Unsafe(u) => cx.error(
-            &u.unsafe_token,
+            u.unsafe_token,
             "`unsafe` blocks are not allowed in a `#[differentiable]` fn; move the unsafe code into a plain fn and pass its result in",
         ),
-        Expr::Async(a) => cx.error(&a.async_token, "`async` blocks are not supported in a `#[differentiable]` fn; await outside and pass the value in"),
-        Expr::Await(a) => cx.error(&a.await_token, "`.await` is not supported in a `#[differentiable]` fn; await outside and pass the value in"),
+        Expr::Async(a) => cx.error(a.async_token, "`async` blocks are not supported in a `#[differentiable]` fn; await outside and pass the value in"),
+        Expr::Await(a) => cx.error(a.await_token, "`.await` is not supported in a `#[differentiable]` fn; await outside and pass the value in"),
         Expr::Macro(m) => macro_error(cx, &m.mac),
         Expr::Struct(s) => cx.error(&s.path, "struct literals are not supported in a `#[differentiable]` fn; pass the values as separate parameters"),
-        Expr::Try(t) => cx.error(&t.question_token, "`?` is not supported in a `#[differentiable]` fn; handle the error outside and pass the value in"),
+        Expr::Try(t) => cx.error(t.question_token, "`?` is not supported in a `#[differentiable]` fn; handle the error outside and pass the value in"),
         Expr::If(i) => not_yet(&i.if_token, "`if`"),
         Expr::ForLoop(f) => not_yet(&f.for_token, "`for`"),
         Expr::While(w) => not_yet(&w.while_token, "`while`"),

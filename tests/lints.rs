@@ -1,0 +1,53 @@
+//! Generated code compiles without warnings under strict lints, has no
+//! `unsafe`, and leaves no "never used" warning on the user's fn when only
+//! its gradient is used.
+#![deny(warnings)]
+#![forbid(unsafe_code)]
+#![deny(unused_qualifications, unused_results, trivial_casts, unused_parens)]
+
+use tapeless::{differentiable, Float};
+
+/// A documented public fn: the generated ones get docs too.
+#[differentiable]
+pub fn documented<T: Float>(x: T, y: T) -> T {
+    let q = x * y + 1.0;
+    q.ln() - x.max(y)
+}
+
+// Used only through its gradient.
+#[differentiable]
+fn only_grad_used<T: Float>(x: T) -> T {
+    -2.5 * x.tanh()
+}
+
+// Used only through its forward.
+#[differentiable]
+fn only_forward_used(x: f32, y: f32) -> (f32, f32) {
+    (x * y, x - y)
+}
+
+// Constant parameters, a mutable parameter, a parameter the gradient ignores.
+#[differentiable(wrt(x))]
+fn with_constants<T: Float>(mut x: T, scale: T, n: usize, flag: bool) -> T {
+    x *= scale;
+    let k = T::from(n).unwrap();
+    let _unused = flag;
+    x * k
+}
+
+#[differentiable]
+fn no_float_work<T: Float>(x: T) -> T {
+    let _ = x;
+    T::one()
+}
+
+#[test]
+fn compiles_and_runs_under_deny_warnings() {
+    assert_eq!(documented_grad(1.0, 2.0).0, documented(1.0, 2.0));
+    assert!(only_grad_used_grad(0.0_f64).1 == -2.5);
+    let ((a, b), back) = only_forward_used_forward(2.0, 3.0);
+    assert_eq!((a, b), (6.0, -1.0));
+    assert_eq!(back((1.0, 0.0)), (3.0, 2.0));
+    assert_eq!(with_constants_grad(2.0, 3.0, 4, true), (24.0, 12.0));
+    assert_eq!(no_float_work_grad(5.0), (1.0, 0.0));
+}
