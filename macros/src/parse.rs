@@ -229,7 +229,7 @@ fn float_type(cx: &Diagnostics, item: &ItemFn) -> Option<(Type, bool)> {
         for id in v.found {
             match found {
                 None => found = Some((id, id)),
-                Some((first, _)) if *first != *id => {
+                Some((first, _)) if *first != *id && ok => {
                     cx.error(
                         id,
                         format_args!("`{first}` and `{id}` in one `#[differentiable]` fn; use one float type, or a generic `T: Float`"),
@@ -351,14 +351,14 @@ pub(crate) fn check_block(cx: &Diagnostics, block: &Block) {
 fn check_stmt(cx: &Diagnostics, stmt: &Stmt) {
     match stmt {
         Stmt::Local(local) => {
-            check_pat(cx, &local.pat, true);
+            let let_else = local.init.as_ref().and_then(|i| i.diverge.as_ref());
+            if let Some((else_token, _)) = let_else {
+                cx.error(else_token, "`let ... else` is not supported; bind the value with a plain `let`");
+            } else {
+                check_pat(cx, &local.pat, true);
+            }
             match &local.init {
-                Some(init) => {
-                    check_expr(cx, &init.expr);
-                    if let Some((else_token, _)) = &init.diverge {
-                        cx.error(else_token, "`let ... else` is not supported; bind the value with a plain `let`");
-                    }
-                }
+                Some(init) => check_expr(cx, &init.expr),
                 None => cx.error(local, "declare the variable with its value: `let x = ...;`"),
             }
         }

@@ -1,0 +1,8 @@
+use tapeless::differentiable;
+
+#[differentiable]
+fn f<T>(x: T) -> T {
+    x
+}
+
+fn main() {}

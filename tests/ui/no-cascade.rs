@@ -1,0 +1,15 @@
+use tapeless::{differentiable, Float};
+
+// One error, not one more at every use of `f`, `f_forward` and `f_grad`.
+#[differentiable]
+fn f<T: Float>(x: T) -> T {
+    let c = |v: T| v * v;
+    x
+}
+
+fn main() {
+    let _ = f(1.0);
+    let (_, back) = f_forward(1.0_f32);
+    let _ = back(1.0);
+    let (_, _dx) = f_grad(2.0);
+}

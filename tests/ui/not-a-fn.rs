@@ -1,0 +1,10 @@
+use tapeless::differentiable;
+
+#[differentiable]
+struct Weights {
+    w: f64,
+}
+
+fn main() {
+    let _ = Weights { w: 1.0 }.w;
+}
