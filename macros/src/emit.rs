@@ -370,7 +370,7 @@ fn grad(f: &Function, names: &mut Names) -> TokenStream {
     );
     let idents = f.params.iter().map(|p| p.ident);
     let turbofish = turbofish(f).unwrap_or_default();
-    let (value, pullback) = (names.fresh("value", None), names.fresh("pullback", None));
+    let (value, pullback) = (names.local("value"), names.local("pullback"));
     let float = &f.float;
     quote! {
         #(#attrs)*

@@ -14,24 +14,31 @@ pub(crate) struct Names {
 }
 
 impl Names {
-    /// A fresh `__tl_{role}_{hint}`, or `__tl_{role}{n}` without a hint; a
-    /// number is appended when the name is taken (shadowed user variables).
+    /// A fresh `__tl_{role}_{hint}`, or `__tl_{role}{n}` without a hint.
     pub(crate) fn fresh(&mut self, role: &str, hint: Option<&str>) -> Ident {
-        let base = match hint {
-            Some(h) => format!("__tl_{role}_{}", h.trim_start_matches('_')),
-            None => format!("__tl_{role}"),
-        };
-        let mut name = base.clone();
-        let mut n = usize::from(hint.is_none());
-        if hint.is_none() {
-            name = format!("{base}{n}");
+        match hint {
+            Some(h) => self.claim(format!("__tl_{role}_{}", h.trim_start_matches('_')), "_"),
+            None => self.claim(format!("__tl_{role}"), ""),
         }
+    }
+
+    /// A fresh `__tl_{name}`, for the few locals with one role each.
+    pub(crate) fn local(&mut self, name: &str) -> Ident {
+        self.claim(format!("__tl_{name}"), "_")
+    }
+
+    /// `base`, or `base{sep}{n}` with the first free `n` (shadowed user
+    /// variables, temporaries); a bare role always gets a number.
+    fn claim(&mut self, base: String, sep: &str) -> Ident {
+        let mut n = 0;
+        let mut name = if sep.is_empty() {
+            format!("{base}1")
+        } else {
+            base.clone()
+        };
         while self.taken.contains(&name) {
             n += 1;
-            name = match hint {
-                Some(_) => format!("{base}_{n}"),
-                None => format!("{base}{n}"),
-            };
+            name = format!("{base}{sep}{}", n + usize::from(sep.is_empty()));
         }
         self.taken.insert(name.clone());
         Ident::new(&name, Span::mixed_site())
@@ -44,8 +51,11 @@ impl Names {
         let s = s.strip_prefix("r#").unwrap_or(&s);
         if let Some(rest) = s.strip_prefix("__tl_v_") {
             self.fresh("d", Some(rest))
-        } else if s.starts_with("__tl_v") {
-            self.fresh("d", None)
+        } else if let Some(digits) = s
+            .strip_prefix("__tl_v")
+            .filter(|d| d.chars().all(|c| c.is_ascii_digit()))
+        {
+            self.claim(format!("__tl_d{digits}"), "_")
         } else {
             self.fresh("d", Some(s))
         }
@@ -81,6 +91,9 @@ mod tests {
         let x = Ident::new("q", Span::call_site());
         assert_eq!(n.adjoint_of(&x).to_string(), "__tl_d_q_1");
         let t = n.fresh("v", None);
+        assert_eq!(t.to_string(), "__tl_v1");
         assert_eq!(n.adjoint_of(&t).to_string(), "__tl_d1");
+        assert_eq!(n.local("pullback").to_string(), "__tl_pullback");
+        assert_eq!(n.local("pullback").to_string(), "__tl_pullback_1");
     }
 }
