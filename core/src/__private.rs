@@ -103,3 +103,13 @@ pub fn clamp_choice<T: Float>(x: T, lo: T, hi: T) -> u8 {
         0
     }
 }
+
+/// A value the forward pass kept in a slot; it is there whenever the
+/// backward pass takes the branch that reads it.
+#[inline(always)]
+pub fn stored<X: Copy>(slot: Option<X>) -> X {
+    match slot {
+        Some(x) => x,
+        None => unreachable!("internal error in tapeless: a kept value is missing"),
+    }
+}

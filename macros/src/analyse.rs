@@ -1,51 +1,301 @@
-//! Pass 3: which nodes the backward pass visits and what it reads. A node has
-//! an adjoint if it is active and the output depends on it (varied and
-//! useful); `contributions` counts the terms its adjoint sums, so that emit.rs
-//! writes `let` for a single term and accumulates only where there are more.
+//! Pass 3: what the backward pass does and reads. For every node: whether it
+//! has an adjoint and how its terms are summed ([`Mode`]); whether the
+//! backward reads its value (`kept`) and where that value comes from
+//! ([`Storage`]): the closure's capture for the fn body's values, a
+//! recomputation for cheap values of a loop (indices, elements of inputs),
+//! and otherwise one slot, or one tape entry per iteration.
 
-use crate::graph::{Graph, Op};
+use crate::graph::{Block, Graph, Init, NodeId, Op, RegionId, Shape, Stmt};
 use crate::rules::{self, Keep};
 
+/// How a node's adjoint sums its terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// No gradient reaches it.
+    None,
+    /// All `n` terms come from its own block, after it: the first is a `let`.
+    Let(usize),
+    /// Terms come from nested blocks (loops, branches): a zero adjoint is
+    /// declared where the node's block starts, and terms are added to it.
+    Accum,
+}
+
+/// Where the backward pass finds a value it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Storage {
+    /// Computed in the fn body (or a parameter): the closure captures it.
+    Captured,
+    /// Recomputed in the backward pass: loop indices, constants of them,
+    /// elements of arrays never written.
+    Recompute,
+    /// Computed in a branch: kept in an `Option`.
+    Slot,
+    /// Computed in a loop: pushed on a tape each iteration.
+    Tape,
+}
+
 pub(crate) struct Analysis {
-    /// Terms summed into each node's adjoint (0: it has no adjoint).
-    pub contributions: Vec<usize>,
+    pub mode: Vec<Mode>,
     /// The backward pass reads the node's value.
     pub kept: Vec<bool>,
+    pub storage: Vec<Storage>,
+    /// Blocks whose reversal does something.
+    pub work: Vec<bool>,
+    /// The loop item nodes of loops the backward replays.
+    pub replayed: Vec<bool>,
 }
 
 pub(crate) fn analyse(g: &Graph) -> Analysis {
     let n = g.nodes.len();
-    let mut contributions = vec![0; n];
-    let mut kept = vec![false; n];
+    let mut a = Analysis {
+        mode: vec![Mode::None; n],
+        kept: vec![false; n],
+        storage: vec![Storage::Captured; n],
+        work: vec![false; g.regions.len()],
+        replayed: vec![false; n],
+    };
+    modes(g, &mut a);
+    work(g, &g.body, &mut a);
+    kept(g, &g.body, &mut a);
+    storage(g, &mut a);
+    a
+}
+
+fn in_loop(g: &Graph, mut r: RegionId) -> bool {
+    while r != 0 {
+        if g.regions[r].is_loop {
+            return true;
+        }
+        r = g.regions[r].parent;
+    }
+    false
+}
+
+/// Adjoint modes: a term from another block makes a node `Accum`; the rest
+/// count their terms in one reverse pass over each block.
+fn modes(g: &Graph, a: &mut Analysis) {
+    // Every gradient-carrying use, as (target, region of the use).
+    let mut uses: Vec<Vec<RegionId>> = vec![Vec::new(); g.nodes.len()];
     for leaf in g.output.leaves() {
         if g.nodes[leaf].active {
-            contributions[leaf] += 1;
+            uses[leaf].push(0);
         }
     }
-    for (id, node) in g.nodes.iter().enumerate().rev() {
-        let Op::Prim { prim, args } = &node.op else {
-            continue;
-        };
-        if !node.active || contributions[id] == 0 {
-            continue;
-        }
-        for (i, &arg) in args.iter().enumerate() {
-            if g.nodes[arg].active && rules::flows(*prim, i) {
-                contributions[arg] += 1;
+    for node in &g.nodes {
+        if let Op::Prim { prim, args } = &node.op {
+            if node.active {
+                for (i, &arg) in args.iter().enumerate() {
+                    if g.nodes[arg].active && rules::flows(*prim, i) {
+                        uses[arg].push(node.region);
+                    }
+                }
             }
         }
-        let k = rules::keep(*prim);
-        if matches!(k, Keep::Inputs | Keep::InputsAndOutput) {
-            args.iter().for_each(|&a| kept[a] = true);
+    }
+    let mut sinks = Vec::new();
+    collect_sinks(g, &g.body, &mut sinks);
+    for (target, region) in sinks {
+        uses[target].push(region);
+    }
+    for (id, node) in g.nodes.iter().enumerate() {
+        if !node.active || uses[id].is_empty() {
+            continue;
         }
-        if matches!(k, Keep::Output | Keep::InputsAndOutput) {
-            kept[id] = true;
+        if uses[id].iter().any(|&r| r != node.region) {
+            a.mode[id] = Mode::Accum;
         }
     }
-    Analysis {
-        contributions,
-        kept,
+    // Exact counts for the rest, latest node first.
+    let mut counts = vec![0usize; g.nodes.len()];
+    for leaf in g.output.leaves() {
+        if g.nodes[leaf].active {
+            counts[leaf] += 1;
+        }
     }
+    for (target, _) in {
+        let mut s = Vec::new();
+        collect_sinks(g, &g.body, &mut s);
+        s
+    } {
+        counts[target] += 1;
+    }
+    for id in (0..g.nodes.len()).rev() {
+        let node = &g.nodes[id];
+        if a.mode[id] != Mode::Accum && node.active && counts[id] > 0 {
+            a.mode[id] = Mode::Let(counts[id]);
+        }
+        if matches!(a.mode[id], Mode::None) {
+            continue;
+        }
+        if let Op::Prim { prim, args } = &node.op {
+            for (i, &arg) in args.iter().enumerate() {
+                if g.nodes[arg].active && rules::flows(*prim, i) {
+                    counts[arg] += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Nodes that receive a gradient from a variable: what is written into an
+/// active variable, with the region of the write.
+fn collect_sinks(g: &Graph, b: &Block, out: &mut Vec<(NodeId, RegionId)>) {
+    let mut add = |n: NodeId, var: usize| {
+        if g.vars[var].active && g.nodes[n].active {
+            out.push((n, b.id));
+        }
+    };
+    let mut nested = Vec::new();
+    for stmt in &b.stmts {
+        match stmt {
+            Stmt::Declare { var, init } => match init {
+                Init::Value(n) | Init::Fill { value: n, .. } => add(*n, *var),
+                Init::Elems { values, .. } => values.iter().for_each(|&n| add(n, *var)),
+                Init::Deferred => {}
+            },
+            Stmt::Set { var, value } | Stmt::Store { var, value, .. } => add(*value, *var),
+            Stmt::If { then, els, .. } => {
+                nested.push(then);
+                nested.push(els);
+            }
+            Stmt::Loop(l) => nested.push(&l.body),
+            Stmt::Node(_) | Stmt::Break => {}
+        }
+    }
+    for block in nested {
+        collect_sinks(g, block, out);
+    }
+}
+
+/// Whether reversing `b` does anything: a node with an adjoint, or a write
+/// to an active variable.
+fn work(g: &Graph, b: &Block, a: &mut Analysis) -> bool {
+    let mut any = false;
+    for stmt in &b.stmts {
+        any |= match stmt {
+            Stmt::Node(n) => a.mode[*n] != Mode::None,
+            Stmt::Declare { var, .. } | Stmt::Set { var, .. } | Stmt::Store { var, .. } => {
+                g.vars[*var].active
+            }
+            Stmt::If { then, els, .. } => {
+                let t = work(g, then, a);
+                let e = work(g, els, a);
+                t || e
+            }
+            Stmt::Loop(l) => work(g, &l.body, a),
+            Stmt::Break => false,
+        };
+    }
+    a.work[b.id] = any;
+    any
+}
+
+/// What the backward reads, per the rule table and the statements.
+fn kept(g: &Graph, b: &Block, a: &mut Analysis) {
+    for stmt in &b.stmts {
+        match stmt {
+            Stmt::Node(id) => {
+                let id = *id;
+                if a.mode[id] == Mode::None {
+                    continue;
+                }
+                match &g.nodes[id].op {
+                    Op::Prim { prim, args } => {
+                        let k = rules::keep(*prim);
+                        if matches!(k, Keep::Inputs | Keep::InputsAndOutput) {
+                            args.iter().for_each(|&x| a.kept[x] = true);
+                        }
+                        if matches!(k, Keep::Output | Keep::InputsAndOutput) {
+                            a.kept[id] = true;
+                        }
+                    }
+                    Op::ReadIndex { index, .. } => index.iter().for_each(|&x| a.kept[x] = true),
+                    _ => {}
+                }
+            }
+            Stmt::Store { var, index, .. } if g.vars[*var].active => {
+                index.iter().for_each(|&x| a.kept[x] = true)
+            }
+            Stmt::Declare {
+                var,
+                init: Init::Fill { lens, .. },
+            } if g.vars[*var].active => lens.iter().for_each(|&x| a.kept[x] = true),
+            Stmt::If { cond, then, els } => {
+                if a.work[then.id] || a.work[els.id] {
+                    a.kept[*cond] = true;
+                }
+                kept(g, then, a);
+                kept(g, els, a);
+            }
+            Stmt::Loop(l) => {
+                if a.work[l.body.id] {
+                    match (&l.header, &l.counter) {
+                        (Some(h), None) => {
+                            a.kept[h.iter] = true;
+                            a.replayed[h.item] = true;
+                        }
+                        (_, Some((_, count))) => a.kept[*count] = true,
+                        (None, None) => {}
+                    }
+                }
+                kept(g, &l.body, a);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Where each kept value comes from; recomputed values keep their inputs.
+fn storage(g: &Graph, a: &mut Analysis) {
+    let n = g.nodes.len();
+    // Free: available without storage (fn body, parameters, replayed items,
+    // and what is recomputed from free values).
+    let mut free = vec![false; n];
+    for id in 0..n {
+        let node = &g.nodes[id];
+        free[id] = node.region == 0
+            || match &node.op {
+                Op::Param => true,
+                Op::LoopItem => a.replayed[id],
+                Op::Const { deps, var_deps, .. } => {
+                    deps.iter().all(|&d| free[d]) && var_deps.iter().all(|&v| !g.vars[v].written)
+                }
+                Op::ReadIndex { var, index } => {
+                    !g.vars[*var].written && index.iter().all(|&d| free[d])
+                }
+                _ => false,
+            };
+    }
+    for id in (0..n).rev() {
+        let node = &g.nodes[id];
+        if !a.kept[id] {
+            continue;
+        }
+        a.storage[id] = if node.region == 0 || matches!(node.op, Op::Param) {
+            Storage::Captured
+        } else if free[id] {
+            Storage::Recompute
+        } else if in_loop(g, node.region) {
+            Storage::Tape
+        } else {
+            Storage::Slot
+        };
+        // A recomputed or inline value reads its inputs again.
+        let reads_inputs = a.storage[id] == Storage::Recompute
+            || matches!(node.op, Op::Const { inline: true, .. });
+        if reads_inputs {
+            for d in node.op.inputs() {
+                a.kept[d] = true;
+            }
+        }
+    }
+    // Inline constants are written where used; they need no storage.
+    for (id, node) in g.nodes.iter().enumerate() {
+        if matches!(node.op, Op::Const { inline: true, .. }) {
+            a.storage[id] = Storage::Captured;
+        }
+    }
+    let _ = Shape::Scalar;
 }
 
 #[cfg(test)]
@@ -59,10 +309,18 @@ mod tests {
     fn run(item: ItemFn) -> (Graph, Analysis) {
         let cx = Diagnostics::default();
         let f = crate::parse::function(&cx, &Args::default(), &item).unwrap();
-        let g = crate::lower::lower(&cx, &f, &mut Names::default()).unwrap();
+        let g = crate::lower::lower(&cx, &f, &mut Names::default());
         cx.finish().unwrap();
+        let g = g.unwrap();
         let a = analyse(&g);
         (g, a)
+    }
+
+    fn stored(g: &Graph, a: &Analysis) -> Vec<String> {
+        (0..g.nodes.len())
+            .filter(|&i| a.kept[i] && matches!(a.storage[i], Storage::Tape | Storage::Slot))
+            .map(|i| g.nodes[i].ident.to_string())
+            .collect()
     }
 
     #[test]
@@ -72,7 +330,7 @@ mod tests {
                 x * x
             }
         ));
-        assert_eq!(a.contributions, [2, 1]);
+        assert_eq!(a.mode, [Mode::Let(2), Mode::Let(1)]);
     }
 
     #[test]
@@ -84,7 +342,7 @@ mod tests {
             }
         ));
         // x, exp, floor, add
-        assert_eq!(a.contributions, [1, 0, 0, 1]);
+        assert_eq!(a.mode, [Mode::Let(1), Mode::None, Mode::None, Mode::Let(1)]);
     }
 
     #[test]
@@ -108,5 +366,34 @@ mod tests {
         assert_eq!(kept.len(), 7, "{kept:?}");
         assert!(kept.contains(&"w0".to_string()) && kept.contains(&"x1".to_string()));
         assert!(!kept.contains(&"__tl_v_dot".to_string()));
+        assert!(stored(&g, &a).is_empty());
+    }
+
+    #[test]
+    fn a_dot_product_stores_nothing_per_iteration() {
+        let (g, a) = run(parse_quote!(
+            fn dot<T: Float>(w: &[T], x: &[T]) -> T {
+                let mut s = T::zero();
+                for i in 0..w.len() {
+                    s += w[i] * x[i];
+                }
+                s
+            }
+        ));
+        assert!(stored(&g, &a).is_empty(), "{:?}", stored(&g, &a));
+    }
+
+    #[test]
+    fn a_running_product_stores_one_value_per_iteration() {
+        let (g, a) = run(parse_quote!(
+            fn prod<T: Float>(x: &[T]) -> T {
+                let mut p = T::one();
+                for i in 0..x.len() {
+                    p = p * x[i];
+                }
+                p
+            }
+        ));
+        assert_eq!(stored(&g, &a).len(), 1, "{:?}", stored(&g, &a));
     }
 }

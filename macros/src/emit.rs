@@ -2,7 +2,11 @@
 //! float type), `NAME_forward` (the forward pass, then a `move` closure that
 //! is the backward pass) and, for a scalar output, `NAME_grad`.
 //!
-//! For `fn f<T: Float>(x: T, y: T, z: T) -> T { let q = x + y; q * z }`:
+//! The forward pass mirrors the user's code: one `let` per node, the same
+//! branches and loops. Values a loop computes that the backward reads are
+//! pushed on a tape (one `Vec` per value); the backward visits the
+//! statements in reverse, replaying ranges backwards (`.rev()`) or counting
+//! iterations, and pops what it reads. For straight-line code:
 //!
 //! ```text
 //! fn f_forward<T: Float>(x: T, y: T, z: T) -> (T, impl Fn(T) -> (T, T, T)) {
@@ -16,15 +20,18 @@
 //! }
 //! ```
 
-use proc_macro2::{Ident, TokenStream};
+use std::collections::HashMap;
+
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::visit::Visit;
+use syn::visit_mut::VisitMut;
 
-use crate::analyse::Analysis;
-use crate::graph::{Graph, NodeId, Op};
+use crate::analyse::{Analysis, Mode, Storage};
+use crate::graph::{Block, Graph, Init, Loop, NodeId, Op, RegionId, Shape, Stmt, VarId};
 use crate::lower::node_tokens;
 use crate::names::{self, Names};
-use crate::parse::{Function, Output};
+use crate::parse::{Function, Holds, Output};
 use crate::rules::{self, Kept, Local};
 use crate::sugar;
 
@@ -34,7 +41,7 @@ pub(crate) fn expand(f: &Function, g: &Graph, a: &Analysis, names: &mut Names) -
     let forward = forward(f, g, a, names);
     let grad = match f.output {
         Output::Scalar => grad(f, names),
-        Output::Tuple(_) => TokenStream::new(),
+        Output::Tuple(_) | Output::Array => TokenStream::new(),
     };
     quote!(#original #forward #grad)
 }
@@ -57,6 +64,8 @@ pub(crate) struct Signature {
     pub params: Vec<TokenStream>,
     pub out: syn::Type,
     pub grads: TokenStream,
+    /// `+ use<..>` for the forward's `impl Fn` when it borrows parameters.
+    pub captures: TokenStream,
 }
 
 pub(crate) fn signature(f: &Function) -> Signature {
@@ -75,17 +84,47 @@ pub(crate) fn signature(f: &Function) -> Signature {
         })
         .cloned()
         .collect();
-    let params = f
+    let mut generics = item.sig.generics.clone();
+    // Elided lifetimes get names, so that the pullback may borrow them.
+    let mut namer = NameLifetimes { count: 0 };
+    let params: Vec<TokenStream> = f
         .params
         .iter()
         .map(|p| {
-            let (id, ty) = (p.ident, p.ty);
+            let id = p.ident;
+            let mut ty = p.ty.clone();
+            namer.visit_type_mut(&mut ty);
             quote!(#id: #ty)
         })
         .collect();
-    let diff: Vec<&syn::Type> = f.params.iter().filter(|p| p.diff).map(|p| p.ty).collect();
+    let borrowed = namer.count > 0 || generics.lifetimes().next().is_some();
+    for i in 0..namer.count {
+        let lt = syn::Lifetime::new(&format!("'__tl_a{i}"), Span::call_site());
+        generics
+            .params
+            .insert(0, syn::GenericParam::Lifetime(syn::LifetimeParam::new(lt)));
+    }
+    let captures = if borrowed {
+        let names = generics.params.iter().map(|p| match p {
+            syn::GenericParam::Lifetime(l) => l.lifetime.to_token_stream(),
+            syn::GenericParam::Type(t) => t.ident.to_token_stream(),
+            syn::GenericParam::Const(c) => c.ident.to_token_stream(),
+        });
+        quote!(+ use<#(#names),*>)
+    } else {
+        TokenStream::new()
+    };
+    let diff: Vec<TokenStream> = f
+        .params
+        .iter()
+        .filter(|p| p.diff)
+        .map(|p| match &p.float {
+            Some(Holds::Array { grad, .. }) => grad.to_token_stream(),
+            _ => p.ty.to_token_stream(),
+        })
+        .collect();
     let grads = match diff.as_slice() {
-        [one] => one.to_token_stream(),
+        [one] => one.clone(),
         many => quote!((#(#many),*)),
     };
     let out = match &item.sig.output {
@@ -95,10 +134,133 @@ pub(crate) fn signature(f: &Function) -> Signature {
     Signature {
         attrs,
         vis: item.vis.clone(),
-        generics: item.sig.generics.clone(),
+        generics,
         params,
         out,
         grads,
+        captures,
+    }
+}
+
+struct NameLifetimes {
+    count: usize,
+}
+
+impl VisitMut for NameLifetimes {
+    fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
+        if r.lifetime.as_ref().is_none_or(|l| l.ident == "_") {
+            r.lifetime = Some(syn::Lifetime::new(
+                &format!("'__tl_a{}", self.count),
+                Span::call_site(),
+            ));
+            self.count += 1;
+        }
+        syn::visit_mut::visit_type_reference_mut(self, r);
+    }
+}
+
+/// Generated names for the storage of values and the adjoints of variables.
+struct Plan {
+    tape: HashMap<NodeId, (Ident, Ident)>,
+    slot: HashMap<NodeId, Ident>,
+    var_adjoint: Vec<Ident>,
+    /// The loop whose body each region is (for tape capacities).
+    loop_of: HashMap<RegionId, (TokenStream, RegionId)>,
+}
+
+fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
+    let mut p = Plan {
+        tape: HashMap::new(),
+        slot: HashMap::new(),
+        var_adjoint: Vec::new(),
+        loop_of: HashMap::new(),
+    };
+    for (id, node) in g.nodes.iter().enumerate() {
+        if !a.kept[id] {
+            continue;
+        }
+        let base = node.ident.to_string();
+        let base = base
+            .strip_prefix("__tl_v")
+            .unwrap_or(&base)
+            .trim_start_matches('_')
+            .to_string();
+        match a.storage[id] {
+            Storage::Tape => {
+                let t = names.fresh("tape", Some(&base));
+                let c = names.fresh("at", Some(&base));
+                p.tape.insert(id, (t, c));
+            }
+            Storage::Slot => {
+                p.slot.insert(id, names.fresh("kept", Some(&base)));
+            }
+            _ => {}
+        }
+    }
+    for v in &g.vars {
+        p.var_adjoint.push(names.adjoint_of(&v.ident));
+    }
+    fn walk(g: &Graph, b: &Block, p: &mut Plan) {
+        for s in &b.stmts {
+            match s {
+                Stmt::If { then, els, .. } => {
+                    walk(g, then, p);
+                    walk(g, els, p);
+                }
+                Stmt::Loop(l) => {
+                    let hint = match &l.header {
+                        Some(h) => {
+                            let iter = node_tokens(&g.nodes[h.iter]);
+                            quote!((#iter).size_hint().0)
+                        }
+                        None => TokenStream::new(),
+                    };
+                    let iter_region = l.header.as_ref().map_or(0, |h| dep_region(g, h.iter));
+                    p.loop_of.insert(l.body.id, (hint, iter_region));
+                    walk(g, &l.body, p);
+                }
+                _ => {}
+            }
+        }
+    }
+    walk(g, &g.body, &mut p);
+    p
+}
+
+/// The innermost region any input of an inline constant comes from.
+fn dep_region(g: &Graph, n: NodeId) -> RegionId {
+    let mut deepest = 0;
+    let mut stack = g.nodes[n].op.inputs();
+    while let Some(d) = stack.pop() {
+        let r = g.nodes[d].region;
+        if depth(g, r) > depth(g, deepest) {
+            deepest = r;
+        }
+        if matches!(g.nodes[d].op, Op::Const { inline: true, .. }) {
+            stack.extend(g.nodes[d].op.inputs());
+        }
+    }
+    deepest
+}
+
+fn depth(g: &Graph, mut r: RegionId) -> usize {
+    let mut d = 0;
+    while r != 0 {
+        r = g.regions[r].parent;
+        d += 1;
+    }
+    d
+}
+
+fn within(g: &Graph, mut r: RegionId, ancestor: RegionId) -> bool {
+    loop {
+        if r == ancestor {
+            return true;
+        }
+        if r == 0 {
+            return false;
+        }
+        r = g.regions[r].parent;
     }
 }
 
@@ -110,6 +272,7 @@ fn forward(f: &Function, g: &Graph, a: &Analysis, names: &mut Names) -> TokenStr
         params,
         out,
         grads,
+        captures,
     } = signature(f);
     let name = forward_name(f);
     let where_clause = &generics.where_clause;
@@ -119,28 +282,33 @@ fn forward(f: &Function, g: &Graph, a: &Analysis, names: &mut Names) -> TokenStr
         f.item.sig.ident,
         kept_doc(g, a)
     );
+    let plan = plan(g, a, names);
     let items = &g.items;
-    let stmts = g.nodes.iter().filter_map(|node| match &node.op {
-        Op::Param | Op::Const { inline: true, .. } => None,
-        Op::Const { expr, ty, .. } => {
-            let id = &node.ident;
-            let ty = ty.as_ref().map(|t| quote!(: #t));
-            Some(quote!(let #id #ty = #expr;))
+    let fw = Forward { g, plan: &plan };
+    let storage = fw.storage_decls();
+    let stmts = fw.block(&g.body);
+    let value = match f.output {
+        Output::Scalar | Output::Tuple(_) => {
+            let parts: Vec<TokenStream> = g
+                .output
+                .leaves()
+                .iter()
+                .map(|&n| node_tokens(&g.nodes[n]))
+                .collect();
+            match f.output {
+                Output::Tuple(_) => quote!((#(#parts),*)),
+                _ => quote!(#(#parts)*),
+            }
         }
-        Op::Prim { prim, args } => {
-            let id = &node.ident;
-            let args: Vec<TokenStream> = args.iter().map(|&n| node_tokens(&g.nodes[n])).collect();
-            let value = rules::forward(*prim, &args);
-            // Type errors in the forward point at the user's expression.
-            Some(quote_spanned!(node.span=> let #id = #value;))
-        }
-    });
-    let value = value_tokens(g, &g.output.leaves(), f.output);
-    let (dout_pat, backward) = backward(f, g, a, names);
+        Output::Array => match &g.output {
+            crate::graph::Val::Var(v) => g.vars[*v].ident.to_token_stream(),
+            _ => TokenStream::new(),
+        },
+    };
+    let (dout_pat, backward) = backward(f, g, a, &plan, names);
     // Using the gradient counts as using the fn (no "never used" warning).
     let user_fn = &f.item.sig.ident;
     let mention = turbofish(f).map(|t| quote!(let _ = #user_fn #t;));
-    let stmts: Vec<TokenStream> = stmts.collect();
     // A parameter that only fed a `let _` in the body is read here, so that
     // the generated fn warns about nothing the user's fn does not.
     let body = quote!(#(#stmts)* #value #backward);
@@ -154,14 +322,241 @@ fn forward(f: &Function, g: &Graph, a: &Analysis, names: &mut Names) -> TokenStr
         #[doc = #doc]
         #[inline]
         #[allow(dead_code)]
-        #vis fn #name #generics (#(#params),*) -> (#out, impl Fn(#out) -> #grads) #where_clause {
+        #vis fn #name #generics (#(#params),*) -> (#out, impl Fn(#out) -> #grads #captures) #where_clause {
             #mention
             #(let _ = #unread;)*
             #(#items)*
+            #(#storage)*
             #(#stmts)*
             (#value, move |#dout_pat: #out| #backward)
         }
     }
+}
+
+struct Forward<'a> {
+    g: &'a Graph,
+    plan: &'a Plan,
+}
+
+impl Forward<'_> {
+    /// Tapes and slots, declared once at the top.
+    fn storage_decls(&self) -> Vec<TokenStream> {
+        let mut out = Vec::new();
+        let mut ids: Vec<&NodeId> = self.plan.tape.keys().chain(self.plan.slot.keys()).collect();
+        ids.sort();
+        for id in ids {
+            if let Some((t, _)) = self.plan.tape.get(id) {
+                out.push(quote!(let mut #t = ::std::vec::Vec::new();));
+            }
+            if let Some(s) = self.plan.slot.get(id) {
+                out.push(quote!(let mut #s = ::core::option::Option::None;));
+            }
+        }
+        out
+    }
+
+    /// Saves a value the backward reads, where it is computed.
+    fn save(&self, id: NodeId) -> TokenStream {
+        let v = &self.g.nodes[id].ident;
+        if let Some((t, _)) = self.plan.tape.get(&id) {
+            quote!(#t.push(#v);)
+        } else if let Some(s) = self.plan.slot.get(&id) {
+            quote!(#s = ::core::option::Option::Some(#v);)
+        } else {
+            TokenStream::new()
+        }
+    }
+
+    fn block(&self, b: &Block) -> Vec<TokenStream> {
+        b.stmts.iter().map(|s| self.stmt(s)).collect()
+    }
+
+    fn var_decl(&self, var: VarId) -> TokenStream {
+        let v = &self.g.vars[var];
+        let id = &v.ident;
+        if v.written {
+            quote!(mut #id)
+        } else {
+            quote!(#id)
+        }
+    }
+
+    fn stmt(&self, s: &Stmt) -> TokenStream {
+        let g = self.g;
+        match s {
+            Stmt::Node(id) => {
+                let node = &g.nodes[*id];
+                let ident = &node.ident;
+                let bind = match &node.op {
+                    Op::Param | Op::LoopItem | Op::Const { inline: true, .. } => TokenStream::new(),
+                    Op::Const { expr, ty, .. } => {
+                        let ty = ty.as_ref().map(|t| quote!(: #t));
+                        quote!(let #ident #ty = #expr;)
+                    }
+                    Op::Prim { prim, args } => {
+                        let args: Vec<TokenStream> =
+                            args.iter().map(|&n| node_tokens(&g.nodes[n])).collect();
+                        let value = rules::forward(*prim, &args);
+                        // Type errors in the forward point at the user's expression.
+                        quote_spanned!(node.span=> let #ident = #value;)
+                    }
+                    Op::ReadVar(v) => {
+                        let var = &g.vars[*v].ident;
+                        quote!(let #ident = #var;)
+                    }
+                    Op::ReadIndex { var, index } => {
+                        let place = place(g, *var, index);
+                        quote!(let #ident = #place;)
+                    }
+                    Op::LoopCount { counter } => quote!(let #ident = #counter;),
+                };
+                let save = self.save(*id);
+                quote!(#bind #save)
+            }
+            Stmt::Declare { var, init } => {
+                let decl = self.var_decl(*var);
+                match init {
+                    Init::Value(n) => {
+                        let v = node_tokens(&g.nodes[*n]);
+                        quote!(let #decl = #v;)
+                    }
+                    Init::Deferred => {
+                        let id = &g.vars[*var].ident;
+                        quote!(let #id;)
+                    }
+                    Init::Fill { fill, .. } => quote!(let #decl = #fill;),
+                    Init::Elems { values, vec } => {
+                        let vs = values.iter().map(|&n| node_tokens(&g.nodes[n]));
+                        if *vec {
+                            quote!(let #decl = ::std::vec![#(#vs),*];)
+                        } else {
+                            quote!(let #decl = [#(#vs),*];)
+                        }
+                    }
+                }
+            }
+            Stmt::Set { var, value } => {
+                let id = &g.vars[*var].ident;
+                let v = node_tokens(&g.nodes[*value]);
+                quote!(#id = #v;)
+            }
+            Stmt::Store { var, index, value } => {
+                let place = place(g, *var, index);
+                let v = node_tokens(&g.nodes[*value]);
+                quote!(#place = #v;)
+            }
+            Stmt::If { cond, then, els } => {
+                let c = node_tokens(&g.nodes[*cond]);
+                let then = self.block(then);
+                let els = self.block(els);
+                if els.iter().all(TokenStream::is_empty) {
+                    quote!(if #c { #(#then)* })
+                } else {
+                    quote!(if #c { #(#then)* } else { #(#els)* })
+                }
+            }
+            Stmt::Loop(l) => self.for_loop(l),
+            Stmt::Break => quote!(break;),
+        }
+    }
+
+    fn for_loop(&self, l: &Loop) -> TokenStream {
+        let g = self.g;
+        let counter = l.counter.as_ref().map(|(c, _)| c);
+        let count_decl = counter.map(|c| quote!(let mut #c = 0usize;));
+        let count_step = counter.map(|c| quote!(#c += 1;));
+        let body = self.block(&l.body);
+        // Tapes of this loop nest are sized once, before the outermost loop.
+        let outermost = !within_loop(g, g.regions[l.body.id].parent);
+        let reserve = if outermost {
+            self.reserve(l.body.id)
+        } else {
+            vec![]
+        };
+        match &l.header {
+            Some(h) => {
+                let item = &g.nodes[h.item].ident;
+                let iter = node_tokens(&g.nodes[h.iter]);
+                let save = self.save(h.item);
+                quote! {
+                    #(#reserve)*
+                    #count_decl
+                    for #item in #iter {
+                        #count_step
+                        #save
+                        #(#body)*
+                    }
+                }
+            }
+            None => quote! {
+                #(#reserve)*
+                #count_decl
+                loop {
+                    #count_step
+                    #(#body)*
+                }
+            },
+        }
+    }
+
+    /// `tape.reserve(n)` for the tapes of values computed inside the loop
+    /// whose body is `outer`, with `n` the product of the trip counts known
+    /// before it.
+    fn reserve(&self, outer: RegionId) -> Vec<TokenStream> {
+        let g = self.g;
+        let mut out = Vec::new();
+        let mut ids: Vec<&NodeId> = self.plan.tape.keys().collect();
+        ids.sort();
+        for id in ids {
+            let r = g.nodes[*id].region;
+            if !within(g, r, outer) {
+                continue;
+            }
+            let mut factors = Vec::new();
+            let mut cur = r;
+            loop {
+                if let Some((hint, iter_region)) = self.plan.loop_of.get(&cur) {
+                    // Known before the loop nest: its inputs come from outside it.
+                    if !hint.is_empty() && !within(g, *iter_region, outer) {
+                        factors.push(hint.clone());
+                    }
+                }
+                if cur == outer || cur == 0 {
+                    break;
+                }
+                cur = g.regions[cur].parent;
+            }
+            if let Some((first, rest)) = factors.split_first() {
+                let (t, _) = &self.plan.tape[id];
+                let n = rest.iter().fold(first.clone(), |acc, f| quote!(#acc * #f));
+                out.push(quote!(#t.reserve(#n);));
+            }
+        }
+        out
+    }
+}
+
+fn within_loop(g: &Graph, mut r: RegionId) -> bool {
+    while r != 0 {
+        if g.regions[r].is_loop {
+            return true;
+        }
+        r = g.regions[r].parent;
+    }
+    false
+}
+
+/// `a[i][j]`.
+fn place(g: &Graph, var: VarId, index: &[NodeId]) -> TokenStream {
+    let base = &g.vars[var].ident;
+    let index = index.iter().map(|&i| node_tokens(&g.nodes[i]));
+    quote!(#base #([#index])*)
+}
+
+fn adjoint_place(plan: &Plan, g: &Graph, var: VarId, index: &[NodeId]) -> TokenStream {
+    let base = &plan.var_adjoint[var];
+    let index = index.iter().map(|&i| node_tokens(&g.nodes[i]));
+    quote!(#base #([#index])*)
 }
 
 /// What the pullback keeps, for the generated fn's docs: the lecture's
@@ -170,7 +565,12 @@ fn kept_doc(g: &Graph, a: &Analysis) -> String {
     let mut inputs = Vec::new();
     let mut named = Vec::new();
     let mut temps = 0;
-    for (node, _) in g.nodes.iter().zip(&a.kept).filter(|(_, k)| **k) {
+    for (node, _) in g
+        .nodes
+        .iter()
+        .zip(&a.kept)
+        .filter(|(n, k)| **k && n.region == 0)
+    {
         let name = node.ident.to_string();
         match &node.op {
             Op::Param => inputs.push(format!("`{name}`")),
@@ -181,7 +581,10 @@ fn kept_doc(g: &Graph, a: &Analysis) -> String {
             },
         }
     }
-    if inputs.is_empty() && named.is_empty() && temps == 0 {
+    let stored = (0..g.nodes.len())
+        .filter(|&i| a.kept[i] && matches!(a.storage[i], Storage::Tape))
+        .count();
+    if inputs.is_empty() && named.is_empty() && temps == 0 && stored == 0 {
         return "The pullback keeps no values: its gradient does not depend on the inputs.".into();
     }
     let mut parts = Vec::new();
@@ -197,6 +600,12 @@ fn kept_doc(g: &Graph, a: &Analysis) -> String {
             if temps == 1 { "" } else { "s" }
         ));
     }
+    if stored > 0 {
+        parts.push(format!(
+            "{stored} value{} per loop iteration",
+            if stored == 1 { "" } else { "s" }
+        ));
+    }
     format!("The pullback keeps {}.", parts.join(" and "))
 }
 
@@ -209,137 +618,390 @@ fn mentions(tokens: &TokenStream, ident: &Ident) -> bool {
     })
 }
 
-fn value_tokens(g: &Graph, leaves: &[NodeId], output: Output) -> TokenStream {
-    let parts = leaves.iter().map(|&n| node_tokens(&g.nodes[n]));
-    match output {
-        Output::Scalar => quote!(#(#parts)*),
-        Output::Tuple(_) => quote!((#(#parts),*)),
-    }
-}
-
 /// The backward pass: the closure's parameter pattern and body.
 fn backward(
     f: &Function,
     g: &Graph,
     a: &Analysis,
+    plan: &Plan,
     names: &mut Names,
 ) -> (TokenStream, TokenStream) {
+    let douts: Vec<Ident> = match f.output {
+        Output::Scalar | Output::Array => vec![names::dout(None)],
+        Output::Tuple(n) => (0..n).map(|i| names::dout(Some(i))).collect(),
+    };
+    let dout_pat = match f.output {
+        Output::Scalar | Output::Array => douts[0].to_token_stream(),
+        Output::Tuple(_) => quote!((#(#douts),*)),
+    };
     let mut b = Backward {
         g,
         a,
+        plan,
         names,
         float: f.float.to_token_stream(),
         generic: f.generic,
         adjoint: vec![None; g.nodes.len()],
         seen: vec![0; g.nodes.len()],
-        stmts: Vec::new(),
+        douts,
     };
-    let leaves = g.output.leaves();
-    let douts: Vec<Ident> = match f.output {
-        Output::Scalar => vec![names_dout(None)],
-        Output::Tuple(n) => (0..n).map(|i| names_dout(Some(i))).collect(),
-    };
-    let dout_pat = match f.output {
-        Output::Scalar => douts[0].to_token_stream(),
-        Output::Tuple(_) => quote!((#(#douts),*)),
-    };
-    for (&leaf, dout) in leaves.iter().zip(&douts) {
-        if g.nodes[leaf].active {
-            b.contribute(leaf, Local::Same, &dout.to_token_stream());
-        }
-    }
-    for (id, node) in g.nodes.iter().enumerate().rev() {
-        let Op::Prim { prim, args } = &node.op else {
-            continue;
-        };
-        let Some(adj) = b.adjoint[id].clone() else {
-            continue;
-        };
-        let kept = Kept {
-            args: args.iter().map(|&n| node_tokens(&g.nodes[n])).collect(),
-            out: node_tokens(node),
-            g: adj.clone(),
-            float: b.float.clone(),
-        };
-        for (&arg, local) in args.iter().zip(rules::pullback(*prim, &kept)) {
-            if g.nodes[arg].active && !matches!(local, Local::Zero) {
-                b.contribute(arg, local, &adj);
-            }
-        }
-    }
+    let mut cursors: Vec<(&NodeId, &(Ident, Ident))> = plan.tape.iter().collect();
+    cursors.sort_by_key(|(id, _)| **id);
+    let cursors = cursors
+        .into_iter()
+        .map(|(_, (t, c))| quote!(let mut #c = #t.len();));
+    let body = b.block(&g.body);
     let float = &b.float;
-    let grads: Vec<TokenStream> = g
-        .nodes
+    let grads: Vec<TokenStream> = f
+        .params
         .iter()
-        .enumerate()
-        .filter(|(_, n)| matches!(n.op, Op::Param) && n.active)
-        .map(|(id, _)| {
-            b.adjoint[id]
-                .clone()
-                .unwrap_or_else(|| quote!(::tapeless::__private::zero::<#float>()))
+        .filter(|p| p.diff)
+        .map(|p| {
+            let scope = g
+                .nodes
+                .iter()
+                .position(|n| matches!(n.op, Op::Param) && n.ident == *p.ident);
+            let var = g
+                .vars
+                .iter()
+                .position(|v| v.param.is_some() && v.ident == *p.ident);
+            match (scope, var) {
+                (Some(id), _) => b.adjoint[id]
+                    .clone()
+                    .unwrap_or_else(|| quote!(::tapeless::__private::zero::<#float>())),
+                (None, Some(v)) => plan.var_adjoint[v].to_token_stream(),
+                (None, None) => quote!(::tapeless::__private::zero::<#float>()),
+            }
         })
         .collect();
     let grads = match grads.as_slice() {
         [one] => one.clone(),
         many => quote!((#(#many),*)),
     };
-    let stmts = &b.stmts;
-    (dout_pat, quote!({ #(#stmts)* #grads }))
-}
-
-fn names_dout(i: Option<usize>) -> Ident {
-    names::dout(i)
+    (dout_pat, quote!({ #(#cursors)* #(#body)* #grads }))
 }
 
 struct Backward<'g, 'n> {
     g: &'g Graph,
     a: &'g Analysis,
+    plan: &'g Plan,
     names: &'n mut Names,
     float: TokenStream,
     generic: bool,
-    /// The adjoint of each node once its first term is written: a local, or
-    /// the upstream gradient it equals.
+    /// The adjoint of each node once it exists: a local, or the upstream
+    /// gradient it equals.
     adjoint: Vec<Option<TokenStream>>,
     seen: Vec<usize>,
-    stmts: Vec<TokenStream>,
+    douts: Vec<Ident>,
 }
 
 impl Backward<'_, '_> {
-    /// Adds one term to `target`'s adjoint: `let` for the only term, `let mut`
-    /// then `d = d + ..` where there are several; a lone `g` is not copied.
-    fn contribute(&mut self, target: NodeId, local: Local, g: &TokenStream) {
-        let total = self.a.contributions[target];
-        self.seen[target] += 1;
-        let first = self.seen[target] == 1;
-        if total == 1 && matches!(local, Local::Same) {
-            self.adjoint[target] = Some(g.clone());
-            return;
-        }
-        if first {
-            let d = self.names.adjoint_of(&self.g.nodes[target].ident);
-            let term = match local {
-                Local::Same | Local::Zero => g.clone(),
-                Local::Neg => quote!(-#g),
-                Local::Expr(e) => e,
-            };
-            let mutability = (total > 1).then(|| quote!(mut));
-            self.stmts.push(quote!(let #mutability #d = #term;));
-            self.adjoint[target] = Some(d.to_token_stream());
-        } else if let Some(d) = &self.adjoint[target] {
-            let term = match local {
-                Local::Same | Local::Zero => g.clone(),
-                Local::Neg => quote!(-#g),
-                Local::Expr(e) => e,
-            };
-            // `Float` has no `AddAssign`; `f32` and `f64` do.
-            let stmt = if self.generic {
-                quote!(#d = #d + #term;)
-            } else {
-                quote!(#d += #term;)
-            };
-            self.stmts.push(stmt);
+    fn zero(&self) -> TokenStream {
+        let t = &self.float;
+        quote!(::tapeless::__private::zero::<#t>())
+    }
+
+    /// `d = d + term`, or `d += term` where the float type has `AddAssign`.
+    fn accumulate(&self, d: &TokenStream, term: TokenStream) -> TokenStream {
+        if self.generic {
+            quote!(#d = #d + #term;)
+        } else {
+            quote!(#d += #term;)
         }
     }
+
+    /// The reverse of a block: what it reads, its fresh adjoints, then its
+    /// statements backwards.
+    fn block(&mut self, b: &Block) -> Vec<TokenStream> {
+        let g = self.g;
+        let mut out = Vec::new();
+        if b.id != 0 {
+            for (id, node) in g.nodes.iter().enumerate() {
+                if node.region != b.id || !self.a.kept[id] {
+                    continue;
+                }
+                let ident = &node.ident;
+                match self.a.storage[id] {
+                    Storage::Tape => {
+                        let (t, c) = &self.plan.tape[&id];
+                        out.push(quote!(#c -= 1; let #ident = #t[#c];));
+                    }
+                    Storage::Slot => {
+                        let s = &self.plan.slot[&id];
+                        out.push(quote!(let #ident = ::tapeless::__private::stored(#s);));
+                    }
+                    Storage::Recompute => match &node.op {
+                        Op::Const {
+                            expr,
+                            ty,
+                            inline: false,
+                            ..
+                        } => {
+                            let ty = ty.as_ref().map(|t| quote!(: #t));
+                            out.push(quote!(let #ident #ty = #expr;));
+                        }
+                        Op::ReadIndex { var, index } => {
+                            let p = place(g, *var, index);
+                            out.push(quote!(let #ident = #p;));
+                        }
+                        _ => {}
+                    },
+                    Storage::Captured => {}
+                }
+            }
+        }
+        let zero = self.zero();
+        for (id, node) in g.nodes.iter().enumerate() {
+            if node.region == b.id && self.a.mode[id] == Mode::Accum {
+                let d = self.names.adjoint_of(&node.ident);
+                out.push(quote!(let mut #d = #zero;));
+                self.adjoint[id] = Some(d.to_token_stream());
+            }
+        }
+        for (v, var) in g.vars.iter().enumerate() {
+            if var.region != b.id || !var.active {
+                continue;
+            }
+            let d = &self.plan.var_adjoint[v];
+            let is_output = matches!(&g.output, crate::graph::Val::Var(o) if *o == v);
+            let init = if is_output {
+                self.douts[0].to_token_stream()
+            } else {
+                match &var.shape {
+                    Shape::Scalar => zero.clone(),
+                    Shape::Array { zeros, .. } => zeros.clone(),
+                }
+            };
+            out.push(quote!(let mut #d = #init;));
+        }
+        if b.id == 0 {
+            let leaves = g.output.leaves();
+            let douts = self.douts.clone();
+            for (&leaf, dout) in leaves.iter().zip(&douts) {
+                if g.nodes[leaf].active {
+                    let t = dout.to_token_stream();
+                    out.extend(self.contribute(leaf, Local::Same, &t));
+                }
+            }
+        }
+        for s in b.stmts.iter().rev() {
+            out.extend(self.stmt(s));
+        }
+        out
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> Vec<TokenStream> {
+        let g = self.g;
+        let plan = self.plan;
+        let zero = self.zero();
+        match s {
+            Stmt::Node(id) => self.node(*id),
+            Stmt::Declare { var, init } => {
+                if !g.vars[*var].active {
+                    return vec![];
+                }
+                let d = plan.var_adjoint[*var].to_token_stream();
+                match init {
+                    Init::Value(n) if g.nodes[*n].active => {
+                        self.contribute(*n, Local::Expr(d), &TokenStream::new())
+                    }
+                    Init::Fill { value, .. } if g.nodes[*value].active => {
+                        let depth = match &g.vars[*var].shape {
+                            Shape::Array { depth, .. } => *depth,
+                            Shape::Scalar => 1,
+                        };
+                        let total = self.sum_all(&d, depth);
+                        self.contribute(*value, Local::Expr(total), &TokenStream::new())
+                    }
+                    Init::Elems { values, .. } => {
+                        let mut out = Vec::new();
+                        for (i, &n) in values.iter().enumerate() {
+                            if g.nodes[n].active {
+                                out.extend(self.contribute(
+                                    n,
+                                    Local::Expr(quote!(#d[#i])),
+                                    &TokenStream::new(),
+                                ));
+                            }
+                        }
+                        out
+                    }
+                    _ => vec![],
+                }
+            }
+            Stmt::Set { var, value } => {
+                if !g.vars[*var].active {
+                    return vec![];
+                }
+                let d = plan.var_adjoint[*var].to_token_stream();
+                let mut out = if g.nodes[*value].active {
+                    self.contribute(*value, Local::Expr(d.clone()), &TokenStream::new())
+                } else {
+                    vec![]
+                };
+                out.push(quote!(#d = #zero;));
+                out
+            }
+            Stmt::Store { var, index, value } => {
+                if !g.vars[*var].active {
+                    return vec![];
+                }
+                let d = adjoint_place(plan, g, *var, index);
+                let mut out = if g.nodes[*value].active {
+                    self.contribute(*value, Local::Expr(d.clone()), &TokenStream::new())
+                } else {
+                    vec![]
+                };
+                out.push(quote!(#d = #zero;));
+                out
+            }
+            Stmt::If { cond, then, els } => {
+                if !self.a.work[then.id] && !self.a.work[els.id] {
+                    return vec![];
+                }
+                let c = node_tokens(&g.nodes[*cond]);
+                let then = self.block(then);
+                let els = self.block(els);
+                if els.is_empty() {
+                    vec![quote!(if #c { #(#then)* })]
+                } else {
+                    vec![quote!(if #c { #(#then)* } else { #(#els)* })]
+                }
+            }
+            Stmt::Loop(l) => {
+                if !self.a.work[l.body.id] {
+                    return vec![];
+                }
+                let body = self.block(&l.body);
+                match (&l.header, &l.counter) {
+                    (Some(h), None) => {
+                        let item = &g.nodes[h.item].ident;
+                        let iter = node_tokens(&g.nodes[h.iter]);
+                        vec![quote!(for #item in (#iter).rev() { #(#body)* })]
+                    }
+                    (_, Some((_, count))) => {
+                        let n = node_tokens(&g.nodes[*count]);
+                        vec![quote!(for _ in 0..#n { #(#body)* })]
+                    }
+                    (None, None) => vec![],
+                }
+            }
+            Stmt::Break => vec![],
+        }
+    }
+
+    /// The sum of every element of an adjoint array.
+    fn sum_all(&self, d: &TokenStream, depth: usize) -> TokenStream {
+        let zero = self.zero();
+        let mut inner = quote!(__tl_s = __tl_s + *__tl_e;);
+        let mut src = quote!(__tl_r0);
+        for level in (0..depth).rev() {
+            let row = format_ident!("__tl_r{}", level, span = Span::mixed_site());
+            let of = if level == 0 {
+                d.clone()
+            } else {
+                format_ident!("__tl_r{}", level - 1, span = Span::mixed_site()).to_token_stream()
+            };
+            let elem = if level + 1 == depth {
+                format_ident!("__tl_e", span = Span::mixed_site())
+            } else {
+                format_ident!("__tl_r{}", level, span = Span::mixed_site())
+            };
+            let _ = &src;
+            inner = quote!(for #elem in #of.iter() { #inner });
+            src = row.to_token_stream();
+        }
+        let s = format_ident!("__tl_s", span = Span::mixed_site());
+        let inner = replace_s(inner, &s);
+        quote!({ let mut #s = #zero; #inner #s })
+    }
+
+    /// The pullback of one node, into the adjoints of its inputs.
+    fn node(&mut self, id: NodeId) -> Vec<TokenStream> {
+        let g = self.g;
+        let Some(adj) = self.adjoint[id].clone() else {
+            return vec![];
+        };
+        let node = &g.nodes[id];
+        match &node.op {
+            Op::Prim { prim, args } => {
+                let kept = Kept {
+                    args: args.iter().map(|&n| node_tokens(&g.nodes[n])).collect(),
+                    out: node_tokens(node),
+                    g: adj.clone(),
+                    float: self.float.clone(),
+                };
+                let mut out = Vec::new();
+                for (&arg, local) in args.iter().zip(rules::pullback(*prim, &kept)) {
+                    if g.nodes[arg].active && !matches!(local, Local::Zero) {
+                        out.extend(self.contribute(arg, local, &adj));
+                    }
+                }
+                out
+            }
+            Op::ReadVar(v) if g.vars[*v].active => {
+                let d = self.plan.var_adjoint[*v].to_token_stream();
+                vec![self.accumulate(&d, adj)]
+            }
+            Op::ReadIndex { var, index } if g.vars[*var].active => {
+                let d = adjoint_place(self.plan, g, *var, index);
+                vec![self.accumulate(&d, adj)]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// Adds one term to `target`'s adjoint: `let` for the only term, `let mut`
+    /// then `d = d + ..` where there are several, `+=` into an `Accum`
+    /// adjoint; a lone `g` is not copied.
+    fn contribute(&mut self, target: NodeId, local: Local, g: &TokenStream) -> Vec<TokenStream> {
+        let term = match &local {
+            Local::Same | Local::Zero => g.clone(),
+            Local::Neg => quote!(-#g),
+            Local::Expr(e) => e.clone(),
+        };
+        match self.a.mode[target] {
+            Mode::None => vec![],
+            Mode::Accum => match self.adjoint[target].clone() {
+                Some(d) => vec![self.accumulate(&d, term)],
+                None => vec![],
+            },
+            Mode::Let(total) => {
+                self.seen[target] += 1;
+                let first = self.seen[target] == 1;
+                if total == 1 && matches!(local, Local::Same) {
+                    self.adjoint[target] = Some(g.clone());
+                    return vec![];
+                }
+                if first {
+                    let d = self.names.adjoint_of(&self.g.nodes[target].ident);
+                    let mutability = (total > 1).then(|| quote!(mut));
+                    self.adjoint[target] = Some(d.to_token_stream());
+                    vec![quote!(let #mutability #d = #term;)]
+                } else if let Some(d) = self.adjoint[target].clone() {
+                    vec![self.accumulate(&d, term)]
+                } else {
+                    vec![]
+                }
+            }
+        }
+    }
+}
+
+fn replace_s(ts: TokenStream, s: &Ident) -> TokenStream {
+    ts.into_iter()
+        .map(|t| match t {
+            proc_macro2::TokenTree::Ident(i) if i == "__tl_s" => {
+                proc_macro2::TokenTree::Ident(s.clone())
+            }
+            proc_macro2::TokenTree::Group(g) => {
+                let mut ng = proc_macro2::Group::new(g.delimiter(), replace_s(g.stream(), s));
+                ng.set_span(g.span());
+                proc_macro2::TokenTree::Group(ng)
+            }
+            other => other,
+        })
+        .collect()
 }
 
 pub(crate) fn forward_name(f: &Function) -> Ident {
@@ -357,11 +1019,20 @@ fn grad(f: &Function, names: &mut Names) -> TokenStream {
     let Signature {
         attrs,
         vis,
-        generics,
-        params,
         out,
         grads,
+        ..
     } = signature(f);
+    // The user's own signature: `_grad` borrows nothing past its return.
+    let generics = f.item.sig.generics.clone();
+    let params: Vec<TokenStream> = f
+        .params
+        .iter()
+        .map(|p| {
+            let (id, ty) = (p.ident, p.ty);
+            quote!(#id: #ty)
+        })
+        .collect();
     let (name, fwd) = (grad_name(f), forward_name(f));
     let where_clause = &generics.where_clause;
     let doc = format!(

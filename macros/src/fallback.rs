@@ -22,6 +22,7 @@ pub(crate) fn expand(error: syn::Error, item: &syn::ItemFn, f: Option<&Function>
         params,
         out,
         grads,
+        captures,
     } = emit::signature(f);
     let (fwd, grad) = (emit::forward_name(f), emit::grad_name(f));
     let where_clause = &generics.where_clause;
@@ -33,14 +34,14 @@ pub(crate) fn expand(error: syn::Error, item: &syn::ItemFn, f: Option<&Function>
                 ::core::unreachable!("`#[differentiable]` reported an error")
             }
         },
-        Output::Tuple(_) => TokenStream::new(),
+        Output::Tuple(_) | Output::Array => TokenStream::new(),
     };
     quote! {
         #errors
         #original
         #(#attrs)*
         #[allow(unused_variables, unreachable_code)]
-        #vis fn #fwd #generics (#(#params),*) -> (#out, impl Fn(#out) -> #grads) #where_clause {
+        #vis fn #fwd #generics (#(#params),*) -> (#out, impl Fn(#out) -> #grads #captures) #where_clause {
             (
                 ::core::unreachable!("`#[differentiable]` reported an error"),
                 move |_: #out| -> #grads { ::core::unreachable!() },

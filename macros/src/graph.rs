@@ -1,33 +1,54 @@
 //! Shared types only: the compile-time computational graph that lower.rs
 //! builds, analyse.rs annotates and emit.rs writes out.
+//!
+//! Values are SSA nodes (computed once, never overwritten). What changes
+//! over time, a variable assigned in a loop or branch and every array, is a
+//! [`Var`]: reading it makes a node (a copy), writing it is a statement.
+//! Statements are structured like the user's code: blocks, branches, loops.
 
 use proc_macro2::{Ident, Span, TokenStream};
 
 /// Index of a node in [`Graph::nodes`].
 pub(crate) type NodeId = usize;
+/// Index of a variable in [`Graph::vars`].
+pub(crate) type VarId = usize;
+/// Index of a block (a region of the control structure); 0 is the fn body.
+pub(crate) type RegionId = usize;
 
-/// One function's graph: nodes in program order (every input precedes its
-/// users), and which nodes make up the returned value.
+/// One function's graph.
 pub(crate) struct Graph {
     pub nodes: Vec<Node>,
+    pub vars: Vec<Var>,
+    pub body: Block,
     pub output: Val,
     /// `const` and `use` items of the body, re-emitted in every generated fn.
     pub items: Vec<syn::Item>,
+    /// For each region, its parent (the fn body is its own parent) and
+    /// whether it is a loop body.
+    pub regions: Vec<Region>,
 }
 
-/// A value computed once: a parameter, a constant expression or a primitive.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Region {
+    pub parent: RegionId,
+    pub is_loop: bool,
+}
+
+/// A value computed once.
 pub(crate) struct Node {
     pub op: Op,
     /// The local the forward pass binds it to (a parameter's own name).
     pub ident: Ident,
     /// Depends on a differentiated parameter through differentiable operations.
     pub active: bool,
-    /// The user's tokens it came from, for error messages.
+    /// The user's tokens it came from.
     pub span: Span,
+    /// The block whose statements compute it.
+    pub region: RegionId,
 }
 
 pub(crate) enum Op {
-    /// A parameter, by its own name.
+    /// A scalar parameter, by its own name.
     Param,
     /// An expression computed as written, through which no gradient flows:
     /// literals, `T::zero()`, anything touching no differentiated value, and
@@ -36,19 +57,140 @@ pub(crate) enum Op {
         expr: TokenStream,
         /// The `let`'s type annotation, re-emitted on the binding.
         ty: Option<Box<syn::Type>>,
-        /// Cheap enough to write at every use rather than bind to a local.
+        /// Written at every use rather than bound to a local.
         inline: bool,
+        /// Nodes and variables the expression reads.
+        deps: Vec<NodeId>,
+        var_deps: Vec<VarId>,
     },
     /// A differentiable primitive applied to other nodes.
     Prim { prim: Prim, args: Vec<NodeId> },
+    /// The current value of a scalar variable.
+    ReadVar(VarId),
+    /// An element of an array variable.
+    ReadIndex { var: VarId, index: Vec<NodeId> },
+    /// The item a `for` loop binds, each iteration (the loop's `item`).
+    LoopItem,
+    /// How many iterations the loop before it ran (its `counter`).
+    LoopCount { counter: Ident },
 }
 
-/// A value of the program: one node, or a tuple of values (`x.sin_cos()`,
-/// a tuple return).
+impl Op {
+    /// The nodes this one reads.
+    pub(crate) fn inputs(&self) -> Vec<NodeId> {
+        match self {
+            Op::Param | Op::ReadVar(_) | Op::LoopItem | Op::LoopCount { .. } => vec![],
+            Op::Const { deps, .. } => deps.clone(),
+            Op::Prim { args, .. } => args.clone(),
+            Op::ReadIndex { index, .. } => index.clone(),
+        }
+    }
+}
+
+/// Something that changes over time: a scalar variable assigned in a branch
+/// or loop, or an array.
+pub(crate) struct Var {
+    /// Its Rust name in the forward pass (the parameter's own for parameters).
+    pub ident: Ident,
+    pub shape: Shape,
+    /// Holds a value that depends on a differentiated parameter.
+    pub active: bool,
+    /// A parameter, by index.
+    pub param: Option<usize>,
+    /// Assigned or stored into after its declaration.
+    pub written: bool,
+    /// Where it is declared.
+    pub region: RegionId,
+}
+
+/// The shape of a variable, and how to make its zero adjoint.
+#[derive(Clone)]
+pub(crate) enum Shape {
+    Scalar,
+    /// An array of `depth` dimensions; `zeros` builds a zero adjoint of the
+    /// same shape (it may read the forward value through its ident).
+    Array {
+        depth: usize,
+        zeros: TokenStream,
+    },
+}
+
+/// A region of the control structure.
+pub(crate) struct Block {
+    pub id: RegionId,
+    pub stmts: Vec<Stmt>,
+}
+
+pub(crate) enum Stmt {
+    /// Computes a node (`let __tl_v3 = ...;`).
+    Node(NodeId),
+    /// Declares a variable with its initial value.
+    Declare {
+        var: VarId,
+        init: Init,
+    },
+    /// `x = value`.
+    Set {
+        var: VarId,
+        value: NodeId,
+    },
+    /// `a[i][j] = value`.
+    Store {
+        var: VarId,
+        index: Vec<NodeId>,
+        value: NodeId,
+    },
+    If {
+        cond: NodeId,
+        then: Block,
+        els: Block,
+    },
+    Loop(Loop),
+    /// Leaves the innermost loop.
+    Break,
+}
+
+pub(crate) enum Init {
+    /// A scalar's first value.
+    Value(NodeId),
+    /// Assigned in every branch that follows (an `if` expression's result).
+    Deferred,
+    /// `[value; len]` or `vec![value; len]`, nested to any depth; `fill` is
+    /// the same shape built around the value's tokens.
+    Fill {
+        value: NodeId,
+        fill: TokenStream,
+        lens: Vec<NodeId>,
+    },
+    /// `[a, b, c]` or `vec![a, b, c]`.
+    Elems { values: Vec<NodeId>, vec: bool },
+}
+
+pub(crate) struct Loop {
+    /// The `for` loop's iterator and item, or `None` for `loop`/`while`.
+    pub header: Option<ForHeader>,
+    pub body: Block,
+    /// Counts iterations where the backward cannot replay them; the count
+    /// node follows the loop.
+    pub counter: Option<(Ident, NodeId)>,
+}
+
+pub(crate) struct ForHeader {
+    pub item: NodeId,
+    /// An inline `Const` node: the iterator expression. Without a counter,
+    /// the backward runs it again in reverse (`.rev()`).
+    pub iter: NodeId,
+}
+
+/// A value of the program.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Val {
     Node(NodeId),
     Tuple(Vec<Val>),
+    /// A variable: a scalar read at use, or an array.
+    Var(VarId),
+    /// Part of an array: `w[i]` of a 2-D array.
+    Row(VarId, Vec<NodeId>),
 }
 
 impl Val {
@@ -59,13 +201,13 @@ impl Val {
             match v {
                 Val::Node(n) => out.push(*n),
                 Val::Tuple(vs) => vs.iter().for_each(|v| walk(v, out)),
+                Val::Var(_) | Val::Row(..) => {}
             }
         }
         walk(self, &mut out);
         out
     }
 }
-
 /// The primitive operations, each with a rule in rules.rs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Prim {

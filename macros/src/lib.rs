@@ -2,10 +2,10 @@
 //! `tapeless` crate, whose documentation tells the whole story.
 //!
 //! The expansion is a pipeline of passes, one per file:
-//! [`args`] and [`parse`] check the input and report every error at once,
-//! [`lower`] builds the computational graph, [`analyse`] decides what the
-//! backward pass visits and reads, [`rules`] holds every primitive's local
-//! gradient, and [`emit`] writes the Rust; any error goes to [`fallback`].
+//! `args.rs` and `parse.rs` check the input and report every error at once,
+//! `lower.rs` builds the computational graph, `analyse.rs` decides what the
+//! backward pass visits and reads, `rules.rs` holds every primitive's local
+//! gradient, and `emit.rs` writes the Rust; any error goes to `fallback.rs`.
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -52,7 +52,11 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     match (f, graph) {
         (Some(f), Some(g)) => {
             let a = analyse::analyse(&g);
-            emit::expand(&f, &g, &a, &mut names)
+            let out = emit::expand(&f, &g, &a, &mut names);
+            if std::env::var_os("TAPELESS_DEBUG").is_some() {
+                eprintln!("{out}");
+            }
+            out
         }
         (f, _) => {
             let e = syn::Error::new_spanned(

@@ -32,6 +32,98 @@ pub(crate) struct Param<'a> {
     pub ty: &'a Type,
     /// Its gradient is computed and returned.
     pub diff: bool,
+    /// Holds floats: the float type itself, or an array of it.
+    pub float: Option<Holds>,
+}
+
+/// What a float parameter or output holds.
+#[derive(Clone)]
+pub(crate) enum Holds {
+    Scalar,
+    /// An array of `depth` dimensions; its gradient has type `grad` and
+    /// starts as `zeros` (which may read the parameter).
+    Array {
+        depth: usize,
+        grad: Type,
+        zeros: proc_macro2::TokenStream,
+    },
+}
+
+/// The gradient shape of a parameter type (DESIGN.md's table): `T`,
+/// `[T; N]`, `[[T; N]; M]`, `&[T; N]`, `&[T]`, `&Vec<T>`, `Vec<T>`.
+pub(crate) fn holds(ty: &Type, float: &Type, ident: Option<&Ident>) -> Option<Holds> {
+    let zero = quote::quote!(::tapeless::__private::zero::<#float>());
+    if same_type(ty, float) {
+        return Some(Holds::Scalar);
+    }
+    // Fixed-size arrays, nested.
+    fn fixed(
+        ty: &Type,
+        float: &Type,
+        zero: &proc_macro2::TokenStream,
+    ) -> Option<(usize, Type, proc_macro2::TokenStream)> {
+        match ty {
+            Type::Paren(p) => fixed(&p.elem, float, zero),
+            Type::Array(a) => {
+                let len = &a.len;
+                if same_type(&a.elem, float) {
+                    Some((
+                        1,
+                        syn::parse_quote!([#float; #len]),
+                        quote::quote!([#zero; #len]),
+                    ))
+                } else {
+                    let (d, g, z) = fixed(&a.elem, float, zero)?;
+                    (d < 2).then(|| {
+                        (
+                            d + 1,
+                            syn::parse_quote!([#g; #len]),
+                            quote::quote!([#z; #len]),
+                        )
+                    })
+                }
+            }
+            _ => None,
+        }
+    }
+    let vec_elem = |ty: &Type| -> bool {
+        if let Type::Path(tp) = ty {
+            if let Some(seg) = tp.path.segments.last() {
+                if seg.ident == "Vec" {
+                    if let syn::PathArguments::AngleBracketed(args) = &seg.arguments {
+                        if let Some(syn::GenericArgument::Type(t)) = args.args.first() {
+                            return args.args.len() == 1 && same_type(t, float);
+                        }
+                    }
+                }
+            }
+        }
+        false
+    };
+    let by_len = |_| {
+        let zeros = ident
+            .map(|id| quote::quote!(::std::vec![#zero; #id.len()]))
+            .unwrap_or_default();
+        Some(Holds::Array {
+            depth: 1,
+            grad: syn::parse_quote!(::std::vec::Vec<#float>),
+            zeros,
+        })
+    };
+    match ty {
+        Type::Array(_) => {
+            fixed(ty, float, &zero).map(|(depth, grad, zeros)| Holds::Array { depth, grad, zeros })
+        }
+        Type::Reference(r) if r.mutability.is_none() => match &*r.elem {
+            Type::Array(_) => fixed(&r.elem, float, &zero)
+                .map(|(depth, grad, zeros)| Holds::Array { depth, grad, zeros }),
+            Type::Slice(s) if same_type(&s.elem, float) => by_len(()),
+            t if vec_elem(t) => by_len(()),
+            _ => None,
+        },
+        t if vec_elem(t) => by_len(()),
+        _ => None,
+    }
 }
 
 /// The shape of the returned value.
@@ -42,6 +134,8 @@ pub(crate) enum Output {
     Scalar,
     /// A tuple of `n` floats: the pullback takes a tuple.
     Tuple(usize),
+    /// An array or `Vec` of floats: the pullback takes one of the same type.
+    Array,
 }
 
 /// Checks the signature and the body; returns `None` where the signature is
@@ -89,19 +183,19 @@ pub(crate) fn function<'a>(
                         continue;
                     }
                 };
-                let is_float = same_type(&pt.ty, &float);
-                if !is_float && mentions(&pt.ty, &float) {
+                let holds = holds(&pt.ty, &float, Some(ident));
+                if holds.is_none() && mentions(&pt.ty, &float) {
+                    let f = float.to_token_stream();
                     cx.error(
                         &pt.ty,
                         format_args!(
-                            "parameter type `{}` is not supported; pass each float as `{}`",
+                            "parameter type `{}` is not supported; pass `{f}`, `[{f}; N]`, `[[{f}; N]; M]`, `&[{f}]` or `Vec<{f}>`",
                             pt.ty.to_token_stream(),
-                            float.to_token_stream()
                         ),
                     );
                     continue;
                 }
-                params.push(Param { ident, ty: &pt.ty, diff: is_float });
+                params.push(Param { ident, ty: &pt.ty, diff: holds.is_some(), float: holds });
             }
         }
     }
@@ -320,6 +414,7 @@ fn output(cx: &Diagnostics, item: &ItemFn, float: &Type) -> Option<Output> {
             {
                 Some(Output::Tuple(tt.elems.len()))
             }
+            t if matches!(holds(t, float, None), Some(Holds::Array { .. })) => Some(Output::Array),
             Type::Reference(r) => {
                 cx.error(
                     r,
@@ -331,7 +426,7 @@ fn output(cx: &Diagnostics, item: &ItemFn, float: &Type) -> Option<Output> {
                 cx.error(
                     other,
                     format_args!(
-                        "return type `{}` is not supported; return `{f}` or a tuple such as `({f}, {f})`",
+                        "return type `{}` is not supported; return `{f}`, a tuple such as `({f}, {f})`, `[{f}; N]` or `Vec<{f}>`",
                         other.to_token_stream()
                     ),
                 );
@@ -351,15 +446,18 @@ pub(crate) fn check_block(cx: &Diagnostics, block: &Block) {
 fn check_stmt(cx: &Diagnostics, stmt: &Stmt) {
     match stmt {
         Stmt::Local(local) => {
+            if local.init.is_none() {
+                cx.error(local, "declare the variable with its value: `let x = ...;`");
+                return;
+            }
             let let_else = local.init.as_ref().and_then(|i| i.diverge.as_ref());
             if let Some((else_token, _)) = let_else {
                 cx.error(else_token, "`let ... else` is not supported; bind the value with a plain `let`");
             } else {
                 check_pat(cx, &local.pat, true);
             }
-            match &local.init {
-                Some(init) => check_expr(cx, &init.expr),
-                None => cx.error(local, "declare the variable with its value: `let x = ...;`"),
+            if let Some(init) = &local.init {
+                check_expr(cx, &init.expr);
             }
         }
         Stmt::Item(syn::Item::Const(_) | syn::Item::Use(_)) => {}
@@ -368,7 +466,7 @@ fn check_stmt(cx: &Diagnostics, stmt: &Stmt) {
             "only `const` and `use` items are supported inside a `#[differentiable]` fn; define other items outside it",
         ),
         Stmt::Expr(e, _) => check_expr(cx, e),
-        Stmt::Macro(m) => macro_error(cx, &m.mac),
+        Stmt::Macro(m) => check_macro(cx, &m.mac),
     }
 }
 
@@ -397,24 +495,37 @@ fn check_pat(cx: &Diagnostics, pat: &Pat, top: bool) {
 }
 
 fn check_expr(cx: &Diagnostics, expr: &Expr) {
-    let not_yet = |at: &dyn ToTokens, what: &str| {
-        cx.error(
-            at,
-            format_args!("{what} is not supported yet in a `#[differentiable]` fn; write straight-line code, or compute it outside and pass it in"),
-        )
-    };
     match expr {
         Expr::Lit(_) | Expr::Path(_) => {}
         Expr::Binary(b) => {
-            check_expr(cx, &b.left);
+            if matches!(
+                b.op,
+                syn::BinOp::AddAssign(_) | syn::BinOp::SubAssign(_) | syn::BinOp::MulAssign(_) | syn::BinOp::DivAssign(_)
+            ) {
+                check_place(cx, &b.left);
+            } else {
+                check_expr(cx, &b.left);
+            }
             check_expr(cx, &b.right);
         }
         Expr::Unary(u) => check_expr(cx, &u.expr),
         Expr::Paren(p) => check_expr(cx, &p.expr),
         Expr::Group(g) => check_expr(cx, &g.expr),
         Expr::Tuple(t) => t.elems.iter().for_each(|e| check_expr(cx, e)),
+        Expr::Array(a) => a.elems.iter().for_each(|e| check_expr(cx, e)),
+        Expr::Repeat(r) => {
+            check_expr(cx, &r.expr);
+            check_expr(cx, &r.len);
+        }
         Expr::Cast(c) => check_expr(cx, &c.expr),
         Expr::Reference(r) => check_expr(cx, &r.expr),
+        Expr::Index(i) => {
+            check_expr(cx, &i.expr);
+            check_expr(cx, &i.index);
+        }
+        Expr::Range(r) => {
+            r.start.iter().chain(r.end.iter()).for_each(|e| check_expr(cx, e));
+        }
         Expr::MethodCall(m) => {
             check_expr(cx, &m.receiver);
             m.args.iter().for_each(|e| check_expr(cx, e));
@@ -442,18 +553,68 @@ fn check_expr(cx: &Diagnostics, expr: &Expr) {
             }
             check_block(cx, &b.block);
         }
+        Expr::If(i) => {
+            if let Expr::Let(l) = &*i.cond {
+                cx.error(l.let_token, "`if let` is not supported in a `#[differentiable]` fn; compare values with `if a < b`");
+            } else {
+                check_expr(cx, &i.cond);
+            }
+            check_block(cx, &i.then_branch);
+            if let Some((_, e)) = &i.else_branch {
+                check_expr(cx, e);
+            }
+        }
+        Expr::ForLoop(f) => {
+            if let Some(label) = &f.label {
+                cx.error(label, "loop labels are not supported; `break` and `continue` act on the innermost loop");
+            }
+            check_loop_pat(cx, &f.pat);
+            check_expr(cx, &f.expr);
+            check_block(cx, &f.body);
+        }
+        Expr::While(w) => {
+            if let Some(label) = &w.label {
+                cx.error(label, "loop labels are not supported; `break` and `continue` act on the innermost loop");
+            }
+            if let Expr::Let(l) = &*w.cond {
+                cx.error(l.let_token, "`while let` is not supported in a `#[differentiable]` fn; loop over a range or a slice");
+            } else {
+                check_expr(cx, &w.cond);
+            }
+            check_block(cx, &w.body);
+        }
+        Expr::Loop(l) => {
+            if let Some(label) = &l.label {
+                cx.error(label, "loop labels are not supported; `break` and `continue` act on the innermost loop");
+            }
+            check_block(cx, &l.body);
+        }
+        Expr::Break(b) => {
+            if let Some(label) = &b.label {
+                cx.error(label, "loop labels are not supported; `break` leaves the innermost loop");
+            }
+            if let Some(e) = &b.expr {
+                cx.error(e, "`break` with a value is not supported; assign the value to a variable, then `break`");
+            }
+        }
+        Expr::Continue(c) => {
+            if let Some(label) = &c.label {
+                cx.error(label, "loop labels are not supported; `continue` acts on the innermost loop");
+            }
+        }
         Expr::Return(r) => {
             if let Some(e) = &r.expr {
                 check_expr(cx, e);
             }
         }
+        Expr::Macro(m) => check_macro(cx, &m.mac),
         Expr::Closure(c) => cx.error(
             c.or1_token,
             "closures are not supported in a `#[differentiable]` fn; write the code inline or in another `#[differentiable]` fn",
         ),
         Expr::Match(m) => cx.error(
             m.match_token,
-            "`match` is not supported in a `#[differentiable]` fn; write the cases as arithmetic or compute the choice outside",
+            "`match` is not supported in a `#[differentiable]` fn; write the cases with `if`/`else`",
         ),
         Expr::Unsafe(u) => cx.error(
             u.unsafe_token,
@@ -461,20 +622,64 @@ fn check_expr(cx: &Diagnostics, expr: &Expr) {
         ),
         Expr::Async(a) => cx.error(a.async_token, "`async` blocks are not supported in a `#[differentiable]` fn; await outside and pass the value in"),
         Expr::Await(a) => cx.error(a.await_token, "`.await` is not supported in a `#[differentiable]` fn; await outside and pass the value in"),
-        Expr::Macro(m) => macro_error(cx, &m.mac),
         Expr::Struct(s) => cx.error(&s.path, "struct literals are not supported in a `#[differentiable]` fn; pass the values as separate parameters"),
         Expr::Try(t) => cx.error(t.question_token, "`?` is not supported in a `#[differentiable]` fn; handle the error outside and pass the value in"),
-        Expr::If(i) => not_yet(&i.if_token, "`if`"),
-        Expr::ForLoop(f) => not_yet(&f.for_token, "`for`"),
-        Expr::While(w) => not_yet(&w.while_token, "`while`"),
-        Expr::Loop(l) => not_yet(&l.loop_token, "`loop`"),
-        Expr::Break(b) => not_yet(&b.break_token, "`break`"),
-        Expr::Continue(c) => not_yet(&c.continue_token, "`continue`"),
-        Expr::Index(i) => not_yet(i, "indexing"),
-        Expr::Array(a) => not_yet(a, "an array"),
-        Expr::Repeat(r) => not_yet(r, "an array"),
-        Expr::Range(r) => not_yet(r, "a range"),
+        Expr::Let(l) => cx.error(l.let_token, "`let` in an expression is not supported; use a `let` statement"),
         other => cx.error(other, "this expression is not supported in a `#[differentiable]` fn"),
+    }
+}
+
+/// Rule: `vec![x; n]` is the one macro; its parts are checked like code.
+fn check_macro(cx: &Diagnostics, mac: &syn::Macro) {
+    if mac.path.is_ident("vec") {
+        match parse_vec(mac) {
+            Ok(VecMacro::Repeat(e, n)) => {
+                check_expr(cx, &e);
+                check_expr(cx, &n);
+            }
+            Ok(VecMacro::Elems(es)) => es.iter().for_each(|e| check_expr(cx, e)),
+            Err(e) => cx.push(e),
+        }
+    } else {
+        macro_error(cx, mac);
+    }
+}
+
+/// The two forms of `vec!`.
+pub(crate) enum VecMacro {
+    Repeat(Expr, Expr),
+    Elems(Vec<Expr>),
+}
+
+pub(crate) fn parse_vec(mac: &syn::Macro) -> syn::Result<VecMacro> {
+    use syn::parse::Parser;
+    let repeat = |input: syn::parse::ParseStream| -> syn::Result<VecMacro> {
+        let e: Expr = input.parse()?;
+        input.parse::<syn::Token![;]>()?;
+        let n: Expr = input.parse()?;
+        Ok(VecMacro::Repeat(e, n))
+    };
+    if let Ok(v) = repeat.parse2(mac.tokens.clone()) {
+        return Ok(v);
+    }
+    let elems = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+    elems
+        .parse2(mac.tokens.clone())
+        .map(|p| VecMacro::Elems(p.into_iter().collect()))
+}
+
+/// Rule: loop patterns bind names, `_`, `&name` and tuples of them.
+fn check_loop_pat(cx: &Diagnostics, pat: &Pat) {
+    match pat {
+        Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {}
+        Pat::Wild(_) => {}
+        Pat::Reference(r) => check_loop_pat(cx, &r.pat),
+        Pat::Tuple(t) => t.elems.iter().for_each(|p| check_loop_pat(cx, p)),
+        Pat::Paren(p) => check_loop_pat(cx, &p.pat),
+        other => cx.error(
+            other,
+            "loop variables must be names, `&name` or tuples of them (`for (i, &v) in ..`)",
+        ),
     }
 }
 
