@@ -890,30 +890,31 @@ impl Backward<'_, '_> {
         }
     }
 
-    /// The sum of every element of an adjoint array.
+    /// The sum of every element of an adjoint array (`[x; n]`'s gradient
+    /// with respect to `x`).
     fn sum_all(&self, d: &TokenStream, depth: usize) -> TokenStream {
         let zero = self.zero();
-        let mut inner = quote!(__tl_s = __tl_s + *__tl_e;);
-        let mut src = quote!(__tl_r0);
+        let s = format_ident!("__tl_sum", span = Span::mixed_site());
+        let elem = format_ident!("__tl_elem", span = Span::mixed_site());
+        let rows: Vec<Ident> = (0..depth)
+            .map(|i| format_ident!("__tl_row{}", i, span = Span::mixed_site()))
+            .collect();
+        // for row0 in d.iter() { for row1 in row0.iter() { .. s = s + *elem } }
+        let mut body = quote!(#s = #s + *#elem;);
         for level in (0..depth).rev() {
-            let row = format_ident!("__tl_r{}", level, span = Span::mixed_site());
-            let of = if level == 0 {
+            let source = if level == 0 {
                 d.clone()
             } else {
-                format_ident!("__tl_r{}", level - 1, span = Span::mixed_site()).to_token_stream()
+                rows[level - 1].to_token_stream()
             };
-            let elem = if level + 1 == depth {
-                format_ident!("__tl_e", span = Span::mixed_site())
+            let bind = if level + 1 == depth {
+                elem.clone()
             } else {
-                format_ident!("__tl_r{}", level, span = Span::mixed_site())
+                rows[level].clone()
             };
-            let _ = &src;
-            inner = quote!(for #elem in #of.iter() { #inner });
-            src = row.to_token_stream();
+            body = quote!(for #bind in #source.iter() { #body });
         }
-        let s = format_ident!("__tl_s", span = Span::mixed_site());
-        let inner = replace_s(inner, &s);
-        quote!({ let mut #s = #zero; #inner #s })
+        quote!({ let mut #s = #zero; #body #s })
     }
 
     /// The pullback of one node, into the adjoints of its inputs.
@@ -986,22 +987,6 @@ impl Backward<'_, '_> {
             }
         }
     }
-}
-
-fn replace_s(ts: TokenStream, s: &Ident) -> TokenStream {
-    ts.into_iter()
-        .map(|t| match t {
-            proc_macro2::TokenTree::Ident(i) if i == "__tl_s" => {
-                proc_macro2::TokenTree::Ident(s.clone())
-            }
-            proc_macro2::TokenTree::Group(g) => {
-                let mut ng = proc_macro2::Group::new(g.delimiter(), replace_s(g.stream(), s));
-                ng.set_span(g.span());
-                proc_macro2::TokenTree::Group(ng)
-            }
-            other => other,
-        })
-        .collect()
 }
 
 pub(crate) fn forward_name(f: &Function) -> Ident {

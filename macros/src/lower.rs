@@ -73,6 +73,7 @@ fn run(
         written_active: HashSet::new(),
         loops: Vec::new(),
         ret: None,
+        let_vars: 0,
     };
     for (i, p) in f.params.iter().enumerate() {
         let val = match &p.float {
@@ -139,12 +140,14 @@ fn run(
             .collect();
         lw.ret = Some(vars);
     }
+    let ret = lw.ret.clone();
     let flow = lw.seq(
         &[Part {
             stmts: &body,
             depth: 1,
         }],
         Want::Value,
+        ret.as_deref(),
     );
     let output = match (&lw.ret, flow) {
         (Some(vars), Flow::Falls(v)) => {
@@ -234,6 +237,8 @@ struct Lower<'a, 'f> {
     loops: Vec<bool>,
     /// Where `return` delivers, when the fn returns early.
     ret: Option<Vec<VarId>>,
+    /// Variables made by the `let` being lowered (from this index on).
+    let_vars: VarId,
 }
 
 /// A run of statements to lower, and the scope depth of its block.
@@ -434,7 +439,7 @@ impl Lower<'_, '_> {
     /// Lowers `parts` in order (the first is the current block's statements,
     /// the others continuations from enclosing blocks, which run after it
     /// when an `if` that may leave forced them into its branches).
-    fn seq(&mut self, parts: &[Part], want: Want) -> Flow {
+    fn seq(&mut self, parts: &[Part], want: Want, sink: Option<&[VarId]>) -> Flow {
         let Some((first, rest)) = parts.split_first() else {
             return Flow::Falls(None);
         };
@@ -455,6 +460,7 @@ impl Lower<'_, '_> {
                 SynStmt::Local(local) => {
                     let Some(init) = &local.init else { continue };
                     let start = self.nodes.len();
+                    self.let_vars = self.vars.len();
                     let mutable_in_control = pat_idents(&local.pat)
                         .iter()
                         .filter(|(_, m)| *m)
@@ -471,23 +477,57 @@ impl Lower<'_, '_> {
                     if let Some(flow) = self.leaving(e) {
                         return flow;
                     }
+                    let tail = last && semi.is_none();
                     if let Expr::If(ifx) = e {
-                        let want_here = if last && semi.is_none() {
-                            want
-                        } else {
-                            Want::Nothing
-                        };
-                        if may_leave(e) {
-                            return self.if_expr(ifx, &after, want_here);
+                        let want_here = if tail { want } else { Want::Nothing };
+                        let leaves = may_leave(e);
+                        if leaves || (tail && sink.is_some()) {
+                            // The value at the end of whichever branch the rest
+                            // of the block ends in goes to a variable.
+                            let continues = after.iter().any(|p| !p.stmts.is_empty());
+                            let result =
+                                (want == Want::Value && sink.is_none() && (tail || continues))
+                                    .then(|| {
+                                        let id = self.names.fresh("v", None);
+                                        let var = self.new_var(id, Shape::Scalar, None);
+                                        self.emit(Stmt::Declare {
+                                            var,
+                                            init: Init::Deferred,
+                                        });
+                                        var
+                                    });
+                            let own = result.map(|v| vec![v]);
+                            let sink_here =
+                                own.as_deref()
+                                    .or(if tail || continues { sink } else { None });
+                            let rest = if leaves { after.as_slice() } else { &[] };
+                            let want_arms = if sink_here.is_some() {
+                                Want::Value
+                            } else {
+                                want_here
+                            };
+                            let flow = self.if_expr(ifx, rest, want_arms, sink_here);
+                            return match result {
+                                Some(var) => Flow::Falls(Some(Val::Node(
+                                    self.read_var(var, ifx.if_token.span),
+                                ))),
+                                None => flow,
+                            };
                         }
-                        let flow = self.if_expr(ifx, &[], want_here);
-                        if last && semi.is_none() {
+                        let flow = self.if_expr(ifx, &[], want_here, None);
+                        if tail {
                             return flow;
                         }
                         continue;
                     }
-                    if last && semi.is_none() && want == Want::Value {
-                        return Flow::Falls(self.expr(e));
+                    if tail && want == Want::Value {
+                        let v = self.expr(e);
+                        if let (Some(sink), Some(v)) = (sink, v.clone()) {
+                            let sink = sink.to_vec();
+                            self.deliver(&sink, v, e.span());
+                            return Flow::Diverged;
+                        }
+                        return Flow::Falls(v);
                     }
                     let _ = self.expr(e);
                 }
@@ -496,7 +536,7 @@ impl Lower<'_, '_> {
         if rest.is_empty() {
             Flow::Falls(None)
         } else {
-            self.seq(rest, want)
+            self.seq(rest, want, sink)
         }
     }
 
@@ -594,6 +634,7 @@ impl Lower<'_, '_> {
                 depth,
             }],
             want,
+            None,
         );
         self.scopes.truncate(saved);
         flow
@@ -602,7 +643,13 @@ impl Lower<'_, '_> {
     /// `if`/`else` with the continuation `rest` lowered into every branch
     /// that falls through (empty when the `if` cannot leave). A value from
     /// both branches goes through a variable.
-    fn if_expr(&mut self, ifx: &syn::ExprIf, rest: &[Part], want: Want) -> Flow {
+    fn if_expr(
+        &mut self,
+        ifx: &syn::ExprIf,
+        rest: &[Part],
+        want: Want,
+        sink: Option<&[VarId]>,
+    ) -> Flow {
         let Some(cond) = self.condition(&ifx.cond) else {
             return Flow::Diverged;
         };
@@ -616,7 +663,7 @@ impl Lower<'_, '_> {
             depth,
         }];
         parts.extend(rest.iter().copied());
-        let then_flow = self.seq(&parts, want);
+        let then_flow = self.seq(&parts, want, sink);
         let mut then_block = self.close_region(then_region);
         self.scopes = saved.clone();
 
@@ -630,11 +677,11 @@ impl Lower<'_, '_> {
                         depth,
                     }];
                     parts.extend(rest.iter().copied());
-                    self.seq(&parts, want)
+                    self.seq(&parts, want, sink)
                 }
                 Expr::If(inner) => {
                     self.scopes.push(HashMap::new());
-                    self.if_expr(inner, rest, want)
+                    self.if_expr(inner, rest, want, sink)
                 }
                 other => Flow::Falls(self.expr(other)),
             },
@@ -645,7 +692,7 @@ impl Lower<'_, '_> {
                     depth,
                 }];
                 parts.extend(rest.iter().copied());
-                self.seq(&parts, want)
+                self.seq(&parts, want, sink)
             }
         };
         let mut else_block = self.close_region(else_region);
@@ -658,7 +705,7 @@ impl Lower<'_, '_> {
             _ => None,
         };
         let result = match (want, value(&then_flow), value(&else_flow)) {
-            (Want::Value, Some(t), Some(e)) if t.is_some() || e.is_some() => {
+            (Want::Value, Some(t), Some(e)) if sink.is_none() && (t.is_some() || e.is_some()) => {
                 let id = self.names.fresh("v", None);
                 let var = self.new_var(id, Shape::Scalar, None);
                 self.emit(Stmt::Declare {
@@ -784,6 +831,7 @@ impl Lower<'_, '_> {
                 depth,
             }],
             Want::Nothing,
+            None,
         );
         self.scopes = saved;
         let body = self.close_region(region);
@@ -840,6 +888,7 @@ impl Lower<'_, '_> {
                     depth,
                 }],
                 Want::Nothing,
+                None,
             );
             let then = self.close_region(then_region);
             let else_region = self.open_region(false);
@@ -865,6 +914,7 @@ impl Lower<'_, '_> {
                 depth,
             }],
             Want::Nothing,
+            None,
         );
         self.scopes = saved;
         let body = self.close_region(region);
@@ -1229,13 +1279,8 @@ impl Lower<'_, '_> {
                         }
                         Val::Node(n)
                     }
-                    Val::Var(var)
-                        if n_is_fresh(&self.vars[var].ident)
-                            && var >= self.vars.len().saturating_sub(1)
-                            && self.vars[var].param.is_none() =>
-                    {
-                        // A fresh array from this `let`: take the user's name.
-                        self.vars[var].ident = self.names.fresh("v", Some(&name));
+                    Val::Var(var) if var >= self.let_vars => {
+                        // A fresh array from this `let` has the user's name already.
                         Val::Var(var)
                     }
                     Val::Var(var)
@@ -1428,7 +1473,7 @@ impl Lower<'_, '_> {
                 Flow::Falls(v) => Some(v.unwrap_or(Val::Tuple(vec![]))),
                 Flow::Diverged => None,
             },
-            Expr::If(ifx) => match self.if_expr(ifx, &[], Want::Value) {
+            Expr::If(ifx) => match self.if_expr(ifx, &[], Want::Value, None) {
                 Flow::Falls(v) => Some(v.unwrap_or(Val::Tuple(vec![]))),
                 Flow::Diverged => None,
             },
@@ -1802,12 +1847,6 @@ impl Lower<'_, '_> {
         }
         Some(v)
     }
-}
-
-fn n_is_fresh(ident: &Ident) -> bool {
-    let s = ident.to_string();
-    s.strip_prefix("__tl_v")
-        .is_some_and(|d| d.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// A node's value in generated code: its local, or an inline constant.

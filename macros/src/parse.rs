@@ -683,13 +683,18 @@ fn check_loop_pat(cx: &Diagnostics, pat: &Pat) {
     }
 }
 
-/// Rule: assignment targets are local variables by name.
+/// Rule: assignment targets are local variables by name, or elements of
+/// arrays (`a[i] = ..`, `a[i][j] += ..`).
 fn check_place(cx: &Diagnostics, place: &Expr) {
     match place {
         Expr::Path(p) if p.path.get_ident().is_some() && p.qself.is_none() => {}
+        Expr::Index(i) => {
+            check_place(cx, &i.expr);
+            check_expr(cx, &i.index);
+        }
         other => cx.error(
             other,
-            "assign to a local variable by name (`x = ..`, `x += ..`)",
+            "assign to a local variable by name or to an array element (`x = ..`, `a[i] += ..`)",
         ),
     }
 }

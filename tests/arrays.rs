@@ -1,0 +1,184 @@
+//! Arrays and vectors: every parameter form of DESIGN.md's table, local
+//! arrays (`[x; N]`, `vec![x; n]`, literals), index assignment, array and
+//! `Vec` returns. Gradients have the shape of their variable.
+
+mod common;
+
+use common::{assert_gradient, close, tolerance, Rng};
+use tapeless::{differentiable, Float};
+
+// Every parameter form; each gradient has its parameter's shape.
+#[differentiable]
+fn forms<T: Float, const N: usize>(
+    a: [T; N],
+    b: &[T; N],
+    c: &[T],
+    d: &Vec<T>,
+    e: Vec<T>,
+    m: [[T; N]; 2],
+) -> T {
+    let mut s = T::zero();
+    for i in 0..N {
+        s += a[i] * b[i] + c[i] * d[i] - e[i] * m[0][i] + m[1][i];
+    }
+    s
+}
+
+#[test]
+fn gradient_shapes_follow_the_parameters() {
+    let a = [1.0, 2.0];
+    let b = [3.0, 4.0];
+    let c = vec![5.0, 6.0];
+    let d = vec![7.0, 8.0];
+    let e = vec![9.0, 10.0];
+    let m = [[11.0, 12.0], [13.0, 14.0]];
+    let (_, (da, db, dc, dd, de, dm)): (
+        f64,
+        (
+            [f64; 2],
+            [f64; 2],
+            Vec<f64>,
+            Vec<f64>,
+            Vec<f64>,
+            [[f64; 2]; 2],
+        ),
+    ) = forms_grad(a, &b, &c, &d, e.clone(), m);
+    assert_eq!(da, b);
+    assert_eq!(db, a);
+    assert_eq!(dc, d);
+    assert_eq!(dd, c);
+    assert_eq!(de, vec![-11.0, -12.0]);
+    assert_eq!(dm, [[-9.0, -10.0], [1.0, 1.0]]);
+}
+
+// Local arrays: filled, written element by element, read back.
+#[differentiable]
+fn prefix_sums<T: Float>(x: &[T]) -> T {
+    let n = x.len();
+    let mut p = vec![T::zero(); n];
+    p[0] = x[0];
+    for i in 1..n {
+        p[i] = p[i - 1] + x[i];
+    }
+    let mut total = T::zero();
+    for i in 0..n {
+        total += p[i] * p[i];
+    }
+    total
+}
+
+#[differentiable]
+fn fixed_locals<T: Float>(x: T, y: T) -> T {
+    let mut a = [x; 3];
+    a[1] = y * 2.0;
+    a[2] *= y;
+    let b = [x, y, x * y];
+    let mut grid = [[T::zero(); 2]; 2];
+    grid[0][1] = a[0] + b[2];
+    grid[1][0] += a[1] * a[2];
+    grid[0][1] * grid[1][0] + b[0]
+}
+
+#[test]
+fn local_arrays() {
+    let mut rng = Rng::new(41);
+    for _ in 0..20 {
+        let x = rng.point(5, -1.0, 1.0);
+        let (_, g) = prefix_sums_grad(&x);
+        // d/dx_i sum_k p_k^2 = 2 sum_{k >= i} p_k
+        let mut p = x.clone();
+        for i in 1..5 {
+            p[i] += p[i - 1];
+        }
+        for i in 0..5 {
+            let want: f64 = 2.0 * p[i..].iter().sum::<f64>();
+            assert!(close(g[i], want, 1e-13));
+        }
+        let (x0, y0) = (x[0], x[1]);
+        let (_, (dx, dy)) = fixed_locals_grad(x0, y0);
+        assert_gradient(
+            "fixed_locals",
+            |q: &[f64]| fixed_locals(q[0], q[1]),
+            &[x0, y0],
+            &[dx, dy],
+            tolerance::<f64>(),
+        );
+        let (_, (fx, fy)) = fixed_locals_grad(x0 as f32, y0 as f32);
+        assert_gradient(
+            "fixed_locals f32",
+            |q: &[f32]| fixed_locals(q[0], q[1]),
+            &[x0 as f32, y0 as f32],
+            &[fx, fy],
+            tolerance::<f32>(),
+        );
+    }
+}
+
+// Array and Vec outputs: the pullback takes an upstream gradient of the
+// output's shape, one Jacobian row at a time.
+#[differentiable]
+fn scale_shift<T: Float, const N: usize>(x: [T; N], k: T) -> [T; N] {
+    let mut y = [T::zero(); N];
+    for i in 0..N {
+        y[i] = x[i] * k + 1.0;
+    }
+    y
+}
+
+#[differentiable]
+fn softmax<T: Float>(z: &[T]) -> Vec<T> {
+    let mut m = z[0];
+    for &v in z.iter() {
+        m = m.max(v);
+    }
+    let mut e = vec![T::zero(); z.len()];
+    let mut total = T::zero();
+    for i in 0..z.len() {
+        e[i] = (z[i] - m).exp();
+        total += e[i];
+    }
+    for i in 0..z.len() {
+        e[i] = e[i] / total;
+    }
+    e
+}
+
+#[test]
+fn array_outputs() {
+    let (y, back) = scale_shift_forward([1.0, 2.0, 3.0], 2.0);
+    assert_eq!(y, [3.0, 5.0, 7.0]);
+    let (dx, dk) = back([1.0, 0.0, -1.0]);
+    assert_eq!(dx, [2.0, 0.0, -2.0]);
+    assert_eq!(dk, 1.0 - 3.0);
+
+    let mut rng = Rng::new(42);
+    for _ in 0..20 {
+        let z = rng.point(4, -2.0, 2.0);
+        let (s, back) = softmax_forward(&z);
+        // Jacobian of softmax: s_i (delta_ij - s_j); row i is back(e_i).
+        for i in 0..4 {
+            let mut e = vec![0.0; 4];
+            e[i] = 1.0;
+            let row = back(e);
+            for j in 0..4 {
+                let want = s[i] * (f64::from(u8::from(i == j)) - s[j]);
+                assert!(
+                    close(row[j], want, 1e-13),
+                    "J[{i}][{j}] = {} vs {want}",
+                    row[j]
+                );
+            }
+        }
+        let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
+        let (_, back32) = softmax_forward(&z32);
+        let u = [0.3_f32, -1.0, 0.5, 2.0];
+        let g = back32(u.to_vec());
+        assert_gradient(
+            "softmax f32 (u . s)",
+            |q: &[f32]| softmax(q).iter().zip(&u).map(|(a, b)| a * b).sum(),
+            &z32,
+            &g,
+            tolerance::<f32>(),
+        );
+    }
+}
