@@ -1452,7 +1452,6 @@ impl Lower<'_, '_> {
             && !matches!(
                 e,
                 Expr::Macro(_)
-                    | Expr::Index(_)
                     | Expr::Assign(_)
                     | Expr::Binary(syn::ExprBinary {
                         op: BinOp::AddAssign(_)

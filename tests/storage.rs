@@ -1,0 +1,127 @@
+//! What the forward pass stores, measured: a counting allocator sees every
+//! buffer it allocates. A loop that only accumulates stores nothing; a loop
+//! that overwrites a value the backward needs keeps one value per iteration,
+//! in one buffer allocated before the loop.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use tapeless::{differentiable, Float};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    static BYTES: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the
+// counters are thread-local cells, which allocate nothing.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        BYTES.with(|c| c.set(c.get() + layout.size()));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        BYTES.with(|c| c.set(c.get() + new_size));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Allocations and bytes allocated on this thread while running `f`.
+fn counted<R>(f: impl FnOnce() -> R) -> (R, usize, usize) {
+    let (a0, b0) = (ALLOCATIONS.with(Cell::get), BYTES.with(Cell::get));
+    let r = f();
+    (
+        r,
+        ALLOCATIONS.with(Cell::get) - a0,
+        BYTES.with(Cell::get) - b0,
+    )
+}
+
+#[differentiable]
+fn dot<T: Float>(w: &[T], x: &[T]) -> T {
+    let mut s = T::zero();
+    for i in 0..w.len() {
+        s += w[i] * x[i];
+    }
+    s
+}
+
+#[differentiable]
+fn product<T: Float>(x: &[T]) -> T {
+    let mut p = T::one();
+    for i in 0..x.len() {
+        p = p * x[i];
+    }
+    p
+}
+
+#[differentiable]
+fn neuron<T: Float>(w0: T, x0: T, w1: T, x1: T, w2: T) -> T {
+    let dot = w0 * x0 + w1 * x1 + w2;
+    1.0 / (1.0 + (-dot).exp())
+}
+
+#[test]
+fn accumulating_loop_stores_nothing() {
+    let w: Vec<f64> = (0..1000).map(|i| i as f64 * 0.001).collect();
+    let x: Vec<f64> = (0..1000).map(|i| 1.0 - i as f64 * 0.001).collect();
+    let ((value, back), allocations, _) = counted(|| dot_forward(&w, &x));
+    assert_eq!(
+        allocations, 0,
+        "the forward of a dot product allocates nothing"
+    );
+    let (dw, dx) = back(1.0);
+    assert!((value - w.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>()).abs() < 1e-9);
+    assert_eq!(dw, x);
+    assert_eq!(dx, w);
+}
+
+#[test]
+fn overwriting_loop_stores_one_value_per_iteration() {
+    let n = 1000;
+    let x: Vec<f64> = (0..n)
+        .map(|i| 1.0 + (i as f64 * 0.37).sin() * 1e-3)
+        .collect();
+    let ((value, back), allocations, bytes) = counted(|| product_forward(&x));
+    assert_eq!(allocations, 1, "one buffer, allocated once before the loop");
+    assert_eq!(
+        bytes,
+        n * std::mem::size_of::<f64>(),
+        "one f64 per iteration"
+    );
+    let dx = back(1.0);
+    for i in [0, 17, 999] {
+        let others: f64 = x
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, v)| v)
+            .product();
+        assert!((dx[i] - others).abs() < 1e-12 * others.abs().max(1.0));
+    }
+    assert!((value - x.iter().product::<f64>()).abs() < 1e-12);
+
+    let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let (_, allocations, bytes) = counted(|| product_forward(&x32));
+    assert_eq!((allocations, bytes), (1, n * std::mem::size_of::<f32>()));
+}
+
+#[test]
+fn straight_line_code_allocates_nothing() {
+    let (r, allocations, _) = counted(|| {
+        let (v, back) = neuron_forward(2.0, -1.0, -3.0, -2.0, -3.0);
+        (v, back(1.0))
+    });
+    assert_eq!(allocations, 0);
+    assert!((r.0 - 0.7311).abs() < 1e-4);
+}
