@@ -2,6 +2,9 @@
 //! arrays (`[x; N]`, `vec![x; n]`, literals), index assignment, array and
 //! `Vec` returns. Gradients have the shape of their variable.
 
+// The lecture's code indexes in loops; so do these tests.
+#![allow(clippy::needless_range_loop, clippy::type_complexity)]
+
 mod common;
 
 use common::{assert_gradient, close, tolerance, Rng};
@@ -9,6 +12,7 @@ use tapeless::{differentiable, Float};
 
 // Every parameter form; each gradient has its parameter's shape.
 #[differentiable]
+#[allow(clippy::ptr_arg)] // `&Vec<T>` is one of the forms
 fn forms<T: Float, const N: usize>(
     a: [T; N],
     b: &[T; N],

@@ -2,6 +2,9 @@
 //! data-dependent condition, `loop`, `break` and `continue`. Gradients
 //! against closed forms and finite differences, in f64 and f32.
 
+// The lecture's code indexes in loops; so do these tests.
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 
 use common::{assert_gradient, close, tolerance, Rng};

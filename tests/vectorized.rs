@@ -3,6 +3,9 @@
 //! classifier's multiclass SVM loss with L2 regularisation, and softmax
 //! cross-entropy. Closed forms and finite differences, f64 and f32.
 
+// The lecture's code indexes in loops; so do these tests.
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 
 use common::{assert_gradient, close, tolerance, Rng};

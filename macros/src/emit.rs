@@ -49,8 +49,9 @@ pub(crate) fn expand(f: &Function, g: &Graph, a: &Analysis, names: &mut Names) -
 /// The user's fn as written, with plain float literals made the float type.
 pub(crate) fn original(f: &Function) -> TokenStream {
     let mut item = f.item.clone();
-    if f.generic {
-        sugar::convert_block(&f.float, &mut item.block);
+    if f.generic && sugar::convert_block(&f.float, &mut item.block) {
+        // `acc += x` became `acc = acc + (x)`: ours, not the user's style.
+        item.attrs.push(syn::parse_quote!(#[allow(clippy::assign_op_pattern)]));
     }
     item.to_token_stream()
 }

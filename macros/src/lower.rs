@@ -1137,8 +1137,8 @@ impl Lower<'_, '_> {
                 }
                 Expr::Macro(m) if m.mac.path.is_ident("vec") => match parse::parse_vec(&m.mac) {
                     Ok(VecMacro::Repeat(x, n)) => {
-                        lens.push((true, n));
-                        x
+                        lens.push((true, *n));
+                        *x
                     }
                     Ok(VecMacro::Elems(es)) if lens.is_empty() => {
                         lens.push((true, syn::parse_quote!(0)));

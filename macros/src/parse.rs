@@ -44,7 +44,7 @@ pub(crate) enum Holds {
     /// starts as `zeros` (which may read the parameter).
     Array {
         depth: usize,
-        grad: Type,
+        grad: Box<Type>,
         zeros: proc_macro2::TokenStream,
     },
 }
@@ -112,11 +112,11 @@ pub(crate) fn holds(ty: &Type, float: &Type, ident: Option<&Ident>) -> Option<Ho
     };
     match ty {
         Type::Array(_) => {
-            fixed(ty, float, &zero).map(|(depth, grad, zeros)| Holds::Array { depth, grad, zeros })
+            fixed(ty, float, &zero).map(|(depth, grad, zeros)| Holds::Array { depth, grad: Box::new(grad), zeros })
         }
         Type::Reference(r) if r.mutability.is_none() => match &*r.elem {
             Type::Array(_) => fixed(&r.elem, float, &zero)
-                .map(|(depth, grad, zeros)| Holds::Array { depth, grad, zeros }),
+                .map(|(depth, grad, zeros)| Holds::Array { depth, grad: Box::new(grad), zeros }),
             Type::Slice(s) if same_type(&s.elem, float) => by_len(()),
             t if vec_elem(t) => by_len(()),
             _ => None,
@@ -647,7 +647,7 @@ fn check_macro(cx: &Diagnostics, mac: &syn::Macro) {
 
 /// The two forms of `vec!`.
 pub(crate) enum VecMacro {
-    Repeat(Expr, Expr),
+    Repeat(Box<Expr>, Box<Expr>),
     Elems(Vec<Expr>),
 }
 
@@ -657,7 +657,7 @@ pub(crate) fn parse_vec(mac: &syn::Macro) -> syn::Result<VecMacro> {
         let e: Expr = input.parse()?;
         input.parse::<syn::Token![;]>()?;
         let n: Expr = input.parse()?;
-        Ok(VecMacro::Repeat(e, n))
+        Ok(VecMacro::Repeat(Box::new(e), Box::new(n)))
     };
     if let Ok(v) = repeat.parse2(mac.tokens.clone()) {
         return Ok(v);

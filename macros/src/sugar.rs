@@ -12,14 +12,17 @@ use syn::{Expr, Lit, Type};
 
 use crate::parse::same_type;
 
-/// Rewrites the literals of `block` (the fn body).
-pub(crate) fn convert_block(float: &Type, block: &mut syn::Block) {
-    Converter { float }.visit_block_mut(block);
+/// Rewrites the literals and compound assignments of `block` (the fn
+/// body); whether a compound assignment was rewritten.
+pub(crate) fn convert_block(float: &Type, block: &mut syn::Block) -> bool {
+    let mut c = Converter { float, compound: false };
+    c.visit_block_mut(block);
+    c.compound
 }
 
 /// Rewrites the literals of one expression.
 pub(crate) fn convert_expr(float: &Type, expr: &mut Expr) {
-    Converter { float }.visit_expr_mut(expr);
+    Converter { float, compound: false }.visit_expr_mut(expr);
 }
 
 /// `+=` -> `+`, and so on.
@@ -36,6 +39,7 @@ fn compound(op: &syn::BinOp) -> Option<proc_macro2::TokenStream> {
 
 struct Converter<'a> {
     float: &'a Type,
+    compound: bool,
 }
 
 /// `T::from(..)`, `T::from_f64(..)`, `NumCast::from(..)`: arguments of a
@@ -71,6 +75,7 @@ impl VisitMut for Converter<'_> {
                 syn::visit_mut::visit_expr_mut(self, e);
                 if let Expr::Binary(b) = e {
                     if let Some(op) = compound(&b.op) {
+                        self.compound = true;
                         let (left, right) = (&b.left, &b.right);
                         let right = match &**right {
                             Expr::Lit(_)
