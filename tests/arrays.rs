@@ -186,3 +186,35 @@ fn array_outputs() {
         );
     }
 }
+
+// Batches: a slice of fixed rows and a slice of `Vec` rows; a variable
+// declared without a value and set in each branch.
+#[differentiable]
+fn batch<T: Float>(xs: &[[T; 2]], ys: &[Vec<T>]) -> T {
+    let mut s = T::zero();
+    for i in 0..xs.len() {
+        let y;
+        if xs[i][0] > xs[i][1] {
+            y = xs[i][0] * ys[i][0];
+        } else {
+            y = xs[i][1];
+        }
+        s += y;
+    }
+    for row in xs.iter() {
+        for &v in row.iter() {
+            s += v * v;
+        }
+    }
+    s
+}
+
+#[test]
+fn batches_of_rows() {
+    let xs = [[1.0, 0.5], [0.2, 3.0]];
+    let ys = [vec![4.0], vec![5.0]];
+    let (v, (dxs, dys)): (f64, (Vec<[f64; 2]>, Vec<Vec<f64>>)) = batch_grad(&xs, &ys);
+    assert!(close(v, 17.29, 1e-12));
+    assert_eq!(dxs, vec![[6.0, 1.0], [0.4, 7.0]]);
+    assert_eq!(dys, vec![vec![1.0], vec![0.0]]);
+}

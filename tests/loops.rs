@@ -280,3 +280,26 @@ fn nested_loops() {
         assert_gradient("nested f32", f32_, &p32, &flat32, tolerance::<f32>());
     }
 }
+
+// `.rev()` on element iteration, before and after `.enumerate()`.
+#[differentiable]
+fn reversed<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for (i, &v) in x.iter().rev().enumerate() {
+        s = s * 2.0 + v * T::from(i + 1).unwrap();
+    }
+    for (i, v) in x.iter().enumerate().rev() {
+        s += *v * T::from(i).unwrap();
+    }
+    s
+}
+
+#[test]
+fn reversed_iteration() {
+    // s = 4 x2 + 4 x1 + 3 x0 from the first loop, + x1 + 2 x2 from the second.
+    let (v, g) = reversed_grad(&[1.0, 2.0, 3.0]);
+    assert_eq!(v, 31.0);
+    assert_eq!(g, vec![3.0, 5.0, 6.0]);
+    let (_, g32) = reversed_grad(&[1.0_f32, 2.0, 3.0]);
+    assert_eq!(g32, vec![3.0, 5.0, 6.0]);
+}

@@ -263,6 +263,15 @@ enum Flow {
     Diverged,
 }
 
+/// A `for` loop over float arrays: which (with index prefixes for rows),
+/// whether backwards, and whether the index is part of the item (counting
+/// from the back if `.rev()` came before `.enumerate()`).
+struct Walk {
+    arrays: Vec<(VarId, Vec<NodeId>)>,
+    enumerate: Option<bool>,
+    reversed: bool,
+}
+
 /// How a method or `T::name(..)` call maps to the graph.
 enum Method {
     Prim(Prim, usize),
@@ -458,7 +467,19 @@ impl Lower<'_, '_> {
             .collect();
             match stmt {
                 SynStmt::Local(local) => {
-                    let Some(init) = &local.init else { continue };
+                    let Some(init) = &local.init else {
+                        // `let y;`: a variable its first assignment defines.
+                        if let Some((name, _)) = pat_idents(&local.pat).into_iter().next() {
+                            let id = self.names.fresh("v", Some(&name));
+                            let var = self.new_var(id, Shape::Scalar, None);
+                            self.vars[var].written = true;
+                            self.emit(Stmt::Declare { var, init: Init::Deferred });
+                            if let Some(scope) = self.scopes.last_mut() {
+                                scope.insert(name, Val::Var(var));
+                            }
+                        }
+                        continue;
+                    };
                     let start = self.nodes.len();
                     self.let_vars = self.vars.len();
                     let mutable_in_control = pat_idents(&local.pat)
@@ -772,22 +793,18 @@ impl Lower<'_, '_> {
         // Iterating over a float array: an index loop reading its elements.
         let over_array = self.array_iteration(&fl.expr);
         let (iter, replay) = match &over_array {
-            Some((len, _, _)) => {
+            Some((len, walk)) => {
+                // The length is computed once, where the loop starts.
+                let mut deps: Vec<NodeId> = walk.arrays.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+                deps.sort_unstable();
+                deps.dedup();
+                let var_deps = walk.arrays.iter().map(|(v, _)| *v).collect();
                 let len = len.clone();
-                (
-                    self.push(
-                        Op::Const {
-                            expr: quote!(0..#len),
-                            ty: None,
-                            inline: true,
-                            deps: vec![],
-                            var_deps: vec![],
-                        },
-                        false,
-                        fl.expr.span(),
-                    ),
-                    true,
-                )
+                let n = self.push(Op::Const { expr: len, ty: None, inline: false, deps, var_deps }, false, fl.expr.span());
+                let n_tokens = self.nodes[n].ident.to_token_stream();
+                let range = if walk.reversed { quote!((0..#n_tokens).rev()) } else { quote!(0..#n_tokens) };
+                let iter = Op::Const { expr: range, ty: None, inline: true, deps: vec![n], var_deps: vec![] };
+                (self.push(iter, false, fl.expr.span()), true)
             }
             None => {
                 if self.touches_active(&fl.expr) {
@@ -818,9 +835,7 @@ impl Lower<'_, '_> {
         self.scopes.push(HashMap::new());
         let item = self.push(Op::LoopItem, false, fl.pat.span());
         match over_array {
-            Some((_, arrays, enumerate)) => {
-                self.bind_array_items(&fl.pat, item, &arrays, enumerate)
-            }
+            Some((_, walk)) => self.bind_array_items(&fl.pat, item, &walk, iter),
             None => self.bind_item(&fl.pat, Val::Node(item)),
         }
         let body: Vec<&SynStmt> = fl.body.stmts.iter().collect();
@@ -926,12 +941,9 @@ impl Lower<'_, '_> {
     /// `x.iter()`, `&x`, `x`, `w[i].iter()`, with `.enumerate()`, `.zip(..)`,
     /// `.copied()`: the length, the arrays (with index prefixes), and whether
     /// the index is part of the item.
-    #[allow(clippy::type_complexity)]
-    fn array_iteration(
-        &mut self,
-        e: &Expr,
-    ) -> Option<(TokenStream, Vec<(VarId, Vec<NodeId>)>, bool)> {
-        let (arrays, enumerate) = self.iterable(e)?;
+    fn array_iteration(&mut self, e: &Expr) -> Option<(TokenStream, Walk)> {
+        let walk = self.iterable(e)?;
+        let arrays = &walk.arrays;
         let lens: Vec<TokenStream> = arrays
             .iter()
             .map(|(v, prefix)| {
@@ -943,36 +955,39 @@ impl Lower<'_, '_> {
             lens.first().cloned().unwrap_or_default(),
             |acc, l| quote!(::core::cmp::min(#acc, #l)),
         );
-        Some((len, arrays, enumerate))
+        Some((len, walk))
     }
 
-    #[allow(clippy::type_complexity)]
-    fn iterable(&mut self, e: &Expr) -> Option<(Vec<(VarId, Vec<NodeId>)>, bool)> {
+    /// The arrays an iterator walks, in the order of its adaptors.
+    fn iterable(&mut self, e: &Expr) -> Option<Walk> {
+        let one = |a| Walk { arrays: vec![a], enumerate: None, reversed: false };
         match e {
             Expr::Paren(p) => self.iterable(&p.expr),
             Expr::Group(g) => self.iterable(&g.expr),
-            Expr::Reference(r) => self.array_ref(&r.expr).map(|a| (vec![a], false)),
-            Expr::MethodCall(m) => match m.method.to_string().as_str() {
-                "iter" | "into_iter" if m.args.is_empty() => {
-                    self.array_ref(&m.receiver).map(|a| (vec![a], false))
+            Expr::Reference(r) => self.array_ref(&r.expr).map(one),
+            Expr::MethodCall(m) if m.args.is_empty() => match m.method.to_string().as_str() {
+                "iter" | "into_iter" => self.array_ref(&m.receiver).map(one),
+                "copied" | "cloned" => self.iterable(&m.receiver),
+                "rev" => {
+                    let w = self.iterable(&m.receiver)?;
+                    Some(Walk { reversed: !w.reversed, ..w })
                 }
-                "copied" | "cloned" if m.args.is_empty() => self.iterable(&m.receiver),
-                "enumerate" if m.args.is_empty() => {
-                    let (arrays, en) = self.iterable(&m.receiver)?;
-                    (!en && arrays.len() == 1).then_some((arrays, true))
-                }
-                "zip" if m.args.len() == 1 => {
-                    let (mut a, en) = self.iterable(&m.receiver)?;
-                    let (b, en2) = self.iterable(&m.args[0])?;
-                    if en || en2 {
-                        return None;
-                    }
-                    a.extend(b);
-                    Some((a, false))
+                "enumerate" => {
+                    let w = self.iterable(&m.receiver)?;
+                    (w.enumerate.is_none() && w.arrays.len() == 1).then(|| Walk { enumerate: Some(w.reversed), ..w })
                 }
                 _ => None,
             },
-            other => self.array_ref(other).map(|a| (vec![a], false)),
+            Expr::MethodCall(m) if m.method == "zip" && m.args.len() == 1 => {
+                let mut a = self.iterable(&m.receiver)?;
+                let b = self.iterable(&m.args[0])?;
+                if a.enumerate.is_some() || b.enumerate.is_some() || a.reversed || b.reversed {
+                    return None;
+                }
+                a.arrays.extend(b.arrays);
+                Some(a)
+            }
+            other => self.array_ref(other).map(one),
         }
     }
 
@@ -995,13 +1010,7 @@ impl Lower<'_, '_> {
         }
     }
 
-    fn bind_array_items(
-        &mut self,
-        pat: &Pat,
-        k: NodeId,
-        arrays: &[(VarId, Vec<NodeId>)],
-        enumerate: bool,
-    ) {
+    fn bind_array_items(&mut self, pat: &Pat, k: NodeId, walk: &Walk, iter: NodeId) {
         let element = |lw: &mut Self, (var, prefix): &(VarId, Vec<NodeId>)| {
             let depth = match &lw.vars[*var].shape {
                 Shape::Array { depth, .. } => *depth,
@@ -1016,12 +1025,18 @@ impl Lower<'_, '_> {
                 Val::Row(*var, index)
             }
         };
-        let items: Vec<Val> = arrays.iter().map(|a| element(self, a)).collect();
-        let item = if enumerate {
-            Val::Tuple(vec![
-                Val::Node(k),
-                items.into_iter().next().unwrap_or(Val::Tuple(vec![])),
-            ])
+        let items: Vec<Val> = walk.arrays.iter().map(|a| element(self, a)).collect();
+        let item = if let Some(rev_first) = walk.enumerate {
+            // `.rev().enumerate()` counts from the back: the count is len - 1 - k.
+            let index = if rev_first {
+                let len = node_tokens(&self.nodes[self.nodes[iter].op.inputs()[0]]);
+                let kt = node_tokens(&self.nodes[k]);
+                let deps = vec![self.nodes[iter].op.inputs()[0], k];
+                self.push(Op::Const { expr: quote!(#len - 1 - #kt), ty: None, inline: false, deps, var_deps: vec![] }, false, pat.span())
+            } else {
+                k
+            };
+            Val::Tuple(vec![Val::Node(index), items.into_iter().next().unwrap_or(Val::Tuple(vec![]))])
         } else if items.len() == 1 {
             items.into_iter().next().unwrap_or(Val::Tuple(vec![]))
         } else {

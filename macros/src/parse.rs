@@ -86,29 +86,42 @@ pub(crate) fn holds(ty: &Type, float: &Type, ident: Option<&Ident>) -> Option<Ho
             _ => None,
         }
     }
-    let vec_elem = |ty: &Type| -> bool {
+    // `Vec<E>`: the element type.
+    let vec_of = |ty: &Type| -> Option<Type> {
         if let Type::Path(tp) = ty {
-            if let Some(seg) = tp.path.segments.last() {
-                if seg.ident == "Vec" {
-                    if let syn::PathArguments::AngleBracketed(args) = &seg.arguments {
-                        if let Some(syn::GenericArgument::Type(t)) = args.args.first() {
-                            return args.args.len() == 1 && same_type(t, float);
-                        }
+            let seg = tp.path.segments.last()?;
+            if seg.ident == "Vec" {
+                if let syn::PathArguments::AngleBracketed(args) = &seg.arguments {
+                    if let (1, Some(syn::GenericArgument::Type(t))) = (args.args.len(), args.args.first()) {
+                        return Some(t.clone());
                     }
                 }
             }
         }
-        false
+        None
     };
-    let by_len = |_| {
-        let zeros = ident
-            .map(|id| quote::quote!(::std::vec![#zero; #id.len()]))
-            .unwrap_or_default();
-        Some(Holds::Array {
-            depth: 1,
-            grad: syn::parse_quote!(::std::vec::Vec<#float>),
-            zeros,
-        })
+    let vec_elem = |ty: &Type| vec_of(ty).is_some_and(|t| same_type(&t, float));
+    let by_len = || {
+        let zeros = ident.map(|id| quote::quote!(::std::vec![#zero; #id.len()])).unwrap_or_default();
+        Some(Holds::Array { depth: 1, grad: Box::new(syn::parse_quote!(::std::vec::Vec<#float>)), zeros })
+    };
+    // Rows of a batch: `&[[T; N]]`, `&[Vec<T>]`, `Vec<Vec<T>>`.
+    let rows = |elem: &Type| -> Option<Holds> {
+        let row = proc_macro2::Ident::new("__tl_row", proc_macro2::Span::mixed_site());
+        if let Some((1, g, z)) = fixed(elem, float, &zero) {
+            let zeros = ident.map(|id| quote::quote!(::std::vec![#z; #id.len()])).unwrap_or_default();
+            return Some(Holds::Array { depth: 2, grad: Box::new(syn::parse_quote!(::std::vec::Vec<#g>)), zeros });
+        }
+        if vec_elem(elem) {
+            let zeros = ident
+                .map(|id| {
+                    quote::quote!(#id.iter().map(|#row| ::std::vec![#zero; #row.len()]).collect::<::std::vec::Vec<_>>())
+                })
+                .unwrap_or_default();
+            let grad = syn::parse_quote!(::std::vec::Vec<::std::vec::Vec<#float>>);
+            return Some(Holds::Array { depth: 2, grad: Box::new(grad), zeros });
+        }
+        None
     };
     match ty {
         Type::Array(_) => {
@@ -117,12 +130,13 @@ pub(crate) fn holds(ty: &Type, float: &Type, ident: Option<&Ident>) -> Option<Ho
         Type::Reference(r) if r.mutability.is_none() => match &*r.elem {
             Type::Array(_) => fixed(&r.elem, float, &zero)
                 .map(|(depth, grad, zeros)| Holds::Array { depth, grad: Box::new(grad), zeros }),
-            Type::Slice(s) if same_type(&s.elem, float) => by_len(()),
-            t if vec_elem(t) => by_len(()),
-            _ => None,
+            Type::Slice(s) if same_type(&s.elem, float) => by_len(),
+            Type::Slice(s) => rows(&s.elem),
+            t if vec_elem(t) => by_len(),
+            t => vec_of(t).and_then(|e| rows(&e)),
         },
-        t if vec_elem(t) => by_len(()),
-        _ => None,
+        t if vec_elem(t) => by_len(),
+        t => vec_of(t).and_then(|e| rows(&e)),
     }
 }
 
@@ -447,7 +461,15 @@ fn check_stmt(cx: &Diagnostics, stmt: &Stmt) {
     match stmt {
         Stmt::Local(local) => {
             if local.init.is_none() {
-                cx.error(local, "declare the variable with its value: `let x = ...;`");
+                // `let y;` assigned later (in each branch, say): one name.
+                let plain = match &local.pat {
+                    Pat::Ident(pi) => pi.by_ref.is_none() && pi.subpat.is_none(),
+                    Pat::Type(pt) => matches!(&*pt.pat, Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none()),
+                    _ => false,
+                };
+                if !plain {
+                    cx.error(&local.pat, "declare one variable at a time when it has no value yet: `let y;`");
+                }
                 return;
             }
             let let_else = local.init.as_ref().and_then(|i| i.diverge.as_ref());
