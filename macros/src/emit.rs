@@ -51,7 +51,8 @@ pub(crate) fn original(f: &Function) -> TokenStream {
     let mut item = f.item.clone();
     if f.generic && sugar::convert_block(&f.float, &mut item.block) {
         // `acc += x` became `acc = acc + (x)`: ours, not the user's style.
-        item.attrs.push(syn::parse_quote!(#[allow(clippy::assign_op_pattern)]));
+        item.attrs
+            .push(syn::parse_quote!(#[allow(clippy::assign_op_pattern)]));
     }
     item.to_token_stream()
 }

@@ -473,7 +473,10 @@ impl Lower<'_, '_> {
                             let id = self.names.fresh("v", Some(&name));
                             let var = self.new_var(id, Shape::Scalar, None);
                             self.vars[var].written = true;
-                            self.emit(Stmt::Declare { var, init: Init::Deferred });
+                            self.emit(Stmt::Declare {
+                                var,
+                                init: Init::Deferred,
+                            });
                             if let Some(scope) = self.scopes.last_mut() {
                                 scope.insert(name, Val::Var(var));
                             }
@@ -795,23 +798,47 @@ impl Lower<'_, '_> {
         let (iter, replay) = match &over_array {
             Some((len, walk)) => {
                 // The length is computed once, where the loop starts.
-                let mut deps: Vec<NodeId> = walk.arrays.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+                let mut deps: Vec<NodeId> = walk
+                    .arrays
+                    .iter()
+                    .flat_map(|(_, p)| p.iter().copied())
+                    .collect();
                 deps.sort_unstable();
                 deps.dedup();
                 let var_deps = walk.arrays.iter().map(|(v, _)| *v).collect();
                 let len = len.clone();
-                let n = self.push(Op::Const { expr: len, ty: None, inline: false, deps, var_deps }, false, fl.expr.span());
+                let n = self.push(
+                    Op::Const {
+                        expr: len,
+                        ty: None,
+                        inline: false,
+                        deps,
+                        var_deps,
+                    },
+                    false,
+                    fl.expr.span(),
+                );
                 let n_tokens = self.nodes[n].ident.to_token_stream();
-                let range = if walk.reversed { quote!((0..#n_tokens).rev()) } else { quote!(0..#n_tokens) };
-                let iter = Op::Const { expr: range, ty: None, inline: true, deps: vec![n], var_deps: vec![] };
+                let range = if walk.reversed {
+                    quote!((0..#n_tokens).rev())
+                } else {
+                    quote!(0..#n_tokens)
+                };
+                let iter = Op::Const {
+                    expr: range,
+                    ty: None,
+                    inline: true,
+                    deps: vec![n],
+                    var_deps: vec![],
+                };
                 (self.push(iter, false, fl.expr.span()), true)
             }
             None => {
                 if self.touches_active(&fl.expr) {
                     self.cx.error(
                         &fl.expr,
-                        "this loop cannot be differentiated; loop over a range (`0..n`, `(a..=b).rev()`), \
-                         a float slice or array (`x.iter()`, `&x`, `.enumerate()`, `.zip(..)`)",
+                        "this loop cannot be differentiated; loop over a range (`0..n`, `(a..=b).rev()`, `.step_by(k)`) \
+                         or a float slice or array (`x.iter()`, `&x`, `.rev()`, `.enumerate()`, `.zip(..)`)",
                     );
                     return;
                 }
@@ -960,7 +987,11 @@ impl Lower<'_, '_> {
 
     /// The arrays an iterator walks, in the order of its adaptors.
     fn iterable(&mut self, e: &Expr) -> Option<Walk> {
-        let one = |a| Walk { arrays: vec![a], enumerate: None, reversed: false };
+        let one = |a| Walk {
+            arrays: vec![a],
+            enumerate: None,
+            reversed: false,
+        };
         match e {
             Expr::Paren(p) => self.iterable(&p.expr),
             Expr::Group(g) => self.iterable(&g.expr),
@@ -970,11 +1001,17 @@ impl Lower<'_, '_> {
                 "copied" | "cloned" => self.iterable(&m.receiver),
                 "rev" => {
                     let w = self.iterable(&m.receiver)?;
-                    Some(Walk { reversed: !w.reversed, ..w })
+                    Some(Walk {
+                        reversed: !w.reversed,
+                        ..w
+                    })
                 }
                 "enumerate" => {
                     let w = self.iterable(&m.receiver)?;
-                    (w.enumerate.is_none() && w.arrays.len() == 1).then(|| Walk { enumerate: Some(w.reversed), ..w })
+                    (w.enumerate.is_none() && w.arrays.len() == 1).then(|| Walk {
+                        enumerate: Some(w.reversed),
+                        ..w
+                    })
                 }
                 _ => None,
             },
@@ -1032,11 +1069,24 @@ impl Lower<'_, '_> {
                 let len = node_tokens(&self.nodes[self.nodes[iter].op.inputs()[0]]);
                 let kt = node_tokens(&self.nodes[k]);
                 let deps = vec![self.nodes[iter].op.inputs()[0], k];
-                self.push(Op::Const { expr: quote!(#len - 1 - #kt), ty: None, inline: false, deps, var_deps: vec![] }, false, pat.span())
+                self.push(
+                    Op::Const {
+                        expr: quote!(#len - 1 - #kt),
+                        ty: None,
+                        inline: false,
+                        deps,
+                        var_deps: vec![],
+                    },
+                    false,
+                    pat.span(),
+                )
             } else {
                 k
             };
-            Val::Tuple(vec![Val::Node(index), items.into_iter().next().unwrap_or(Val::Tuple(vec![]))])
+            Val::Tuple(vec![
+                Val::Node(index),
+                items.into_iter().next().unwrap_or(Val::Tuple(vec![])),
+            ])
         } else if items.len() == 1 {
             items.into_iter().next().unwrap_or(Val::Tuple(vec![]))
         } else {
@@ -1798,6 +1848,8 @@ impl Lower<'_, '_> {
                     "iter" | "sum" | "map" | "fold" | "product" | "enumerate" | "zip"
                 ) {
                     "; iterators are supported as `for` loops (`for v in x.iter()`, `.enumerate()`, `.zip(..)`)"
+                } else if matches!(name, "push" | "extend" | "insert" | "resize") {
+                    "; make arrays with `vec![x; n]` or `[x; N]` and assign their elements (`a[i] = ..`)"
                 } else {
                     ""
                 };
@@ -1852,7 +1904,7 @@ impl Lower<'_, '_> {
             (Output::Array, Val::Var(var)) => matches!(self.vars[*var].shape, Shape::Array { .. }),
             _ => false,
         };
-        if !shape_ok {
+        if !shape_ok && !self.cx.has_errors() {
             self.cx.error(
                 &self.f.item.sig.output,
                 "the returned value does not have the declared shape",

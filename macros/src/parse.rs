@@ -92,7 +92,9 @@ pub(crate) fn holds(ty: &Type, float: &Type, ident: Option<&Ident>) -> Option<Ho
             let seg = tp.path.segments.last()?;
             if seg.ident == "Vec" {
                 if let syn::PathArguments::AngleBracketed(args) = &seg.arguments {
-                    if let (1, Some(syn::GenericArgument::Type(t))) = (args.args.len(), args.args.first()) {
+                    if let (1, Some(syn::GenericArgument::Type(t))) =
+                        (args.args.len(), args.args.first())
+                    {
                         return Some(t.clone());
                     }
                 }
@@ -102,15 +104,27 @@ pub(crate) fn holds(ty: &Type, float: &Type, ident: Option<&Ident>) -> Option<Ho
     };
     let vec_elem = |ty: &Type| vec_of(ty).is_some_and(|t| same_type(&t, float));
     let by_len = || {
-        let zeros = ident.map(|id| quote::quote!(::std::vec![#zero; #id.len()])).unwrap_or_default();
-        Some(Holds::Array { depth: 1, grad: Box::new(syn::parse_quote!(::std::vec::Vec<#float>)), zeros })
+        let zeros = ident
+            .map(|id| quote::quote!(::std::vec![#zero; #id.len()]))
+            .unwrap_or_default();
+        Some(Holds::Array {
+            depth: 1,
+            grad: Box::new(syn::parse_quote!(::std::vec::Vec<#float>)),
+            zeros,
+        })
     };
     // Rows of a batch: `&[[T; N]]`, `&[Vec<T>]`, `Vec<Vec<T>>`.
     let rows = |elem: &Type| -> Option<Holds> {
         let row = proc_macro2::Ident::new("__tl_row", proc_macro2::Span::mixed_site());
         if let Some((1, g, z)) = fixed(elem, float, &zero) {
-            let zeros = ident.map(|id| quote::quote!(::std::vec![#z; #id.len()])).unwrap_or_default();
-            return Some(Holds::Array { depth: 2, grad: Box::new(syn::parse_quote!(::std::vec::Vec<#g>)), zeros });
+            let zeros = ident
+                .map(|id| quote::quote!(::std::vec![#z; #id.len()]))
+                .unwrap_or_default();
+            return Some(Holds::Array {
+                depth: 2,
+                grad: Box::new(syn::parse_quote!(::std::vec::Vec<#g>)),
+                zeros,
+            });
         }
         if vec_elem(elem) {
             let zeros = ident
@@ -119,17 +133,28 @@ pub(crate) fn holds(ty: &Type, float: &Type, ident: Option<&Ident>) -> Option<Ho
                 })
                 .unwrap_or_default();
             let grad = syn::parse_quote!(::std::vec::Vec<::std::vec::Vec<#float>>);
-            return Some(Holds::Array { depth: 2, grad: Box::new(grad), zeros });
+            return Some(Holds::Array {
+                depth: 2,
+                grad: Box::new(grad),
+                zeros,
+            });
         }
         None
     };
     match ty {
-        Type::Array(_) => {
-            fixed(ty, float, &zero).map(|(depth, grad, zeros)| Holds::Array { depth, grad: Box::new(grad), zeros })
-        }
+        Type::Array(_) => fixed(ty, float, &zero).map(|(depth, grad, zeros)| Holds::Array {
+            depth,
+            grad: Box::new(grad),
+            zeros,
+        }),
         Type::Reference(r) if r.mutability.is_none() => match &*r.elem {
-            Type::Array(_) => fixed(&r.elem, float, &zero)
-                .map(|(depth, grad, zeros)| Holds::Array { depth, grad: Box::new(grad), zeros }),
+            Type::Array(_) => {
+                fixed(&r.elem, float, &zero).map(|(depth, grad, zeros)| Holds::Array {
+                    depth,
+                    grad: Box::new(grad),
+                    zeros,
+                })
+            }
             Type::Slice(s) if same_type(&s.elem, float) => by_len(),
             Type::Slice(s) => rows(&s.elem),
             t if vec_elem(t) => by_len(),
@@ -204,7 +229,7 @@ pub(crate) fn function<'a>(
                         &pt.ty,
                         format_args!(
                             "parameter type `{}` is not supported; pass `{f}`, `[{f}; N]`, `[[{f}; N]; M]`, `&[{f}]` or `Vec<{f}>`",
-                            pt.ty.to_token_stream(),
+                            pretty(&pt.ty),
                         ),
                     );
                     continue;
@@ -377,6 +402,21 @@ impl<'a> Visit<'a> for PrimitiveFloats<'a> {
     }
 }
 
+/// A type as a user writes it (`&mut [T]`, not `& mut [T]`).
+pub(crate) fn pretty(ty: &Type) -> String {
+    let s = ty.to_token_stream().to_string();
+    let s = s
+        .replace("& ", "&")
+        .replace(" ;", ";")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",");
+    s.replace("[ ", "[")
+        .replace(" ]", "]")
+        .replace("( ", "(")
+        .replace(" )", ")")
+}
+
 /// Whether `ty` is the float type (`T`, `f64`; parentheses ignored).
 pub(crate) fn same_type(ty: &Type, float: &Type) -> bool {
     match ty {
@@ -441,7 +481,7 @@ fn output(cx: &Diagnostics, item: &ItemFn, float: &Type) -> Option<Output> {
                     other,
                     format_args!(
                         "return type `{}` is not supported; return `{f}`, a tuple such as `({f}, {f})`, `[{f}; N]` or `Vec<{f}>`",
-                        other.to_token_stream()
+                        pretty(other)
                     ),
                 );
                 None

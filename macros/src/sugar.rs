@@ -15,14 +15,21 @@ use crate::parse::same_type;
 /// Rewrites the literals and compound assignments of `block` (the fn
 /// body); whether a compound assignment was rewritten.
 pub(crate) fn convert_block(float: &Type, block: &mut syn::Block) -> bool {
-    let mut c = Converter { float, compound: false };
+    let mut c = Converter {
+        float,
+        compound: false,
+    };
     c.visit_block_mut(block);
     c.compound
 }
 
 /// Rewrites the literals of one expression.
 pub(crate) fn convert_expr(float: &Type, expr: &mut Expr) {
-    Converter { float, compound: false }.visit_expr_mut(expr);
+    Converter {
+        float,
+        compound: false,
+    }
+    .visit_expr_mut(expr);
 }
 
 /// `+=` -> `+`, and so on.

@@ -1,0 +1,10 @@
+use tapeless::{differentiable, Float};
+
+#[differentiable]
+fn f<T: Float, const N: usize>(x: [T; N]) -> T {
+    let mut y = x;
+    y[0] = y[0] * 2.0;
+    y[0] + x[0]
+}
+
+fn main() {}
