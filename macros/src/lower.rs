@@ -2182,3 +2182,294 @@ fn has_early_return(stmts: &[SynStmt]) -> bool {
     }
     f.0
 }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::Args;
+    use syn::{parse_quote, ItemFn};
+
+    fn graph(item: ItemFn) -> Graph {
+        let cx = Diagnostics::default();
+        let f = crate::parse::function(&cx, &Args::default(), &item).unwrap();
+        let g = lower(&cx, &f, &mut Names::default());
+        cx.finish().unwrap();
+        g.unwrap()
+    }
+
+    fn lower_errors(item: ItemFn) -> Vec<String> {
+        let cx = Diagnostics::default();
+        if let Some(f) = crate::parse::function(&cx, &Args::default(), &item) {
+            let _ = lower(&cx, &f, &mut Names::default());
+        }
+        cx.finish()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    fn prims(g: &Graph) -> Vec<Prim> {
+        g.nodes
+            .iter()
+            .filter_map(|n| match &n.op {
+                Op::Prim { prim, .. } => Some(*prim),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_node_per_primitive() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: T, y: T, z: T) -> T {
+                let q = x + y;
+                q * z
+            }
+        ));
+        assert_eq!(prims(&g), [Prim::Add, Prim::Mul]);
+        assert_eq!(g.nodes[3].ident.to_string(), "__tl_v_q");
+        assert_eq!(g.output, Val::Node(4));
+        assert!(g.nodes.iter().all(|n| n.active));
+    }
+
+    #[test]
+    fn shadowing_and_reassignment_make_new_nodes() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: T) -> T {
+                let mut a = x * x;
+                a += x;
+                let x = a.exp();
+                x
+            }
+        ));
+        assert_eq!(prims(&g), [Prim::Mul, Prim::Add, Prim::Exp]);
+        assert_eq!(g.output, Val::Node(g.nodes.len() - 1));
+    }
+
+    #[test]
+    fn method_and_path_forms_are_one_primitive() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: T) -> T {
+                x.exp() + T::exp(x) + Float::exp(x)
+            }
+        ));
+        assert_eq!(
+            prims(&g),
+            [Prim::Exp, Prim::Exp, Prim::Add, Prim::Exp, Prim::Add]
+        );
+    }
+
+    #[test]
+    fn constants_are_one_node_and_inactive() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: T, n: usize) -> T {
+                let c = T::from(n * 2).unwrap();
+                c * x * 2.0
+            }
+        ));
+        let consts: Vec<&Node> = g
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, Op::Const { .. }))
+            .collect();
+        assert_eq!(consts.len(), 2);
+        assert!(consts.iter().all(|n| !n.active));
+        assert!(matches!(consts[1].op, Op::Const { inline: true, .. }));
+    }
+
+    #[test]
+    fn wrt_leaves_other_floats_inactive() {
+        let item: ItemFn = parse_quote!(
+            fn f<T: Float>(x: T, y: T) -> T {
+                x * y
+            }
+        );
+        let cx = Diagnostics::default();
+        let args = Args {
+            wrt: Some(vec![parse_quote!(x)]),
+        };
+        let f = crate::parse::function(&cx, &args, &item).unwrap();
+        let g = lower(&cx, &f, &mut Names::default()).unwrap();
+        assert_eq!(
+            g.nodes.iter().map(|n| n.active).collect::<Vec<_>>(),
+            [true, false, true]
+        );
+    }
+
+    #[test]
+    fn flat_primitives_stop_activity() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: T) -> T {
+                x.floor()
+            }
+        ));
+        assert!(!g.nodes[1].active);
+    }
+
+    #[test]
+    fn sin_cos_is_a_tuple_of_two_nodes() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: T) -> T {
+                let (s, c) = x.sin_cos();
+                s * c
+            }
+        ));
+        assert_eq!(prims(&g), [Prim::Sin, Prim::Cos, Prim::Mul]);
+    }
+
+    #[test]
+    fn non_differentiable_uses_are_errors() {
+        let msgs = lower_errors(parse_quote!(
+            fn f<T: Float>(x: T) -> T {
+                let a = foo(x);
+                let b = x.to_f64();
+                x % a
+            }
+        ));
+        assert_eq!(msgs.len(), 3, "{msgs:?}");
+        assert!(msgs[0].contains("`foo`"));
+        assert!(msgs[1].contains("`to_f64`"));
+    }
+
+    #[test]
+    fn comparisons_of_active_values_are_constants() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: T) -> T {
+                let b = x > 0.0;
+                x
+            }
+        ));
+        assert!(matches!(&g.nodes[1].op, Op::Const { inline: false, .. }));
+        assert!(!g.nodes[1].active);
+    }
+
+    fn stmts(g: &Graph) -> Vec<&'static str> {
+        g.body
+            .stmts
+            .iter()
+            .map(|s| match s {
+                Stmt::Node(_) => "node",
+                Stmt::Declare { .. } => "declare",
+                Stmt::Set { .. } => "set",
+                Stmt::Store { .. } => "store",
+                Stmt::If { .. } => "if",
+                Stmt::Loop(_) => "loop",
+                Stmt::Break => "break",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_variable_assigned_in_a_loop_is_a_var_and_active() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: &[T]) -> T {
+                let mut p = T::one();
+                for i in 0..x.len() {
+                    p = p * x[i];
+                }
+                p
+            }
+        ));
+        // x (param array) and p
+        assert_eq!(g.vars.len(), 2);
+        assert!(
+            g.vars[1].active && g.vars[1].written,
+            "p is found active by the fixed point"
+        );
+        assert_eq!(stmts(&g), ["declare", "loop", "node"]);
+    }
+
+    #[test]
+    fn a_mut_variable_assigned_only_at_its_level_stays_ssa() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: T) -> T {
+                let mut a = x;
+                a = a * 2.0;
+                a
+            }
+        ));
+        assert!(g.vars.is_empty());
+    }
+
+    #[test]
+    fn continue_moves_the_rest_into_the_other_branch() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: &[T]) -> T {
+                let mut s = T::zero();
+                for i in 0..x.len() {
+                    if x[i] < 0.0 {
+                        continue;
+                    }
+                    s += x[i];
+                }
+                s
+            }
+        ));
+        let Some(Stmt::Loop(l)) = g.body.stmts.iter().find(|s| matches!(s, Stmt::Loop(_))) else {
+            panic!("no loop")
+        };
+        let Some(Stmt::If { then, els, .. }) =
+            l.body.stmts.iter().find(|s| matches!(s, Stmt::If { .. }))
+        else {
+            panic!("no if")
+        };
+        assert!(then.stmts.is_empty(), "the `continue` branch does nothing");
+        assert!(
+            els.stmts.iter().any(|s| matches!(s, Stmt::Set { .. })),
+            "the rest runs in the other branch"
+        );
+        // No break: the backward replays the range, no counter.
+        assert!(l.counter.is_none());
+    }
+
+    #[test]
+    fn break_needs_a_counter() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: T) -> T {
+                let mut y = x;
+                loop {
+                    y = y * 2.0;
+                    if y > 1.0 {
+                        break;
+                    }
+                }
+                y
+            }
+        ));
+        let Some(Stmt::Loop(l)) = g.body.stmts.iter().find(|s| matches!(s, Stmt::Loop(_))) else {
+            panic!("no loop")
+        };
+        assert!(l.counter.is_some());
+    }
+
+    #[test]
+    fn element_loops_read_elements_by_index() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: &[T]) -> T {
+                let mut s = T::zero();
+                for &v in x.iter() {
+                    s += v;
+                }
+                s
+            }
+        ));
+        assert!(g
+            .nodes
+            .iter()
+            .any(|n| matches!(n.op, Op::ReadIndex { var: 0, .. })));
+    }
+
+    #[test]
+    fn early_return_delivers_through_a_variable() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: T) -> T {
+                if x < 0.0 {
+                    return -x;
+                }
+                x
+            }
+        ));
+        assert_eq!(g.vars.len(), 1);
+        assert_eq!(stmts(&g), ["declare", "node", "if", "node"]);
+    }
+}
