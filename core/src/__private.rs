@@ -113,3 +113,8 @@ pub fn stored<X: Copy>(slot: Option<X>) -> X {
         None => unreachable!("internal error in tapeless: a kept value is missing"),
     }
 }
+
+// Generated code names `Vec` and `vec!` through here, so that it needs only
+// `alloc` (no_std users included).
+pub use alloc::vec;
+pub use alloc::vec::Vec;

@@ -104,7 +104,7 @@ pub(crate) fn signature(f: &Function) -> Signature {
         let lt = syn::Lifetime::new(&format!("'__tl_a{i}"), Span::call_site());
         generics
             .params
-            .insert(0, syn::GenericParam::Lifetime(syn::LifetimeParam::new(lt)));
+            .insert(i, syn::GenericParam::Lifetime(syn::LifetimeParam::new(lt)));
     }
     let captures = if borrowed {
         let names = generics.params.iter().map(|p| match p {
@@ -181,7 +181,11 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
         if !a.kept[id] {
             continue;
         }
-        let base = node.ident.to_string();
+        // Name the storage after the user's variable where there is one.
+        let base = match &node.op {
+            Op::ReadVar(v) => g.vars[*v].ident.to_string(),
+            _ => node.ident.to_string(),
+        };
         let base = base
             .strip_prefix("__tl_v")
             .unwrap_or(&base)
@@ -348,7 +352,7 @@ impl Forward<'_> {
         ids.sort();
         for id in ids {
             if let Some((t, _)) = self.plan.tape.get(id) {
-                out.push(quote!(let mut #t = ::std::vec::Vec::new();));
+                out.push(quote!(let mut #t = ::tapeless::__private::Vec::new();));
             }
             if let Some(s) = self.plan.slot.get(id) {
                 out.push(quote!(let mut #s = ::core::option::Option::None;));
@@ -430,7 +434,7 @@ impl Forward<'_> {
                     Init::Elems { values, vec } => {
                         let vs = values.iter().map(|&n| node_tokens(&g.nodes[n]));
                         if *vec {
-                            quote!(let #decl = ::std::vec![#(#vs),*];)
+                            quote!(let #decl = ::tapeless::__private::vec![#(#vs),*];)
                         } else {
                             quote!(let #decl = [#(#vs),*];)
                         }

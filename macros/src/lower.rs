@@ -1008,7 +1008,7 @@ impl Lower<'_, '_> {
                 }
                 "enumerate" => {
                     let w = self.iterable(&m.receiver)?;
-                    (w.enumerate.is_none() && w.arrays.len() == 1).then(|| Walk {
+                    (w.enumerate.is_none() && w.arrays.len() == 1).then_some(Walk {
                         enumerate: Some(w.reversed),
                         ..w
                     })
@@ -1246,7 +1246,7 @@ impl Lower<'_, '_> {
                 .rev()
                 .fold(inner, |acc, ((is_vec, _), n)| {
                     if *is_vec {
-                        quote!(::std::vec![#acc; #n])
+                        quote!(::tapeless::__private::vec![#acc; #n])
                     } else {
                         quote!([#acc; #n])
                     }
@@ -1281,7 +1281,7 @@ impl Lower<'_, '_> {
                     .collect::<Option<Vec<_>>>()?;
                 let is_vec = lens.first().is_some_and(|(v, _)| *v);
                 let zeros = if is_vec {
-                    quote!(::std::vec![#zero; #n])
+                    quote!(::tapeless::__private::vec![#zero; #n])
                 } else {
                     quote!([#zero; #n])
                 };

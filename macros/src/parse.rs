@@ -105,11 +105,11 @@ pub(crate) fn holds(ty: &Type, float: &Type, ident: Option<&Ident>) -> Option<Ho
     let vec_elem = |ty: &Type| vec_of(ty).is_some_and(|t| same_type(&t, float));
     let by_len = || {
         let zeros = ident
-            .map(|id| quote::quote!(::std::vec![#zero; #id.len()]))
+            .map(|id| quote::quote!(::tapeless::__private::vec![#zero; #id.len()]))
             .unwrap_or_default();
         Some(Holds::Array {
             depth: 1,
-            grad: Box::new(syn::parse_quote!(::std::vec::Vec<#float>)),
+            grad: Box::new(syn::parse_quote!(::tapeless::__private::Vec<#float>)),
             zeros,
         })
     };
@@ -118,21 +118,22 @@ pub(crate) fn holds(ty: &Type, float: &Type, ident: Option<&Ident>) -> Option<Ho
         let row = proc_macro2::Ident::new("__tl_row", proc_macro2::Span::mixed_site());
         if let Some((1, g, z)) = fixed(elem, float, &zero) {
             let zeros = ident
-                .map(|id| quote::quote!(::std::vec![#z; #id.len()]))
+                .map(|id| quote::quote!(::tapeless::__private::vec![#z; #id.len()]))
                 .unwrap_or_default();
             return Some(Holds::Array {
                 depth: 2,
-                grad: Box::new(syn::parse_quote!(::std::vec::Vec<#g>)),
+                grad: Box::new(syn::parse_quote!(::tapeless::__private::Vec<#g>)),
                 zeros,
             });
         }
         if vec_elem(elem) {
             let zeros = ident
                 .map(|id| {
-                    quote::quote!(#id.iter().map(|#row| ::std::vec![#zero; #row.len()]).collect::<::std::vec::Vec<_>>())
+                    quote::quote!(#id.iter().map(|#row| ::tapeless::__private::vec![#zero; #row.len()]).collect::<::tapeless::__private::Vec<_>>())
                 })
                 .unwrap_or_default();
-            let grad = syn::parse_quote!(::std::vec::Vec<::std::vec::Vec<#float>>);
+            let grad =
+                syn::parse_quote!(::tapeless::__private::Vec<::tapeless::__private::Vec<#float>>);
             return Some(Holds::Array {
                 depth: 2,
                 grad: Box::new(grad),
