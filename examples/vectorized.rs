@@ -4,6 +4,9 @@
 //!
 //! Run with `cargo run --release --example vectorized`.
 
+// Written with indices, as in the lecture.
+#![allow(clippy::needless_range_loop)]
+
 use tapeless::{check_gradient, differentiable, Float};
 
 /// `f(x, W) = sum_i (W x)_i^2`, written with loops as in the lecture.

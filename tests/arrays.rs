@@ -190,6 +190,7 @@ fn array_outputs() {
 // Batches: a slice of fixed rows and a slice of `Vec` rows; a variable
 // declared without a value and set in each branch.
 #[differentiable]
+#[allow(clippy::needless_late_init)] // the late `let y;` is what is tested
 fn batch<T: Float>(xs: &[[T; 2]], ys: &[Vec<T>]) -> T {
     let mut s = T::zero();
     for i in 0..xs.len() {
