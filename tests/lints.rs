@@ -41,8 +41,45 @@ fn no_float_work<T: Float>(x: T) -> T {
     T::one()
 }
 
+// Branches, loops, arrays, early returns, `break` and `continue`.
+#[differentiable]
+fn control_flow<T: Float, const N: usize>(x: [T; N], w: &[T], limit: T) -> Vec<T> {
+    let mut out = vec![T::zero(); N];
+    let mut acc = T::zero();
+    for (i, &v) in x.iter().enumerate() {
+        if v < 0.0 {
+            continue;
+        }
+        acc += v * w[i];
+        out[i] = acc.tanh();
+        if acc > limit {
+            break;
+        }
+    }
+    let mut k = 0;
+    while k < 3 {
+        out[0] = out[0] * 0.5;
+        k += 1;
+    }
+    out
+}
+
+#[differentiable]
+fn returns_early<T: Float>(x: T) -> T {
+    if x < 0.0 {
+        return x * x;
+    }
+    let y = if x > 1.0 { x.ln() } else { x };
+    y * 2.0
+}
+
 #[test]
 fn compiles_and_runs_under_deny_warnings() {
+    let (out, back) = control_flow_forward([1.0, -1.0, 2.0], &[0.5, 0.5, 0.5], 10.0);
+    assert_eq!(out.len(), 3);
+    let (dx, dw, dlimit) = back(vec![1.0, 0.0, 0.0]);
+    assert_eq!((dx.len(), dw.len(), dlimit), (3, 3, 0.0));
+    assert_eq!(returns_early_grad(-2.0), (4.0, -4.0));
     assert_eq!(documented_grad(1.0, 2.0).0, documented(1.0, 2.0));
     assert!(only_grad_used_grad(0.0_f64).1 == -2.5);
     let ((a, b), back) = only_forward_used_forward(2.0, 3.0);
