@@ -96,7 +96,11 @@ pub(crate) fn signature(f: &Function) -> Signature {
             let id = p.ident;
             let mut ty = p.ty.clone();
             namer.visit_type_mut(&mut ty);
-            quote!(#id: #ty)
+            // An array parameter the body writes stays `mut`; a scalar one is
+            // copied into a variable of its own.
+            let mutability =
+                (p.mutable && matches!(p.float, Some(Holds::Array { .. }))).then(|| quote!(mut));
+            quote!(#mutability #id: #ty)
         })
         .collect();
     let borrowed = namer.count > 0 || generics.lifetimes().next().is_some();

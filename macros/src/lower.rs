@@ -103,6 +103,31 @@ fn run(
         lw.scopes[0].insert(p.ident.to_string(), val);
     }
     let body: Vec<&SynStmt> = f.item.block.stmts.iter().collect();
+    // A `mut` scalar parameter that a branch or loop assigns is a variable.
+    for (i, p) in f.params.iter().enumerate() {
+        if p.mutable
+            && !matches!(p.float, Some(Holds::Array { .. }))
+            && assigned_in_control(&body, &p.ident.to_string())
+        {
+            let node = lw
+                .nodes
+                .iter()
+                .position(|n| matches!(n.op, Op::Param) && n.ident == *p.ident);
+            if let Some(node) = node {
+                let id = lw.names.fresh("v", Some(&p.ident.to_string()));
+                let var = lw.new_var(id, Shape::Scalar, None);
+                if lw.nodes[node].active {
+                    lw.written_active.insert(var);
+                }
+                lw.emit(Stmt::Declare {
+                    var,
+                    init: Init::Value(node),
+                });
+                lw.scopes[0].insert(p.ident.to_string(), Val::Var(var));
+            }
+        }
+        let _ = i;
+    }
     // Early returns (anywhere but the end) deliver through variables.
     if has_early_return(&f.item.block.stmts) {
         let n = match f.output {

@@ -34,6 +34,8 @@ pub(crate) struct Param<'a> {
     pub diff: bool,
     /// Holds floats: the float type itself, or an array of it.
     pub float: Option<Holds>,
+    /// Declared `mut`.
+    pub mutable: bool,
 }
 
 /// What a float parameter or output holds.
@@ -216,8 +218,8 @@ pub(crate) fn function<'a>(
                 "methods with `self` cannot be differentiated; write a free fn that takes the values it needs",
             ),
             FnArg::Typed(pt) => {
-                let ident = match &*pt.pat {
-                    Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => &pi.ident,
+                let (ident, mutable) = match &*pt.pat {
+                    Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => (&pi.ident, pi.mutability.is_some()),
                     other => {
                         cx.error(other, "parameters must be plain names (`x: T`); destructure inside the body");
                         continue;
@@ -235,7 +237,7 @@ pub(crate) fn function<'a>(
                     );
                     continue;
                 }
-                params.push(Param { ident, ty: &pt.ty, diff: holds.is_some(), float: holds });
+                params.push(Param { ident, ty: &pt.ty, diff: holds.is_some(), float: holds, mutable });
             }
         }
     }
