@@ -4,7 +4,7 @@
 //! arrays, tuple outputs from loops, concrete `f32`.
 
 // Written as users write it, indices included.
-#![allow(clippy::needless_range_loop)]
+#![allow(clippy::needless_range_loop, clippy::collapsible_if)]
 
 mod common;
 
