@@ -118,3 +118,12 @@ pub fn stored<X: Copy>(slot: Option<X>) -> X {
 // `alloc` (no_std users included).
 pub use alloc::vec;
 pub use alloc::vec::Vec;
+
+/// A kept value that is not `Copy` (a callee's pullback), by reference.
+#[inline(always)]
+pub fn stored_ref<X>(slot: &Option<X>) -> &X {
+    match slot {
+        Some(x) => x,
+        None => unreachable!("internal error in tapeless: a kept value is missing"),
+    }
+}

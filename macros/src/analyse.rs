@@ -5,7 +5,7 @@
 //! recomputation for cheap values of a loop (indices, elements of inputs),
 //! and otherwise one slot, or one tape entry per iteration.
 
-use crate::graph::{Block, Graph, Init, NodeId, Op, RegionId, Shape, Stmt};
+use crate::graph::{Block, CallArg, Graph, Init, NodeId, Op, RegionId, Shape, Stmt};
 use crate::rules::{self, Keep};
 
 /// How a node's adjoint sums its terms.
@@ -82,14 +82,11 @@ fn modes(g: &Graph, a: &mut Analysis) {
         }
     }
     for node in &g.nodes {
-        if let Op::Prim { prim, args } = &node.op {
-            if node.active {
-                for (i, &arg) in args.iter().enumerate() {
-                    if g.nodes[arg].active && rules::flows(*prim, i) {
-                        uses[arg].push(node.region);
-                    }
-                }
-            }
+        if !node.active {
+            continue;
+        }
+        for arg in gradient_inputs(g, &node.op) {
+            uses[arg].push(node.region);
         }
     }
     let mut sinks = Vec::new();
@@ -124,16 +121,43 @@ fn modes(g: &Graph, a: &mut Analysis) {
         if a.mode[id] != Mode::Accum && node.active && counts[id] > 0 {
             a.mode[id] = Mode::Let(counts[id]);
         }
-        if matches!(a.mode[id], Mode::None) {
+        if !has_adjoint(g, a, id) {
             continue;
         }
-        if let Op::Prim { prim, args } = &node.op {
-            for (i, &arg) in args.iter().enumerate() {
-                if g.nodes[arg].active && rules::flows(*prim, i) {
-                    counts[arg] += 1;
-                }
-            }
+        for arg in gradient_inputs(g, &node.op) {
+            counts[arg] += 1;
         }
+    }
+}
+
+/// The active inputs a node's pullback sends a gradient to.
+fn gradient_inputs(g: &Graph, op: &Op) -> Vec<NodeId> {
+    match op {
+        Op::Prim { prim, args } => args
+            .iter()
+            .enumerate()
+            .filter(|(i, &arg)| g.nodes[arg].active && rules::flows(*prim, *i))
+            .map(|(_, &arg)| arg)
+            .collect(),
+        Op::Call { args, .. } => args
+            .iter()
+            .filter_map(|arg| match arg {
+                CallArg::Value(n) if g.nodes[*n].active => Some(*n),
+                _ => None,
+            })
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// Whether the backward pass runs the node's pullback: it has an adjoint,
+/// or (a call returning an array) its result variable has one.
+pub(crate) fn has_adjoint(g: &Graph, a: &Analysis, id: NodeId) -> bool {
+    match &g.nodes[id].op {
+        Op::Call {
+            result: Some(var), ..
+        } => g.vars[*var].active,
+        _ => a.mode[id] != Mode::None,
     }
 }
 
@@ -151,7 +175,7 @@ fn collect_sinks(g: &Graph, b: &Block, out: &mut Vec<(NodeId, RegionId)>) {
             Stmt::Declare { var, init } => match init {
                 Init::Value(n) | Init::Fill { value: n, .. } => add(*n, *var),
                 Init::Elems { values, .. } => values.iter().for_each(|&n| add(n, *var)),
-                Init::Deferred => {}
+                Init::Deferred | Init::Call(_) => {}
             },
             Stmt::Set { var, value } | Stmt::Store { var, value, .. } => add(*value, *var),
             Stmt::If { then, els, .. } => {
@@ -173,7 +197,7 @@ fn work(g: &Graph, b: &Block, a: &mut Analysis) -> bool {
     let mut any = false;
     for stmt in &b.stmts {
         any |= match stmt {
-            Stmt::Node(n) => a.mode[*n] != Mode::None,
+            Stmt::Node(n) => has_adjoint(g, a, *n),
             Stmt::Declare { var, .. } | Stmt::Set { var, .. } | Stmt::Store { var, .. } => {
                 g.vars[*var].active
             }
@@ -196,10 +220,26 @@ fn kept(g: &Graph, b: &Block, a: &mut Analysis) {
         match stmt {
             Stmt::Node(id) => {
                 let id = *id;
-                if a.mode[id] == Mode::None {
+                if !has_adjoint(g, a, id) {
                     continue;
                 }
                 match &g.nodes[id].op {
+                    // The pullback, and the arguments it is given again.
+                    Op::Call { args, pullback, .. } => {
+                        a.kept[*pullback] = true;
+                        for arg in args {
+                            match arg {
+                                CallArg::Value(n) => a.kept[*n] = true,
+                                CallArg::Array { prefix, .. } => {
+                                    prefix.iter().for_each(|&x| a.kept[x] = true)
+                                }
+                                CallArg::Snapshot { node, prefix, .. } => {
+                                    a.kept[*node] = true;
+                                    prefix.iter().for_each(|&x| a.kept[x] = true);
+                                }
+                            }
+                        }
+                    }
                     Op::Prim { prim, args } => {
                         let k = rules::keep(*prim);
                         if matches!(k, Keep::Inputs | Keep::InputsAndOutput) {

@@ -28,7 +28,7 @@ use syn::visit::Visit;
 use syn::visit_mut::VisitMut;
 
 use crate::analyse::{Analysis, Mode, Storage};
-use crate::graph::{Block, Graph, Init, Loop, NodeId, Op, RegionId, Shape, Stmt, VarId};
+use crate::graph::{Block, CallArg, Graph, Init, Loop, NodeId, Op, RegionId, Shape, Stmt, VarId};
 use crate::lower::node_tokens;
 use crate::names::{self, Names};
 use crate::parse::{Function, Holds, Output};
@@ -36,14 +36,51 @@ use crate::rules::{self, Kept, Local};
 use crate::sugar;
 
 /// Everything the attribute expands to.
-pub(crate) fn expand(f: &Function, g: &Graph, a: &Analysis, names: &mut Names) -> TokenStream {
+/// `all` is the same fn differentiated with respect to every float
+/// parameter, where `wrt(..)` leaves some out: callers need every gradient.
+pub(crate) fn expand(
+    f: &Function,
+    g: &Graph,
+    a: &Analysis,
+    names: &mut Names,
+    all: Option<(&Function, &Graph, &Analysis)>,
+) -> TokenStream {
     let original = original(f);
-    let forward = forward(f, g, a, names);
+    let forward = forward(f, g, a, names, &forward_name(f), true);
     let grad = match f.output {
         Output::Scalar => grad(f, names),
         Output::Tuple(_) | Output::Array => TokenStream::new(),
     };
-    quote!(#original #forward #grad)
+    let protocol = protocol(f, (g, a), all, names);
+    quote!(#original #forward #grad #protocol)
+}
+
+/// How other `#[differentiable]` fns call this one: a hidden braced struct
+/// named like the fn (type namespace, so `use m::f` imports both) whose
+/// `__tl_forward` returns the value and a pullback giving one gradient per
+/// parameter, `()` for constants. DESIGN.md: a call differentiates every
+/// argument that carries a gradient, whatever the callee's `wrt(..)`.
+fn protocol(
+    f: &Function,
+    own: (&Graph, &Analysis),
+    all: Option<(&Function, &Graph, &Analysis)>,
+    names: &mut Names,
+) -> TokenStream {
+    let vis = &f.item.vis;
+    let name = &f.item.sig.ident;
+    let (sf, sg, sa) = all.unwrap_or((f, own.0, own.1));
+    let protocol = format_ident!("__tl_forward", span = name.span());
+    let forward = forward(sf, sg, sa, names, &protocol, false);
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #name {}
+
+        #[allow(dead_code)]
+        impl #name {
+            #forward
+        }
+    }
 }
 
 /// The user's fn as written, with plain float literals made the float type.
@@ -274,7 +311,14 @@ fn within(g: &Graph, mut r: RegionId, ancestor: RegionId) -> bool {
     }
 }
 
-fn forward(f: &Function, g: &Graph, a: &Analysis, names: &mut Names) -> TokenStream {
+fn forward(
+    f: &Function,
+    g: &Graph,
+    a: &Analysis,
+    names: &mut Names,
+    name: &Ident,
+    public: bool,
+) -> TokenStream {
     let Signature {
         attrs,
         vis,
@@ -284,7 +328,6 @@ fn forward(f: &Function, g: &Graph, a: &Analysis, names: &mut Names) -> TokenStr
         grads,
         captures,
     } = signature(f);
-    let name = forward_name(f);
     let where_clause = &generics.where_clause;
     let doc = format!(
         "Runs [`{0}`] and returns its value with the pullback: a closure that maps an upstream \
@@ -315,7 +358,7 @@ fn forward(f: &Function, g: &Graph, a: &Analysis, names: &mut Names) -> TokenStr
             _ => TokenStream::new(),
         },
     };
-    let (dout_pat, backward) = backward(f, g, a, &plan, names);
+    let (dout_pat, backward) = backward(f, g, a, &plan, names, !public);
     // Using the gradient counts as using the fn (no "never used" warning).
     let user_fn = &f.item.sig.ident;
     let mention = turbofish(f).map(|t| quote!(let _ = #user_fn #t;));
@@ -327,18 +370,63 @@ fn forward(f: &Function, g: &Graph, a: &Analysis, names: &mut Names) -> TokenStr
         .iter()
         .map(|p| p.ident)
         .filter(|id| !mentions(&body, id));
+    if public {
+        return quote! {
+            #(#attrs)*
+            #[doc = #doc]
+            #[inline]
+            #[allow(dead_code)]
+            #vis fn #name #generics (#(#params),*) -> (#out, impl Fn(#out) -> #grads #captures) #where_clause {
+                #mention
+                #(let _ = #unread;)*
+                #(#items)*
+                #(#storage)*
+                #(#stmts)*
+                (#value, move |#dout_pat: #out| #backward)
+            }
+        };
+    }
+    // The protocol: the pullback takes the arguments again, so that it
+    // borrows nothing and a caller may keep it (on a tape, in a loop).
+    let types: Vec<&syn::Type> = f.params.iter().map(|p| p.ty).collect();
+    let pats = f.params.iter().map(|p| {
+        let id = p.ident;
+        if mentions(&backward, id) {
+            id.to_token_stream()
+        } else {
+            quote!(_)
+        }
+    });
+    let all_grads = f.params.iter().map(|p| match (&p.float, p.diff) {
+        (Some(Holds::Array { grad, .. }), true) => grad.to_token_stream(),
+        (Some(Holds::Scalar), true) => p.ty.to_token_stream(),
+        _ => quote!(()),
+    });
+    let owned: Vec<TokenStream> = f
+        .item
+        .sig
+        .generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            syn::GenericParam::Type(t) => Some(t.ident.to_token_stream()),
+            syn::GenericParam::Const(c) => Some(c.ident.to_token_stream()),
+            syn::GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    let _ = captures;
     quote! {
         #(#attrs)*
-        #[doc = #doc]
+        #[doc(hidden)]
         #[inline]
-        #[allow(dead_code)]
-        #vis fn #name #generics (#(#params),*) -> (#out, impl Fn(#out) -> #grads #captures) #where_clause {
-            #mention
-            #(let _ = #unread;)*
+        #[allow(dead_code, unused_variables)]
+        #vis fn #name #generics (#(#params),*)
+            -> (#out, impl Fn(#out, (#(#types,)*)) -> (#(#all_grads,)*) + use<#(#owned),*>) #where_clause
+        {
             #(#items)*
             #(#storage)*
             #(#stmts)*
-            (#value, move |#dout_pat: #out| #backward)
+            (#value, move |#dout_pat: #out, (#(#pats,)*): (#(#types,)*)| #backward)
         }
     }
 }
@@ -419,6 +507,18 @@ impl Forward<'_> {
                         quote!(let #ident = #place;)
                     }
                     Op::LoopCount { counter } => quote!(let #ident = #counter;),
+                    Op::Call {
+                        func,
+                        args,
+                        pullback,
+                        ..
+                    } => {
+                        let pb = &g.nodes[*pullback].ident;
+                        let args = args.iter().map(|a| call_arg(g, a));
+                        quote_spanned!(node.span=> let (#ident, #pb) = #func(#(#args),*);)
+                    }
+                    // Bound with its call.
+                    Op::Pullback { .. } => TokenStream::new(),
                 };
                 let save = self.save(*id);
                 quote!(#bind #save)
@@ -433,6 +533,10 @@ impl Forward<'_> {
                     Init::Deferred => {
                         let id = &g.vars[*var].ident;
                         quote!(let #id;)
+                    }
+                    Init::Call(n) => {
+                        let v = &g.nodes[*n].ident;
+                        quote!(let #decl = #v;)
                     }
                     Init::Fill { fill, .. } => quote!(let #decl = #fill;),
                     Init::Elems { values, vec } => {
@@ -556,6 +660,25 @@ fn within_loop(g: &Graph, mut r: RegionId) -> bool {
     false
 }
 
+/// An argument as the callee receives it (`x`, `&w`, `&w[i]`, a copy of
+/// an array passed by value), in the forward and again to its pullback.
+fn call_arg(g: &Graph, a: &CallArg) -> TokenStream {
+    let (p, by_ref) = match a {
+        CallArg::Value(n) => return node_tokens(&g.nodes[*n]),
+        CallArg::Array {
+            var,
+            prefix,
+            by_ref,
+        } => (place(g, *var, prefix), *by_ref),
+        CallArg::Snapshot { node, by_ref, .. } => (g.nodes[*node].ident.to_token_stream(), *by_ref),
+    };
+    if by_ref {
+        quote!(&#p)
+    } else {
+        quote!(::core::clone::Clone::clone(&#p))
+    }
+}
+
 /// `a[i][j]`.
 fn place(g: &Graph, var: VarId, index: &[NodeId]) -> TokenStream {
     let base = &g.vars[var].ident;
@@ -635,6 +758,7 @@ fn backward(
     a: &Analysis,
     plan: &Plan,
     names: &mut Names,
+    positional: bool,
 ) -> (TokenStream, TokenStream) {
     let douts: Vec<Ident> = match f.output {
         Output::Scalar | Output::Array => vec![names::dout(None)],
@@ -665,8 +789,11 @@ fn backward(
     let grads: Vec<TokenStream> = f
         .params
         .iter()
-        .filter(|p| p.diff)
+        .filter(|p| positional || p.diff)
         .map(|p| {
+            if !p.diff {
+                return quote!(());
+            }
             let scope = g
                 .nodes
                 .iter()
@@ -684,9 +811,10 @@ fn backward(
             }
         })
         .collect();
-    let grads = match grads.as_slice() {
-        [one] => one.clone(),
-        many => quote!((#(#many),*)),
+    let grads = match (positional, grads.as_slice()) {
+        (true, all) => quote!((#(#all,)*)),
+        (false, [one]) => one.clone(),
+        (false, many) => quote!((#(#many),*)),
     };
     (dout_pat, quote!({ #(#cursors)* #(#body)* #grads }))
 }
@@ -732,6 +860,15 @@ impl Backward<'_, '_> {
                 }
                 let ident = &node.ident;
                 match self.a.storage[id] {
+                    // A pullback is called where it is stored, not copied out.
+                    Storage::Tape if matches!(node.op, Op::Pullback { .. }) => {
+                        let (t, c) = &self.plan.tape[&id];
+                        out.push(quote!(#c -= 1; let #ident = &#t[#c];));
+                    }
+                    Storage::Slot if matches!(node.op, Op::Pullback { .. }) => {
+                        let s = &self.plan.slot[&id];
+                        out.push(quote!(let #ident = ::tapeless::__private::stored_ref(&#s);));
+                    }
                     Storage::Tape => {
                         let (t, c) = &self.plan.tape[&id];
                         out.push(quote!(#c -= 1; let #ident = #t[#c];));
@@ -927,9 +1064,69 @@ impl Backward<'_, '_> {
         quote!({ let mut #s = #zero; #body #s })
     }
 
+    /// A call's pullback: the callee's gradients, one per argument.
+    fn call(&mut self, id: NodeId) -> Vec<TokenStream> {
+        let g = self.g;
+        let Op::Call {
+            args,
+            result,
+            pullback,
+            ..
+        } = &g.nodes[id].op
+        else {
+            return vec![];
+        };
+        let upstream = match result {
+            // The array the call returned: its adjoint is the upstream gradient.
+            Some(var) if g.vars[*var].active => self.plan.var_adjoint[*var].to_token_stream(),
+            Some(_) => return vec![],
+            None => match self.adjoint[id].clone() {
+                Some(adj) => adj,
+                None => return vec![],
+            },
+        };
+        let pb = &g.nodes[*pullback].ident;
+        let active = |a: &CallArg| match a {
+            CallArg::Value(n) => g.nodes[*n].active,
+            CallArg::Array { var, .. } | CallArg::Snapshot { var, .. } => g.vars[*var].active,
+        };
+        let grads: Vec<Option<Ident>> = args
+            .iter()
+            .map(|a| active(a).then(|| self.names.local("g")))
+            .collect();
+        let pats = grads.iter().map(|g| match g {
+            Some(id) => id.to_token_stream(),
+            None => quote!(_),
+        });
+        let again = args.iter().map(|a| call_arg(g, a));
+        let mut out = vec![quote!(let (#(#pats,)*) = #pb(#upstream, (#(#again,)*));)];
+        for (arg, grad) in args.iter().zip(&grads) {
+            let Some(grad) = grad else { continue };
+            match arg {
+                CallArg::Value(n) => out.extend(self.contribute(
+                    *n,
+                    Local::Expr(grad.to_token_stream()),
+                    &TokenStream::new(),
+                )),
+                CallArg::Array { var, prefix, .. } | CallArg::Snapshot { var, prefix, .. } => {
+                    let depth = match &g.vars[*var].shape {
+                        Shape::Array { depth, .. } => *depth - prefix.len(),
+                        Shape::Scalar => 0,
+                    };
+                    let target = adjoint_place(self.plan, g, *var, prefix);
+                    out.push(add_into(&target, &grad.to_token_stream(), depth));
+                }
+            }
+        }
+        out
+    }
+
     /// The pullback of one node, into the adjoints of its inputs.
     fn node(&mut self, id: NodeId) -> Vec<TokenStream> {
         let g = self.g;
+        if matches!(g.nodes[id].op, Op::Call { .. }) {
+            return self.call(id);
+        }
         let Some(adj) = self.adjoint[id].clone() else {
             return vec![];
         };
@@ -997,6 +1194,24 @@ impl Backward<'_, '_> {
             }
         }
     }
+}
+
+/// `target += source` elementwise, for arrays of `depth` dimensions.
+fn add_into(target: &TokenStream, source: &TokenStream, depth: usize) -> TokenStream {
+    if depth == 0 {
+        return quote!(#target = #target + #source;);
+    }
+    let (t, s) = (
+        format_ident!("__tl_into", span = Span::mixed_site()),
+        format_ident!("__tl_from", span = Span::mixed_site()),
+    );
+    let (inner_t, inner_s) = if depth > 1 {
+        (quote!((*#t)), quote!((*#s)))
+    } else {
+        (quote!(*#t), quote!(*#s))
+    };
+    let inner = add_into(&inner_t, &inner_s, depth - 1);
+    quote!(for (#t, #s) in #target.iter_mut().zip(#source.iter()) { #inner })
 }
 
 pub(crate) fn forward_name(f: &Function) -> Ident {
@@ -1095,7 +1310,7 @@ mod tests {
         let g = crate::lower::lower(&cx, &f, &mut names).unwrap();
         cx.finish().unwrap();
         let a = crate::analyse::analyse(&g);
-        forward(&f, &g, &a, &mut names).to_string()
+        forward(&f, &g, &a, &mut names, &forward_name(&f), true).to_string()
     }
 
     fn normalise(ts: TokenStream) -> String {

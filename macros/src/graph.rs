@@ -73,13 +73,64 @@ pub(crate) enum Op {
     LoopItem,
     /// How many iterations the loop before it ran (its `counter`).
     LoopCount { counter: Ident },
+    /// A call of another `#[differentiable]` fn (or a toolkit fn) through
+    /// its protocol `func` (`path::__tl_forward`); its value is a scalar, or
+    /// the array variable `result`. `pullback` is the node that holds the
+    /// callee's pullback.
+    Call {
+        func: TokenStream,
+        args: Vec<CallArg>,
+        result: Option<VarId>,
+        pullback: NodeId,
+    },
+    /// The pullback a call returned (`call` is the call node).
+    Pullback {
+        #[allow(dead_code)]
+        call: NodeId,
+    },
+}
+
+/// An argument of a call: a value, or an array (whole or a row) passed by
+/// reference or by value.
+#[derive(Clone, Debug)]
+pub(crate) enum CallArg {
+    Value(NodeId),
+    /// A parameter array never written: passed as it is, in the forward and
+    /// again to the pullback.
+    Array {
+        var: VarId,
+        prefix: Vec<NodeId>,
+        by_ref: bool,
+    },
+    /// Any other array: a copy taken at the call (the node), so that the
+    /// pullback sees the values the call saw; gradients go to `var`.
+    Snapshot {
+        node: NodeId,
+        var: VarId,
+        prefix: Vec<NodeId>,
+        by_ref: bool,
+    },
 }
 
 impl Op {
     /// The nodes this one reads.
     pub(crate) fn inputs(&self) -> Vec<NodeId> {
         match self {
-            Op::Param | Op::ReadVar(_) | Op::LoopItem | Op::LoopCount { .. } => vec![],
+            Op::Param
+            | Op::ReadVar(_)
+            | Op::LoopItem
+            | Op::LoopCount { .. }
+            | Op::Pullback { .. } => vec![],
+            Op::Call { args, .. } => args
+                .iter()
+                .flat_map(|a| match a {
+                    CallArg::Value(n) => vec![*n],
+                    CallArg::Array { prefix, .. } => prefix.clone(),
+                    CallArg::Snapshot { node, prefix, .. } => std::iter::once(*node)
+                        .chain(prefix.iter().copied())
+                        .collect(),
+                })
+                .collect(),
             Op::Const { deps, .. } => deps.clone(),
             Op::Prim { args, .. } => args.clone(),
             Op::ReadIndex { index, .. } => index.clone(),
@@ -164,6 +215,8 @@ pub(crate) enum Init {
     },
     /// `[a, b, c]` or `vec![a, b, c]`.
     Elems { values: Vec<NodeId>, vec: bool },
+    /// The array a call returned (the call node).
+    Call(NodeId),
 }
 
 pub(crate) struct Loop {

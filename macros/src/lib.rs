@@ -52,7 +52,29 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     match (f, graph) {
         (Some(f), Some(g)) => {
             let a = analyse::analyse(&g);
-            let out = emit::expand(&f, &g, &a, &mut names);
+            // Callers differentiate every float argument: where `wrt(..)`
+            // leaves some out, the protocol needs the full expansion too.
+            let partial = f.params.iter().any(|p| p.float.is_some() && !p.diff);
+            let full = partial.then(|| {
+                let cx = diag::Diagnostics::default();
+                let all_f = parse::function(&cx, &args::Args::default(), &item_fn);
+                let all_g = all_f
+                    .as_ref()
+                    .and_then(|af| lower::lower(&cx, af, &mut names));
+                let _ = cx.finish();
+                all_f.zip(all_g)
+            });
+            let full = full.flatten().map(|(af, ag)| {
+                let aa = analyse::analyse(&ag);
+                (af, ag, aa)
+            });
+            let out = emit::expand(
+                &f,
+                &g,
+                &a,
+                &mut names,
+                full.as_ref().map(|(af, ag, aa)| (af, ag, aa)),
+            );
             if std::env::var_os("TAPELESS_DEBUG").is_some() {
                 eprintln!("{out}");
             }

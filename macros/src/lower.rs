@@ -18,8 +18,8 @@ use syn::{BinOp, Expr, Pat, Stmt as SynStmt, UnOp};
 
 use crate::diag::Diagnostics;
 use crate::graph::{
-    Block, ForHeader, Graph, Init, Loop, Node, NodeId, Op, Prim, Region, RegionId, Shape, Stmt,
-    Val, Var, VarId,
+    Block, CallArg, ForHeader, Graph, Init, Loop, Node, NodeId, Op, Prim, Region, RegionId, Shape,
+    Stmt, Val, Var, VarId,
 };
 use crate::names::Names;
 use crate::parse::{self, Function, Holds, Output, VecMacro};
@@ -32,17 +32,29 @@ pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option
     // loop may reveal only after its first read: iterate to a fixed point,
     // reporting errors from the final run only.
     let mut active: HashSet<VarId> = HashSet::new();
+    let mut written: HashSet<VarId> = HashSet::new();
     for _ in 0..64 {
         let scratch = Diagnostics::default();
         let mut n = Names::default();
-        let (_, written) = run(&scratch, f, &mut n, &active);
+        let (g, now_active) = run(&scratch, f, &mut n, &active, &written);
         let _ = scratch.finish();
-        if written.is_subset(&active) {
+        let now_written: HashSet<VarId> = g
+            .iter()
+            .flat_map(|g| {
+                g.vars
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.written)
+                    .map(|(i, _)| i)
+            })
+            .collect();
+        if now_active.is_subset(&active) && now_written.is_subset(&written) {
             break;
         }
-        active.extend(written);
+        active.extend(now_active);
+        written.extend(now_written);
     }
-    let (graph, _) = run(cx, f, names, &active);
+    let (graph, _) = run(cx, f, names, &active, &written);
     if cx.has_errors() {
         return None;
     }
@@ -54,6 +66,7 @@ fn run(
     f: &Function,
     names: &mut Names,
     active: &HashSet<VarId>,
+    written: &HashSet<VarId>,
 ) -> (Option<Graph>, HashSet<VarId>) {
     let mut lw = Lower {
         cx,
@@ -70,6 +83,7 @@ fn run(
         items: Vec::new(),
         scopes: vec![HashMap::new()],
         active_vars: active,
+        written_before: written,
         written_active: HashSet::new(),
         loops: Vec::new(),
         ret: None,
@@ -257,6 +271,8 @@ struct Lower<'a, 'f> {
     /// Innermost last: user name -> current value.
     scopes: Vec<HashMap<String, Val>>,
     active_vars: &'a HashSet<VarId>,
+    /// Variables written somewhere, as found by the previous run.
+    written_before: &'a HashSet<VarId>,
     written_active: HashSet<VarId>,
     /// Open loops, innermost last: whether each may `break`.
     loops: Vec<bool>,
@@ -1203,6 +1219,26 @@ impl Lower<'_, '_> {
     /// The value of a `let`'s initializer: arrays get a variable.
     fn let_value(&mut self, e: &Expr, pat: &Pat) -> Option<Val> {
         let name = pat_idents(pat).first().map(|(n, _)| n.clone());
+        // `let h: [T; N] = layer(..)`: a call returning an array.
+        if let (Pat::Type(pt), Expr::Call(c)) = (pat, e) {
+            if let (Expr::Path(func), true) = (&*c.func, self.touches_active(e)) {
+                let ident = self.names.fresh("v", name.as_deref());
+                if let Some(Holds::Array { depth, zeros, .. }) =
+                    parse::holds(&pt.ty, &self.f.float, Some(&ident))
+                {
+                    let var = self.new_var(ident, Shape::Array { depth, zeros }, None);
+                    let call = self.make_call(func, &c.args, Some(var), e.span())?;
+                    if self.nodes[call].active {
+                        self.written_active.insert(var);
+                    }
+                    self.emit(Stmt::Declare {
+                        var,
+                        init: Init::Call(call),
+                    });
+                    return Some(Val::Var(var));
+                }
+            }
+        }
         match e {
             Expr::Repeat(_) | Expr::Array(_) => self.array_init(e, name.as_deref()),
             Expr::Macro(m) if m.mac.path.is_ident("vec") => self.array_init(e, name.as_deref()),
@@ -1903,15 +1939,117 @@ impl Lower<'_, '_> {
             let args: Vec<&Expr> = c.args.iter().collect();
             return self.call_method(&last.ident, &last.ident.to_string(), &args, e);
         }
-        self.cx.error(
-            &c.func,
-            format_args!(
-                "cannot differentiate through `{}`: it is not a `#[differentiable]` fn; \
-                 mark it `#[differentiable]`, or {METHODS_HINT}",
-                path.to_token_stream().to_string().replace(' ', "")
-            ),
-        );
-        None
+        // Another `#[differentiable]` fn, or a toolkit fn: through its protocol.
+        self.make_call(func, &c.args, None, e.span()).map(Val::Node)
+    }
+
+    /// A call node and its pullback node; `result` is the array variable the
+    /// call's value initializes, if it returns an array.
+    fn make_call(
+        &mut self,
+        func: &syn::ExprPath,
+        args: &syn::punctuated::Punctuated<Expr, syn::Token![,]>,
+        result: Option<VarId>,
+        span: Span,
+    ) -> Option<NodeId> {
+        // `f::<T>(x)` calls `f::__tl_forward::<T>(x)`.
+        let mut path = func.path.clone();
+        let last = path.segments.last_mut()?;
+        let generics = std::mem::replace(&mut last.arguments, syn::PathArguments::None);
+        let callee = last.ident.clone();
+        let generics = match generics {
+            syn::PathArguments::AngleBracketed(mut a) => {
+                a.colon2_token = Some(Default::default());
+                a.to_token_stream()
+            }
+            _ => TokenStream::new(),
+        };
+        let protocol = Ident::new("__tl_forward", callee.span());
+        let func_tokens = quote!(#path::#protocol #generics);
+        let mut call_args = Vec::new();
+        for a in args {
+            let (inner, by_ref) = match a {
+                Expr::Reference(r) if r.mutability.is_none() => (&*r.expr, true),
+                other => (other, false),
+            };
+            let is_array = match inner {
+                Expr::Path(p) => p.path.get_ident().and_then(|id| self.lookup(&id.to_string())).is_some_and(|v| {
+                    matches!(v, Val::Var(var) if matches!(self.vars[*var].shape, Shape::Array { .. })) || matches!(v, Val::Row(..))
+                }),
+                Expr::Index(_) => self.touches_active(inner) && self.is_row(inner),
+                _ => false,
+            };
+            if is_array {
+                let (var, prefix) = self.array_ref(inner)?;
+                let frozen = self.vars[var].param.is_some() && !self.written_before.contains(&var);
+                if frozen {
+                    call_args.push(CallArg::Array {
+                        var,
+                        prefix,
+                        by_ref,
+                    });
+                } else {
+                    let place = self.tokens(&Val::Row(var, prefix.clone()));
+                    let op = Op::Const {
+                        expr: quote!(::core::clone::Clone::clone(&#place)),
+                        ty: None,
+                        inline: false,
+                        deps: prefix.clone(),
+                        var_deps: vec![var],
+                    };
+                    let node = self.push(op, false, a.span());
+                    call_args.push(CallArg::Snapshot {
+                        node,
+                        var,
+                        prefix,
+                        by_ref,
+                    });
+                }
+            } else {
+                call_args.push(CallArg::Value(self.scalar(a)?));
+            }
+        }
+        let active = call_args.iter().any(|a| match a {
+            CallArg::Value(n) => self.nodes[*n].active,
+            CallArg::Array { var, .. } | CallArg::Snapshot { var, .. } => self.vars[*var].active,
+        });
+        let op = Op::Call {
+            func: func_tokens,
+            args: call_args,
+            result,
+            pullback: 0,
+        };
+        let call = self.push(op, active, span);
+        let pb = self.push(Op::Pullback { call }, false, span);
+        self.nodes[pb].ident = self.names.fresh("pullback", Some(&callee.to_string()));
+        if let Op::Call { pullback, .. } = &mut self.nodes[call].op {
+            *pullback = pb;
+        }
+        Some(call)
+    }
+
+    /// Whether an index expression names a row (not an element) of an array.
+    fn is_row(&self, e: &Expr) -> bool {
+        let mut depth = 0;
+        let mut cur = e;
+        while let Expr::Index(i) = cur {
+            depth += 1;
+            cur = &i.expr;
+        }
+        let Expr::Path(p) = cur else { return false };
+        match p
+            .path
+            .get_ident()
+            .and_then(|id| self.lookup(&id.to_string()))
+        {
+            Some(Val::Var(v)) => {
+                matches!(&self.vars[*v].shape, Shape::Array { depth: d, .. } if depth < *d)
+            }
+            Some(Val::Row(v, prefix)) => {
+                matches!(&self.vars[*v].shape, Shape::Array { depth: d, .. } if depth + prefix.len() < *d)
+            }
+            _ => false,
+        }
     }
 
     fn check_output(&mut self, v: Val) -> Option<Val> {

@@ -1,0 +1,208 @@
+//! Calls between `#[differentiable]` fns: generics, constant arguments,
+//! calls in loops and branches, on values computed in loops, several levels
+//! deep, arrays in and out. Each checked against finite differences and
+//! against the same program written as one function.
+
+// Written as users write it, indices included.
+#![allow(clippy::needless_range_loop)]
+
+mod common;
+
+use common::{assert_gradient, close, tolerance, Rng};
+use tapeless::{differentiable, Float};
+
+#[differentiable]
+fn sigmoid<T: Float>(z: T) -> T {
+    1.0 / (1.0 + (-z).exp())
+}
+
+#[differentiable]
+fn softplus<F: Float>(z: F) -> F {
+    (F::one() + z.exp()).ln()
+}
+
+// A callee with a constant argument and a wrt subset: callers still get the
+// gradient of every float argument.
+#[differentiable(wrt(x))]
+fn scaled_power<T: Float>(x: T, k: T, n: i32) -> T {
+    k * x.powi(n)
+}
+
+#[differentiable]
+fn weighted<T: Float>(w: &[T], x: &[T]) -> T {
+    let mut s = T::zero();
+    for i in 0..w.len() {
+        s += w[i] * x[i];
+    }
+    s
+}
+
+// Calls: nested, in a loop, in a branch, on a loop-computed value, with
+// arrays (whole and rows) passed by reference.
+#[differentiable]
+fn model<T: Float, const N: usize>(w: [[T; N]; 2], x: [T; N], k: T) -> T {
+    let mut total = T::zero();
+    for r in 0..2 {
+        let z = weighted(&w[r], &x);
+        let a = if z > 0.0 {
+            sigmoid(z)
+        } else {
+            softplus(z) * 0.5
+        };
+        total += a * scaled_power(k, z, 2);
+    }
+    sigmoid(total) + softplus(sigmoid(k))
+}
+
+// The same program as one function.
+#[differentiable]
+fn model_inline<T: Float, const N: usize>(w: [[T; N]; 2], x: [T; N], k: T) -> T {
+    let mut total = T::zero();
+    for r in 0..2 {
+        let mut z = T::zero();
+        for i in 0..N {
+            z += w[r][i] * x[i];
+        }
+        let a = if z > 0.0 {
+            1.0 / (1.0 + (-z).exp())
+        } else {
+            (T::one() + z.exp()).ln() * 0.5
+        };
+        total += a * (z * k.powi(2));
+    }
+    let s = 1.0 / (1.0 + (-k).exp());
+    1.0 / (1.0 + (-total).exp()) + (T::one() + s.exp()).ln()
+}
+
+#[test]
+fn calls_match_the_inlined_program_and_finite_differences() {
+    let mut rng = Rng::new(71);
+    for _ in 0..30 {
+        let p = rng.point(9, -1.5, 1.5);
+        let w = [[p[0], p[1], p[2]], [p[3], p[4], p[5]]];
+        let x = [p[6], p[7], p[8]];
+        let k = rng.uniform(-1.0, 1.0);
+        let (v, (dw, dx, dk)) = model_grad(w, x, k);
+        let (vi, (dwi, dxi, dki)) = model_inline_grad(w, x, k);
+        assert!(close(v, vi, 1e-14));
+        for r in 0..2 {
+            for i in 0..3 {
+                assert!(close(dw[r][i], dwi[r][i], 1e-12));
+            }
+        }
+        for i in 0..3 {
+            assert!(close(dx[i], dxi[i], 1e-12));
+        }
+        assert!(close(dk, dki, 1e-12));
+        let mut point = p.clone();
+        point.push(k);
+        let flat: Vec<f64> = dw
+            .iter()
+            .flatten()
+            .chain(dx.iter())
+            .chain([dk].iter())
+            .copied()
+            .collect();
+        let f = |q: &[f64]| {
+            model(
+                [[q[0], q[1], q[2]], [q[3], q[4], q[5]]],
+                [q[6], q[7], q[8]],
+                q[9],
+            )
+        };
+        assert_gradient("model", f, &point, &flat, tolerance::<f64>());
+
+        // f32, other generic parameter names in the callees.
+        let w32 = w.map(|r| r.map(|v| v as f32));
+        let x32 = x.map(|v| v as f32);
+        let (_, (dw32, dx32, dk32)) = model_grad(w32, x32, k as f32);
+        let flat32: Vec<f32> = dw32
+            .iter()
+            .flatten()
+            .chain(dx32.iter())
+            .chain([dk32].iter())
+            .copied()
+            .collect();
+        let point32: Vec<f32> = point.iter().map(|&v| v as f32).collect();
+        let f32_ = |q: &[f32]| {
+            model(
+                [[q[0], q[1], q[2]], [q[3], q[4], q[5]]],
+                [q[6], q[7], q[8]],
+                q[9],
+            )
+        };
+        assert_gradient("model f32", f32_, &point32, &flat32, tolerance::<f32>());
+    }
+}
+
+// A callee returning an array, bound with its type.
+#[differentiable]
+fn layer<T: Float, const N: usize, const M: usize>(w: [[T; N]; M], x: [T; N]) -> [T; M] {
+    let mut h = [T::zero(); M];
+    for i in 0..M {
+        for j in 0..N {
+            h[i] += w[i][j] * x[j];
+        }
+        h[i] = h[i].max(0.0);
+    }
+    h
+}
+
+#[differentiable]
+fn two_layers<T: Float>(w1: [[T; 3]; 4], w2: [[T; 4]; 2], x: [T; 3]) -> T {
+    let h: [T; 4] = layer(w1, x);
+    let out: [T; 2] = layer(w2, h);
+    out[0] * out[0] + out[1]
+}
+
+#[test]
+fn calls_returning_arrays() {
+    let mut rng = Rng::new(72);
+    for _ in 0..20 {
+        let p = rng.point(12 + 8 + 3, -1.0, 1.0);
+        let mut w1 = [[0.0; 3]; 4];
+        let mut w2 = [[0.0; 4]; 2];
+        for i in 0..12 {
+            w1[i / 3][i % 3] = p[i];
+        }
+        for i in 0..8 {
+            w2[i / 4][i % 4] = p[12 + i];
+        }
+        let x = [p[20], p[21], p[22]];
+        let (_, (d1, d2, dx)) = two_layers_grad(w1, w2, x);
+        let flat: Vec<f64> = d1
+            .iter()
+            .flatten()
+            .chain(d2.iter().flatten())
+            .chain(dx.iter())
+            .copied()
+            .collect();
+        let f = |q: &[f64]| {
+            let mut w1 = [[0.0; 3]; 4];
+            let mut w2 = [[0.0; 4]; 2];
+            for i in 0..12 {
+                w1[i / 3][i % 3] = q[i];
+            }
+            for i in 0..8 {
+                w2[i / 4][i % 4] = q[12 + i];
+            }
+            two_layers(w1, w2, [q[20], q[21], q[22]])
+        };
+        assert_gradient("two_layers", f, &p, &flat, tolerance::<f64>());
+    }
+}
+
+// The wrt subset of the callee does not drop the gradient of `k`.
+#[differentiable]
+fn through_wrt<T: Float>(x: T, k: T) -> T {
+    scaled_power(x, k, 3)
+}
+
+#[test]
+fn a_callees_wrt_does_not_drop_gradients() {
+    let (v, (dx, dk)) = through_wrt_grad(2.0, 0.5);
+    assert_eq!(v, 4.0);
+    assert_eq!((dx, dk), (6.0, 8.0));
+    // The callee's own gradient is still only with respect to x.
+    assert_eq!(scaled_power_grad(2.0, 0.5, 3), (4.0, 6.0));
+}
