@@ -4,6 +4,10 @@
 //! - [`Float`]: the numeric trait every differentiable function is generic
 //!   over (a re-export of [`num_traits::Float`]).
 //! - [`check_gradient`]: compare a gradient with central finite differences.
+//! - The vector toolkit, with gradients written by hand and callable from
+//!   `#[differentiable]` code: [`dot`], [`sum`], [`matvec`], [`matmul`],
+//!   [`relu`], [`sigmoid`], [`softmax`], [`log_sum_exp`],
+//!   [`softmax_cross_entropy`], [`svm_hinge`].
 //!
 //! The crate is `#![no_std]`; the default `std` feature takes the float
 //! functions from `std`, the `libm` feature from `libm` instead.
@@ -16,8 +20,10 @@ extern crate alloc;
 extern crate std;
 
 mod check;
+mod vector;
 
 pub use check::{check_gradient, check_gradient_with, GradientCheck};
+pub use vector::*;
 
 /// The float type of differentiable code: `f32`, `f64`, or any other type
 /// implementing [`num_traits::Float`].

@@ -1,0 +1,401 @@
+//! The vector toolkit: common operations with gradients written by hand,
+//! callable from `#[differentiable]` code like any generated fn.
+//!
+//! Each operation `op` comes in three parts, side by side: the plain `op`,
+//! `op_forward` (the value and a pullback, the generated convention), and a
+//! hidden struct `op` whose `__tl_forward` is what generated callers use (its
+//! pullback takes the arguments again, so that it borrows nothing and can be
+//! kept in a loop). Gradients have the shape of their variable; constant
+//! arguments (dimensions, labels) get `()`.
+//!
+//! Matrices are row-major slices with their dimensions, or arrays of rows.
+
+// The protocol structs are named like their functions, on purpose.
+#![allow(non_camel_case_types)]
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use num_traits::Float;
+
+/// Defines the hidden protocol struct `$name` and the public `$forward`
+/// from one pullback that takes the arguments again.
+macro_rules! toolkit {
+    (
+        $(#[$doc:meta])*
+        fn $name:ident / $forward:ident ($($arg:ident : $ty:ty => $free:ty),*) -> $out:ty;
+        grads ($($grad:ty),*);
+        value = $value:expr;
+        pullback($dout:ident) = $pullback:expr;
+    ) => {
+        #[doc(hidden)]
+        pub struct $name {}
+
+        impl $name {
+            #[doc(hidden)]
+            #[inline]
+            pub fn __tl_forward<'a, T: Float>($($arg: $ty),*) -> ($out, impl Fn($out, ($($free,)*)) -> ($($grad,)*) + use<T>) {
+                let value = $value;
+                (value, move |$dout: $out, ($($arg,)*): ($($free,)*)| $pullback)
+            }
+        }
+
+        $(#[$doc])*
+        #[inline]
+        pub fn $forward<'a, T: Float>($($arg: $ty),*) -> ($out, impl Fn($out) -> ($($grad,)*) + 'a) {
+            let (value, pullback) = $name::__tl_forward($($arg),*);
+            (value, move |d: $out| pullback(d, ($($arg,)*)))
+        }
+    };
+}
+
+/// `sum_i a_i b_i`.
+///
+/// ```
+/// use tapeless_core::dot;
+/// assert_eq!(dot(&[1.0, 2.0], &[3.0, 4.0]), 11.0);
+/// ```
+#[inline]
+pub fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+    a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
+}
+
+toolkit! {
+    /// [`dot`] and its pullback: `(g b, g a)`.
+    ///
+    /// ```
+    /// use tapeless_core::dot_forward;
+    /// let (v, back) = dot_forward(&[1.0, 2.0], &[3.0, 4.0]);
+    /// assert_eq!((v, back(1.0)), (11.0, (vec![3.0, 4.0], vec![1.0, 2.0])));
+    /// ```
+    fn dot / dot_forward(a: &'a [T] => &[T], b: &'a [T] => &[T]) -> T;
+    grads (Vec<T>, Vec<T>);
+    value = dot(a, b);
+    pullback(g) = (b.iter().map(|&v| g * v).collect(), a.iter().map(|&v| g * v).collect());
+}
+
+/// `sum_i x_i`.
+///
+/// ```
+/// use tapeless_core::sum;
+/// assert_eq!(sum(&[1.0, 2.0, 3.5]), 6.5);
+/// ```
+#[inline]
+pub fn sum<T: Float>(x: &[T]) -> T {
+    x.iter().fold(T::zero(), |s, &v| s + v)
+}
+
+toolkit! {
+    /// [`sum`] and its pullback: `g` for every element.
+    ///
+    /// ```
+    /// use tapeless_core::sum_forward;
+    /// let (v, back) = sum_forward(&[1.0, 2.0]);
+    /// assert_eq!((v, back(0.5)), (3.0, (vec![0.5, 0.5],)));
+    /// ```
+    fn sum / sum_forward(x: &'a [T] => &[T]) -> T;
+    grads (Vec<T>);
+    value = sum(x);
+    pullback(g) = (vec![g; x.len()],);
+}
+
+/// `A x` for a row-major `rows x cols` matrix `a`.
+///
+/// ```
+/// use tapeless_core::matvec;
+/// // [[1, 2], [3, 4]] [1, 1] = [3, 7]
+/// assert_eq!(matvec(&[1.0, 2.0, 3.0, 4.0], 2, 2, &[1.0, 1.0]), vec![3.0, 7.0]);
+/// ```
+pub fn matvec<T: Float>(a: &[T], rows: usize, cols: usize, x: &[T]) -> Vec<T> {
+    assert_eq!(a.len(), rows * cols, "matvec: a is not rows x cols");
+    assert_eq!(x.len(), cols, "matvec: x does not have cols elements");
+    a.chunks_exact(cols).map(|row| dot(row, x)).collect()
+}
+
+fn matvec_grads<T: Float>(a: &[T], cols: usize, x: &[T], dy: &[T]) -> (Vec<T>, Vec<T>) {
+    let mut da = Vec::with_capacity(a.len());
+    let mut dx = vec![T::zero(); cols];
+    for (row, &d) in a.chunks_exact(cols).zip(dy) {
+        da.extend(x.iter().map(|&v| d * v));
+        for (acc, &w) in dx.iter_mut().zip(row) {
+            *acc = *acc + d * w;
+        }
+    }
+    (da, dx)
+}
+
+toolkit! {
+    /// [`matvec`] and its pullback: `dA = dy x^T`, `dx = A^T dy`.
+    ///
+    /// ```
+    /// use tapeless_core::matvec_forward;
+    /// let (y, back) = matvec_forward(&[1.0, 2.0, 3.0, 4.0], 2, 2, &[1.0, 1.0]);
+    /// let (da, (), (), dx) = back(vec![1.0, 0.0]);
+    /// assert_eq!((y, da, dx), (vec![3.0, 7.0], vec![1.0, 1.0, 0.0, 0.0], vec![1.0, 2.0]));
+    /// ```
+    fn matvec / matvec_forward(a: &'a [T] => &[T], rows: usize => usize, cols: usize => usize, x: &'a [T] => &[T]) -> Vec<T>;
+    grads (Vec<T>, (), (), Vec<T>);
+    value = matvec(a, rows, cols, x);
+    pullback(dy) = {
+        let _ = rows;
+        let (da, dx) = matvec_grads(a, cols, x, &dy);
+        (da, (), (), dx)
+    };
+}
+
+/// `A B` for row-major `a` (`n x k`) and `b` (`k x m`): an `n x m` result.
+///
+/// ```
+/// use tapeless_core::matmul;
+/// // [[1, 2]] [[3], [4]] = [[11]]
+/// assert_eq!(matmul(&[1.0, 2.0], &[3.0, 4.0], 1, 2, 1), vec![11.0]);
+/// ```
+pub fn matmul<T: Float>(a: &[T], b: &[T], n: usize, k: usize, m: usize) -> Vec<T> {
+    assert_eq!(a.len(), n * k, "matmul: a is not n x k");
+    assert_eq!(b.len(), k * m, "matmul: b is not k x m");
+    let mut c = vec![T::zero(); n * m];
+    gemm_acc(&mut c, a, b, n, k, m);
+    c
+}
+
+/// `c += a b`, all row-major, in the cache-friendly i-p-j order.
+fn gemm_acc<T: Float>(c: &mut [T], a: &[T], b: &[T], n: usize, k: usize, m: usize) {
+    for i in 0..n {
+        let c_row = &mut c[i * m..(i + 1) * m];
+        for p in 0..k {
+            let aip = a[i * k + p];
+            let b_row = &b[p * m..(p + 1) * m];
+            for (cij, &bpj) in c_row.iter_mut().zip(b_row) {
+                *cij = *cij + aip * bpj;
+            }
+        }
+    }
+}
+
+fn matmul_grads<T: Float>(
+    a: &[T],
+    b: &[T],
+    n: usize,
+    k: usize,
+    m: usize,
+    dc: &[T],
+) -> (Vec<T>, Vec<T>) {
+    // dA = dC B^T (n x k), dB = A^T dC (k x m).
+    let mut da = vec![T::zero(); n * k];
+    for i in 0..n {
+        let dc_row = &dc[i * m..(i + 1) * m];
+        for p in 0..k {
+            da[i * k + p] = dot(dc_row, &b[p * m..(p + 1) * m]);
+        }
+    }
+    let mut db = vec![T::zero(); k * m];
+    for i in 0..n {
+        let dc_row = &dc[i * m..(i + 1) * m];
+        for p in 0..k {
+            let aip = a[i * k + p];
+            for (d, &g) in db[p * m..(p + 1) * m].iter_mut().zip(dc_row) {
+                *d = *d + aip * g;
+            }
+        }
+    }
+    (da, db)
+}
+
+toolkit! {
+    /// [`matmul`] and its pullback: `dA = dC B^T`, `dB = A^T dC`.
+    ///
+    /// ```
+    /// use tapeless_core::matmul_forward;
+    /// let (c, back) = matmul_forward(&[1.0, 2.0], &[3.0, 4.0], 1, 2, 1);
+    /// let (da, db, (), (), ()) = back(vec![1.0]);
+    /// assert_eq!((c, da, db), (vec![11.0], vec![3.0, 4.0], vec![1.0, 2.0]));
+    /// ```
+    fn matmul / matmul_forward(a: &'a [T] => &[T], b: &'a [T] => &[T], n: usize => usize, k: usize => usize, m: usize => usize) -> Vec<T>;
+    grads (Vec<T>, Vec<T>, (), (), ());
+    value = matmul(a, b, n, k, m);
+    pullback(dc) = {
+        let (da, db) = matmul_grads(a, b, n, k, m, &dc);
+        (da, db, (), (), ())
+    };
+}
+
+/// `max(0, x)` elementwise.
+///
+/// ```
+/// use tapeless_core::relu;
+/// assert_eq!(relu(&[-1.0, 2.0]), vec![0.0, 2.0]);
+/// ```
+pub fn relu<T: Float>(x: &[T]) -> Vec<T> {
+    x.iter().map(|&v| v.max(T::zero())).collect()
+}
+
+toolkit! {
+    /// [`relu`] and its pullback: the gradient passes where `x > 0` (0 at 0).
+    ///
+    /// ```
+    /// use tapeless_core::relu_forward;
+    /// let (y, back) = relu_forward(&[-1.0, 2.0]);
+    /// assert_eq!((y, back(vec![5.0, 5.0])), (vec![0.0, 2.0], (vec![0.0, 5.0],)));
+    /// ```
+    fn relu / relu_forward(x: &'a [T] => &[T]) -> Vec<T>;
+    grads (Vec<T>);
+    value = relu(x);
+    pullback(dy) = (x.iter().zip(&dy).map(|(&v, &d)| if v > T::zero() { d } else { T::zero() }).collect(),);
+}
+
+/// `1 / (1 + exp(-x))` elementwise.
+///
+/// ```
+/// use tapeless_core::sigmoid;
+/// assert_eq!(sigmoid(&[0.0]), vec![0.5]);
+/// ```
+pub fn sigmoid<T: Float>(x: &[T]) -> Vec<T> {
+    x.iter()
+        .map(|&v| T::one() / (T::one() + (-v).exp()))
+        .collect()
+}
+
+toolkit! {
+    /// [`sigmoid`] and its pullback: `dy * s (1 - s)`.
+    ///
+    /// ```
+    /// use tapeless_core::sigmoid_forward;
+    /// let (s, back) = sigmoid_forward(&[0.0]);
+    /// assert_eq!((s, back(vec![1.0])), (vec![0.5], (vec![0.25],)));
+    /// ```
+    fn sigmoid / sigmoid_forward(x: &'a [T] => &[T]) -> Vec<T>;
+    grads (Vec<T>);
+    value = sigmoid(x);
+    pullback(dy) = (sigmoid(x).iter().zip(&dy).map(|(&s, &d)| d * s * (T::one() - s)).collect(),);
+}
+
+/// `ln sum_i exp(x_i)`, computed stably (shifted by the maximum).
+///
+/// ```
+/// use tapeless_core::log_sum_exp;
+/// assert!((log_sum_exp(&[1000.0, 1000.0]) - (1000.0 + 2f64.ln())).abs() < 1e-9);
+/// ```
+pub fn log_sum_exp<T: Float>(x: &[T]) -> T {
+    let m = x.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
+    if m.is_infinite() {
+        return m;
+    }
+    m + x.iter().fold(T::zero(), |s, &v| s + (v - m).exp()).ln()
+}
+
+/// `exp(x_i) / sum_j exp(x_j)`, computed stably.
+///
+/// ```
+/// use tapeless_core::softmax;
+/// assert_eq!(softmax(&[1.0, 1.0]), vec![0.5, 0.5]);
+/// ```
+pub fn softmax<T: Float>(x: &[T]) -> Vec<T> {
+    let lse = log_sum_exp(x);
+    x.iter().map(|&v| (v - lse).exp()).collect()
+}
+
+toolkit! {
+    /// [`log_sum_exp`] and its pullback: `g softmax(x)`.
+    ///
+    /// ```
+    /// use tapeless_core::log_sum_exp_forward;
+    /// let (_, back) = log_sum_exp_forward(&[0.0, 0.0]);
+    /// assert_eq!(back(2.0), (vec![1.0, 1.0],));
+    /// ```
+    fn log_sum_exp / log_sum_exp_forward(x: &'a [T] => &[T]) -> T;
+    grads (Vec<T>);
+    value = log_sum_exp(x);
+    pullback(g) = (softmax(x).into_iter().map(|p| g * p).collect(),);
+}
+
+toolkit! {
+    /// [`softmax`] and its pullback: `s * (dy - dy . s)`.
+    ///
+    /// ```
+    /// use tapeless_core::softmax_forward;
+    /// let (s, back) = softmax_forward(&[0.0, 0.0]);
+    /// assert_eq!((s, back(vec![1.0, 0.0])), (vec![0.5, 0.5], (vec![0.25, -0.25],)));
+    /// ```
+    fn softmax / softmax_forward(x: &'a [T] => &[T]) -> Vec<T>;
+    grads (Vec<T>);
+    value = softmax(x);
+    pullback(dy) = {
+        let s = softmax(x);
+        let inner = dot(&s, &dy);
+        (s.iter().zip(&dy).map(|(&p, &d)| p * (d - inner)).collect(),)
+    };
+}
+
+/// The cross-entropy of `softmax(scores)` against the class `label`:
+/// `log_sum_exp(scores) - scores[label]`.
+///
+/// ```
+/// use tapeless_core::softmax_cross_entropy;
+/// assert!((softmax_cross_entropy(&[0.0, 0.0], 1) - 2f64.ln()).abs() < 1e-15);
+/// ```
+pub fn softmax_cross_entropy<T: Float>(scores: &[T], label: usize) -> T {
+    log_sum_exp(scores) - scores[label]
+}
+
+toolkit! {
+    /// [`softmax_cross_entropy`] and its pullback: `g (softmax(s) - onehot(label))`.
+    ///
+    /// ```
+    /// use tapeless_core::softmax_cross_entropy_forward;
+    /// let (_, back) = softmax_cross_entropy_forward(&[0.0, 0.0], 1);
+    /// assert_eq!(back(1.0), (vec![0.5, -0.5], ()));
+    /// ```
+    fn softmax_cross_entropy / softmax_cross_entropy_forward(scores: &'a [T] => &[T], label: usize => usize) -> T;
+    grads (Vec<T>, ());
+    value = softmax_cross_entropy(scores, label);
+    pullback(g) = {
+        let mut d: Vec<T> = softmax(scores).into_iter().map(|p| g * p).collect();
+        d[label] = d[label] - g;
+        (d, ())
+    };
+}
+
+/// The multiclass SVM (hinge) loss with margin 1:
+/// `sum_{j != label} max(0, s_j - s_label + 1)`.
+///
+/// ```
+/// use tapeless_core::svm_hinge;
+/// // Margins: 2 - 1 + 1 = 2 for class 0, and 0 for class 2 (0.5 - 1 + 1 - 1 < 0 is clipped).
+/// assert_eq!(svm_hinge(&[2.0, 1.0, -0.5], 1), 2.0);
+/// ```
+pub fn svm_hinge<T: Float>(scores: &[T], label: usize) -> T {
+    let correct = scores[label];
+    scores
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != label)
+        .fold(T::zero(), |s, (_, &v)| {
+            s + (v - correct + T::one()).max(T::zero())
+        })
+}
+
+toolkit! {
+    /// [`svm_hinge`] and its pullback: `g` to every class whose margin is
+    /// positive, `-g` times their count to the label (0 at a margin of exactly
+    /// 0, as in CS231n).
+    ///
+    /// ```
+    /// use tapeless_core::svm_hinge_forward;
+    /// let (_, back) = svm_hinge_forward(&[2.0, 1.0, -0.5], 1);
+    /// assert_eq!(back(1.0), (vec![1.0, -1.0, 0.0], ()));
+    /// ```
+    fn svm_hinge / svm_hinge_forward(scores: &'a [T] => &[T], label: usize => usize) -> T;
+    grads (Vec<T>, ());
+    value = svm_hinge(scores, label);
+    pullback(g) = {
+        let correct = scores[label];
+        let mut d = vec![T::zero(); scores.len()];
+        for (j, &v) in scores.iter().enumerate() {
+            if j != label && v - correct + T::one() > T::zero() {
+                d[j] = d[j] + g;
+                d[label] = d[label] - g;
+            }
+        }
+        (d, ())
+    };
+}
