@@ -218,3 +218,44 @@ trait Pipe: Sized {
     }
 }
 impl<T> Pipe for T {}
+
+// The array forms, called from differentiable code, against loops.
+#[differentiable]
+fn layers_array<T: Float>(w1: [[T; 3]; 2], w2: [[T; 2]; 2], x: [T; 3]) -> T {
+    let h: [T; 2] = tapeless::matvec_array(&w1, &x);
+    let p: [[T; 2]; 2] = tapeless::matmul_array(&w2, &w2);
+    let mut s = T::zero();
+    for i in 0..2 {
+        for j in 0..2 {
+            s += p[i][j] * h[j];
+        }
+    }
+    s
+}
+
+#[test]
+fn array_forms() {
+    let mut rng = Rng::new(84);
+    for _ in 0..20 {
+        let q = rng.point(6 + 4 + 3, -1.0, 1.0);
+        let w1 = [[q[0], q[1], q[2]], [q[3], q[4], q[5]]];
+        let w2 = [[q[6], q[7]], [q[8], q[9]]];
+        let x = [q[10], q[11], q[12]];
+        let (_, (d1, d2, dx)) = layers_array_grad(w1, w2, x);
+        let grad: Vec<f64> = d1
+            .iter()
+            .flatten()
+            .chain(d2.iter().flatten())
+            .chain(dx.iter())
+            .copied()
+            .collect();
+        let f = |p: &[f64]| {
+            layers_array(
+                [[p[0], p[1], p[2]], [p[3], p[4], p[5]]],
+                [[p[6], p[7]], [p[8], p[9]]],
+                [p[10], p[11], p[12]],
+            )
+        };
+        assert_gradient("layers_array", f, &q, &grad, tolerance::<f64>());
+    }
+}

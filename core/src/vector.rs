@@ -399,3 +399,157 @@ toolkit! {
         (d, ())
     };
 }
+
+/// `A x` for a matrix given as an array of rows.
+///
+/// ```
+/// use tapeless_core::matvec_array;
+/// assert_eq!(matvec_array(&[[1.0, 2.0], [3.0, 4.0]], &[1.0, 1.0]), [3.0, 7.0]);
+/// ```
+pub fn matvec_array<T: Float, const N: usize, const M: usize>(
+    a: &[[T; N]; M],
+    x: &[T; N],
+) -> [T; M] {
+    let mut y = [T::zero(); M];
+    for (yi, row) in y.iter_mut().zip(a) {
+        *yi = dot(row, x);
+    }
+    y
+}
+
+fn matvec_array_grads<T: Float, const N: usize, const M: usize>(
+    a: &[[T; N]; M],
+    x: &[T; N],
+    dy: &[T; M],
+) -> ([[T; N]; M], [T; N]) {
+    let mut da = [[T::zero(); N]; M];
+    let mut dx = [T::zero(); N];
+    for ((row, da_row), &d) in a.iter().zip(da.iter_mut()).zip(dy) {
+        for j in 0..N {
+            da_row[j] = d * x[j];
+            dx[j] = dx[j] + d * row[j];
+        }
+    }
+    (da, dx)
+}
+
+/// [`matvec_array`] and its pullback: `dA = dy x^T`, `dx = A^T dy`.
+///
+/// ```
+/// use tapeless_core::matvec_array_forward;
+/// let (y, back) = matvec_array_forward(&[[1.0, 2.0], [3.0, 4.0]], &[1.0, 1.0]);
+/// assert_eq!((y, back([1.0, 0.0])), ([3.0, 7.0], ([[1.0, 1.0], [0.0, 0.0]], [1.0, 2.0])));
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn matvec_array_forward<'a, T: Float, const N: usize, const M: usize>(
+    a: &'a [[T; N]; M],
+    x: &'a [T; N],
+) -> ([T; M], impl Fn([T; M]) -> ([[T; N]; M], [T; N]) + 'a) {
+    (matvec_array(a, x), move |dy: [T; M]| {
+        matvec_array_grads(a, x, &dy)
+    })
+}
+
+#[doc(hidden)]
+pub struct matvec_array {}
+
+impl matvec_array {
+    #[doc(hidden)]
+    #[inline]
+    #[allow(clippy::type_complexity)]
+    pub fn __tl_forward<T: Float, const N: usize, const M: usize>(
+        a: &[[T; N]; M],
+        x: &[T; N],
+    ) -> (
+        [T; M],
+        impl Fn([T; M], (&[[T; N]; M], &[T; N])) -> ([[T; N]; M], [T; N]) + use<T, N, M>,
+    ) {
+        (
+            matvec_array(a, x),
+            |dy: [T; M], (a, x): (&[[T; N]; M], &[T; N])| matvec_array_grads(a, x, &dy),
+        )
+    }
+}
+
+/// `A B` for matrices given as arrays of rows: `N x K` times `K x M`.
+///
+/// ```
+/// use tapeless_core::matmul_array;
+/// assert_eq!(matmul_array(&[[1.0, 2.0]], &[[3.0], [4.0]]), [[11.0]]);
+/// ```
+pub fn matmul_array<T: Float, const N: usize, const K: usize, const M: usize>(
+    a: &[[T; K]; N],
+    b: &[[T; M]; K],
+) -> [[T; M]; N] {
+    let mut c = [[T::zero(); M]; N];
+    for (c_row, a_row) in c.iter_mut().zip(a) {
+        for (&aip, b_row) in a_row.iter().zip(b) {
+            for (cij, &bpj) in c_row.iter_mut().zip(b_row) {
+                *cij = *cij + aip * bpj;
+            }
+        }
+    }
+    c
+}
+
+#[allow(clippy::type_complexity)]
+fn matmul_array_grads<T: Float, const N: usize, const K: usize, const M: usize>(
+    a: &[[T; K]; N],
+    b: &[[T; M]; K],
+    dc: &[[T; M]; N],
+) -> ([[T; K]; N], [[T; M]; K]) {
+    let mut da = [[T::zero(); K]; N];
+    let mut db = [[T::zero(); M]; K];
+    for i in 0..N {
+        for p in 0..K {
+            da[i][p] = dot(&dc[i], &b[p]);
+            let aip = a[i][p];
+            for (d, &g) in db[p].iter_mut().zip(&dc[i]) {
+                *d = *d + aip * g;
+            }
+        }
+    }
+    (da, db)
+}
+
+/// [`matmul_array`] and its pullback: `dA = dC B^T`, `dB = A^T dC`.
+///
+/// ```
+/// use tapeless_core::matmul_array_forward;
+/// let (c, back) = matmul_array_forward(&[[1.0, 2.0]], &[[3.0], [4.0]]);
+/// assert_eq!((c, back([[1.0]])), ([[11.0]], ([[3.0, 4.0]], [[1.0], [2.0]])));
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn matmul_array_forward<'a, T: Float, const N: usize, const K: usize, const M: usize>(
+    a: &'a [[T; K]; N],
+    b: &'a [[T; M]; K],
+) -> (
+    [[T; M]; N],
+    impl Fn([[T; M]; N]) -> ([[T; K]; N], [[T; M]; K]) + 'a,
+) {
+    (matmul_array(a, b), move |dc: [[T; M]; N]| {
+        matmul_array_grads(a, b, &dc)
+    })
+}
+
+#[doc(hidden)]
+pub struct matmul_array {}
+
+impl matmul_array {
+    #[doc(hidden)]
+    #[inline]
+    #[allow(clippy::type_complexity)]
+    pub fn __tl_forward<T: Float, const N: usize, const K: usize, const M: usize>(
+        a: &[[T; K]; N],
+        b: &[[T; M]; K],
+    ) -> (
+        [[T; M]; N],
+        impl Fn([[T; M]; N], (&[[T; K]; N], &[[T; M]; K])) -> ([[T; K]; N], [[T; M]; K])
+            + use<T, N, K, M>,
+    ) {
+        (
+            matmul_array(a, b),
+            |dc: [[T; M]; N], (a, b): (&[[T; K]; N], &[[T; M]; K])| matmul_array_grads(a, b, &dc),
+        )
+    }
+}

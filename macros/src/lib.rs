@@ -11,6 +11,7 @@
 
 mod analyse;
 mod args;
+mod custom;
 mod diag;
 mod emit;
 mod fallback;
@@ -29,6 +30,15 @@ use proc_macro2::TokenStream as TokenStream2;
 #[proc_macro_attribute]
 pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(attr.into(), item.into()).into()
+}
+
+/// Makes a hand-written `NAME_forward` (the value and its pullback, the
+/// convention `#[differentiable]` generates) callable from
+/// `#[differentiable]` code, and defines `NAME` (the value alone) and, for a
+/// scalar output, `NAME_grad`. See the `tapeless` crate.
+#[proc_macro_attribute]
+pub fn custom_gradient(attr: TokenStream, item: TokenStream) -> TokenStream {
+    custom::expand(attr.into(), item.into()).into()
 }
 
 /// The whole expansion, on proc_macro2 tokens so that tests can run it.

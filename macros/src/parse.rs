@@ -282,7 +282,7 @@ pub(crate) fn function<'a>(
 
 /// The float type: one generic type parameter bounded by `Float` (under any
 /// path, inline or in `where`), or else `f32`/`f64` written in the signature.
-fn float_type(cx: &Diagnostics, item: &ItemFn) -> Option<(Type, bool)> {
+pub(crate) fn float_type(cx: &Diagnostics, item: &ItemFn) -> Option<(Type, bool)> {
     let g = &item.sig.generics;
     let bounded_by_float = |bounds: &syn::punctuated::Punctuated<
         TypeParamBound,
