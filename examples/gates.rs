@@ -22,19 +22,19 @@ fn max<T: Float>(x: T, y: T) -> T {
     x.max(y)
 }
 
+/// A gate's pullback: upstream gradient -> the two inputs' gradients.
+type Pullback = Box<dyn Fn(f64) -> (f64, f64)>;
+
 /// A two-input gate: `forward` runs the generated forward pass and keeps its
 /// pullback; `backward` maps the upstream gradient to the inputs' gradients.
 struct Gate {
     name: &'static str,
-    forward_fn: fn(f64, f64) -> (f64, Box<dyn Fn(f64) -> (f64, f64)>),
-    pullback: Option<Box<dyn Fn(f64) -> (f64, f64)>>,
+    forward_fn: fn(f64, f64) -> (f64, Pullback),
+    pullback: Option<Pullback>,
 }
 
 impl Gate {
-    fn new(
-        name: &'static str,
-        forward_fn: fn(f64, f64) -> (f64, Box<dyn Fn(f64) -> (f64, f64)>),
-    ) -> Self {
+    fn new(name: &'static str, forward_fn: fn(f64, f64) -> (f64, Pullback)) -> Self {
         Gate {
             name,
             forward_fn,
@@ -60,7 +60,7 @@ impl Gate {
     }
 }
 
-fn boxed(f: impl Fn(f64) -> (f64, f64) + 'static) -> Box<dyn Fn(f64) -> (f64, f64)> {
+fn boxed(f: impl Fn(f64) -> (f64, f64) + 'static) -> Pullback {
     Box::new(f)
 }
 
