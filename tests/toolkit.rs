@@ -259,3 +259,83 @@ fn array_forms() {
         assert_gradient("layers_array", f, &q, &grad, tolerance::<f64>());
     }
 }
+
+// Every toolkit function against the same function written with loops,
+// through a weighted sum so that the output's gradient is a random vector.
+#[differentiable(wrt(x))]
+fn through_toolkit<T: Float>(x: &[T], u: &[T], a: &[T], label: usize) -> T {
+    let n = x.len();
+    let r: Vec<T> = tapeless::relu(x);
+    let s: Vec<T> = tapeless::sigmoid(x);
+    let p: Vec<T> = tapeless::softmax(x);
+    let y: Vec<T> = tapeless::matvec(a, n, n, x);
+    let c: Vec<T> = tapeless::matmul(x, x, n, 1, n);
+    let mut total = tapeless::sum(x)
+        + tapeless::softmax_cross_entropy(x, label)
+        + tapeless::svm_hinge(x, label);
+    for i in 0..n {
+        total += u[i] * (r[i] + s[i] * 2.0 + p[i] * 3.0 - y[i] + c[i * n + i] * 0.5);
+    }
+    total
+}
+
+#[differentiable(wrt(x))]
+fn through_loops<T: Float>(x: &[T], u: &[T], a: &[T], label: usize) -> T {
+    let n = x.len();
+    let mut m = x[0];
+    for &v in x {
+        m = m.max(v);
+    }
+    let mut z = T::zero();
+    for &v in x {
+        z += (v - m).exp();
+    }
+    let lse = m + z.ln();
+    let mut total = T::zero();
+    for &v in x {
+        total += v;
+    }
+    total += lse - x[label];
+    for j in 0..n {
+        if j != label {
+            let margin = x[j] - x[label] + 1.0;
+            if margin > 0.0 {
+                total += margin;
+            }
+        }
+    }
+    for i in 0..n {
+        let r = x[i].max(0.0);
+        let s = 1.0 / (1.0 + (-x[i]).exp());
+        let p = (x[i] - lse).exp();
+        let mut y = T::zero();
+        for j in 0..n {
+            y += a[i * n + j] * x[j];
+        }
+        let c = x[i] * x[i];
+        total += u[i] * (r + s * 2.0 + p * 3.0 - y + c * 0.5);
+    }
+    total
+}
+
+#[test]
+fn each_toolkit_function_matches_its_loop_version() {
+    let mut rng = Rng::new(85);
+    for _ in 0..30 {
+        let x = rng.point(4, -2.0, 2.0);
+        let u = rng.point(4, -1.0, 1.0);
+        let a = rng.point(16, -1.0, 1.0);
+        let label = (rng.next_u64() % 4) as usize;
+        let (v, g) = through_toolkit_grad(&x, &u, &a, label);
+        let (vl, gl) = through_loops_grad(&x, &u, &a, label);
+        assert!(close(v, vl, 1e-12), "{v} vs {vl}");
+        assert!(all_close(&g, &gl, 1e-11), "{g:?} vs {gl:?}");
+        assert_gradient(
+            "through_toolkit",
+            |q: &[f64]| through_toolkit(q, &u, &a, label),
+            &x,
+            &g,
+            tolerance::<f64>(),
+        );
+    }
+}

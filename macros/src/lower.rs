@@ -1728,6 +1728,10 @@ impl Lower<'_, '_> {
         match e {
             Expr::Index(i) => {
                 let (var, mut index) = self.place(&i.expr)?;
+                if let Expr::Range(r) = &*i.index {
+                    self.cx.error(r, "slicing an array with a range is not supported; pass the whole array, or index its elements");
+                    return None;
+                }
                 if self.touches_active(&i.index) {
                     self.cx.error(
                         &i.index,
