@@ -2488,14 +2488,50 @@ mod tests {
     fn non_differentiable_uses_are_errors() {
         let msgs = lower_errors(parse_quote!(
             fn f<T: Float>(x: T) -> T {
-                let a = foo(x);
+                let a = x.exp();
                 let b = x.to_f64();
+                let c = x as f32;
                 x % a
             }
         ));
         assert_eq!(msgs.len(), 3, "{msgs:?}");
-        assert!(msgs[0].contains("`foo`"));
-        assert!(msgs[1].contains("`to_f64`"));
+        assert!(msgs[0].contains("`to_f64`"));
+        assert!(msgs[1].contains("`as` casts"));
+        assert!(msgs[2].contains("not differentiable"));
+    }
+
+    #[test]
+    fn calls_become_call_nodes_with_their_pullback() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: T, w: &[T]) -> T {
+                helper(x, &w, 3)
+            }
+        ));
+        let call = g
+            .nodes
+            .iter()
+            .position(|n| matches!(n.op, Op::Call { .. }))
+            .unwrap();
+        let Op::Call {
+            func,
+            args,
+            pullback,
+            result,
+        } = &g.nodes[call].op
+        else {
+            unreachable!()
+        };
+        assert_eq!(func.to_string(), "helper :: __tl_forward");
+        assert!(matches!(
+            args.as_slice(),
+            [
+                CallArg::Value(_),
+                CallArg::Array { by_ref: true, .. },
+                CallArg::Value(_)
+            ]
+        ));
+        assert!(matches!(g.nodes[*pullback].op, Op::Pullback { .. }) && result.is_none());
+        assert!(g.nodes[call].active);
     }
 
     #[test]
