@@ -7,7 +7,7 @@
 //! Run with `cargo run --release --example spiral` (`-- --f32` for f32).
 
 // Written with indices, as in the lecture.
-#![allow(clippy::needless_range_loop)]
+#![allow(clippy::needless_range_loop, clippy::manual_memcpy)]
 
 #[path = "spiral_model.rs"]
 mod spiral_model;

@@ -3,7 +3,7 @@
 //! agrees with finite differences on the way.
 
 // Written with indices, as in the lecture.
-#![allow(clippy::needless_range_loop)]
+#![allow(clippy::needless_range_loop, clippy::manual_memcpy)]
 
 #[path = "../examples/spiral_model.rs"]
 mod spiral_model;
