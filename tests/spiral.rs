@@ -5,7 +5,7 @@
 // Written with indices, as in the lecture.
 #![allow(clippy::needless_range_loop, clippy::manual_memcpy)]
 
-#[path = "../examples/spiral_model.rs"]
+#[path = "../examples/spiral/model.rs"]
 mod spiral_model;
 
 use spiral_model::{loss, loss_grad, spiral, Net};

@@ -9,14 +9,13 @@
 // Written with indices, as in the lecture.
 #![allow(clippy::needless_range_loop, clippy::manual_memcpy)]
 
-#[path = "spiral_model.rs"]
-mod spiral_model;
+mod model;
 
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
-use spiral_model::{spiral, Net};
+use model::{spiral, Net};
 use tapeless::Float;
 
 const POINTS: usize = 100;
