@@ -290,8 +290,10 @@ pub fn log_sum_exp<T: Float>(x: &[T]) -> T {
 /// assert_eq!(softmax(&[1.0, 1.0]), vec![0.5, 0.5]);
 /// ```
 pub fn softmax<T: Float>(x: &[T]) -> Vec<T> {
-    let lse = log_sum_exp(x);
-    x.iter().map(|&v| (v - lse).exp()).collect()
+    let m = x.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
+    let e: Vec<T> = x.iter().map(|&v| (v - m).exp()).collect();
+    let total = e.iter().fold(T::zero(), |s, &v| s + v);
+    e.into_iter().map(|v| v / total).collect()
 }
 
 toolkit! {
