@@ -14,8 +14,8 @@ mod model;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use plotters::prelude::*;
 use model::{spiral, Net};
+use plotters::prelude::*;
 use tapeless::Float;
 
 const POINTS: usize = 100;
