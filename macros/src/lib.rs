@@ -27,6 +27,18 @@ use proc_macro2::TokenStream as TokenStream2;
 
 /// Generates `NAME_forward` (value and pullback) and `NAME_grad` (value and
 /// gradient) for a numeric fn. See the `tapeless` crate.
+///
+/// ```
+/// use tapeless::{differentiable, Float};
+///
+/// #[differentiable]
+/// fn f<T: Float>(x: T, y: T) -> T {
+///     (x * y).sin()
+/// }
+///
+/// let (value, (dx, dy)) = f_grad(1.0, 2.0);
+/// assert_eq!((value, dx, dy), (2f64.sin(), 2.0 * 2f64.cos(), 2f64.cos()));
+/// ```
 #[proc_macro_attribute]
 pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(attr.into(), item.into()).into()
@@ -36,6 +48,18 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// convention `#[differentiable]` generates) callable from
 /// `#[differentiable]` code, and defines `NAME` (the value alone) and, for a
 /// scalar output, `NAME_grad`. See the `tapeless` crate.
+///
+/// ```
+/// use tapeless::{custom_gradient, Float};
+///
+/// #[custom_gradient]
+/// fn clip_forward<T: Float>(x: T) -> (T, impl Fn(T) -> T) {
+///     // Clipped to [-1, 1], with the gradient of the identity.
+///     (x.max(-T::one()).min(T::one()), |g| g)
+/// }
+///
+/// assert_eq!(clip_grad(3.0), (1.0, 1.0));
+/// ```
 #[proc_macro_attribute]
 pub fn custom_gradient(attr: TokenStream, item: TokenStream) -> TokenStream {
     custom::expand(attr.into(), item.into()).into()
