@@ -660,8 +660,8 @@ fn within_loop(g: &Graph, mut r: RegionId) -> bool {
     false
 }
 
-/// An argument as the callee receives it (`x`, `&w`, `&w[i]`, a copy of
-/// an array passed by value), in the forward and again to its pullback.
+/// An argument as the callee receives it in the forward pass: `x`, `&w`,
+/// `&w[i]`, or a copy of an array passed by value.
 fn call_arg(g: &Graph, a: &CallArg) -> TokenStream {
     let (p, by_ref) = match a {
         CallArg::Value(n) => return node_tokens(&g.nodes[*n]),
@@ -669,14 +669,50 @@ fn call_arg(g: &Graph, a: &CallArg) -> TokenStream {
             var,
             prefix,
             by_ref,
+        }
+        | CallArg::Snapshot {
+            var,
+            prefix,
+            by_ref,
+            ..
         } => (place(g, *var, prefix), *by_ref),
-        CallArg::Snapshot { node, by_ref, .. } => (g.nodes[*node].ident.to_token_stream(), *by_ref),
     };
     if by_ref {
         quote!(&#p)
     } else {
         quote!(::core::clone::Clone::clone(&#p))
     }
+}
+
+/// The same argument given again to the callee's pullback: an array that
+/// may have changed since is read from its copy (a reference, where the
+/// copy was kept on a tape or in a slot).
+fn again_arg(g: &Graph, a: &Analysis, arg: &CallArg) -> TokenStream {
+    match arg {
+        CallArg::Snapshot { node, by_ref, .. } => {
+            let id = &g.nodes[*node].ident;
+            let r = match a.storage[*node] {
+                Storage::Tape | Storage::Slot => id.to_token_stream(),
+                _ => quote!(&#id),
+            };
+            if *by_ref {
+                r
+            } else {
+                quote!(::core::clone::Clone::clone(#r))
+            }
+        }
+        other => call_arg(g, other),
+    }
+}
+
+/// Whether a node is the copy of an array a call was given.
+fn is_snapshot(g: &Graph, id: NodeId) -> bool {
+    g.nodes.iter().any(|n| match &n.op {
+        Op::Call { args, .. } => args
+            .iter()
+            .any(|a| matches!(a, CallArg::Snapshot { node, .. } if *node == id)),
+        _ => false,
+    })
 }
 
 /// `a[i][j]`.
@@ -860,12 +896,17 @@ impl Backward<'_, '_> {
                 }
                 let ident = &node.ident;
                 match self.a.storage[id] {
-                    // A pullback is called where it is stored, not copied out.
-                    Storage::Tape if matches!(node.op, Op::Pullback { .. }) => {
+                    // A pullback, or an array's copy, is used where it is
+                    // stored, not moved out.
+                    Storage::Tape
+                        if matches!(node.op, Op::Pullback { .. }) || is_snapshot(g, id) =>
+                    {
                         let (t, c) = &self.plan.tape[&id];
                         out.push(quote!(#c -= 1; let #ident = &#t[#c];));
                     }
-                    Storage::Slot if matches!(node.op, Op::Pullback { .. }) => {
+                    Storage::Slot
+                        if matches!(node.op, Op::Pullback { .. }) || is_snapshot(g, id) =>
+                    {
                         let s = &self.plan.slot[&id];
                         out.push(quote!(let #ident = ::tapeless::__private::stored_ref(&#s);));
                     }
@@ -1098,7 +1139,7 @@ impl Backward<'_, '_> {
             Some(id) => id.to_token_stream(),
             None => quote!(_),
         });
-        let again = args.iter().map(|a| call_arg(g, a));
+        let again = args.iter().map(|a| again_arg(g, self.a, a));
         let mut out = vec![quote!(let (#(#pats,)*) = #pb(#upstream, (#(#again,)*));)];
         for (arg, grad) in args.iter().zip(&grads) {
             let Some(grad) = grad else { continue };
