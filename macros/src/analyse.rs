@@ -303,6 +303,8 @@ fn storage(g: &Graph, a: &mut Analysis) {
                 Op::ReadIndex { var, index } => {
                     !g.vars[*var].written && index.iter().all(|&d| free[d])
                 }
+                // Arithmetic on free values is cheaper to redo than to tape.
+                Op::Prim { prim, args } => rules::cheap(*prim) && args.iter().all(|&d| free[d]),
                 _ => false,
             };
     }
@@ -402,8 +404,9 @@ mod tests {
             .filter(|(n, k)| **k && !matches!(n.op, Op::Const { .. }))
             .map(|(n, _)| n.ident.to_string())
             .collect();
-        // The products' inputs, exp's output, and the division's input and output.
-        assert_eq!(kept.len(), 7, "{kept:?}");
+        // The products' inputs, exp's output, and the output (`1 / u` is a
+        // reciprocal, whose gradient is -g y^2).
+        assert_eq!(kept.len(), 6, "{kept:?}");
         assert!(kept.contains(&"w0".to_string()) && kept.contains(&"x1".to_string()));
         assert!(!kept.contains(&"__tl_v_dot".to_string()));
         assert!(stored(&g, &a).is_empty());

@@ -932,6 +932,12 @@ impl Backward<'_, '_> {
                             let p = place(g, *var, index);
                             out.push(quote!(let #ident = #p;));
                         }
+                        Op::Prim { prim, args } => {
+                            let args: Vec<TokenStream> =
+                                args.iter().map(|&n| node_tokens(&g.nodes[n])).collect();
+                            let value = rules::forward(*prim, &args);
+                            out.push(quote!(let #ident = #value;));
+                        }
                         _ => {}
                     },
                     Storage::Captured => {}

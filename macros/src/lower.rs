@@ -1781,6 +1781,13 @@ impl Lower<'_, '_> {
             BinOp::AddAssign(_) | BinOp::SubAssign(_) | BinOp::MulAssign(_) | BinOp::DivAssign(_)
         );
         match (arith(&b.op), &b.op) {
+            // `1.0 / x` is a reciprocal, whose gradient needs no division.
+            (Some(Prim::Div), BinOp::Div(_))
+                if is_one(&b.left) && !self.touches_active(&b.left) =>
+            {
+                let r = self.scalar(&b.right)?;
+                Some(Val::Node(self.prim(Prim::Recip, vec![r], e.span())))
+            }
             (Some(prim), _) => {
                 let l = if compound {
                     self.place_value(&b.left)
@@ -2150,6 +2157,23 @@ fn replace_idents(ts: TokenStream, map: &HashMap<String, TokenStream>) -> TokenS
             other => vec![other],
         })
         .collect()
+}
+
+/// `1.0`, `1`, `T::one()`.
+fn is_one(e: &Expr) -> bool {
+    match e {
+        Expr::Lit(l) => match &l.lit {
+            syn::Lit::Float(f) => f.base10_parse::<f64>().is_ok_and(|v| v == 1.0),
+            syn::Lit::Int(i) => i.base10_parse::<u64>().is_ok_and(|v| v == 1),
+            _ => false,
+        },
+        Expr::Paren(p) => is_one(&p.expr),
+        Expr::Call(c) => {
+            c.args.is_empty()
+                && matches!(&*c.func, Expr::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "one"))
+        }
+        _ => false,
+    }
 }
 
 /// Literals, paths and calls of them (`T::from(0.5).unwrap()`): cheap

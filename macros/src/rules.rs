@@ -224,6 +224,20 @@ pub(crate) fn pullback(prim: Prim, v: &Kept) -> Vec<Local> {
     }
 }
 
+/// Whether recomputing `prim` in the backward pass costs less than keeping
+/// its value on a tape (a load and a store per iteration): arithmetic, not
+/// transcendental functions.
+pub(crate) fn cheap(prim: Prim) -> bool {
+    use Prim::*;
+    match prim {
+        Add | Sub | Mul | Neg | Abs | Max | Min | Clamp | MulAdd | Signum | Floor | Ceil
+        | Round | Trunc | Fract | ToDegrees | ToRadians => true,
+        Div | Exp | Exp2 | ExpM1 | Ln | Ln1p | Log | Log2 | Log10 | Sqrt | Cbrt | Powi | Powf
+        | Recip | Sin | Cos | Tan | Asin | Acos | Atan | Atan2 | Sinh | Cosh | Tanh | Asinh
+        | Acosh | Atanh | Hypot => false,
+    }
+}
+
 /// Whether any gradient flows from `prim`'s output to its input `i`.
 pub(crate) fn flows(prim: Prim, i: usize) -> bool {
     let placeholder = Kept {

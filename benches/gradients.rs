@@ -1,0 +1,86 @@
+//! `cargo bench --bench gradients`: every workload's generated gradient
+//! against the hand-written one and the primal, in the same run. Report
+//! ratios, not absolute times (shared machines are noisy).
+
+mod workloads;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+use workloads::*;
+
+fn neuron_benches(c: &mut Criterion) {
+    let p = [2.0, -1.0, -3.0, -2.0, -3.0];
+    let mut g = c.benchmark_group("neuron");
+    g.bench_function("tapeless", |b| {
+        b.iter(|| {
+            let p = black_box(p);
+            neuron_grad(p[0], p[1], p[2], p[3], p[4])
+        })
+    });
+    g.bench_function("hand", |b| {
+        b.iter(|| {
+            let p = black_box(p);
+            neuron_hand(p[0], p[1], p[2], p[3], p[4])
+        })
+    });
+    g.bench_function("primal", |b| {
+        b.iter(|| {
+            let p = black_box(p);
+            neuron(p[0], p[1], p[2], p[3], p[4])
+        })
+    });
+    g.finish();
+}
+
+fn rosenbrock_benches(c: &mut Criterion) {
+    let d = data();
+    let x = d.rosen;
+    let mut grad = vec![0.0; x.len()];
+    let mut g = c.benchmark_group("rosenbrock");
+    g.bench_function("tapeless", |b| b.iter(|| rosenbrock_grad(black_box(&x))));
+    g.bench_function("hand", |b| {
+        b.iter(|| rosenbrock_hand(black_box(&x), &mut grad))
+    });
+    g.bench_function("primal", |b| b.iter(|| rosenbrock_primal(black_box(&x))));
+    g.finish();
+}
+
+fn mlp_benches(c: &mut Criterion) {
+    let d = data();
+    let mut g = c.benchmark_group("mlp");
+    g.bench_function("tapeless", |b| {
+        b.iter(|| mlp_grad(black_box(&d.w1), &d.b1, &d.w2, &d.b2, &d.x, &d.y, 1e-3))
+    });
+    g.bench_function("tapeless_toolkit", |b| {
+        b.iter(|| mlp_toolkit_grad(black_box(&d.w1), &d.b1, &d.w2, &d.b2, &d.x, &d.y, 1e-3))
+    });
+    g.bench_function("hand", |b| {
+        b.iter(|| mlp_hand(black_box(&d.w1), &d.b1, &d.w2, &d.b2, &d.x, &d.y, 1e-3))
+    });
+    g.bench_function("primal", |b| {
+        b.iter(|| mlp_primal(black_box(&d.w1), &d.b1, &d.w2, &d.b2, &d.x, &d.y, 1e-3))
+    });
+    g.finish();
+}
+
+fn svm_benches(c: &mut Criterion) {
+    let d = data();
+    let mut g = c.benchmark_group("svm");
+    g.bench_function("tapeless", |b| {
+        b.iter(|| svm_grad(black_box(&d.w_svm), &d.x, &d.y, 1e-3))
+    });
+    g.bench_function("hand", |b| {
+        b.iter(|| svm_hand(black_box(&d.w_svm), &d.x, &d.y, 1e-3))
+    });
+    g.bench_function("primal", |b| {
+        b.iter(|| svm_primal(black_box(&d.w_svm), &d.x, &d.y, 1e-3))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    targets = neuron_benches, rosenbrock_benches, mlp_benches, svm_benches
+}
+criterion_main!(benches);
