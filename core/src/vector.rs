@@ -26,7 +26,7 @@ macro_rules! toolkit {
         fn $name:ident / $forward:ident ($($arg:ident : $ty:ty => $free:ty),*) -> $out:ty;
         grads ($($grad:ty),*);
         value = $value:expr;
-        pullback($dout:ident) = $pullback:expr;
+        pullback($dout:ident, $needs:ident) = $pullback:expr;
     ) => {
         #[doc(hidden)]
         pub struct $name {}
@@ -34,9 +34,12 @@ macro_rules! toolkit {
         impl $name {
             #[doc(hidden)]
             #[inline]
-            pub fn __tl_forward<'a, T: Float>($($arg: $ty),*) -> ($out, impl Fn($out, ($($free,)*)) -> ($($grad,)*) + use<T>) {
+            pub fn __tl_forward<'a, T: Float>($($arg: $ty),*) -> ($out, impl Fn($out, ($($free,)*), &[bool]) -> ($($grad,)*) + use<T>) {
                 let value = $value;
-                (value, move |$dout: $out, ($($arg,)*): ($($free,)*)| $pullback)
+                (value, move |$dout: $out, ($($arg,)*): ($($free,)*), $needs: &[bool]| {
+                    let _ = $needs;
+                    $pullback
+                })
             }
         }
 
@@ -44,7 +47,7 @@ macro_rules! toolkit {
         #[inline]
         pub fn $forward<'a, T: Float>($($arg: $ty),*) -> ($out, impl Fn($out) -> ($($grad,)*) + 'a) {
             let (value, pullback) = $name::__tl_forward($($arg),*);
-            (value, move |d: $out| pullback(d, ($($arg,)*)))
+            (value, move |d: $out| pullback(d, ($($arg,)*), &[true; 8]))
         }
     };
 }
@@ -71,7 +74,7 @@ toolkit! {
     fn dot / dot_forward(a: &'a [T] => &[T], b: &'a [T] => &[T]) -> T;
     grads (Vec<T>, Vec<T>);
     value = dot(a, b);
-    pullback(g) = (b.iter().map(|&v| g * v).collect(), a.iter().map(|&v| g * v).collect());
+    pullback(g, needs) = (b.iter().map(|&v| g * v).collect(), a.iter().map(|&v| g * v).collect());
 }
 
 /// `sum_i x_i`.
@@ -96,7 +99,7 @@ toolkit! {
     fn sum / sum_forward(x: &'a [T] => &[T]) -> T;
     grads (Vec<T>);
     value = sum(x);
-    pullback(g) = (vec![g; x.len()],);
+    pullback(g, needs) = (vec![g; x.len()],);
 }
 
 /// `A x` for a row-major `rows x cols` matrix `a`.
@@ -136,8 +139,8 @@ toolkit! {
     fn matvec / matvec_forward(a: &'a [T] => &[T], rows: usize => usize, cols: usize => usize, x: &'a [T] => &[T]) -> Vec<T>;
     grads (Vec<T>, (), (), Vec<T>);
     value = matvec(a, rows, cols, x);
-    pullback(dy) = {
-        let _ = rows;
+    pullback(dy, needs) = {
+        let _ = (rows, needs);
         let (da, dx) = matvec_grads(a, cols, x, &dy);
         (da, (), (), dx)
     };
@@ -172,6 +175,9 @@ fn gemm_acc<T: Float>(c: &mut [T], a: &[T], b: &[T], n: usize, k: usize, m: usiz
     }
 }
 
+/// `dA = dC B^T` (n x k) and `dB = A^T dC` (k x m); a gradient the caller
+/// does not use is left empty.
+#[allow(clippy::too_many_arguments)]
 fn matmul_grads<T: Float>(
     a: &[T],
     b: &[T],
@@ -179,17 +185,26 @@ fn matmul_grads<T: Float>(
     k: usize,
     m: usize,
     dc: &[T],
+    need_a: bool,
+    need_b: bool,
 ) -> (Vec<T>, Vec<T>) {
-    // dA = dC B^T (n x k), dB = A^T dC (k x m).
-    let mut da = vec![T::zero(); n * k];
-    for i in 0..n {
+    let mut da = if need_a {
+        vec![T::zero(); n * k]
+    } else {
+        Vec::new()
+    };
+    for i in (0..n).filter(|_| need_a) {
         let dc_row = &dc[i * m..(i + 1) * m];
         for p in 0..k {
             da[i * k + p] = dot(dc_row, &b[p * m..(p + 1) * m]);
         }
     }
-    let mut db = vec![T::zero(); k * m];
-    for i in 0..n {
+    let mut db = if need_b {
+        vec![T::zero(); k * m]
+    } else {
+        Vec::new()
+    };
+    for i in (0..n).filter(|_| need_b) {
         let dc_row = &dc[i * m..(i + 1) * m];
         for p in 0..k {
             let aip = a[i * k + p];
@@ -213,8 +228,8 @@ toolkit! {
     fn matmul / matmul_forward(a: &'a [T] => &[T], b: &'a [T] => &[T], n: usize => usize, k: usize => usize, m: usize => usize) -> Vec<T>;
     grads (Vec<T>, Vec<T>, (), (), ());
     value = matmul(a, b, n, k, m);
-    pullback(dc) = {
-        let (da, db) = matmul_grads(a, b, n, k, m, &dc);
+    pullback(dc, needs) = {
+        let (da, db) = matmul_grads(a, b, n, k, m, &dc, needs.first().copied().unwrap_or(true), needs.get(1).copied().unwrap_or(true));
         (da, db, (), (), ())
     };
 }
@@ -240,7 +255,7 @@ toolkit! {
     fn relu / relu_forward(x: &'a [T] => &[T]) -> Vec<T>;
     grads (Vec<T>);
     value = relu(x);
-    pullback(dy) = (x.iter().zip(&dy).map(|(&v, &d)| if v > T::zero() { d } else { T::zero() }).collect(),);
+    pullback(dy, needs) = (x.iter().zip(&dy).map(|(&v, &d)| if v > T::zero() { d } else { T::zero() }).collect(),);
 }
 
 /// `1 / (1 + exp(-x))` elementwise.
@@ -266,7 +281,7 @@ toolkit! {
     fn sigmoid / sigmoid_forward(x: &'a [T] => &[T]) -> Vec<T>;
     grads (Vec<T>);
     value = sigmoid(x);
-    pullback(dy) = (sigmoid(x).iter().zip(&dy).map(|(&s, &d)| d * s * (T::one() - s)).collect(),);
+    pullback(dy, needs) = (sigmoid(x).iter().zip(&dy).map(|(&s, &d)| d * s * (T::one() - s)).collect(),);
 }
 
 /// `ln sum_i exp(x_i)`, computed stably (shifted by the maximum).
@@ -307,7 +322,7 @@ toolkit! {
     fn log_sum_exp / log_sum_exp_forward(x: &'a [T] => &[T]) -> T;
     grads (Vec<T>);
     value = log_sum_exp(x);
-    pullback(g) = (softmax(x).into_iter().map(|p| g * p).collect(),);
+    pullback(g, needs) = (softmax(x).into_iter().map(|p| g * p).collect(),);
 }
 
 toolkit! {
@@ -321,7 +336,7 @@ toolkit! {
     fn softmax / softmax_forward(x: &'a [T] => &[T]) -> Vec<T>;
     grads (Vec<T>);
     value = softmax(x);
-    pullback(dy) = {
+    pullback(dy, needs) = {
         let s = softmax(x);
         let inner = dot(&s, &dy);
         (s.iter().zip(&dy).map(|(&p, &d)| p * (d - inner)).collect(),)
@@ -350,7 +365,7 @@ toolkit! {
     fn softmax_cross_entropy / softmax_cross_entropy_forward(scores: &'a [T] => &[T], label: usize => usize) -> T;
     grads (Vec<T>, ());
     value = softmax_cross_entropy(scores, label);
-    pullback(g) = {
+    pullback(g, needs) = {
         let mut d: Vec<T> = softmax(scores).into_iter().map(|p| g * p).collect();
         d[label] = d[label] - g;
         (d, ())
@@ -389,7 +404,7 @@ toolkit! {
     fn svm_hinge / svm_hinge_forward(scores: &'a [T] => &[T], label: usize => usize) -> T;
     grads (Vec<T>, ());
     value = svm_hinge(scores, label);
-    pullback(g) = {
+    pullback(g, needs) = {
         let correct = scores[label];
         let mut d = vec![T::zero(); scores.len()];
         for (j, &v) in scores.iter().enumerate() {

@@ -158,7 +158,7 @@ fn custom(cx: &Diagnostics, f: &ItemFn) -> Option<TokenStream> {
     let protocol_body = if borrows {
         quote! {
             let (#value, _) = #fwd #turbofish (#(#idents),*);
-            (#value, move |#dout: #out, (#(#idents,)*): (#(#types,)*)| {
+            (#value, move |#dout: #out, (#(#idents,)*): (#(#types,)*), _: &[bool]| {
                 let (_, #pullback) = #fwd #turbofish (#(#idents),*);
                 let #g = #pullback(#dout);
                 (#(#mapped,)*)
@@ -167,7 +167,7 @@ fn custom(cx: &Diagnostics, f: &ItemFn) -> Option<TokenStream> {
     } else {
         quote! {
             let (#value, #pullback) = #fwd #turbofish (#(#idents),*);
-            (#value, move |#dout: #out, _: (#(#types,)*)| {
+            (#value, move |#dout: #out, _: (#(#types,)*), _: &[bool]| {
                 let #g = #pullback(#dout);
                 (#(#mapped,)*)
             })
@@ -214,7 +214,7 @@ fn custom(cx: &Diagnostics, f: &ItemFn) -> Option<TokenStream> {
             #[doc(hidden)]
             #[inline]
             #vis fn __tl_forward #generics (#(#idents: #types),*)
-                -> (#out, impl Fn(#out, (#(#types,)*)) -> (#(#grads,)*) + use<#(#owned),*>) #where_clause
+                -> (#out, impl Fn(#out, (#(#types,)*), &[bool]) -> (#(#grads,)*) + use<#(#owned),*>) #where_clause
             {
                 #protocol_body
             }

@@ -421,12 +421,12 @@ fn forward(
         #[inline]
         #[allow(dead_code, unused_variables)]
         #vis fn #name #generics (#(#params),*)
-            -> (#out, impl Fn(#out, (#(#types,)*)) -> (#(#all_grads,)*) + use<#(#owned),*>) #where_clause
+            -> (#out, impl Fn(#out, (#(#types,)*), &[bool]) -> (#(#all_grads,)*) + use<#(#owned),*>) #where_clause
         {
             #(#items)*
             #(#storage)*
             #(#stmts)*
-            (#value, move |#dout_pat: #out, (#(#pats,)*): (#(#types,)*)| #backward)
+            (#value, move |#dout_pat: #out, (#(#pats,)*): (#(#types,)*), _: &[bool]| #backward)
         }
     }
 }
@@ -1146,7 +1146,10 @@ impl Backward<'_, '_> {
             None => quote!(_),
         });
         let again = args.iter().map(|a| again_arg(g, self.a, a));
-        let mut out = vec![quote!(let (#(#pats,)*) = #pb(#upstream, (#(#again,)*));)];
+        // Which gradients the caller uses: a callee may skip the others.
+        let needs = grads.iter().map(|g| g.is_some());
+        let mut out =
+            vec![quote!(let (#(#pats,)*) = #pb(#upstream, (#(#again,)*), &[#(#needs),*]);)];
         for (arg, grad) in args.iter().zip(&grads) {
             let Some(grad) = grad else { continue };
             match arg {
