@@ -479,11 +479,11 @@ impl matvec_array {
         x: &[T; N],
     ) -> (
         [T; M],
-        impl Fn([T; M], (&[[T; N]; M], &[T; N])) -> ([[T; N]; M], [T; N]) + use<T, N, M>,
+        impl Fn([T; M], (&[[T; N]; M], &[T; N]), &[bool]) -> ([[T; N]; M], [T; N]) + use<T, N, M>,
     ) {
         (
             matvec_array(a, x),
-            |dy: [T; M], (a, x): (&[[T; N]; M], &[T; N])| matvec_array_grads(a, x, &dy),
+            |dy: [T; M], (a, x): (&[[T; N]; M], &[T; N]), _: &[bool]| matvec_array_grads(a, x, &dy),
         )
     }
 }
@@ -561,12 +561,14 @@ impl matmul_array {
         b: &[[T; M]; K],
     ) -> (
         [[T; M]; N],
-        impl Fn([[T; M]; N], (&[[T; K]; N], &[[T; M]; K])) -> ([[T; K]; N], [[T; M]; K])
+        impl Fn([[T; M]; N], (&[[T; K]; N], &[[T; M]; K]), &[bool]) -> ([[T; K]; N], [[T; M]; K])
             + use<T, N, K, M>,
     ) {
         (
             matmul_array(a, b),
-            |dc: [[T; M]; N], (a, b): (&[[T; K]; N], &[[T; M]; K])| matmul_array_grads(a, b, &dc),
+            |dc: [[T; M]; N], (a, b): (&[[T; K]; N], &[[T; M]; K]), _: &[bool]| {
+                matmul_array_grads(a, b, &dc)
+            },
         )
     }
 }

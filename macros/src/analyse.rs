@@ -43,6 +43,10 @@ pub(crate) struct Analysis {
     pub work: Vec<bool>,
     /// The loop item nodes of loops the backward replays.
     pub replayed: Vec<bool>,
+    /// Arrays kept whole for the reads that follow their last write (one
+    /// copy per iteration of the loop that declares them, instead of one
+    /// tape entry per read).
+    pub settled: Vec<bool>,
 }
 
 pub(crate) fn analyse(g: &Graph) -> Analysis {
@@ -53,6 +57,7 @@ pub(crate) fn analyse(g: &Graph) -> Analysis {
         storage: vec![Storage::Captured; n],
         work: vec![false; g.regions.len()],
         replayed: vec![false; n],
+        settled: vec![false; g.vars.len()],
     };
     modes(g, &mut a);
     work(g, &g.body, &mut a);
@@ -286,8 +291,84 @@ fn kept(g: &Graph, b: &Block, a: &mut Analysis) {
 }
 
 /// Where each kept value comes from; recomputed values keep their inputs.
+/// Reads of an array that come after its last write, at the level of the
+/// block that declares it (a loop body without `break`, or the fn body):
+/// the array can be kept whole, once, and the reads redone from it.
+fn settled_reads(g: &Graph) -> Vec<bool> {
+    let mut out = vec![false; g.nodes.len()];
+    let mut blocks = vec![&g.body];
+    while let Some(b) = blocks.pop() {
+        // Position (at this level) of each var's last write, and of each read.
+        let mut last_write = std::collections::HashMap::new();
+        let mut reads = Vec::new();
+        let mut breaks = false;
+        for (pos, stmt) in b.stmts.iter().enumerate() {
+            collect(g, stmt, pos, &mut last_write, &mut reads, &mut breaks, 0);
+            match stmt {
+                Stmt::If { then, els, .. } => {
+                    blocks.push(then);
+                    blocks.push(els);
+                }
+                Stmt::Loop(l) => blocks.push(&l.body),
+                _ => {}
+            }
+        }
+        let eligible = b.id == 0 || (g.regions[b.id].is_loop && !breaks);
+        for (read, var, pos) in reads {
+            let declared_here = g.vars[var].region == b.id && g.vars[var].param.is_none();
+            let is_output = matches!(&g.output, crate::graph::Val::Var(v) if *v == var);
+            if eligible
+                && declared_here
+                && !is_output
+                && last_write.get(&var).is_none_or(|&w| pos > w)
+            {
+                out[read] = true;
+            }
+        }
+    }
+    out
+}
+
+/// Records, for one statement at position `pos` of a block, the writes to
+/// variables, the element reads, and whether a `break` leaves the block's
+/// loop.
+fn collect(
+    g: &Graph,
+    s: &Stmt,
+    pos: usize,
+    last_write: &mut std::collections::HashMap<usize, usize>,
+    reads: &mut Vec<(NodeId, usize, usize)>,
+    breaks: &mut bool,
+    loops: usize,
+) {
+    match s {
+        Stmt::Node(n) => {
+            if let Op::ReadIndex { var, .. } = &g.nodes[*n].op {
+                reads.push((*n, *var, pos));
+            }
+        }
+        Stmt::Store { var, .. } | Stmt::Set { var, .. } | Stmt::Declare { var, .. } => {
+            last_write.insert(*var, pos);
+        }
+        Stmt::If { then, els, .. } => {
+            for b in [then, els] {
+                for s in &b.stmts {
+                    collect(g, s, pos, last_write, reads, breaks, loops);
+                }
+            }
+        }
+        Stmt::Loop(l) => {
+            for s in &l.body.stmts {
+                collect(g, s, pos, last_write, reads, breaks, loops + 1);
+            }
+        }
+        Stmt::Break => *breaks |= loops == 0,
+    }
+}
+
 fn storage(g: &Graph, a: &mut Analysis) {
     let n = g.nodes.len();
+    let settled = settled_reads(g);
     // Free: available without storage (fn body, parameters, replayed items,
     // and what is recomputed from free values).
     let mut free = vec![false; n];
@@ -301,7 +382,7 @@ fn storage(g: &Graph, a: &mut Analysis) {
                     deps.iter().all(|&d| free[d]) && var_deps.iter().all(|&v| !g.vars[v].written)
                 }
                 Op::ReadIndex { var, index } => {
-                    !g.vars[*var].written && index.iter().all(|&d| free[d])
+                    (!g.vars[*var].written || settled[id]) && index.iter().all(|&d| free[d])
                 }
                 // Arithmetic on free values is cheaper to redo than to tape.
                 Op::Prim { prim, args } => rules::cheap(*prim) && args.iter().all(|&d| free[d]),
@@ -322,6 +403,12 @@ fn storage(g: &Graph, a: &mut Analysis) {
         } else {
             Storage::Slot
         };
+        // A settled array is kept whole for the reads redone from it.
+        if let (Storage::Recompute, Op::ReadIndex { var, .. }) = (a.storage[id], &node.op) {
+            if g.vars[*var].written {
+                a.settled[*var] = true;
+            }
+        }
         // A recomputed or inline value reads its inputs again.
         let reads_inputs = a.storage[id] == Storage::Recompute
             || matches!(node.op, Op::Const { inline: true, .. });

@@ -205,6 +205,8 @@ impl VisitMut for NameLifetimes {
 /// Generated names for the storage of values and the adjoints of variables.
 struct Plan {
     tape: HashMap<NodeId, (Ident, Ident)>,
+    /// Tapes of arrays kept whole, one copy per iteration (`settled`).
+    var_tape: HashMap<VarId, (Ident, Ident)>,
     slot: HashMap<NodeId, Ident>,
     var_adjoint: Vec<Ident>,
     /// The loop whose body each region is (for tape capacities).
@@ -214,6 +216,7 @@ struct Plan {
 fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
     let mut p = Plan {
         tape: HashMap::new(),
+        var_tape: HashMap::new(),
         slot: HashMap::new(),
         var_adjoint: Vec::new(),
         loop_of: HashMap::new(),
@@ -244,8 +247,23 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
             _ => {}
         }
     }
-    for v in &g.vars {
+    for (i, v) in g.vars.iter().enumerate() {
         p.var_adjoint.push(names.adjoint_of(&v.ident));
+        if a.settled[i] && v.region != 0 {
+            let base = v.ident.to_string();
+            let base = base
+                .strip_prefix("__tl_v")
+                .unwrap_or(&base)
+                .trim_start_matches('_')
+                .to_string();
+            p.var_tape.insert(
+                i,
+                (
+                    names.fresh("tape", Some(&base)),
+                    names.fresh("at", Some(&base)),
+                ),
+            );
+        }
     }
     fn walk(g: &Graph, b: &Block, p: &mut Plan) {
         for s in &b.stmts {
@@ -450,6 +468,12 @@ impl Forward<'_> {
                 out.push(quote!(let mut #s = ::core::option::Option::None;));
             }
         }
+        let mut vars: Vec<&VarId> = self.plan.var_tape.keys().collect();
+        vars.sort();
+        for v in vars {
+            let (t, _) = &self.plan.var_tape[v];
+            out.push(quote!(let mut #t = ::tapeless::__private::Vec::new();));
+        }
         out
     }
 
@@ -466,7 +490,21 @@ impl Forward<'_> {
     }
 
     fn block(&self, b: &Block) -> Vec<TokenStream> {
-        b.stmts.iter().map(|s| self.stmt(s)).collect()
+        let mut out: Vec<TokenStream> = b.stmts.iter().map(|s| self.stmt(s)).collect();
+        // Arrays kept whole leave the iteration on their tape.
+        let mut vars: Vec<&VarId> = self
+            .plan
+            .var_tape
+            .keys()
+            .filter(|v| self.g.vars[**v].region == b.id)
+            .collect();
+        vars.sort();
+        for v in vars {
+            let (t, _) = &self.plan.var_tape[v];
+            let id = &self.g.vars[*v].ident;
+            out.push(quote!(#t.push(#id);));
+        }
+        out
     }
 
     fn var_decl(&self, var: VarId) -> TokenStream {
@@ -646,6 +684,33 @@ impl Forward<'_> {
                 out.push(quote!(#t.reserve(#n);));
             }
         }
+        // A whole-array tape: one entry per iteration of its loop nest.
+        let mut vars: Vec<&VarId> = self.plan.var_tape.keys().collect();
+        vars.sort();
+        for v in vars {
+            let r = g.vars[*v].region;
+            if !within(g, r, outer) {
+                continue;
+            }
+            let mut factors = Vec::new();
+            let mut cur = r;
+            loop {
+                if let Some((hint, iter_region)) = self.plan.loop_of.get(&cur) {
+                    if !hint.is_empty() && !within(g, *iter_region, outer) {
+                        factors.push(hint.clone());
+                    }
+                }
+                if cur == outer || cur == 0 {
+                    break;
+                }
+                cur = g.regions[cur].parent;
+            }
+            if let Some((first, rest)) = factors.split_first() {
+                let (t, _) = &self.plan.var_tape[v];
+                let n = rest.iter().fold(first.clone(), |acc, f| quote!(#acc * #f));
+                out.push(quote!(#t.reserve(#n);));
+            }
+        }
         out
     }
 }
@@ -817,9 +882,13 @@ fn backward(
     };
     let mut cursors: Vec<(&NodeId, &(Ident, Ident))> = plan.tape.iter().collect();
     cursors.sort_by_key(|(id, _)| **id);
-    let cursors = cursors
+    let mut var_cursors: Vec<(&VarId, &(Ident, Ident))> = plan.var_tape.iter().collect();
+    var_cursors.sort_by_key(|(id, _)| **id);
+    let cursors: Vec<TokenStream> = cursors
         .into_iter()
-        .map(|(_, (t, c))| quote!(let mut #c = #t.len();));
+        .chain(var_cursors)
+        .map(|(_, (t, c))| quote!(let mut #c = #t.len();))
+        .collect();
     let body = b.block(&g.body);
     let float = &b.float;
     let grads: Vec<TokenStream> = f
@@ -890,6 +959,19 @@ impl Backward<'_, '_> {
         let g = self.g;
         let mut out = Vec::new();
         if b.id != 0 {
+            // Arrays kept whole: their copy for this iteration, by reference.
+            let mut vars: Vec<&VarId> = self
+                .plan
+                .var_tape
+                .keys()
+                .filter(|v| g.vars[**v].region == b.id)
+                .collect();
+            vars.sort();
+            for v in vars {
+                let (t, c) = &self.plan.var_tape[v];
+                let id = &g.vars[*v].ident;
+                out.push(quote!(#c -= 1; let #id = &#t[#c];));
+            }
             for (id, node) in g.nodes.iter().enumerate() {
                 if node.region != b.id || !self.a.kept[id] {
                     continue;
