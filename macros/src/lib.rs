@@ -129,6 +129,61 @@ mod tests {
     use super::*;
     use quote::quote;
 
+    /// The pipeline's cost on a 2,000-statement fn, printed, not asserted
+    /// (timing on a shared machine is noise): run with `cargo test --release
+    /// -p tapeless-macros -- --ignored --nocapture pipeline_time`.
+    #[test]
+    #[ignore]
+    fn pipeline_time() {
+        for n in [500usize, 1000, 2000, 4000] {
+            let stmts = (0..n).map(|i| {
+                let v = quote::format_ident!("v{}", i);
+                let prev = if i == 0 {
+                    quote::format_ident!("x")
+                } else {
+                    quote::format_ident!("v{}", i - 1)
+                };
+                match i % 4 {
+                    0 => quote!(let #v = #prev * y + 0.5;),
+                    1 => quote!(let #v = #prev.sin() - x;),
+                    2 => quote!(let #v = (#prev * #prev).max(y);),
+                    _ => quote!(let #v = #prev / (1.0 + y.exp());),
+                }
+            });
+            let last = quote::format_ident!("v{}", n - 1);
+            let item = quote!(fn big<T: Float>(x: T, y: T) -> T { #(#stmts)* #last });
+            let start = std::time::Instant::now();
+            let out = expand(quote!(), item.clone());
+            let elapsed = start.elapsed();
+            assert!(!out.to_string().contains("compile_error"));
+            // The passes one by one.
+            let t = std::time::Instant::now();
+            let item_fn: syn::ItemFn = syn::parse2(item).unwrap();
+            let cx = diag::Diagnostics::default();
+            let f = parse::function(&cx, &args::Args::default(), &item_fn).unwrap();
+            let t_parse = t.elapsed();
+            let t = std::time::Instant::now();
+            let mut names = names::Names::default();
+            let g = lower::lower(&cx, &f, &mut names).unwrap();
+            let t_lower = t.elapsed();
+            let t = std::time::Instant::now();
+            let a = analyse::analyse(&g);
+            let t_analyse = t.elapsed();
+            let t = std::time::Instant::now();
+            let _ = emit::expand(&f, &g, &a, &mut names, None);
+            let t_emit = t.elapsed();
+            cx.finish().unwrap();
+            println!(
+                "{n} statements: {:.1} ms (parse {:.1}, lower {:.1}, analyse {:.1}, emit {:.1})",
+                elapsed.as_secs_f64() * 1e3,
+                t_parse.as_secs_f64() * 1e3,
+                t_lower.as_secs_f64() * 1e3,
+                t_analyse.as_secs_f64() * 1e3,
+                t_emit.as_secs_f64() * 1e3
+            );
+        }
+    }
+
     /// The macro never panics: odd inputs give errors, not crashes.
     #[test]
     fn never_panics_on_odd_input() {

@@ -11,6 +11,8 @@ use quote::format_ident;
 #[derive(Default)]
 pub(crate) struct Names {
     taken: HashSet<String>,
+    /// The next number to try for each base.
+    next: std::collections::HashMap<String, usize>,
 }
 
 impl Names {
@@ -30,16 +32,20 @@ impl Names {
     /// `base`, or `base{sep}{n}` with the first free `n` (shadowed user
     /// variables, temporaries); a bare role always gets a number.
     fn claim(&mut self, base: String, sep: &str) -> Ident {
-        let mut n = 0;
-        let mut name = if sep.is_empty() {
-            format!("{base}1")
-        } else {
+        // Start where the last claim of this base stopped: the n-th
+        // temporary costs O(1), not O(n).
+        let mut n = self.next.get(&base).copied().unwrap_or(0);
+        let numbered = |n: usize| format!("{base}{sep}{}", n + usize::from(sep.is_empty()));
+        let mut name = if n == 0 && !sep.is_empty() {
             base.clone()
+        } else {
+            numbered(n)
         };
         while self.taken.contains(&name) {
             n += 1;
-            name = format!("{base}{sep}{}", n + usize::from(sep.is_empty()));
+            name = numbered(n);
         }
+        self.next.insert(base, n + 1);
         self.taken.insert(name.clone());
         Ident::new(&name, Span::mixed_site())
     }

@@ -238,8 +238,22 @@ pub(crate) fn cheap(prim: Prim) -> bool {
     }
 }
 
-/// Whether any gradient flows from `prim`'s output to its input `i`.
+/// Whether any gradient flows from `prim`'s output to its input `i`
+/// (read off the pullback once per primitive, then remembered).
 pub(crate) fn flows(prim: Prim, i: usize) -> bool {
+    thread_local! {
+        static FLOWS: std::cell::RefCell<std::collections::HashMap<(Prim, usize), bool>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    if let Some(known) = FLOWS.with(|f| f.borrow().get(&(prim, i)).copied()) {
+        return known;
+    }
+    let answer = flows_uncached(prim, i);
+    FLOWS.with(|f| f.borrow_mut().insert((prim, i), answer));
+    answer
+}
+
+fn flows_uncached(prim: Prim, i: usize) -> bool {
     let placeholder = Kept {
         args: vec![quote!(a), quote!(b), quote!(c)],
         out: quote!(y),
