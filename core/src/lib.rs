@@ -4,6 +4,8 @@
 //! - [`Float`]: the numeric trait every differentiable function is generic
 //!   over (a re-export of [`num_traits::Float`]).
 //! - [`check_gradient`]: compare a gradient with central finite differences.
+//! - [`Dual`]: a dual number implementing [`Float`]; a generated gradient
+//!   evaluated on duals gives second derivatives.
 //! - The vector toolkit, with gradients written by hand and callable from
 //!   `#[differentiable]` code: [`dot`], [`sum`], [`matvec`], [`matmul`],
 //!   [`relu`], [`sigmoid`], [`softmax`], [`log_sum_exp`],
@@ -20,9 +22,11 @@ extern crate alloc;
 extern crate std;
 
 mod check;
+mod dual;
 mod vector;
 
 pub use check::{check_gradient, check_gradient_with, GradientCheck};
+pub use dual::Dual;
 pub use vector::*;
 
 /// The float type of differentiable code: `f32`, `f64`, or any other type
