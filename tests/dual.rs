@@ -3,6 +3,9 @@
 //! on duals (forward over reverse), against closed forms and finite
 //! differences of the gradient.
 
+// The tables pair each dual method with its f64 counterpart.
+#![allow(clippy::type_complexity)]
+
 mod common;
 
 use common::{close, Rng};
