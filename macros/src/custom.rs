@@ -92,31 +92,12 @@ fn custom(cx: &Diagnostics, f: &ItemFn) -> Option<TokenStream> {
     let fwd = &sig.ident;
     let idents: Vec<&Ident> = params.iter().map(|p| p.ident).collect();
     let types: Vec<&Type> = params.iter().map(|p| p.ty).collect();
-    let turbofish = {
-        let args: Vec<TokenStream> = generics
-            .params
-            .iter()
-            .filter_map(|p| match p {
-                syn::GenericParam::Type(t) => Some(t.ident.to_token_stream()),
-                syn::GenericParam::Const(c) => Some(c.ident.to_token_stream()),
-                syn::GenericParam::Lifetime(_) => None,
-            })
-            .collect();
-        if args.is_empty() {
-            TokenStream::new()
-        } else {
-            quote!(::<#(#args),*>)
-        }
+    let owned = parse::generic_args(generics);
+    let turbofish = if owned.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(::<#(#owned),*>)
     };
-    let owned: Vec<TokenStream> = generics
-        .params
-        .iter()
-        .filter_map(|p| match p {
-            syn::GenericParam::Type(t) => Some(t.ident.to_token_stream()),
-            syn::GenericParam::Const(c) => Some(c.ident.to_token_stream()),
-            syn::GenericParam::Lifetime(_) => None,
-        })
-        .collect();
     // The user's pullback returns the float parameters' gradients in order,
     // a lone one unwrapped; the protocol wants one per parameter.
     let floats: Vec<usize> = params

@@ -420,18 +420,7 @@ fn forward(
         (Some(Holds::Scalar), true) => p.ty.to_token_stream(),
         _ => quote!(()),
     });
-    let owned: Vec<TokenStream> = f
-        .item
-        .sig
-        .generics
-        .params
-        .iter()
-        .filter_map(|p| match p {
-            syn::GenericParam::Type(t) => Some(t.ident.to_token_stream()),
-            syn::GenericParam::Const(c) => Some(c.ident.to_token_stream()),
-            syn::GenericParam::Lifetime(_) => None,
-        })
-        .collect();
+    let owned = crate::parse::generic_args(&f.item.sig.generics);
     let _ = captures;
     quote! {
         #(#attrs)*
@@ -656,62 +645,42 @@ impl Forward<'_> {
     /// before it.
     fn reserve(&self, outer: RegionId) -> Vec<TokenStream> {
         let g = self.g;
-        let mut out = Vec::new();
-        let mut ids: Vec<&NodeId> = self.plan.tape.keys().collect();
-        ids.sort();
-        for id in ids {
-            let r = g.nodes[*id].region;
-            if !within(g, r, outer) {
-                continue;
-            }
-            let mut factors = Vec::new();
-            let mut cur = r;
-            loop {
-                if let Some((hint, iter_region)) = self.plan.loop_of.get(&cur) {
-                    // Known before the loop nest: its inputs come from outside it.
-                    if !hint.is_empty() && !within(g, *iter_region, outer) {
-                        factors.push(hint.clone());
-                    }
-                }
-                if cur == outer || cur == 0 {
-                    break;
-                }
-                cur = g.regions[cur].parent;
-            }
-            if let Some((first, rest)) = factors.split_first() {
-                let (t, _) = &self.plan.tape[id];
-                let n = rest.iter().fold(first.clone(), |acc, f| quote!(#acc * #f));
-                out.push(quote!(#t.reserve(#n);));
-            }
+        let mut tapes: Vec<(RegionId, &Ident, usize)> = Vec::new();
+        for (id, (t, _)) in &self.plan.tape {
+            tapes.push((g.nodes[*id].region, t, *id));
         }
-        // A whole-array tape: one entry per iteration of its loop nest.
-        let mut vars: Vec<&VarId> = self.plan.var_tape.keys().collect();
-        vars.sort();
-        for v in vars {
-            let r = g.vars[*v].region;
-            if !within(g, r, outer) {
-                continue;
-            }
-            let mut factors = Vec::new();
-            let mut cur = r;
-            loop {
-                if let Some((hint, iter_region)) = self.plan.loop_of.get(&cur) {
-                    if !hint.is_empty() && !within(g, *iter_region, outer) {
-                        factors.push(hint.clone());
-                    }
-                }
-                if cur == outer || cur == 0 {
-                    break;
-                }
-                cur = g.regions[cur].parent;
-            }
-            if let Some((first, rest)) = factors.split_first() {
-                let (t, _) = &self.plan.var_tape[v];
-                let n = rest.iter().fold(first.clone(), |acc, f| quote!(#acc * #f));
-                out.push(quote!(#t.reserve(#n);));
-            }
+        // Whole-array tapes: one entry per iteration of their loop nest.
+        for (v, (t, _)) in &self.plan.var_tape {
+            tapes.push((g.vars[*v].region, t, g.nodes.len() + *v));
         }
-        out
+        tapes.sort_by_key(|(_, _, order)| *order);
+        tapes
+            .into_iter()
+            .filter(|(r, _, _)| within(g, *r, outer))
+            .filter_map(|(r, t, _)| self.capacity(r, outer).map(|n| quote!(#t.reserve(#n);)))
+            .collect()
+    }
+
+    /// The product of the trip counts of the loops from `region` out to
+    /// `outer` that are known before `outer` starts.
+    fn capacity(&self, region: RegionId, outer: RegionId) -> Option<TokenStream> {
+        let g = self.g;
+        let mut factors = Vec::new();
+        let mut cur = region;
+        loop {
+            if let Some((hint, iter_region)) = self.plan.loop_of.get(&cur) {
+                // Known before the loop nest: its inputs come from outside it.
+                if !hint.is_empty() && !within(g, *iter_region, outer) {
+                    factors.push(hint.clone());
+                }
+            }
+            if cur == outer || cur == 0 {
+                break;
+            }
+            cur = g.regions[cur].parent;
+        }
+        let (first, rest) = factors.split_first()?;
+        Some(rest.iter().fold(first.clone(), |acc, f| quote!(#acc * #f)))
     }
 }
 
@@ -1409,18 +1378,7 @@ fn turbofish(f: &Function) -> Option<TokenStream> {
     }
     let mut v = ImplTrait(false);
     f.params.iter().for_each(|p| v.visit_type(p.ty));
-    let args: Vec<&Ident> = f
-        .item
-        .sig
-        .generics
-        .params
-        .iter()
-        .filter_map(|p| match p {
-            syn::GenericParam::Type(t) => Some(&t.ident),
-            syn::GenericParam::Const(c) => Some(&c.ident),
-            syn::GenericParam::Lifetime(_) => None,
-        })
-        .collect();
+    let args = crate::parse::generic_args(&f.item.sig.generics);
     match (v.0, args.is_empty()) {
         (true, _) => None,
         (false, true) => Some(TokenStream::new()),

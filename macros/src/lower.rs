@@ -1171,16 +1171,8 @@ impl Lower<'_, '_> {
             Pat::Paren(p) => self.bind_item(&p.pat, v),
             Pat::Wild(_) => {}
             Pat::Tuple(t) => {
-                let parts = match v {
-                    Val::Tuple(parts) if parts.len() == t.elems.len() => parts,
-                    Val::Node(n) if !self.nodes[n].active => (0..t.elems.len())
-                        .map(|i| self.project(n, i, pat.span()))
-                        .collect(),
-                    _ => {
-                        self.cx
-                            .error(pat, "this pattern does not match the loop's items");
-                        return;
-                    }
+                let Some(parts) = self.tuple_parts(pat, t.elems.len(), v) else {
+                    return;
                 };
                 for (p, v) in t.elems.iter().zip(parts) {
                     self.bind_item(p, v);
@@ -1196,6 +1188,21 @@ impl Lower<'_, '_> {
     /// Whether `n` is the index of an array loop (whose `&` patterns are moot).
     fn is_float_element(&self, n: NodeId) -> bool {
         matches!(self.nodes[n].op, Op::ReadIndex { .. })
+    }
+
+    /// The parts of a value a tuple pattern of `n` names destructures: a
+    /// tuple's parts, or fields of a constant (`(a, b)` of a `(usize, f64)`).
+    fn tuple_parts(&mut self, pat: &Pat, n: usize, v: Val) -> Option<Vec<Val>> {
+        match v {
+            Val::Tuple(parts) if parts.len() == n => Some(parts),
+            Val::Node(node) if !self.nodes[node].active => {
+                Some((0..n).map(|i| self.project(node, i, pat.span())).collect())
+            }
+            _ => {
+                self.cx.error(pat, "this pattern does not match the value's shape; a call returning a tuple is not supported yet");
+                None
+            }
+        }
     }
 
     fn project(&mut self, n: NodeId, i: usize, span: Span) -> Val {
@@ -1426,16 +1433,8 @@ impl Lower<'_, '_> {
             Pat::Paren(p) => self.bind(&p.pat, v, start, ty, as_var),
             Pat::Wild(_) => {}
             Pat::Tuple(t) => {
-                let parts = match v {
-                    Val::Tuple(parts) if parts.len() == t.elems.len() => parts,
-                    Val::Node(n) if !self.nodes[n].active => (0..t.elems.len())
-                        .map(|i| self.project(n, i, pat.span()))
-                        .collect(),
-                    _ => {
-                        self.cx
-                            .error(pat, "this pattern does not match the value's shape");
-                        return;
-                    }
+                let Some(parts) = self.tuple_parts(pat, t.elems.len(), v) else {
+                    return;
                 };
                 for (p, v) in t.elems.iter().zip(parts) {
                     self.bind(p, v, start, None, as_var);

@@ -405,6 +405,20 @@ impl<'a> Visit<'a> for PrimitiveFloats<'a> {
     }
 }
 
+/// The type and const parameters' names (`T, N`), for turbofishes and
+/// `use<..>` bounds; lifetimes are left to inference.
+pub(crate) fn generic_args(generics: &syn::Generics) -> Vec<proc_macro2::TokenStream> {
+    generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            GenericParam::Type(t) => Some(t.ident.to_token_stream()),
+            GenericParam::Const(c) => Some(c.ident.to_token_stream()),
+            GenericParam::Lifetime(_) => None,
+        })
+        .collect()
+}
+
 /// A type as a user writes it (`&mut [T]`, not `& mut [T]`).
 pub(crate) fn pretty(ty: &Type) -> String {
     let s = ty.to_token_stream().to_string();
