@@ -897,33 +897,47 @@ impl Lower<'_, '_> {
             }
         };
         let counter = (has_break || !replay).then(|| self.names.fresh("n", None));
-        self.loops.push(has_break);
-        let region = self.open_region(true);
-        let saved = self.scopes.clone();
-        self.scopes.push(HashMap::new());
-        let item = self.push(Op::LoopItem, false, fl.pat.span());
-        match over_array {
-            Some((_, walk)) => self.bind_array_items(&fl.pat, item, &walk, iter),
-            None => self.bind_item(&fl.pat, Val::Node(item)),
-        }
-        let body: Vec<&SynStmt> = fl.body.stmts.iter().collect();
-        let depth = self.scopes.len() + 1;
-        let _ = self.seq(
-            &[Part {
-                stmts: &body,
-                depth,
-            }],
-            Want::Nothing,
-            None,
-        );
-        self.scopes = saved;
-        let body = self.close_region(region);
-        self.loops.pop();
+        let mut item = 0;
+        let body = self.loop_region(has_break, |lw| {
+            item = lw.push(Op::LoopItem, false, fl.pat.span());
+            match over_array {
+                Some((_, walk)) => lw.bind_array_items(&fl.pat, item, &walk, iter),
+                None => lw.bind_item(&fl.pat, Val::Node(item)),
+            }
+            lw.body(&fl.body);
+        });
         self.finish_loop(
             Some(ForHeader { item, iter }),
             body,
             counter,
             fl.for_token.span,
+        );
+    }
+
+    /// A loop body: its own region and scope; `f` lowers what is inside.
+    fn loop_region(&mut self, may_break: bool, f: impl FnOnce(&mut Self)) -> Block {
+        self.loops.push(may_break);
+        let region = self.open_region(true);
+        let saved = self.scopes.clone();
+        self.scopes.push(HashMap::new());
+        f(self);
+        self.scopes = saved;
+        let body = self.close_region(region);
+        self.loops.pop();
+        body
+    }
+
+    /// The statements of a loop body, in a scope of their own.
+    fn body(&mut self, block: &syn::Block) {
+        let stmts: Vec<&SynStmt> = block.stmts.iter().collect();
+        let depth = self.scopes.len() + 1;
+        let _ = self.seq(
+            &[Part {
+                stmts: &stmts,
+                depth,
+            }],
+            Want::Nothing,
+            None,
         );
     }
 
@@ -956,52 +970,24 @@ impl Lower<'_, '_> {
 
     /// `while cond { body }` is `loop { if cond { body } else { break } }`.
     fn while_loop(&mut self, w: &syn::ExprWhile) {
-        self.loops.push(true);
-        let region = self.open_region(true);
-        let saved = self.scopes.clone();
-        self.scopes.push(HashMap::new());
         let counter = self.names.fresh("n", None);
-        if let Some(cond) = self.condition(&w.cond) {
-            let depth = self.scopes.len() + 1;
-            let then_region = self.open_region(false);
-            let body: Vec<&SynStmt> = w.body.stmts.iter().collect();
-            let _ = self.seq(
-                &[Part {
-                    stmts: &body,
-                    depth,
-                }],
-                Want::Nothing,
-                None,
-            );
-            let then = self.close_region(then_region);
-            let else_region = self.open_region(false);
-            self.emit(Stmt::Break);
-            let els = self.close_region(else_region);
-            self.emit(Stmt::If { cond, then, els });
-        }
-        self.scopes = saved;
-        let body = self.close_region(region);
-        self.loops.pop();
+        let body = self.loop_region(true, |lw| {
+            let Some(cond) = lw.condition(&w.cond) else {
+                return;
+            };
+            let then_region = lw.open_region(false);
+            lw.body(&w.body);
+            let then = lw.close_region(then_region);
+            let else_region = lw.open_region(false);
+            lw.emit(Stmt::Break);
+            let els = lw.close_region(else_region);
+            lw.emit(Stmt::If { cond, then, els });
+        });
         self.finish_loop(None, body, Some(counter), w.while_token.span);
     }
 
     fn infinite_loop(&mut self, l: &syn::ExprLoop) {
-        self.loops.push(true);
-        let region = self.open_region(true);
-        let saved = self.scopes.clone();
-        let body: Vec<&SynStmt> = l.body.stmts.iter().collect();
-        let depth = self.scopes.len() + 1;
-        let _ = self.seq(
-            &[Part {
-                stmts: &body,
-                depth,
-            }],
-            Want::Nothing,
-            None,
-        );
-        self.scopes = saved;
-        let body = self.close_region(region);
-        self.loops.pop();
+        let body = self.loop_region(true, |lw| lw.body(&l.body));
         let counter = self.names.fresh("n", None);
         self.finish_loop(None, body, Some(counter), l.loop_token.span);
     }
