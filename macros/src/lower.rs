@@ -1736,6 +1736,17 @@ impl Lower<'_, '_> {
                         Some((*v, vec![]))
                     }
                     Some(Val::Row(v, prefix)) => Some((*v, prefix.clone())),
+                    Some(Val::Node(n)) if matches!(self.nodes[*n].op, Op::Call { .. }) => {
+                        let f = self.f.float.to_token_stream();
+                        self.cx.error(
+                            id,
+                            format_args!(
+                                "`{id}` holds what a call returned, taken as one float; if the call returns an array, \
+                                 bind it with its type: `let {id}: Vec<{f}> = ..` or `let {id}: [{f}; N] = ..`"
+                            ),
+                        );
+                        None
+                    }
                     _ => {
                         self.cx.error(
                             id,
