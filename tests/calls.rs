@@ -206,3 +206,28 @@ fn a_callees_wrt_does_not_drop_gradients() {
     // The callee's own gradient is still only with respect to x.
     assert_eq!(scaled_power_grad(2.0, 0.5, 3), (4.0, 6.0));
 }
+
+// A callee returning a tuple, destructured by the caller.
+#[differentiable]
+fn polar<T: Float>(r: T, theta: T) -> (T, T) {
+    (r * theta.cos(), r * theta.sin())
+}
+
+#[differentiable]
+fn through_tuple<T: Float>(r: T, theta: T, w: T) -> T {
+    let (x, y) = polar(r, theta);
+    let (_, only_y) = polar(w, theta);
+    x * x * w + y + only_y
+}
+
+#[test]
+fn calls_returning_tuples() {
+    let mut rng = Rng::new(73);
+    for _ in 0..20 {
+        let p = rng.point(3, -2.0, 2.0);
+        let (v, (dr, dt, dw)) = through_tuple_grad(p[0], p[1], p[2]);
+        assert_eq!(v, through_tuple(p[0], p[1], p[2]));
+        let f = |q: &[f64]| through_tuple(q[0], q[1], q[2]);
+        assert_gradient("through_tuple", f, &p, &[dr, dt, dw], tolerance::<f64>());
+    }
+}

@@ -162,6 +162,9 @@ pub(crate) fn has_adjoint(g: &Graph, a: &Analysis, id: NodeId) -> bool {
         Op::Call {
             result: Some(var), ..
         } => g.vars[*var].active,
+        Op::Call { parts, .. } if !parts.is_empty() => {
+            parts.iter().any(|&p| a.mode[p] != Mode::None)
+        }
         _ => a.mode[id] != Mode::None,
     }
 }

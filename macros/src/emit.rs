@@ -546,6 +546,11 @@ impl Forward<'_> {
                     }
                     // Bound with its call.
                     Op::Pullback { .. } => TokenStream::new(),
+                    Op::Project { call, index } => {
+                        let whole = &g.nodes[*call].ident;
+                        let index = syn::Index::from(*index);
+                        quote!(let #ident = #whole.#index;)
+                    }
                 };
                 let save = self.save(*id);
                 quote!(#bind #save)
@@ -1169,12 +1174,24 @@ impl Backward<'_, '_> {
             args,
             result,
             pullback,
+            parts,
             ..
         } = &g.nodes[id].op
         else {
             return vec![];
         };
+        let zero = self.zero();
         let upstream = match result {
+            // A tuple: each part's adjoint, or zero.
+            None if !parts.is_empty() => {
+                if !parts.iter().any(|&p| self.a.mode[p] != Mode::None) {
+                    return vec![];
+                }
+                let adj = parts
+                    .iter()
+                    .map(|&p| self.adjoint[p].clone().unwrap_or_else(|| zero.clone()));
+                quote!((#(#adj,)*))
+            }
             // The array the call returned: its adjoint is the upstream gradient.
             Some(var) if g.vars[*var].active => self.plan.var_adjoint[*var].to_token_stream(),
             Some(_) => return vec![],

@@ -82,7 +82,11 @@ pub(crate) enum Op {
         args: Vec<CallArg>,
         result: Option<VarId>,
         pullback: NodeId,
+        /// The parts of the tuple it returned (`let (a, b) = f(..)`).
+        parts: Vec<NodeId>,
     },
+    /// Part `index` of the tuple a call returned.
+    Project { call: NodeId, index: usize },
     /// The pullback a call returned (`call` is the call node).
     Pullback {
         #[allow(dead_code)]
@@ -121,6 +125,7 @@ impl Op {
             | Op::LoopItem
             | Op::LoopCount { .. }
             | Op::Pullback { .. } => vec![],
+            Op::Project { call, .. } => vec![*call],
             Op::Call { args, .. } => args
                 .iter()
                 .flat_map(|a| match a {

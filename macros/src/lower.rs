@@ -1185,7 +1185,8 @@ impl Lower<'_, '_> {
                 Some((0..n).map(|i| self.project(node, i, pat.span())).collect())
             }
             _ => {
-                self.cx.error(pat, "this pattern does not match the value's shape; a call returning a tuple is not supported yet");
+                self.cx
+                    .error(pat, "this pattern does not match the value's shape");
                 None
             }
         }
@@ -1212,6 +1213,20 @@ impl Lower<'_, '_> {
     /// The value of a `let`'s initializer: arrays get a variable.
     fn let_value(&mut self, e: &Expr, pat: &Pat) -> Option<Val> {
         let name = pat_idents(pat).first().map(|(n, _)| n.clone());
+        // `let (a, b) = f(..)`: a call returning a tuple.
+        if let (Pat::Tuple(t), Expr::Call(c)) = (pat, e) {
+            if let (Expr::Path(func), true) = (&*c.func, self.touches_active(e)) {
+                let call = self.make_call(func, &c.args, None, e.span())?;
+                let active = self.nodes[call].active;
+                let parts: Vec<NodeId> = (0..t.elems.len())
+                    .map(|index| self.push(Op::Project { call, index }, active, e.span()))
+                    .collect();
+                if let Op::Call { parts: slot, .. } = &mut self.nodes[call].op {
+                    *slot = parts.clone();
+                }
+                return Some(Val::Tuple(parts.into_iter().map(Val::Node).collect()));
+            }
+        }
         // `let h: [T; N] = layer(..)`: a call returning an array.
         if let (Pat::Type(pt), Expr::Call(c)) = (pat, e) {
             if let (Expr::Path(func), true) = (&*c.func, self.touches_active(e)) {
@@ -2025,6 +2040,7 @@ impl Lower<'_, '_> {
             args: call_args,
             result,
             pullback: 0,
+            parts: Vec::new(),
         };
         let call = self.push(op, active, span);
         let pb = self.push(Op::Pullback { call }, false, span);
