@@ -2553,6 +2553,7 @@ mod tests {
             args,
             pullback,
             result,
+            ..
         } = &g.nodes[call].op
         else {
             unreachable!()
