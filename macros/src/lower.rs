@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{quote, ToTokens};
+use quote::{format_ident, quote, ToTokens};
 use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::visit_mut::VisitMut;
@@ -88,6 +88,7 @@ fn run(
         loops: Vec::new(),
         ret: None,
         let_vars: 0,
+        callees: Vec::new(),
     };
     for (i, p) in f.params.iter().enumerate() {
         let val = match &p.float {
@@ -245,6 +246,10 @@ fn run(
     }
     let written = lw.written_active.clone();
     let stmts = lw.stmts.pop().unwrap_or_default();
+    for (_, path, alias) in &lw.callees {
+        lw.items
+            .push(syn::parse_quote!(#[allow(unused_imports)] use #path as #alias;));
+    }
     let graph = output.map(|output| Graph {
         nodes: lw.nodes,
         vars: lw.vars,
@@ -280,6 +285,8 @@ struct Lower<'a, 'f> {
     ret: Option<Vec<VarId>>,
     /// Variables made by the `let` being lowered (from this index on).
     let_vars: VarId,
+    /// Called fns: path (as text, and as written) and the alias used.
+    callees: Vec<(String, syn::Path, Ident)>,
 }
 
 /// A run of statements to lower, and the scope depth of its block.
@@ -1986,8 +1993,35 @@ impl Lower<'_, '_> {
             }
             _ => TokenStream::new(),
         };
+        // The callee is reached through an alias whose name says what to do
+        // when it is not `#[differentiable]`: rustc's error then reads
+        // "cannot find module `f_is_not_differentiable_mark_it_differentiable`".
+        let key = path.to_token_stream().to_string();
+        let alias = match self.callees.iter().find(|(k, _, _)| *k == key) {
+            Some((_, _, alias)) => alias.clone(),
+            None => {
+                let n = self
+                    .callees
+                    .iter()
+                    .filter(|(_, p, _)| p.segments.last().is_some_and(|s| s.ident == callee))
+                    .count();
+                let suffix = if n == 0 {
+                    String::new()
+                } else {
+                    format!("_{n}")
+                };
+                let alias = format_ident!(
+                    "{}_is_not_differentiable_mark_it_differentiable{}",
+                    callee,
+                    suffix,
+                    span = callee.span()
+                );
+                self.callees.push((key, path.clone(), alias.clone()));
+                alias
+            }
+        };
         let protocol = Ident::new("__tl_forward", callee.span());
-        let func_tokens = quote!(#path::#protocol #generics);
+        let func_tokens = quote!(#alias::#protocol #generics);
         let mut call_args = Vec::new();
         for a in args {
             let (inner, by_ref) = match a {
@@ -2558,7 +2592,10 @@ mod tests {
         else {
             unreachable!()
         };
-        assert_eq!(func.to_string(), "helper :: __tl_forward");
+        assert_eq!(
+            func.to_string(),
+            "helper_is_not_differentiable_mark_it_differentiable :: __tl_forward"
+        );
         assert!(matches!(
             args.as_slice(),
             [
