@@ -1123,21 +1123,81 @@ impl Backward<'_, '_> {
                     return vec![];
                 }
                 let body = self.block(&l.body);
-                match (&l.header, &l.counter) {
+                let reversed = match (&l.header, &l.counter) {
                     (Some(h), None) => {
                         let item = &g.nodes[h.item].ident;
                         let iter = node_tokens(&g.nodes[h.iter]);
-                        vec![quote!(for #item in (#iter).rev() { #(#body)* })]
+                        quote!(for #item in (#iter).rev() { #(#body)* })
                     }
                     (_, Some((_, count))) => {
                         let n = node_tokens(&g.nodes[*count]);
-                        vec![quote!(for _ in 0..#n { #(#body)* })]
+                        quote!(for _ in 0..#n { #(#body)* })
                     }
-                    (None, None) => vec![],
+                    (None, None) => return vec![],
+                };
+                // A loop that reads no tape and only writes scalars declared
+                // outside it does nothing when their adjoints are all zero
+                // (an inactive ReLU unit, a satisfied margin): skip it then,
+                // as a careful person would.
+                match self.skippable(l) {
+                    Some(vars) if !vars.is_empty() => {
+                        let zero = self.zero();
+                        let tests = vars.iter().map(|&v| {
+                            let d = &self.plan.var_adjoint[v];
+                            quote!(#d != #zero)
+                        });
+                        vec![quote!(if #(#tests)||* { #reversed })]
+                    }
+                    _ => vec![reversed],
                 }
             }
             Stmt::Break => vec![],
         }
+    }
+
+    /// The active scalar variables a loop writes, if its reversal reads no
+    /// tape or slot and writes no array or scalar declared outside it other
+    /// than those: then zero adjoints for them make the reversal a no-op.
+    fn skippable(&self, l: &Loop) -> Option<Vec<VarId>> {
+        let g = self.g;
+        let inside = |r: RegionId| within(g, r, l.body.id);
+        // Values read back from storage inside: skipping would desync cursors.
+        let stored = g.nodes.iter().enumerate().any(|(id, n)| {
+            inside(n.region)
+                && self.a.kept[id]
+                && matches!(self.a.storage[id], Storage::Tape | Storage::Slot)
+        }) || self.plan.var_tape.keys().any(|&v| inside(g.vars[v].region));
+        if stored {
+            return None;
+        }
+        let mut vars = Vec::new();
+        let mut ok = true;
+        fn walk(g: &Graph, b: &Block, outer: RegionId, vars: &mut Vec<VarId>, ok: &mut bool) {
+            for s in &b.stmts {
+                match s {
+                    Stmt::Set { var, .. }
+                        if g.vars[*var].active && !within(g, g.vars[*var].region, outer) =>
+                    {
+                        if matches!(g.vars[*var].shape, Shape::Scalar) && !vars.contains(var) {
+                            vars.push(*var);
+                        }
+                    }
+                    Stmt::Store { var, .. }
+                        if g.vars[*var].active && !within(g, g.vars[*var].region, outer) =>
+                    {
+                        *ok = false
+                    }
+                    Stmt::If { then, els, .. } => {
+                        walk(g, then, outer, vars, ok);
+                        walk(g, els, outer, vars, ok);
+                    }
+                    Stmt::Loop(inner) => walk(g, &inner.body, outer, vars, ok),
+                    _ => {}
+                }
+            }
+        }
+        walk(g, &l.body, l.body.id, &mut vars, &mut ok);
+        ok.then_some(vars)
     }
 
     /// The sum of every element of an adjoint array (`[x; n]`'s gradient
