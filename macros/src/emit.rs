@@ -1176,11 +1176,11 @@ impl Backward<'_, '_> {
             for s in &b.stmts {
                 match s {
                     Stmt::Set { var, .. }
-                        if g.vars[*var].active && !within(g, g.vars[*var].region, outer) =>
+                        if g.vars[*var].active
+                            && !within(g, g.vars[*var].region, outer)
+                            && !vars.contains(var) =>
                     {
-                        if matches!(g.vars[*var].shape, Shape::Scalar) && !vars.contains(var) {
-                            vars.push(*var);
-                        }
+                        vars.push(*var)
                     }
                     Stmt::Store { var, .. }
                         if g.vars[*var].active && !within(g, g.vars[*var].region, outer) =>
