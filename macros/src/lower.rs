@@ -1042,7 +1042,7 @@ impl Lower<'_, '_> {
                 }
                 "enumerate" => {
                     let w = self.iterable(&m.receiver)?;
-                    (w.enumerate.is_none() && w.arrays.len() == 1).then_some(Walk {
+                    w.enumerate.is_none().then_some(Walk {
                         enumerate: Some(w.reversed),
                         ..w
                     })
@@ -1117,10 +1117,13 @@ impl Lower<'_, '_> {
             } else {
                 k
             };
-            Val::Tuple(vec![
-                Val::Node(index),
-                items.into_iter().next().unwrap_or(Val::Tuple(vec![])),
-            ])
+            // `.zip(..).enumerate()`: the index, then the pair.
+            let rest = if items.len() == 1 {
+                items.into_iter().next().unwrap_or(Val::Tuple(vec![]))
+            } else {
+                Val::Tuple(items)
+            };
+            Val::Tuple(vec![Val::Node(index), rest])
         } else if items.len() == 1 {
             items.into_iter().next().unwrap_or(Val::Tuple(vec![]))
         } else {
