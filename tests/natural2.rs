@@ -4,7 +4,7 @@
 //! gradients filled in a loop, 2-D local accumulation, boolean flags.
 
 // Written as users write it, indices included.
-#![allow(clippy::needless_range_loop)]
+#![allow(clippy::needless_range_loop, clippy::collapsible_if)]
 
 mod common;
 
