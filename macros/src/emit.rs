@@ -1210,7 +1210,7 @@ impl Backward<'_, '_> {
             .map(|i| format_ident!("__tl_row{}", i, span = Span::mixed_site()))
             .collect();
         // for row0 in d.iter() { for row1 in row0.iter() { .. s = s + *elem } }
-        let mut body = quote!(#s = #s + *#elem;);
+        let mut body = self.accumulate(&s.to_token_stream(), quote!(*#elem));
         for level in (0..depth).rev() {
             let source = if level == 0 {
                 d.clone()
@@ -1292,7 +1292,7 @@ impl Backward<'_, '_> {
                         Shape::Scalar => 0,
                     };
                     let target = adjoint_place(self.plan, g, *var, prefix);
-                    out.push(add_into(&target, &grad.to_token_stream(), depth));
+                    out.push(add_into(&target, &grad.to_token_stream(), depth, self.generic));
                 }
             }
         }
@@ -1375,9 +1375,10 @@ impl Backward<'_, '_> {
 }
 
 /// `target += source` elementwise, for arrays of `depth` dimensions.
-fn add_into(target: &TokenStream, source: &TokenStream, depth: usize) -> TokenStream {
+fn add_into(target: &TokenStream, source: &TokenStream, depth: usize, generic: bool) -> TokenStream {
     if depth == 0 {
-        return quote!(#target = #target + #source;);
+        // `Float` has no `AddAssign`; `f32` and `f64` do.
+        return if generic { quote!(#target = #target + #source;) } else { quote!(#target += #source;) };
     }
     let (t, s) = (
         format_ident!("__tl_into", span = Span::mixed_site()),
@@ -1388,7 +1389,7 @@ fn add_into(target: &TokenStream, source: &TokenStream, depth: usize) -> TokenSt
     } else {
         (quote!(*#t), quote!(*#s))
     };
-    let inner = add_into(&inner_t, &inner_s, depth - 1);
+    let inner = add_into(&inner_t, &inner_s, depth - 1, generic);
     quote!(for (#t, #s) in #target.iter_mut().zip(#source.iter()) { #inner })
 }
 
