@@ -73,8 +73,23 @@ fn returns_early<T: Float>(x: T) -> T {
     y * 2.0
 }
 
+// Written-out f64: arrays filled from a value, index assignment, a call.
+#[differentiable]
+fn concrete_arrays(x: f64, v: &[f64]) -> f64 {
+    let mut a = [x; 3];
+    a[1] *= 2.0;
+    let mut s = 0.0;
+    for i in 0..3 {
+        s += a[i] * v[i];
+    }
+    s + returns_early(x)
+}
+
 #[test]
 fn compiles_and_runs_under_deny_warnings() {
+    let (v, (dx, dv)) = concrete_arrays_grad(0.5, &[1.0, 2.0, 3.0]);
+    assert_eq!(v, 0.5 + 2.0 + 1.5 + 1.0);
+    assert_eq!((dx, dv), (1.0 + 4.0 + 3.0 + 2.0, vec![0.5, 1.0, 0.5]));
     let (out, back) = control_flow_forward([1.0, -1.0, 2.0], &[0.5, 0.5, 0.5], 10.0);
     assert_eq!(out.len(), 3);
     let (dx, dw, dlimit) = back(vec![1.0, 0.0, 0.0]);
