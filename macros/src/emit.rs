@@ -415,20 +415,14 @@ fn forward(
             quote!(_)
         }
     });
-    let all_grads = f.params.iter().map(|p| match (&p.float, p.diff) {
-        (Some(Holds::Array { grad, .. }), true) => grad.to_token_stream(),
-        (Some(Holds::Scalar), true) => p.ty.to_token_stream(),
-        _ => quote!(()),
-    });
-    let owned = crate::parse::generic_args(&f.item.sig.generics);
+    let returns = protocol_return(f);
     let _ = captures;
     quote! {
         #(#attrs)*
         #[doc(hidden)]
         #[inline]
         #[allow(dead_code, unused_variables)]
-        #vis fn #name #generics (#(#params),*)
-            -> (#out, impl Fn(#out, (#(#types,)*), &[bool]) -> (#(#all_grads,)*) + use<#(#owned),*>) #where_clause
+        #vis fn #name #generics (#(#params),*) -> #returns #where_clause
         {
             #(#items)*
             #(#storage)*
@@ -436,6 +430,24 @@ fn forward(
             (#value, move |#dout_pat: #out, (#(#pats,)*): (#(#types,)*), _: &[bool]| #backward)
         }
     }
+}
+
+/// The protocol's return type: the value, and a pullback that takes the
+/// upstream gradient, the arguments again and which gradients are needed,
+/// and gives one gradient per parameter (`()` for constants).
+pub(crate) fn protocol_return(f: &Function) -> TokenStream {
+    let out = match &f.item.sig.output {
+        syn::ReturnType::Type(_, t) => t.to_token_stream(),
+        syn::ReturnType::Default => quote!(()),
+    };
+    let types = f.params.iter().map(|p| p.ty);
+    let grads = f.params.iter().map(|p| match &p.float {
+        Some(Holds::Array { grad, .. }) => grad.to_token_stream(),
+        Some(Holds::Scalar) => p.ty.to_token_stream(),
+        None => quote!(()),
+    });
+    let owned = crate::parse::generic_args(&f.item.sig.generics);
+    quote!((#out, impl Fn(#out, (#(#types,)*), &[bool]) -> (#(#grads,)*) + use<#(#owned),*>))
 }
 
 struct Forward<'a> {
@@ -1292,7 +1304,12 @@ impl Backward<'_, '_> {
                         Shape::Scalar => 0,
                     };
                     let target = adjoint_place(self.plan, g, *var, prefix);
-                    out.push(add_into(&target, &grad.to_token_stream(), depth, self.generic));
+                    out.push(add_into(
+                        &target,
+                        &grad.to_token_stream(),
+                        depth,
+                        self.generic,
+                    ));
                 }
             }
         }
@@ -1375,10 +1392,19 @@ impl Backward<'_, '_> {
 }
 
 /// `target += source` elementwise, for arrays of `depth` dimensions.
-fn add_into(target: &TokenStream, source: &TokenStream, depth: usize, generic: bool) -> TokenStream {
+fn add_into(
+    target: &TokenStream,
+    source: &TokenStream,
+    depth: usize,
+    generic: bool,
+) -> TokenStream {
     if depth == 0 {
         // `Float` has no `AddAssign`; `f32` and `f64` do.
-        return if generic { quote!(#target = #target + #source;) } else { quote!(#target += #source;) };
+        return if generic {
+            quote!(#target = #target + #source;)
+        } else {
+            quote!(#target += #source;)
+        };
     }
     let (t, s) = (
         format_ident!("__tl_into", span = Span::mixed_site()),

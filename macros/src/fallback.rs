@@ -3,7 +3,7 @@
 //! the signature parsed, `NAME_forward` and `NAME_grad` stubs.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, ToTokens};
 
 use crate::emit::{self, Signature};
 use crate::parse::{Function, Output};
@@ -25,6 +25,7 @@ pub(crate) fn expand(error: syn::Error, item: &syn::ItemFn, f: Option<&Function>
         captures,
     } = emit::signature(f);
     let (fwd, grad) = (emit::forward_name(f), emit::grad_name(f));
+    let protocol_stub = protocol_stub(f);
     let where_clause = &generics.where_clause;
     let grad_stub = match f.output {
         Output::Scalar => quote! {
@@ -48,6 +49,43 @@ pub(crate) fn expand(error: syn::Error, item: &syn::ItemFn, f: Option<&Function>
             )
         }
         #grad_stub
+        #protocol_stub
+    }
+}
+
+/// Callers reach `NAME` through its protocol: a stub keeps their code free
+/// of errors that are not theirs. None for a method (no struct in an `impl`).
+fn protocol_stub(f: &Function) -> TokenStream {
+    if f.item.sig.receiver().is_some() {
+        return TokenStream::new();
+    }
+    let vis = &f.item.vis;
+    let name = &f.item.sig.ident;
+    let generics = &f.item.sig.generics;
+    let where_clause = &generics.where_clause;
+    let params = f.params.iter().map(|p| {
+        let (id, ty) = (p.ident, p.ty);
+        quote!(#id: #ty)
+    });
+    let types: Vec<&syn::Type> = f.params.iter().map(|p| p.ty).collect();
+    let out = match &f.item.sig.output {
+        syn::ReturnType::Type(_, t) => t.to_token_stream(),
+        syn::ReturnType::Default => quote!(()),
+    };
+    let returns = emit::protocol_return(f);
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #name {}
+
+        #[allow(dead_code)]
+        impl #name {
+            #[doc(hidden)]
+            #[allow(unused_variables, unreachable_code)]
+            #vis fn __tl_forward #generics (#(#params),*) -> #returns #where_clause {
+                (::core::unreachable!(), move |_: #out, _: (#(#types,)*), _: &[bool]| ::core::unreachable!())
+            }
+        }
     }
 }
 
