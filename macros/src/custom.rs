@@ -92,6 +92,8 @@ fn custom(cx: &Diagnostics, f: &ItemFn) -> Option<TokenStream> {
     let fwd = &sig.ident;
     let idents: Vec<&Ident> = params.iter().map(|p| p.ident).collect();
     let types: Vec<&Type> = params.iter().map(|p| p.ty).collect();
+    // The protocol's pullback takes the arguments with lifetimes elided.
+    let free_types: Vec<Type> = params.iter().map(|p| crate::emit::unbound(p.ty)).collect();
     let owned = parse::generic_args(generics);
     let turbofish = if owned.is_empty() {
         TokenStream::new()
@@ -139,7 +141,7 @@ fn custom(cx: &Diagnostics, f: &ItemFn) -> Option<TokenStream> {
     let protocol_body = if borrows {
         quote! {
             let (#value, _) = #fwd #turbofish (#(#idents),*);
-            (#value, move |#dout: #out, (#(#idents,)*): (#(#types,)*), _: &[bool]| {
+            (#value, move |#dout: #out, (#(#idents,)*): (#(#free_types,)*), _: &[bool]| {
                 let (_, #pullback) = #fwd #turbofish (#(#idents),*);
                 let #g = #pullback(#dout);
                 (#(#mapped,)*)
@@ -148,7 +150,7 @@ fn custom(cx: &Diagnostics, f: &ItemFn) -> Option<TokenStream> {
     } else {
         quote! {
             let (#value, #pullback) = #fwd #turbofish (#(#idents),*);
-            (#value, move |#dout: #out, _: (#(#types,)*), _: &[bool]| {
+            (#value, move |#dout: #out, _: (#(#free_types,)*), _: &[bool]| {
                 let #g = #pullback(#dout);
                 (#(#mapped,)*)
             })
@@ -195,7 +197,7 @@ fn custom(cx: &Diagnostics, f: &ItemFn) -> Option<TokenStream> {
             #[doc(hidden)]
             #[inline]
             #vis fn __tl_forward #generics (#(#idents: #types),*)
-                -> (#out, impl Fn(#out, (#(#types,)*), &[bool]) -> (#(#grads,)*) + use<#(#owned),*>) #where_clause
+                -> (#out, impl Fn(#out, (#(#free_types,)*), &[bool]) -> (#(#grads,)*) + use<#(#owned),*>) #where_clause
             {
                 #protocol_body
             }

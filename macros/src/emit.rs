@@ -406,7 +406,7 @@ fn forward(
     }
     // The protocol: the pullback takes the arguments again, so that it
     // borrows nothing and a caller may keep it (on a tape, in a loop).
-    let types: Vec<&syn::Type> = f.params.iter().map(|p| p.ty).collect();
+    let types: Vec<syn::Type> = f.params.iter().map(|p| unbound(p.ty)).collect();
     let pats = f.params.iter().map(|p| {
         let id = p.ident;
         if mentions(&backward, id) {
@@ -432,6 +432,25 @@ fn forward(
     }
 }
 
+/// A parameter type for the protocol pullback's arguments: every lifetime
+/// elided, so that the pullback accepts borrows of any lifetime (it is
+/// higher-ranked) and borrows nothing itself.
+pub(crate) fn unbound(ty: &syn::Type) -> syn::Type {
+    struct Erase;
+    impl VisitMut for Erase {
+        fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
+            r.lifetime = None;
+            syn::visit_mut::visit_type_reference_mut(self, r);
+        }
+        fn visit_lifetime_mut(&mut self, l: &mut syn::Lifetime) {
+            *l = syn::Lifetime::new("'_", l.span());
+        }
+    }
+    let mut ty = ty.clone();
+    Erase.visit_type_mut(&mut ty);
+    ty
+}
+
 /// The protocol's return type: the value, and a pullback that takes the
 /// upstream gradient, the arguments again and which gradients are needed,
 /// and gives one gradient per parameter (`()` for constants).
@@ -440,7 +459,7 @@ pub(crate) fn protocol_return(f: &Function) -> TokenStream {
         syn::ReturnType::Type(_, t) => t.to_token_stream(),
         syn::ReturnType::Default => quote!(()),
     };
-    let types = f.params.iter().map(|p| p.ty);
+    let types = f.params.iter().map(|p| unbound(p.ty));
     let grads = f.params.iter().map(|p| match &p.float {
         Some(Holds::Array { grad, .. }) => grad.to_token_stream(),
         Some(Holds::Scalar) => p.ty.to_token_stream(),

@@ -67,7 +67,7 @@ fn protocol_stub(f: &Function) -> TokenStream {
         let (id, ty) = (p.ident, p.ty);
         quote!(#id: #ty)
     });
-    let types: Vec<&syn::Type> = f.params.iter().map(|p| p.ty).collect();
+    let types: Vec<syn::Type> = f.params.iter().map(|p| emit::unbound(p.ty)).collect();
     let out = match &f.item.sig.output {
         syn::ReturnType::Type(_, t) => t.to_token_stream(),
         syn::ReturnType::Default => quote!(()),
