@@ -4,6 +4,7 @@
 use tapeless::{differentiable, Float};
 
 #[differentiable]
+#[allow(clippy::needless_lifetimes)] // written out on purpose
 fn with_lifetime<'a, T: Float>(x: &'a [T], k: T) -> T {
     let mut s = T::zero();
     for &v in x {
