@@ -388,13 +388,15 @@ fn forward(
         .iter()
         .map(|p| p.ident)
         .filter(|id| !mentions(&body, id));
+    // No gradient at all (`wrt()`): the pullback returns `()`, unwritten.
+    let returns_grads = (grads.to_string() != "()").then(|| quote!(-> #grads));
     if public {
         return quote! {
             #(#attrs)*
             #[doc = #doc]
             #[inline]
             #[allow(dead_code)]
-            #vis fn #name #generics (#(#params),*) -> (#out, impl Fn(#out) -> #grads #captures) #where_clause {
+            #vis fn #name #generics (#(#params),*) -> (#out, impl Fn(#out) #returns_grads #captures) #where_clause {
                 #mention
                 #(let _ = #unread;)*
                 #(#items)*
@@ -924,6 +926,8 @@ fn backward(
     let grads = match (positional, grads.as_slice()) {
         (true, all) => quote!((#(#all,)*)),
         (false, [one]) => one.clone(),
+        // No gradient at all: the block's value is `()` already.
+        (false, []) => TokenStream::new(),
         (false, many) => quote!((#(#many),*)),
     };
     (dout_pat, quote!({ #(#cursors)* #(#body)* #grads }))

@@ -26,6 +26,7 @@ pub(crate) fn expand(error: syn::Error, item: &syn::ItemFn, f: Option<&Function>
     } = emit::signature(f);
     let (fwd, grad) = (emit::forward_name(f), emit::grad_name(f));
     let protocol_stub = protocol_stub(f);
+    let returns_grads = (grads.to_string() != "()").then(|| quote!(-> #grads));
     let where_clause = &generics.where_clause;
     let grad_stub = match f.output {
         Output::Scalar => quote! {
@@ -42,7 +43,7 @@ pub(crate) fn expand(error: syn::Error, item: &syn::ItemFn, f: Option<&Function>
         #original
         #(#attrs)*
         #[allow(unused_variables, unreachable_code)]
-        #vis fn #fwd #generics (#(#params),*) -> (#out, impl Fn(#out) -> #grads #captures) #where_clause {
+        #vis fn #fwd #generics (#(#params),*) -> (#out, impl Fn(#out) #returns_grads #captures) #where_clause {
             (
                 ::core::unreachable!("`#[differentiable]` reported an error"),
                 move |_: #out| -> #grads { ::core::unreachable!() },
