@@ -1078,7 +1078,6 @@ impl Backward<'_, '_> {
     fn stmt(&mut self, s: &Stmt) -> Vec<TokenStream> {
         let g = self.g;
         let plan = self.plan;
-        let zero = self.zero();
         match s {
             Stmt::Node(id) => self.node(*id),
             Stmt::Declare { var, init } => {
@@ -1114,32 +1113,15 @@ impl Backward<'_, '_> {
                     _ => vec![],
                 }
             }
-            Stmt::Set { var, value } => {
-                if !g.vars[*var].active {
-                    return vec![];
-                }
-                let d = plan.var_adjoint[*var].to_token_stream();
-                let mut out = if g.nodes[*value].active {
-                    self.contribute(*value, Local::Expr(d.clone()), &TokenStream::new())
-                } else {
-                    vec![]
-                };
-                out.push(quote!(#d = #zero;));
-                out
+            // An overwrite hands the adjoint to the value written, then
+            // zeroes it: the old value's adjoint starts afresh.
+            Stmt::Set { var, value } if g.vars[*var].active => {
+                self.overwrite(plan.var_adjoint[*var].to_token_stream(), *value)
             }
-            Stmt::Store { var, index, value } => {
-                if !g.vars[*var].active {
-                    return vec![];
-                }
-                let d = adjoint_place(plan, g, *var, index);
-                let mut out = if g.nodes[*value].active {
-                    self.contribute(*value, Local::Expr(d.clone()), &TokenStream::new())
-                } else {
-                    vec![]
-                };
-                out.push(quote!(#d = #zero;));
-                out
+            Stmt::Store { var, index, value } if g.vars[*var].active => {
+                self.overwrite(adjoint_place(plan, g, *var, index), *value)
             }
+            Stmt::Set { .. } | Stmt::Store { .. } => vec![],
             Stmt::If { cond, then, els } => {
                 if !self.a.work[then.id] && !self.a.work[els.id] {
                     return vec![];
@@ -1188,6 +1170,19 @@ impl Backward<'_, '_> {
             }
             Stmt::Break => vec![],
         }
+    }
+
+    /// The reverse of `place = value`: `value` gets the place's adjoint, which
+    /// is then zero.
+    fn overwrite(&mut self, d: TokenStream, value: NodeId) -> Vec<TokenStream> {
+        let zero = self.zero();
+        let mut out = if self.g.nodes[value].active {
+            self.contribute(value, Local::Expr(d.clone()), &TokenStream::new())
+        } else {
+            vec![]
+        };
+        out.push(quote!(#d = #zero;));
+        out
     }
 
     /// The active scalar variables a loop writes, if its reversal reads no

@@ -189,40 +189,26 @@ fn run(
         Want::Value,
         ret.as_deref(),
     );
-    let output = match (&lw.ret, flow) {
-        (Some(vars), Flow::Falls(v)) => {
-            if let Some(v) = v {
-                let vars = vars.clone();
-                lw.deliver(
-                    &vars,
-                    v,
-                    f.item
-                        .block
-                        .stmts
-                        .last()
-                        .map(|s| s.span())
-                        .unwrap_or_else(Span::call_site),
-                );
+    let output = match (lw.ret.clone(), flow) {
+        // Returning through variables: a value at the end of the body is the
+        // last return; the output reads them.
+        (Some(vars), flow) => {
+            if let Flow::Falls(Some(v)) = flow {
+                let at = f
+                    .item
+                    .block
+                    .stmts
+                    .last()
+                    .map(|s| s.span())
+                    .unwrap_or_else(Span::call_site);
+                lw.deliver(&vars, v, at);
             }
-            let vars = lw.ret.clone().unwrap_or_default();
-            let leaves: Vec<Val> = vars
+            let mut leaves: Vec<Val> = vars
                 .iter()
                 .map(|&v| Val::Node(lw.read_var(v, Span::call_site())))
                 .collect();
             Some(if leaves.len() == 1 {
-                leaves.into_iter().next().unwrap_or(Val::Tuple(vec![]))
-            } else {
-                Val::Tuple(leaves)
-            })
-        }
-        (Some(vars), Flow::Diverged) => {
-            let vars = vars.clone();
-            let leaves: Vec<Val> = vars
-                .iter()
-                .map(|&v| Val::Node(lw.read_var(v, Span::call_site())))
-                .collect();
-            Some(if leaves.len() == 1 {
-                leaves.into_iter().next().unwrap_or(Val::Tuple(vec![]))
+                leaves.remove(0)
             } else {
                 Val::Tuple(leaves)
             })
