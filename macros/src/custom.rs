@@ -176,6 +176,16 @@ fn custom(cx: &Diagnostics, f: &ItemFn) -> Option<TokenStream> {
             }
         }
     });
+    let method = quote! {
+        #[doc(hidden)]
+        #[inline]
+        #vis fn __tl_forward #generics (#(#idents: #types),*)
+            -> (#out, impl Fn(#out, (#(#free_types,)*), &[bool]) -> (#(#grads,)*) + use<#(#owned),*>) #where_clause
+        {
+            #protocol_body
+        }
+    };
+    let carrier = crate::emit::protocol_carrier(vis, &name, method);
     Some(quote! {
         #f
 
@@ -188,20 +198,7 @@ fn custom(cx: &Diagnostics, f: &ItemFn) -> Option<TokenStream> {
 
         #grad_fn
 
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, dead_code)]
-        #vis struct #name {}
-
-        #[allow(dead_code)]
-        impl #name {
-            #[doc(hidden)]
-            #[inline]
-            #vis fn __tl_forward #generics (#(#idents: #types),*)
-                -> (#out, impl Fn(#out, (#(#free_types,)*), &[bool]) -> (#(#grads,)*) + use<#(#owned),*>) #where_clause
-            {
-                #protocol_body
-            }
-        }
+        #carrier
     })
 }
 

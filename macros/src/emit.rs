@@ -71,6 +71,17 @@ fn protocol(
     let (sf, sg, sa) = all.unwrap_or((f, own.0, own.1));
     let protocol = format_ident!("__tl_forward", span = name.span());
     let forward = forward(sf, sg, sa, names, &protocol, false);
+    protocol_carrier(vis, name, forward)
+}
+
+/// The hidden braced struct `name` (type namespace only) whose `impl`
+/// holds `method`, the `__tl_forward` callers use. Shared by generated fns,
+/// `#[custom_gradient]` and the error stubs.
+pub(crate) fn protocol_carrier(
+    vis: &syn::Visibility,
+    name: &Ident,
+    method: TokenStream,
+) -> TokenStream {
     quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types, dead_code)]
@@ -78,7 +89,7 @@ fn protocol(
 
         #[allow(dead_code)]
         impl #name {
-            #forward
+            #method
         }
     }
 }

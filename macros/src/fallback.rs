@@ -74,20 +74,14 @@ fn protocol_stub(f: &Function) -> TokenStream {
         syn::ReturnType::Default => quote!(()),
     };
     let returns = emit::protocol_return(f);
-    quote! {
+    let method = quote! {
         #[doc(hidden)]
-        #[allow(non_camel_case_types, dead_code)]
-        #vis struct #name {}
-
-        #[allow(dead_code)]
-        impl #name {
-            #[doc(hidden)]
-            #[allow(unused_variables, unreachable_code)]
-            #vis fn __tl_forward #generics (#(#params),*) -> #returns #where_clause {
-                (::core::unreachable!(), move |_: #out, _: (#(#types,)*), _: &[bool]| ::core::unreachable!())
-            }
+        #[allow(unused_variables, unreachable_code)]
+        #vis fn __tl_forward #generics (#(#params),*) -> #returns #where_clause {
+            (::core::unreachable!(), move |_: #out, _: (#(#types,)*), _: &[bool]| ::core::unreachable!())
         }
-    }
+    };
+    emit::protocol_carrier(vis, name, method)
 }
 
 /// Not a fn: the item unchanged, and the error.
