@@ -2,6 +2,8 @@
 //! against the hand-written one and the primal, in the same run. Report
 //! ratios, not absolute times (shared machines are noisy).
 
+mod gmm;
+mod peers;
 mod workloads;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -29,6 +31,12 @@ fn neuron_benches(c: &mut Criterion) {
             neuron(p[0], p[1], p[2], p[3], p[4])
         })
     });
+    g.bench_function("reverse", |b| {
+        b.iter(|| peers::with_reverse(black_box(&p), |v| peers::neuron(v)))
+    });
+    g.bench_function("num_dual", |b| {
+        b.iter(|| peers::with_num_dual(black_box(&p), peers::neuron))
+    });
     g.finish();
 }
 
@@ -42,6 +50,12 @@ fn rosenbrock_benches(c: &mut Criterion) {
         b.iter(|| rosenbrock_hand(black_box(&x), &mut grad))
     });
     g.bench_function("primal", |b| b.iter(|| rosenbrock_primal(black_box(&x))));
+    g.bench_function("reverse", |b| {
+        b.iter(|| peers::with_reverse(black_box(&x), |v| peers::rosenbrock(v)))
+    });
+    g.bench_function("num_dual", |b| {
+        b.iter(|| peers::with_num_dual(black_box(&x), peers::rosenbrock))
+    });
     g.finish();
 }
 
@@ -60,6 +74,11 @@ fn mlp_benches(c: &mut Criterion) {
     g.bench_function("primal", |b| {
         b.iter(|| mlp_primal(black_box(&d.w1), &d.b1, &d.w2, &d.b2, &d.x, &d.y, 1e-3))
     });
+    // num-dual would need one pass per parameter (9,610 of them): not run.
+    let flat: Vec<f64> = [&d.w1[..], &d.b1, &d.w2, &d.b2].concat();
+    g.bench_function("reverse", |b| {
+        b.iter(|| peers::with_reverse(black_box(&flat), |v| peers::mlp(v, &d.x, &d.y, 1e-3)))
+    });
     g.finish();
 }
 
@@ -75,12 +94,84 @@ fn svm_benches(c: &mut Criterion) {
     g.bench_function("primal", |b| {
         b.iter(|| svm_primal(black_box(&d.w_svm), &d.x, &d.y, 1e-3))
     });
+    g.bench_function("reverse", |b| {
+        b.iter(|| peers::with_reverse(black_box(&d.w_svm), |v| peers::svm(v, &d.x, &d.y, 1e-3)))
+    });
+    g.bench_function("num_dual", |b| {
+        b.iter(|| peers::with_num_dual(black_box(&d.w_svm), |v| peers::svm(v, &d.x, &d.y, 1e-3)))
+    });
     g.finish();
+}
+
+fn gmm_benches(c: &mut Criterion) {
+    for (d, k) in [(2, 5), (10, 25)] {
+        let p = gmm::GmmData::new(d, k, 1000, 7);
+        let mut g = c.benchmark_group(format!("gmm_d{d}_k{k}"));
+        g.bench_function("tapeless", |b| {
+            b.iter(|| {
+                gmm::gmm_grad(
+                    black_box(&p.alphas),
+                    &p.means,
+                    &p.icf,
+                    &p.x,
+                    d,
+                    p.gamma,
+                    p.m,
+                    p.constant,
+                )
+            })
+        });
+        g.bench_function("hand", |b| {
+            b.iter(|| {
+                gmm::gmm_hand(
+                    black_box(&p.alphas),
+                    &p.means,
+                    &p.icf,
+                    &p.x,
+                    d,
+                    p.gamma,
+                    p.m,
+                    p.constant,
+                )
+            })
+        });
+        g.bench_function("primal", |b| {
+            b.iter(|| {
+                gmm::gmm(
+                    black_box(&p.alphas),
+                    &p.means,
+                    &p.icf,
+                    &p.x,
+                    d,
+                    p.gamma,
+                    p.m,
+                    p.constant,
+                )
+            })
+        });
+        let flat: Vec<f64> = [&p.alphas[..], &p.means, &p.icf].concat();
+        let run = |v: &[_]| peers::gmm(v, k, &p.x, d, p.gamma, p.m, p.constant);
+        g.bench_function("reverse", |b| {
+            b.iter(|| {
+                peers::with_reverse(black_box(&flat), |v| {
+                    peers::gmm(v, k, &p.x, d, p.gamma, p.m, p.constant)
+                })
+            })
+        });
+        // Forward mode needs one pass per parameter: run where that is 30
+        // passes, not where it is 1,650.
+        if flat.len() <= 100 {
+            g.bench_function("num_dual", |b| {
+                b.iter(|| peers::with_num_dual(black_box(&flat), run))
+            });
+        }
+        g.finish();
+    }
 }
 
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
-    targets = neuron_benches, rosenbrock_benches, mlp_benches, svm_benches
+    targets = neuron_benches, rosenbrock_benches, mlp_benches, svm_benches, gmm_benches
 }
 criterion_main!(benches);

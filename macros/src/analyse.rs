@@ -369,6 +369,18 @@ fn collect(
     }
 }
 
+/// An element of an array never written, at indices the
+/// backward pass has anyway (free, or kept for the element's own adjoint):
+/// reading it again costs less than a tape entry.
+fn reloads(g: &Graph, a: &Analysis, node: &crate::graph::Node, free: &[bool]) -> bool {
+    match &node.op {
+        Op::ReadIndex { var, index } => {
+            !g.vars[*var].written && index.iter().all(|&d| free[d] || a.kept[d])
+        }
+        _ => false,
+    }
+}
+
 fn storage(g: &Graph, a: &mut Analysis) {
     let n = g.nodes.len();
     let settled = settled_reads(g);
@@ -399,7 +411,7 @@ fn storage(g: &Graph, a: &mut Analysis) {
         }
         a.storage[id] = if node.region == 0 || matches!(node.op, Op::Param) {
             Storage::Captured
-        } else if free[id] {
+        } else if free[id] || reloads(g, a, node, &free) {
             Storage::Recompute
         } else if in_loop(g, node.region) {
             Storage::Tape

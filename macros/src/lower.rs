@@ -89,6 +89,7 @@ fn run(
         ret: None,
         let_vars: 0,
         callees: Vec::new(),
+        reads: HashMap::new(),
     };
     for (i, p) in f.params.iter().enumerate() {
         let val = match &p.float {
@@ -273,6 +274,9 @@ struct Lower<'a, 'f> {
     let_vars: VarId,
     /// Called fns: path (as text, and as written) and the alias used.
     callees: Vec<(String, syn::Path, Ident)>,
+    /// Element reads of this region since the array was last written: a
+    /// second `a[i]` is the same node (`q[l] * q[l]` keeps one value).
+    reads: HashMap<(VarId, Vec<NodeId>), NodeId>,
 }
 
 /// A run of statements to lower, and the scope depth of its block.
@@ -389,6 +393,14 @@ impl Lower<'_, '_> {
     }
 
     fn emit(&mut self, stmt: Stmt) {
+        match &stmt {
+            Stmt::Declare { var, .. } | Stmt::Set { var, .. } | Stmt::Store { var, .. } => {
+                let var = *var;
+                self.reads.retain(|k, _| k.0 != var);
+            }
+            Stmt::If { .. } | Stmt::Loop(_) | Stmt::Break => self.reads.clear(),
+            Stmt::Node(_) => {}
+        }
         if let Some(s) = self.stmts.last_mut() {
             s.push(stmt);
         }
@@ -423,11 +435,13 @@ impl Lower<'_, '_> {
         });
         self.region = id;
         self.stmts.push(Vec::new());
+        self.reads.clear();
         id
     }
 
     fn close_region(&mut self, id: RegionId) -> Block {
         self.region = self.regions[id].parent;
+        self.reads.clear();
         Block {
             id,
             stmts: self.stmts.pop().unwrap_or_default(),
@@ -1711,12 +1725,21 @@ impl Lower<'_, '_> {
         if index.len() < depth {
             return Some(Val::Row(var, index));
         }
+        let key = (var, index);
+        if let Some(&n) = self.reads.get(&key) {
+            return Some(Val::Node(n));
+        }
         let active = self.vars[var].active;
-        Some(Val::Node(self.push(
-            Op::ReadIndex { var, index },
+        let n = self.push(
+            Op::ReadIndex {
+                var,
+                index: key.1.clone(),
+            },
             active,
             e.span(),
-        )))
+        );
+        self.reads.insert(key, n);
+        Some(Val::Node(n))
     }
 
     /// The array variable and indices an index expression names.
