@@ -46,32 +46,27 @@ pub(crate) fn expand(
     all: Option<(&Function, &Graph, &Analysis)>,
 ) -> TokenStream {
     let original = original(f);
-    let forward = forward(f, g, a, names, &forward_name(f), true);
     let grad = match f.output {
         Output::Scalar => grad(f, names),
         Output::Tuple(_) | Output::Array => TokenStream::new(),
     };
-    let protocol = protocol(f, (g, a), all, names);
+    // One emission of the graph serves both forwards, unless `wrt(..)` left
+    // floats out: the protocol differentiates all of them (DESIGN.md: a call
+    // differentiates every argument that carries a gradient).
+    let protocol_name = format_ident!("__tl_forward", span = f.item.sig.ident.span());
+    let (forward, mut method) = forward(
+        f,
+        g,
+        a,
+        names,
+        &forward_name(f),
+        all.is_none().then_some(&protocol_name),
+    );
+    if let Some((sf, sg, sa)) = all {
+        method = forward_protocol(sf, sg, sa, names, &protocol_name);
+    }
+    let protocol = protocol_carrier(&f.item.vis, &f.item.sig.ident, method);
     quote!(#original #forward #grad #protocol)
-}
-
-/// How other `#[differentiable]` fns call this one: a hidden braced struct
-/// named like the fn (type namespace, so `use m::f` imports both) whose
-/// `__tl_forward` returns the value and a pullback giving one gradient per
-/// parameter, `()` for constants. DESIGN.md: a call differentiates every
-/// argument that carries a gradient, whatever the callee's `wrt(..)`.
-fn protocol(
-    f: &Function,
-    own: (&Graph, &Analysis),
-    all: Option<(&Function, &Graph, &Analysis)>,
-    names: &mut Names,
-) -> TokenStream {
-    let vis = &f.item.vis;
-    let name = &f.item.sig.ident;
-    let (sf, sg, sa) = all.unwrap_or((f, own.0, own.1));
-    let protocol = format_ident!("__tl_forward", span = name.span());
-    let forward = forward(sf, sg, sa, names, &protocol, false);
-    protocol_carrier(vis, name, forward)
 }
 
 /// The hidden braced struct `name` (type namespace only) whose `impl`
@@ -222,6 +217,11 @@ struct Plan {
     var_adjoint: Vec<Ident>,
     /// The loop whose body each region is (for tape capacities).
     loop_of: HashMap<RegionId, (TokenStream, RegionId)>,
+    /// Per region: its nodes, its variables, and its arrays kept whole
+    /// (sorted), so that emitting a block visits its own (linear overall).
+    nodes_in: Vec<Vec<NodeId>>,
+    vars_in: Vec<Vec<VarId>>,
+    var_tapes_in: Vec<Vec<VarId>>,
 }
 
 fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
@@ -231,7 +231,20 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
         slot: HashMap::new(),
         var_adjoint: Vec::new(),
         loop_of: HashMap::new(),
+        nodes_in: vec![Vec::new(); g.regions.len()],
+        vars_in: vec![Vec::new(); g.regions.len()],
+        var_tapes_in: vec![Vec::new(); g.regions.len()],
     };
+    for (id, node) in g.nodes.iter().enumerate() {
+        if let Some(r) = p.nodes_in.get_mut(node.region) {
+            r.push(id);
+        }
+    }
+    for (v, var) in g.vars.iter().enumerate() {
+        if let Some(r) = p.vars_in.get_mut(var.region) {
+            r.push(v);
+        }
+    }
     for (id, node) in g.nodes.iter().enumerate() {
         if !a.kept[id] {
             continue;
@@ -274,6 +287,9 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
                     names.fresh("at", Some(&base)),
                 ),
             );
+            if let Some(r) = p.var_tapes_in.get_mut(v.region) {
+                r.push(i);
+            }
         }
     }
     fn walk(g: &Graph, b: &Block, p: &mut Plan) {
@@ -340,14 +356,29 @@ fn within(g: &Graph, mut r: RegionId, ancestor: RegionId) -> bool {
     }
 }
 
+/// The protocol's `__tl_forward` alone (from the all-floats expansion).
+fn forward_protocol(
+    f: &Function,
+    g: &Graph,
+    a: &Analysis,
+    names: &mut Names,
+    name: &Ident,
+) -> TokenStream {
+    let public = forward_name(f);
+    forward(f, g, a, names, &public, Some(name)).1
+}
+
+/// `NAME_forward` and, when `protocol` is given, the protocol's
+/// `__tl_forward` (else empty), from one emission of the graph: the two
+/// differ only in their signatures and in the gradients' tuple.
 fn forward(
     f: &Function,
     g: &Graph,
     a: &Analysis,
     names: &mut Names,
     name: &Ident,
-    public: bool,
-) -> TokenStream {
+    protocol: Option<&Ident>,
+) -> (TokenStream, TokenStream) {
     let Signature {
         attrs,
         vis,
@@ -387,42 +418,48 @@ fn forward(
             _ => TokenStream::new(),
         },
     };
-    let (dout_pat, backward) = backward(f, g, a, &plan, names, !public);
+    let bw = backward(f, g, a, &plan, names);
+    let dout_pat = &bw.dout_pat;
+    // The identifiers the pullback's body and the forward's statements use
+    // (one walk of the tokens, not one per parameter).
+    let in_backward = idents(&[&bw.body]);
+    let mut in_fn = idents(&stmts);
+    in_fn.extend(idents(&[&value]));
     // Using the gradient counts as using the fn (no "never used" warning).
     let user_fn = &f.item.sig.ident;
     let mention = turbofish(f).map(|t| quote!(let _ = #user_fn #t;));
     // A parameter that only fed a `let _` in the body is read here, so that
     // the generated fn warns about nothing the user's fn does not.
-    let body = quote!(#(#stmts)* #value #backward);
-    let unread = f
-        .params
-        .iter()
-        .map(|p| p.ident)
-        .filter(|id| !mentions(&body, id));
+    let unread = f.params.iter().map(|p| p.ident).filter(|id| {
+        let id = id.to_string();
+        !in_fn.contains(&id) && !in_backward.contains(&id)
+    });
     // No gradient at all (`wrt()`): the pullback returns `()`, unwritten.
     let returns_grads = (grads.to_string() != "()").then(|| quote!(-> #grads));
-    if public {
-        return quote! {
-            #(#attrs)*
-            #[doc = #doc]
-            #[inline]
-            #[allow(dead_code)]
-            #vis fn #name #generics (#(#params),*) -> (#out, impl Fn(#out) #returns_grads #captures) #where_clause {
-                #mention
-                #(let _ = #unread;)*
-                #(#items)*
-                #(#storage)*
-                #(#stmts)*
-                (#value, move |#dout_pat: #out| #backward)
-            }
-        };
-    }
+    let backward = bw.with(&bw.grads);
+    let public = quote! {
+        #(#attrs)*
+        #[doc = #doc]
+        #[inline]
+        #[allow(dead_code)]
+        #vis fn #name #generics (#(#params),*) -> (#out, impl Fn(#out) #returns_grads #captures) #where_clause {
+            #mention
+            #(let _ = #unread;)*
+            #(#items)*
+            #(#storage)*
+            #(#stmts)*
+            (#value, move |#dout_pat: #out| #backward)
+        }
+    };
+    let Some(name) = protocol else {
+        return (public, TokenStream::new());
+    };
     // The protocol: the pullback takes the arguments again, so that it
     // borrows nothing and a caller may keep it (on a tape, in a loop).
     let types: Vec<syn::Type> = f.params.iter().map(|p| unbound(p.ty)).collect();
     let pats = f.params.iter().map(|p| {
         let id = p.ident;
-        if mentions(&backward, id) {
+        if in_backward.contains(&id.to_string()) {
             id.to_token_stream()
         } else {
             quote!(_)
@@ -430,7 +467,8 @@ fn forward(
     });
     let returns = protocol_return(f);
     let _ = captures;
-    quote! {
+    let backward = bw.with(&bw.positional);
+    let method = quote! {
         #(#attrs)*
         #[doc(hidden)]
         #[inline]
@@ -442,7 +480,8 @@ fn forward(
             #(#stmts)*
             (#value, move |#dout_pat: #out, (#(#pats,)*): (#(#types,)*), _: &[bool]| #backward)
         }
-    }
+    };
+    (public, method)
 }
 
 /// A parameter type for the protocol pullback's arguments: every lifetime
@@ -525,14 +564,7 @@ impl Forward<'_> {
     fn block(&self, b: &Block) -> Vec<TokenStream> {
         let mut out: Vec<TokenStream> = b.stmts.iter().map(|s| self.stmt(s)).collect();
         // Arrays kept whole leave the iteration on their tape.
-        let mut vars: Vec<&VarId> = self
-            .plan
-            .var_tape
-            .keys()
-            .filter(|v| self.g.vars[**v].region == b.id)
-            .collect();
-        vars.sort();
-        for v in vars {
+        for v in &self.plan.var_tapes_in[b.id] {
             let (t, _) = &self.plan.var_tape[v];
             let id = &self.g.vars[*v].ident;
             out.push(quote!(#t.push(#id);));
@@ -861,24 +893,49 @@ fn kept_doc(g: &Graph, a: &Analysis) -> String {
     format!("The pullback keeps {}.", parts.join(" and "))
 }
 
-/// Whether `ident` occurs in `tokens`.
-fn mentions(tokens: &TokenStream, ident: &Ident) -> bool {
-    tokens.clone().into_iter().any(|t| match t {
-        proc_macro2::TokenTree::Ident(i) => i == *ident,
-        proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), ident),
-        _ => false,
-    })
+/// Every identifier in `streams`, as text.
+fn idents(streams: &[impl std::borrow::Borrow<TokenStream>]) -> std::collections::HashSet<String> {
+    fn walk(tokens: TokenStream, out: &mut std::collections::HashSet<String>) {
+        for t in tokens {
+            match t {
+                proc_macro2::TokenTree::Ident(i) => {
+                    out.insert(i.to_string());
+                }
+                proc_macro2::TokenTree::Group(g) => walk(g.stream(), out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = std::collections::HashSet::new();
+    for s in streams {
+        walk(s.borrow().clone(), &mut out);
+    }
+    out
 }
 
-/// The backward pass: the closure's parameter pattern and body.
-fn backward(
-    f: &Function,
-    g: &Graph,
-    a: &Analysis,
-    plan: &Plan,
-    names: &mut Names,
-    positional: bool,
-) -> (TokenStream, TokenStream) {
+/// The backward pass, emitted once for both forwards.
+struct BackwardPass {
+    /// The closure's upstream-gradient pattern.
+    dout_pat: TokenStream,
+    /// Its statements.
+    body: TokenStream,
+    /// The gradients of `NAME_forward` (the `wrt` parameters').
+    grads: TokenStream,
+    /// The protocol's: one per parameter, `()` for constants.
+    positional: TokenStream,
+}
+
+impl BackwardPass {
+    /// The closure's body, ending in `grads`.
+    fn with(&self, grads: &TokenStream) -> TokenStream {
+        let body = &self.body;
+        quote!({ #body #grads })
+    }
+}
+
+/// The backward pass: the closure's parameter pattern, body, and both
+/// gradient tuples.
+fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Names) -> BackwardPass {
     let douts: Vec<Ident> = match f.output {
         Output::Scalar | Output::Array => vec![names::dout(None)],
         Output::Tuple(n) => (0..n).map(|i| names::dout(Some(i))).collect(),
@@ -912,7 +969,6 @@ fn backward(
     let grads: Vec<TokenStream> = f
         .params
         .iter()
-        .filter(|p| positional || p.diff)
         .map(|p| {
             if !p.diff {
                 return quote!(());
@@ -934,14 +990,26 @@ fn backward(
             }
         })
         .collect();
-    let grads = match (positional, grads.as_slice()) {
-        (true, all) => quote!((#(#all,)*)),
-        (false, [one]) => one.clone(),
+    let positional = quote!((#(#grads,)*));
+    let wrt: Vec<&TokenStream> = f
+        .params
+        .iter()
+        .zip(&grads)
+        .filter(|(p, _)| p.diff)
+        .map(|(_, g)| g)
+        .collect();
+    let grads = match wrt.as_slice() {
+        [one] => (*one).clone(),
         // No gradient at all: the block's value is `()` already.
-        (false, []) => TokenStream::new(),
-        (false, many) => quote!((#(#many),*)),
+        [] => TokenStream::new(),
+        many => quote!((#(#many),*)),
     };
-    (dout_pat, quote!({ #(#cursors)* #(#body)* #grads }))
+    BackwardPass {
+        dout_pat,
+        body: quote!(#(#cursors)* #(#body)*),
+        grads,
+        positional,
+    }
 }
 
 struct Backward<'g, 'n> {
@@ -980,20 +1048,14 @@ impl Backward<'_, '_> {
         let mut out = Vec::new();
         if b.id != 0 {
             // Arrays kept whole: their copy for this iteration, by reference.
-            let mut vars: Vec<&VarId> = self
-                .plan
-                .var_tape
-                .keys()
-                .filter(|v| g.vars[**v].region == b.id)
-                .collect();
-            vars.sort();
-            for v in vars {
+            for v in &self.plan.var_tapes_in[b.id] {
                 let (t, c) = &self.plan.var_tape[v];
                 let id = &g.vars[*v].ident;
                 out.push(quote!(#c -= 1; let #id = &#t[#c];));
             }
-            for (id, node) in g.nodes.iter().enumerate() {
-                if node.region != b.id || !self.a.kept[id] {
+            for &id in &self.plan.nodes_in[b.id] {
+                let node = &g.nodes[id];
+                if !self.a.kept[id] {
                     continue;
                 }
                 let ident = &node.ident;
@@ -1047,15 +1109,17 @@ impl Backward<'_, '_> {
             }
         }
         let zero = self.zero();
-        for (id, node) in g.nodes.iter().enumerate() {
-            if node.region == b.id && self.a.mode[id] == Mode::Accum {
+        for &id in &self.plan.nodes_in[b.id] {
+            let node = &g.nodes[id];
+            if self.a.mode[id] == Mode::Accum {
                 let d = self.names.adjoint_of(&node.ident);
                 out.push(quote!(let mut #d = #zero;));
                 self.adjoint[id] = Some(d.to_token_stream());
             }
         }
-        for (v, var) in g.vars.iter().enumerate() {
-            if var.region != b.id || !var.active {
+        for &v in &self.plan.vars_in[b.id] {
+            let var = &g.vars[v];
+            if !var.active {
                 continue;
             }
             let d = &self.plan.var_adjoint[v];
@@ -1533,7 +1597,9 @@ mod tests {
         let g = crate::lower::lower(&cx, &f, &mut names).unwrap();
         cx.finish().unwrap();
         let a = crate::analyse::analyse(&g);
-        forward(&f, &g, &a, &mut names, &forward_name(&f), true).to_string()
+        forward(&f, &g, &a, &mut names, &forward_name(&f), None)
+            .0
+            .to_string()
     }
 
     fn normalise(ts: TokenStream) -> String {

@@ -81,7 +81,7 @@ fn run(
         region: 0,
         stmts: vec![Vec::new()],
         items: Vec::new(),
-        scopes: vec![HashMap::new()],
+        scopes: Scopes::new(),
         active_vars: active,
         written_before: written,
         written_active: HashSet::new(),
@@ -90,6 +90,7 @@ fn run(
         let_vars: 0,
         callees: Vec::new(),
         reads: HashMap::new(),
+        control_writes: ControlWrites::default(),
     };
     for (i, p) in f.params.iter().enumerate() {
         let val = match &p.float {
@@ -116,7 +117,7 @@ fn run(
                 Val::Node(lw.nodes.len() - 1)
             }
         };
-        lw.scopes[0].insert(p.ident.to_string(), val);
+        lw.scopes.insert(p.ident.to_string(), val);
     }
     let body: Vec<&SynStmt> = f.item.block.stmts.iter().collect();
     // A `mut` scalar parameter that a branch or loop assigns is a variable.
@@ -139,7 +140,7 @@ fn run(
                     var,
                     init: Init::Value(node),
                 });
-                lw.scopes[0].insert(p.ident.to_string(), Val::Var(var));
+                lw.scopes.insert(p.ident.to_string(), Val::Var(var));
             }
         }
         let _ = i;
@@ -248,6 +249,100 @@ fn run(
     (graph, written)
 }
 
+/// The user's names in scope, innermost last, with an undo journal: a
+/// branch or loop body marks the journal and rolls back to the mark, in time
+/// proportional to what it changed (cloning every scope per branch or loop
+/// made lowering quadratic in the fn's size).
+struct Scopes {
+    frames: Vec<HashMap<String, Val>>,
+    journal: Vec<Undo>,
+}
+
+enum Undo {
+    Set {
+        frame: usize,
+        name: String,
+        old: Option<Val>,
+    },
+    Pushed,
+    Popped(HashMap<String, Val>),
+}
+
+impl Scopes {
+    fn new() -> Scopes {
+        Scopes {
+            frames: vec![HashMap::new()],
+            journal: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    fn get(&self, name: &str) -> Option<&Val> {
+        self.frames.iter().rev().find_map(|s| s.get(name))
+    }
+
+    fn push(&mut self) {
+        self.frames.push(HashMap::new());
+        self.journal.push(Undo::Pushed);
+    }
+
+    fn truncate(&mut self, len: usize) {
+        while self.frames.len() > len {
+            if let Some(f) = self.frames.pop() {
+                self.journal.push(Undo::Popped(f));
+            }
+        }
+    }
+
+    /// Binds `name` in the innermost scope.
+    fn insert(&mut self, name: String, v: Val) {
+        let frame = self.frames.len().saturating_sub(1);
+        self.set(frame, name, v);
+    }
+
+    /// Gives `name` a new value where it is bound.
+    fn assign(&mut self, name: String, v: Val) {
+        if let Some(frame) = self.frames.iter().rposition(|s| s.contains_key(&name)) {
+            self.set(frame, name, v);
+        }
+    }
+
+    fn set(&mut self, frame: usize, name: String, v: Val) {
+        if let Some(f) = self.frames.get_mut(frame) {
+            let old = f.insert(name.clone(), v);
+            self.journal.push(Undo::Set { frame, name, old });
+        }
+    }
+
+    fn mark(&self) -> usize {
+        self.journal.len()
+    }
+
+    /// Undoes every change since `mark`, newest first.
+    fn rollback(&mut self, mark: usize) {
+        while self.journal.len() > mark {
+            match self.journal.pop() {
+                Some(Undo::Set { frame, name, old }) => {
+                    if let Some(f) = self.frames.get_mut(frame) {
+                        match old {
+                            Some(v) => f.insert(name, v),
+                            None => f.remove(&name),
+                        };
+                    }
+                }
+                Some(Undo::Pushed) => {
+                    self.frames.pop();
+                }
+                Some(Undo::Popped(f)) => self.frames.push(f),
+                None => break,
+            }
+        }
+    }
+}
+
 struct Lower<'a, 'f> {
     cx: &'a Diagnostics,
     f: &'a Function<'f>,
@@ -261,7 +356,7 @@ struct Lower<'a, 'f> {
     stmts: Vec<Vec<Stmt>>,
     items: Vec<syn::Item>,
     /// Innermost last: user name -> current value.
-    scopes: Vec<HashMap<String, Val>>,
+    scopes: Scopes,
     active_vars: &'a HashSet<VarId>,
     /// Variables written somewhere, as found by the previous run.
     written_before: &'a HashSet<VarId>,
@@ -277,6 +372,7 @@ struct Lower<'a, 'f> {
     /// Element reads of this region since the array was last written: a
     /// second `a[i]` is the same node (`q[l] * q[l]` keeps one value).
     reads: HashMap<(VarId, Vec<NodeId>), NodeId>,
+    control_writes: ControlWrites,
 }
 
 /// A run of statements to lower, and the scope depth of its block.
@@ -449,7 +545,7 @@ impl Lower<'_, '_> {
     }
 
     fn lookup(&self, name: &str) -> Option<&Val> {
-        self.scopes.iter().rev().find_map(|s| s.get(name))
+        self.scopes.get(name)
     }
 
     fn is_active(&self, v: &Val) -> bool {
@@ -502,7 +598,7 @@ impl Lower<'_, '_> {
         };
         self.scopes.truncate(first.depth.max(1));
         while self.scopes.len() < first.depth {
-            self.scopes.push(HashMap::new());
+            self.scopes.push();
         }
         let stmts = first.stmts;
         for (i, stmt) in stmts.iter().enumerate() {
@@ -525,18 +621,21 @@ impl Lower<'_, '_> {
                                 var,
                                 init: Init::Deferred,
                             });
-                            if let Some(scope) = self.scopes.last_mut() {
-                                scope.insert(name, Val::Var(var));
-                            }
+                            self.scopes.insert(name, Val::Var(var));
                         }
                         continue;
                     };
                     let start = self.nodes.len();
                     self.let_vars = self.vars.len();
-                    let mutable_in_control = pat_idents(&local.pat)
-                        .iter()
-                        .filter(|(_, m)| *m)
-                        .any(|(n, _)| after.iter().any(|p| assigned_in_control(p.stmts, n)));
+                    let mutable_in_control =
+                        pat_idents(&local.pat)
+                            .iter()
+                            .filter(|(_, m)| *m)
+                            .any(|(n, _)| {
+                                after
+                                    .iter()
+                                    .any(|p| self.control_writes.assigned(p.stmts, n))
+                            });
                     if let Some(v) = self.let_value(&init.expr, &local.pat) {
                         self.bind(&local.pat, v, start, None, mutable_in_control);
                     }
@@ -725,7 +824,7 @@ impl Lower<'_, '_> {
         let Some(cond) = self.condition(&ifx.cond) else {
             return Flow::Diverged;
         };
-        let saved = self.scopes.clone();
+        let saved = self.scopes.mark();
         let depth = self.scopes.len() + 1;
 
         let then_region = self.open_region(false);
@@ -737,7 +836,7 @@ impl Lower<'_, '_> {
         parts.extend(rest.iter().copied());
         let then_flow = self.seq(&parts, want, sink);
         let mut then_block = self.close_region(then_region);
-        self.scopes = saved.clone();
+        self.scopes.rollback(saved);
 
         let else_region = self.open_region(false);
         let else_flow = match &ifx.else_branch {
@@ -752,7 +851,7 @@ impl Lower<'_, '_> {
                     self.seq(&parts, want, sink)
                 }
                 Expr::If(inner) => {
-                    self.scopes.push(HashMap::new());
+                    self.scopes.push();
                     self.if_expr(inner, rest, want, sink)
                 }
                 other => Flow::Falls(self.expr(other)),
@@ -768,7 +867,7 @@ impl Lower<'_, '_> {
             }
         };
         let mut else_block = self.close_region(else_region);
-        self.scopes = saved;
+        self.scopes.rollback(saved);
 
         // The branches' values, if both give one (or leave).
         let value = |f: &Flow| match f {
@@ -925,10 +1024,10 @@ impl Lower<'_, '_> {
     fn loop_region(&mut self, may_break: bool, f: impl FnOnce(&mut Self)) -> Block {
         self.loops.push(may_break);
         let region = self.open_region(true);
-        let saved = self.scopes.clone();
-        self.scopes.push(HashMap::new());
+        let saved = self.scopes.mark();
+        self.scopes.push();
         f(self);
-        self.scopes = saved;
+        self.scopes.rollback(saved);
         let body = self.close_region(region);
         self.loops.pop();
         body
@@ -1136,9 +1235,7 @@ impl Lower<'_, '_> {
     fn bind_item(&mut self, pat: &Pat, v: Val) {
         match pat {
             Pat::Ident(pi) => {
-                if let Some(s) = self.scopes.last_mut() {
-                    s.insert(pi.ident.to_string(), v);
-                }
+                self.scopes.insert(pi.ident.to_string(), v);
             }
             Pat::Reference(r) => {
                 // `&v` on an inactive item dereferences it; float elements are values already.
@@ -1436,9 +1533,7 @@ impl Lower<'_, '_> {
                     }
                     other => other,
                 };
-                if let Some(scope) = self.scopes.last_mut() {
-                    scope.insert(name, v);
-                }
+                self.scopes.insert(name, v);
             }
             Pat::Type(pt) => self.bind(&pt.pat, v, start, Some(&pt.ty), as_var),
             Pat::Paren(p) => self.bind(&p.pat, v, start, ty, as_var),
@@ -1903,9 +1998,7 @@ impl Lower<'_, '_> {
                 "assigning a whole array is not supported; assign its elements (`a[i] = ..`)",
             ),
             Some(_) => {
-                if let Some(scope) = self.scopes.iter_mut().rev().find(|s| s.contains_key(&name)) {
-                    scope.insert(name, v);
-                }
+                self.scopes.assign(name, v);
             }
             None => self.cx.error(
                 id,
@@ -2300,23 +2393,23 @@ fn pat_idents(pat: &Pat) -> Vec<(String, bool)> {
     }
 }
 
-/// Whether `name` is assigned inside a branch or loop among `stmts`.
-fn assigned_in_control(stmts: &[&SynStmt], name: &str) -> bool {
-    struct Find<'n> {
-        name: &'n str,
+/// The names a statement assigns inside a branch or loop of its own
+/// (`x = ..` or `x += ..` under `if`, `for`, `while`, `loop`).
+fn assigned_in_control_of(stmt: &SynStmt) -> HashSet<String> {
+    struct Find {
         depth: usize,
-        hit: bool,
+        names: HashSet<String>,
     }
-    impl Find<'_> {
+    impl Find {
         fn target(&mut self, e: &Expr) {
             if let Expr::Path(p) = e {
-                if self.depth > 0 && p.path.is_ident(self.name) {
-                    self.hit = true;
+                if let Some(id) = p.path.get_ident().filter(|_| self.depth > 0) {
+                    self.names.insert(id.to_string());
                 }
             }
         }
     }
-    impl<'ast> Visit<'ast> for Find<'_> {
+    impl<'ast> Visit<'ast> for Find {
         fn visit_expr(&mut self, e: &'ast Expr) {
             match e {
                 Expr::If(_) | Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => {
@@ -2345,14 +2438,53 @@ fn assigned_in_control(stmts: &[&SynStmt], name: &str) -> bool {
         }
     }
     let mut f = Find {
-        name,
         depth: 0,
-        hit: false,
+        names: HashSet::new(),
     };
-    for s in stmts {
-        f.visit_stmt(s);
+    f.visit_stmt(stmt);
+    f.names
+}
+
+/// Whether any of `stmts` assigns `name` inside a branch or loop.
+fn assigned_in_control(stmts: &[&SynStmt], name: &str) -> bool {
+    stmts
+        .iter()
+        .any(|s| assigned_in_control_of(s).contains(name))
+}
+
+/// For the statements of one block, keyed by its last statement: each name
+/// assigned in control, with how many statements follow the last one that
+/// does. A suffix of `len` statements assigns `name` when that is `< len`:
+/// one visit per block instead of one per `let mut` (which was quadratic).
+#[derive(Default)]
+struct ControlWrites(HashMap<*const SynStmt, HashMap<String, usize>>);
+
+impl ControlWrites {
+    fn assigned(&mut self, stmts: &[&SynStmt], name: &str) -> bool {
+        let Some(&last) = stmts.last() else {
+            return false;
+        };
+        let map = self.0.entry(last as *const SynStmt).or_default();
+        if map.is_empty() {
+            // Only a suffix is at hand; a longer suffix of the same block asks
+            // again with more statements and refills below.
+            fill(map, stmts);
+        } else if map.get("").is_some_and(|&n| n < stmts.len()) {
+            map.clear();
+            fill(map, stmts);
+        }
+        map.get(name).is_some_and(|&r| r < stmts.len())
     }
-    f.hit
+}
+
+/// `""` records how many statements the map has seen.
+fn fill(map: &mut HashMap<String, usize>, stmts: &[&SynStmt]) {
+    for (r, s) in stmts.iter().rev().enumerate() {
+        for name in assigned_in_control_of(s) {
+            map.entry(name).or_insert(r);
+        }
+    }
+    map.insert(String::new(), stmts.len());
 }
 
 /// Whether `e` may `break`, `continue` (out of the loop around it) or

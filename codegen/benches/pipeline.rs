@@ -1,0 +1,25 @@
+//! `cargo bench -p tapeless-codegen`: the macro's whole pipeline (parse,
+//! lower, analyse, emit; no rustc) on generated fns of 500 to 4,000
+//! statements. Linear growth is the point: no pass may be quadratic in the
+//! fn's size. Runs on proc_macro2's own token types, as tests do.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::hint::black_box;
+
+fn pipeline(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pipeline");
+    for n in [500, 1000, 2000, 4000] {
+        let item = tapeless_codegen::synthetic(n);
+        g.bench_with_input(BenchmarkId::new("statements", n), &item, |b, item| {
+            b.iter(|| tapeless_codegen::differentiable(quote::quote!(), black_box(item.clone())))
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10);
+    targets = pipeline
+}
+criterion_main!(benches);

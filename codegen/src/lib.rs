@@ -1,0 +1,310 @@
+//! The code generator behind tapeless's attributes: `#[differentiable]`
+//! and `#[custom_gradient]` on proc_macro2 tokens. A plain library (not a
+//! proc-macro crate) so that tests and benchmarks can run the pipeline; the
+//! attributes themselves live in `tapeless-macros`. Not an API: use the
+//! `tapeless` crate.
+//!
+//! The expansion is a pipeline of passes, one per file:
+//! `args.rs` and `parse.rs` check the input and report every error at once,
+//! `lower.rs` builds the computational graph, `analyse.rs` decides what the
+//! backward pass visits and reads, `rules.rs` holds every primitive's local
+//! gradient, and `emit.rs` writes the Rust; any error goes to `fallback.rs`.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod analyse;
+mod args;
+mod custom;
+mod diag;
+mod emit;
+mod fallback;
+mod graph;
+mod lower;
+mod names;
+mod parse;
+mod rules;
+mod sugar;
+
+use proc_macro2::TokenStream;
+
+/// `#[differentiable(attr)] item`: the user's fn and its generated items, or
+/// the fn, stubs and `compile_error!`s. Never panics.
+///
+/// ```
+/// let out = tapeless_codegen::differentiable(
+///     quote::quote!(),
+///     quote::quote!(fn f<T: Float>(x: T) -> T { x * x }),
+/// );
+/// assert!(out.to_string().contains("fn f_grad"));
+/// ```
+pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand(attr, item)
+}
+
+/// `#[custom_gradient(attr)] item`, on a hand-written `NAME_forward`.
+///
+/// ```
+/// let out = tapeless_codegen::custom_gradient(
+///     quote::quote!(),
+///     quote::quote!(fn id_forward<T: Float>(x: T) -> (T, impl Fn(T) -> T) { (x, |g| g) }),
+/// );
+/// assert!(out.to_string().contains("fn id_grad"));
+/// ```
+pub fn custom_gradient(attr: TokenStream, item: TokenStream) -> TokenStream {
+    custom::expand(attr, item)
+}
+
+/// A generic fn of `n` statements (a chain through `x` and `y` of
+/// arithmetic, `sin`, `max`, `exp`, divisions, and a small loop every eight
+/// statements): the input of the
+/// pipeline's benchmark and timing test.
+///
+/// ```
+/// let item = tapeless_codegen::synthetic(3);
+/// assert!(item.to_string().starts_with("fn big"));
+/// ```
+pub fn synthetic(n: usize) -> TokenStream {
+    let stmts = (0..n).map(|i| {
+        let v = quote::format_ident!("v{}", i);
+        let prev = match i {
+            0 => quote::format_ident!("x"),
+            _ => quote::format_ident!("v{}", i - 1),
+        };
+        match i % 8 {
+            // A loop every eight statements: regions, tapes, a reversed loop.
+            7 => quote::quote!(let mut #v = #prev; for _ in 0..3 { #v = #v * y + x; }),
+            i if i % 4 == 0 => quote::quote!(let #v = #prev * y + 0.5;),
+            i if i % 4 == 1 => quote::quote!(let #v = #prev.sin() - x;),
+            i if i % 4 == 2 => quote::quote!(let #v = (#prev * #prev).max(y);),
+            _ => quote::quote!(let #v = #prev / (1.0 + y.exp());),
+        }
+    });
+    let last = match n {
+        0 => quote::format_ident!("x"),
+        _ => quote::format_ident!("v{}", n - 1),
+    };
+    quote::quote!(fn big<T: Float>(x: T, y: T) -> T { #(#stmts)* #last })
+}
+
+/// The whole expansion, on proc_macro2 tokens so that tests can run it.
+fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn: syn::ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => return fallback::not_a_fn(item),
+    };
+    let cx = diag::Diagnostics::default();
+    let args = args::parse(&cx, attr);
+    let f = parse::function(&cx, &args, &item_fn);
+    let mut names = names::Names::default();
+    // Lowering assumes a body that parse.rs accepted.
+    let graph = match &f {
+        Some(f) if !cx.has_errors() => lower::lower(&cx, f, &mut names),
+        _ => None,
+    };
+    if let Err(e) = cx.finish() {
+        return fallback::expand(e, &item_fn, f.as_ref());
+    }
+    match (f, graph) {
+        (Some(f), Some(g)) => {
+            let a = analyse::analyse(&g);
+            // Callers differentiate every float argument: where `wrt(..)`
+            // leaves some out, the protocol needs the full expansion too.
+            let partial = f.params.iter().any(|p| p.float.is_some() && !p.diff);
+            let full = partial.then(|| {
+                let cx = diag::Diagnostics::default();
+                let all_f = parse::function(&cx, &args::Args::default(), &item_fn);
+                let all_g = all_f
+                    .as_ref()
+                    .and_then(|af| lower::lower(&cx, af, &mut names));
+                let _ = cx.finish();
+                all_f.zip(all_g)
+            });
+            let full = full.flatten().map(|(af, ag)| {
+                let aa = analyse::analyse(&ag);
+                (af, ag, aa)
+            });
+            let out = emit::expand(
+                &f,
+                &g,
+                &a,
+                &mut names,
+                full.as_ref().map(|(af, ag, aa)| (af, ag, aa)),
+            );
+            if std::env::var_os("TAPELESS_DEBUG").is_some() {
+                eprintln!("{out}");
+            }
+            out
+        }
+        (f, _) => {
+            let e = syn::Error::new_spanned(
+                &item_fn.sig.ident,
+                "internal error in tapeless: no graph and no error",
+            );
+            fallback::expand(e, &item_fn, f.as_ref())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    /// The pipeline's cost on a 2,000-statement fn, printed, not asserted
+    /// (timing on a shared machine is noise): run with `cargo test --release
+    /// -p tapeless-codegen -- --ignored --nocapture pipeline_time`.
+    #[test]
+    #[ignore]
+    fn pipeline_time() {
+        for n in [500usize, 1000, 2000, 4000] {
+            let item = synthetic(n);
+            let start = std::time::Instant::now();
+            let out = expand(quote!(), item.clone());
+            let elapsed = start.elapsed();
+            assert!(!out.to_string().contains("compile_error"));
+            // The passes one by one.
+            let t = std::time::Instant::now();
+            let item_fn: syn::ItemFn = syn::parse2(item).unwrap();
+            let t_syn = t.elapsed();
+            let cx = diag::Diagnostics::default();
+            let f = parse::function(&cx, &args::Args::default(), &item_fn).unwrap();
+            let t_parse = t.elapsed();
+            let t = std::time::Instant::now();
+            let mut names = names::Names::default();
+            let g = lower::lower(&cx, &f, &mut names).unwrap();
+            let t_lower = t.elapsed();
+            let t = std::time::Instant::now();
+            let a = analyse::analyse(&g);
+            let t_analyse = t.elapsed();
+            let t = std::time::Instant::now();
+            let _ = emit::expand(&f, &g, &a, &mut names, None);
+            let t_emit = t.elapsed();
+            cx.finish().unwrap();
+            println!(
+                "{n} statements: {:.1} ms (syn {:.1}, parse {:.1}, lower {:.1}, analyse {:.1}, emit {:.1})",
+                elapsed.as_secs_f64() * 1e3,
+                t_syn.as_secs_f64() * 1e3,
+                t_parse.as_secs_f64() * 1e3,
+                t_lower.as_secs_f64() * 1e3,
+                t_analyse.as_secs_f64() * 1e3,
+                t_emit.as_secs_f64() * 1e3
+            );
+        }
+    }
+
+    /// The macro never panics: odd inputs give errors, not crashes.
+    #[test]
+    fn never_panics_on_odd_input() {
+        let attrs = [
+            quote!(),
+            quote!(wrt),
+            quote!(wrt()),
+            quote!(wrt(x, x)),
+            quote!(1 + 2),
+            quote!(wrt(x), wrt(y)),
+        ];
+        let items = [
+            quote!(),
+            quote!(
+                struct S;
+            ),
+            quote!(fn),
+            quote!(
+                fn f() {}
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    x
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> (T, T) {
+                    x
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> (T, T) {
+                    (x, (x, x))
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    let (a, b) = x;
+                    a
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    let y = x.sin_cos().2;
+                    y
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    x.powi()
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    T::max(x)
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    y = x;
+                    x
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    return;
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {}
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    {
+                        x
+                    }
+                }
+            ),
+            quote!(
+                fn f<T: Float, U: Float>(x: T) -> T {
+                    x
+                }
+            ),
+            quote!(
+                fn f<'a, T: Float, const N: usize>(x: T, s: &'a str) -> T {
+                    x
+                }
+            ),
+            quote!(
+                fn f(self) -> f64 {
+                    1.0
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    x.0
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    -(-(x))
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    !x
+                }
+            ),
+        ];
+        for attr in &attrs {
+            for item in &items {
+                let _ = expand(attr.clone(), item.clone());
+            }
+        }
+    }
+}
