@@ -30,6 +30,11 @@ impl Diagnostics {
         !self.errors.borrow().is_empty()
     }
 
+    /// Moves `other`'s errors here (a trial run's, once it is kept).
+    pub(crate) fn absorb(&self, other: Diagnostics) {
+        self.errors.borrow_mut().extend(other.errors.into_inner());
+    }
+
     /// All recorded errors combined into one, or `Ok` if there were none.
     pub(crate) fn finish(self) -> syn::Result<()> {
         let mut errors = self.errors.into_inner().into_iter();

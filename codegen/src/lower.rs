@@ -35,9 +35,8 @@ pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option
     let mut written: HashSet<VarId> = HashSet::new();
     for _ in 0..64 {
         let scratch = Diagnostics::default();
-        let mut n = Names::default();
+        let mut n = names.clone();
         let (g, now_active) = run(&scratch, f, &mut n, &active, &written);
-        let _ = scratch.finish();
         let now_written: HashSet<VarId> = g
             .iter()
             .flat_map(|g| {
@@ -49,8 +48,13 @@ pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option
             })
             .collect();
         if now_active.is_subset(&active) && now_written.is_subset(&written) {
-            break;
+            // The fixed point: this run is the final one (with its names and
+            // errors), so the pipeline lowers once per round, not once more.
+            cx.absorb(scratch);
+            *names = n;
+            return if cx.has_errors() { None } else { g };
         }
+        let _ = scratch.finish();
         active.extend(now_active);
         written.extend(now_written);
     }

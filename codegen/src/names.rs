@@ -8,7 +8,7 @@ use proc_macro2::{Ident, Span};
 use quote::format_ident;
 
 /// Hands out fresh generated identifiers.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Names {
     taken: HashSet<String>,
     /// The next number to try for each base.
