@@ -248,6 +248,21 @@ fn kept(g: &Graph, b: &Block, a: &mut Analysis) {
                             }
                         }
                     }
+                    // `l * r` reads `r` for `l`'s gradient and `l` for `r`'s:
+                    // only the operands an active one needs (`x[i] * w[j]`
+                    // with constant `x` keeps `x[i]`, not `w[j]`).
+                    Op::Prim {
+                        prim: crate::graph::Prim::Mul,
+                        args,
+                    } if args.len() == 2 => {
+                        let (l, r) = (args[0], args[1]);
+                        if a.mode[r] != Mode::None {
+                            a.kept[l] = true;
+                        }
+                        if a.mode[l] != Mode::None {
+                            a.kept[r] = true;
+                        }
+                    }
                     Op::Prim { prim, args } => {
                         let k = rules::keep(*prim);
                         if matches!(k, Keep::Inputs | Keep::InputsAndOutput) {
