@@ -556,4 +556,39 @@ mod tests {
         ));
         assert_eq!(stored(&g, &a).len(), 1, "{:?}", stored(&g, &a));
     }
+
+    #[test]
+    fn an_input_read_at_a_counted_index_is_read_again_not_taped() {
+        // ADBench's triangle index: `idx` is taped (the scatter of
+        // `w[idx]`'s gradient needs it); `w[idx]` is read again from it.
+        let (g, a) = run(parse_quote!(
+            fn tri<T: Float>(w: &[T], x: T, n: usize) -> T {
+                let mut s = T::zero();
+                let mut idx = 0;
+                for _ in 0..n {
+                    s = s + w[idx] * x * s.sin();
+                    idx += 1;
+                }
+                s
+            }
+        ));
+        let stored = stored(&g, &a);
+        let idx_taped = g.nodes.iter().enumerate().any(|(i, n)| {
+            matches!(&n.op, Op::ReadVar(v) if g.vars[*v].ident.to_string().contains("idx"))
+                && a.storage[i] == Storage::Tape
+                && a.kept[i]
+        });
+        assert!(idx_taped, "{stored:?}");
+        let reads = g
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.op, Op::ReadIndex { .. }))
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>();
+        assert!(
+            reads.iter().all(|&r| a.storage[r] != Storage::Tape),
+            "{stored:?}"
+        );
+    }
 }

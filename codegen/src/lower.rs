@@ -2897,4 +2897,39 @@ mod tests {
         assert_eq!(g.vars.len(), 1);
         assert_eq!(stmts(&g), ["declare", "node", "if", "node"]);
     }
+
+    fn element_reads(g: &Graph) -> usize {
+        g.nodes
+            .iter()
+            .filter(|n| matches!(n.op, Op::ReadIndex { .. }))
+            .count()
+    }
+
+    #[test]
+    fn a_repeated_element_read_is_one_node() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(q: &[T]) -> T {
+                let mut s = T::zero();
+                for l in 0..q.len() {
+                    s += q[l] * q[l];
+                }
+                s
+            }
+        ));
+        assert_eq!(element_reads(&g), 1);
+    }
+
+    #[test]
+    fn a_write_between_two_reads_makes_two_nodes() {
+        let g = graph(parse_quote!(
+            fn f<T: Float>(x: T) -> T {
+                let mut b = vec![x; 2];
+                let p = b[0];
+                b[0] = p * x;
+                let q = b[0];
+                p * q
+            }
+        ));
+        assert_eq!(element_reads(&g), 2);
+    }
 }
