@@ -303,3 +303,43 @@ fn reversed_iteration() {
     let (_, g32) = reversed_grad(&[1.0_f32, 2.0, 3.0]);
     assert_eq!(g32, vec![3.0, 5.0, 6.0]);
 }
+
+// Taped values read again later in the iteration are pushed at the end of
+// the iteration, but never past a `break`: `q` is taped, tested, then used.
+#[differentiable]
+fn damped<T: Float>(x: &[T], bound: T) -> T {
+    let mut s = T::zero();
+    let mut p = T::one();
+    for &v in x.iter() {
+        let q = p * v.sin();
+        if q.abs() > bound {
+            break;
+        }
+        p = p * (q + 1.0);
+        s += p * q.exp();
+    }
+    s
+}
+
+fn damped_check<T: Float + std::fmt::Display>(seed: u64) {
+    let mut rng = Rng::new(seed);
+    for _ in 0..20 {
+        let x: Vec<T> = common::cast(&rng.point(8, -2.0, 2.0));
+        let bound = T::from(rng.uniform(0.3, 1.2)).unwrap();
+        let (s, (g, _)) = damped_grad(&x, bound);
+        assert!(s == damped(&x, bound));
+        assert_gradient(
+            "damped",
+            |q: &[T]| damped(q, bound),
+            &x,
+            &g,
+            tolerance::<T>(),
+        );
+    }
+}
+
+#[test]
+fn taped_values_used_after_a_break_check() {
+    damped_check::<f64>(71);
+    damped_check::<f32>(72);
+}
