@@ -553,7 +553,7 @@ impl Forward<'_> {
     fn save(&self, id: NodeId) -> TokenStream {
         let v = &self.g.nodes[id].ident;
         if let Some((t, _)) = self.plan.tape.get(&id) {
-            quote!(#t.push(#v);)
+            quote!(::tapeless::__private::push(&mut #t, #v);)
         } else if let Some(s) = self.plan.slot.get(&id) {
             quote!(#s = ::core::option::Option::Some(#v);)
         } else {
@@ -579,7 +579,7 @@ impl Forward<'_> {
         for v in &self.plan.var_tapes_in[b.id] {
             let (t, _) = &self.plan.var_tape[v];
             let id = &self.g.vars[*v].ident;
-            out.push(quote!(#t.push(#id);));
+            out.push(quote!(::tapeless::__private::push(&mut #t, #id);));
         }
         out
     }

@@ -127,3 +127,23 @@ pub fn stored_ref<X>(slot: &Option<X>) -> &X {
         None => unreachable!("internal error in tapeless: a kept value is missing"),
     }
 }
+
+/// Pushes a value on a tape. The forward pass reserves a tape's length
+/// before a counted loop, so the growth path is cold, and kept out of line
+/// together with the value: `Vec::push` alone leaves the value (and what is
+/// computed with it) live across its growth call, and LLVM then keeps a
+/// loop's accumulator on the stack.
+#[inline(always)]
+pub fn push<X>(tape: &mut Vec<X>, x: X) {
+    if tape.len() < tape.capacity() {
+        tape.push(x);
+    } else {
+        push_growing(tape, x);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn push_growing<X>(tape: &mut Vec<X>, x: X) {
+    tape.push(x);
+}
