@@ -4,7 +4,7 @@
 //! repeated reads and reads inputs again instead of storing them; these check
 //! the gradients against finite differences at random points, f64 and f32.
 
-#![allow(clippy::needless_range_loop)]
+#![allow(clippy::needless_range_loop, clippy::manual_memcpy)]
 
 mod common;
 
