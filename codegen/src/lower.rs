@@ -2461,34 +2461,35 @@ fn assigned_in_control(stmts: &[&SynStmt], name: &str) -> bool {
 /// does. A suffix of `len` statements assigns `name` when that is `< len`:
 /// one visit per block instead of one per `let mut` (which was quadratic).
 #[derive(Default)]
-struct ControlWrites(HashMap<*const SynStmt, HashMap<String, usize>>);
+struct ControlWrites(HashMap<*const SynStmt, BlockWrites>);
+
+#[derive(Default)]
+struct BlockWrites {
+    /// How many statements (a suffix of the block) the map was built from.
+    seen: usize,
+    /// Name -> statements after the last one assigning it in control.
+    after_last: HashMap<String, usize>,
+}
 
 impl ControlWrites {
     fn assigned(&mut self, stmts: &[&SynStmt], name: &str) -> bool {
         let Some(&last) = stmts.last() else {
             return false;
         };
-        let map = self.0.entry(last as *const SynStmt).or_default();
-        if map.is_empty() {
-            // Only a suffix is at hand; a longer suffix of the same block asks
-            // again with more statements and refills below.
-            fill(map, stmts);
-        } else if map.get("").is_some_and(|&n| n < stmts.len()) {
-            map.clear();
-            fill(map, stmts);
+        let w = self.0.entry(last as *const SynStmt).or_default();
+        // Lowering asks about ever shorter suffixes of a block; a longer one
+        // than the map has seen rebuilds it.
+        if w.seen < stmts.len() {
+            w.after_last.clear();
+            for (r, s) in stmts.iter().rev().enumerate() {
+                for name in assigned_in_control_of(s) {
+                    w.after_last.entry(name).or_insert(r);
+                }
+            }
+            w.seen = stmts.len();
         }
-        map.get(name).is_some_and(|&r| r < stmts.len())
+        w.after_last.get(name).is_some_and(|&r| r < stmts.len())
     }
-}
-
-/// `""` records how many statements the map has seen.
-fn fill(map: &mut HashMap<String, usize>, stmts: &[&SynStmt]) {
-    for (r, s) in stmts.iter().rev().enumerate() {
-        for name in assigned_in_control_of(s) {
-            map.entry(name).or_insert(r);
-        }
-    }
-    map.insert(String::new(), stmts.len());
 }
 
 /// Whether `e` may `break`, `continue` (out of the loop around it) or
