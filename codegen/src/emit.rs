@@ -20,7 +20,7 @@
 //! }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -222,6 +222,10 @@ struct Plan {
     nodes_in: Vec<Vec<NodeId>>,
     vars_in: Vec<Vec<VarId>>,
     var_tapes_in: Vec<Vec<VarId>>,
+    /// Loop bodies whose trip count the iterator gives (`for`, no `break`).
+    counted: HashSet<RegionId>,
+    /// Write positions of tapes of floats, for the tapes sized exactly.
+    cursor: HashMap<NodeId, Ident>,
 }
 
 fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
@@ -234,6 +238,8 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
         nodes_in: vec![Vec::new(); g.regions.len()],
         vars_in: vec![Vec::new(); g.regions.len()],
         var_tapes_in: vec![Vec::new(); g.regions.len()],
+        counted: HashSet::new(),
+        cursor: HashMap::new(),
     };
     for (id, node) in g.nodes.iter().enumerate() {
         if let Some(r) = p.nodes_in.get_mut(node.region) {
@@ -264,6 +270,9 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
                 let t = names.fresh("tape", Some(&base));
                 let c = names.fresh("at", Some(&base));
                 p.tape.insert(id, (t, c));
+                if node.active {
+                    p.cursor.insert(id, names.fresh("put", Some(&base)));
+                }
             }
             Storage::Slot => {
                 p.slot.insert(id, names.fresh("kept", Some(&base)));
@@ -308,6 +317,9 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
                         None => TokenStream::new(),
                     };
                     let iter_region = l.header.as_ref().map_or(0, |h| dep_region(g, h.iter));
+                    if l.header.is_some() && l.counter.is_none() {
+                        p.counted.insert(l.body.id);
+                    }
                     p.loop_of.insert(l.body.id, (hint, iter_region));
                     walk(g, &l.body, p);
                 }
@@ -397,7 +409,11 @@ fn forward(
     );
     let plan = plan(g, a, names);
     let items = &g.items;
-    let fw = Forward { g, plan: &plan };
+    let fw = Forward {
+        g,
+        plan: &plan,
+        float: f.float.to_token_stream(),
+    };
     let storage = fw.storage_decls();
     let stmts = fw.block(&g.body);
     let value = match f.output {
@@ -524,6 +540,7 @@ pub(crate) fn protocol_return(f: &Function) -> TokenStream {
 struct Forward<'a> {
     g: &'a Graph,
     plan: &'a Plan,
+    float: TokenStream,
 }
 
 impl Forward<'_> {
@@ -535,6 +552,10 @@ impl Forward<'_> {
         for id in ids {
             if let Some((t, _)) = self.plan.tape.get(id) {
                 out.push(quote!(let mut #t = ::tapeless::__private::Vec::new();));
+                if self.exact(*id) {
+                    let w = &self.plan.cursor[id];
+                    out.push(quote!(let mut #w = 0usize;));
+                }
             }
             if let Some(s) = self.plan.slot.get(id) {
                 out.push(quote!(let mut #s = ::core::option::Option::None;));
@@ -553,6 +574,11 @@ impl Forward<'_> {
     fn save(&self, id: NodeId) -> TokenStream {
         let v = &self.g.nodes[id].ident;
         if let Some((t, _)) = self.plan.tape.get(&id) {
+            if self.exact(id) {
+                // Sized before the loop nest: a write, and no call in the loop.
+                let w = &self.plan.cursor[&id];
+                return quote!(#t[#w] = #v; #w += 1;);
+            }
             quote!(::tapeless::__private::push(&mut #t, #v);)
         } else if let Some(s) = self.plan.slot.get(&id) {
             quote!(#s = ::core::option::Option::Some(#v);)
@@ -813,8 +839,49 @@ impl Forward<'_> {
         tapes
             .into_iter()
             .filter(|(r, _, _)| within(g, *r, outer))
-            .filter_map(|(r, t, _)| self.capacity(r, outer).map(|n| quote!(#t.reserve(#n);)))
+            .filter_map(|(r, t, order)| {
+                let n = self.capacity(r, outer)?;
+                Some(if order < g.nodes.len() && self.exact(order) {
+                    let float = &self.float;
+                    quote!(#t.resize(#n, ::tapeless::__private::zero::<#float>());)
+                } else {
+                    quote!(#t.reserve(#n);)
+                })
+            })
             .collect()
+    }
+
+    /// A tape of floats whose length is known before its loop nest starts:
+    /// every region around the value is the body of a `for` loop without
+    /// `break` whose iterator comes from outside the nest (no branch, no
+    /// `while`). It is sized once and written by position: a push inside the
+    /// loop is a call LLVM must keep values live across, a write is not.
+    fn exact(&self, id: NodeId) -> bool {
+        let g = self.g;
+        if !self.plan.cursor.contains_key(&id)
+            || matches!(g.nodes[id].op, Op::Pullback { .. } | Op::Call { .. })
+        {
+            return false;
+        }
+        let mut outer = g.nodes[id].region;
+        let mut r = outer;
+        while r != 0 {
+            if !self.plan.counted.contains(&r) {
+                return false;
+            }
+            outer = r;
+            r = g.regions[r].parent;
+        }
+        let mut r = g.nodes[id].region;
+        while r != 0 {
+            match self.plan.loop_of.get(&r) {
+                Some((hint, iter_region))
+                    if !hint.is_empty() && !within(g, *iter_region, outer) => {}
+                _ => return false,
+            }
+            r = g.regions[r].parent;
+        }
+        outer != 0
     }
 
     /// The product of the trip counts of the loops from `region` out to
@@ -1794,5 +1861,64 @@ mod tests {
             )))),
             "{s}"
         );
+    }
+
+    #[test]
+    fn counted_loop_nests_write_their_tapes_by_position() {
+        // Known trip counts (ranges, no break): sized once, written in place.
+        let s = expand_fn(parse_quote!(
+            fn f<T: Float>(x: &[T], n: usize) -> T {
+                let mut p = T::one();
+                for _ in 0..n {
+                    for i in 0..x.len() {
+                        p = p * x[i];
+                    }
+                }
+                p
+            }
+        ));
+        assert!(s.contains("__tl_tape_p . resize"), "{s}");
+        assert!(s.contains("__tl_tape_p [__tl_put_p] = "), "{s}");
+        // A `break`, a branch, or a triangular range: pushed.
+        for item in [
+            parse_quote!(
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut p = T::one();
+                    for i in 0..x.len() {
+                        p = p * x[i];
+                        if p > 10.0 {
+                            break;
+                        }
+                    }
+                    p
+                }
+            ),
+            parse_quote!(
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut p = T::one();
+                    for i in 0..x.len() {
+                        if x[i] > 0.0 {
+                            p = p * x[i];
+                        }
+                    }
+                    p
+                }
+            ),
+            parse_quote!(
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut p = T::one();
+                    for a in 0..x.len() {
+                        for b in a + 1..x.len() {
+                            p = p * x[b];
+                        }
+                    }
+                    p
+                }
+            ),
+        ] {
+            let s = expand_fn(item);
+            assert!(!s.contains("resize"), "{s}");
+            assert!(s.contains("__private :: push (& mut __tl_tape_p"), "{s}");
+        }
     }
 }
