@@ -85,6 +85,34 @@ fn concrete_arrays(x: f64, v: &[f64]) -> f64 {
     s + returns_early(x)
 }
 
+// Tapes sized before a counted loop nest and written by position, and one
+// pushed (its inner range starts at the outer index).
+#[differentiable]
+#[allow(clippy::needless_range_loop)]
+fn taped_nests<T: Float>(x: &[T], n: usize) -> T {
+    let mut p = T::one();
+    for _ in 0..n {
+        for i in 0..x.len() {
+            p = p * x[i].sin();
+        }
+    }
+    for a in 0..x.len() {
+        for b in a + 1..x.len() {
+            p = p * x[b];
+        }
+    }
+    p
+}
+
+#[test]
+fn taped_nests_compile_under_deny_warnings() {
+    let x = [0.5, 1.5, 2.0];
+    let (v, g) = taped_nests_grad(&x, 2);
+    assert_eq!(v, taped_nests(&x, 2));
+    let report = tapeless::check_gradient(|q: &[f64]| taped_nests(q, 2), &x, &g);
+    assert!(report.within(1e-7), "{report}");
+}
+
 #[test]
 fn compiles_and_runs_under_deny_warnings() {
     let (v, (dx, dv)) = concrete_arrays_grad(0.5, &[1.0, 2.0, 3.0]);
