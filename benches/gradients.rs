@@ -107,9 +107,10 @@ fn gmm_benches(c: &mut Criterion) {
     for (d, k) in [(2, 5), (10, 25)] {
         let p = gmm::GmmData::new(d, k, 1000, 7);
         let mut g = c.benchmark_group(format!("gmm_d{d}_k{k}"));
-        g.bench_function("tapeless", |b| {
-            b.iter(|| {
-                gmm::gmm_grad(
+        // The three take the same arguments.
+        macro_rules! on_p {
+            ($f:path) => {
+                $f(
                     black_box(&p.alphas),
                     &p.means,
                     &p.icf,
@@ -119,36 +120,11 @@ fn gmm_benches(c: &mut Criterion) {
                     p.m,
                     p.constant,
                 )
-            })
-        });
-        g.bench_function("hand", |b| {
-            b.iter(|| {
-                gmm::gmm_hand(
-                    black_box(&p.alphas),
-                    &p.means,
-                    &p.icf,
-                    &p.x,
-                    d,
-                    p.gamma,
-                    p.m,
-                    p.constant,
-                )
-            })
-        });
-        g.bench_function("primal", |b| {
-            b.iter(|| {
-                gmm::gmm(
-                    black_box(&p.alphas),
-                    &p.means,
-                    &p.icf,
-                    &p.x,
-                    d,
-                    p.gamma,
-                    p.m,
-                    p.constant,
-                )
-            })
-        });
+            };
+        }
+        g.bench_function("tapeless", |b| b.iter(|| on_p!(gmm::gmm_grad)));
+        g.bench_function("hand", |b| b.iter(|| on_p!(gmm::gmm_hand)));
+        g.bench_function("primal", |b| b.iter(|| on_p!(gmm::gmm)));
         let flat: Vec<f64> = [&p.alphas[..], &p.means, &p.icf].concat();
         let run = |v: &[_]| peers::gmm(v, k, &p.x, d, p.gamma, p.m, p.constant);
         g.bench_function("reverse", |b| {

@@ -226,6 +226,8 @@ struct Plan {
     counted: HashSet<RegionId>,
     /// Write positions of tapes of floats, for the tapes sized exactly.
     cursor: HashMap<NodeId, Ident>,
+    /// Arrays copied for a call's pullback (kept, and read, by reference).
+    snapshots: HashSet<NodeId>,
 }
 
 fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
@@ -240,6 +242,20 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
         var_tapes_in: vec![Vec::new(); g.regions.len()],
         counted: HashSet::new(),
         cursor: HashMap::new(),
+        snapshots: g
+            .nodes
+            .iter()
+            .flat_map(|n| match &n.op {
+                Op::Call { args, .. } => args
+                    .iter()
+                    .filter_map(|a| match a {
+                        CallArg::Snapshot { node, .. } => Some(*node),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => vec![],
+            })
+            .collect(),
     };
     for (id, node) in g.nodes.iter().enumerate() {
         if let Some(r) = p.nodes_in.get_mut(node.region) {
@@ -589,12 +605,11 @@ impl Forward<'_> {
 
     fn block(&self, b: &Block) -> Vec<TokenStream> {
         let deferred = self.deferred_pushes(b);
+        let moved: HashSet<NodeId> = deferred.values().flatten().copied().collect();
         let mut out: Vec<TokenStream> = Vec::with_capacity(b.stmts.len());
         for (i, s) in b.stmts.iter().enumerate() {
             out.push(match s {
-                Stmt::Node(id) if deferred.iter().any(|(_, n)| n.contains(id)) => {
-                    self.node_stmt(*id, false)
-                }
+                Stmt::Node(id) if moved.contains(id) => self.node_stmt(*id, false),
                 _ => self.stmt(s),
             });
             if let Some(ids) = deferred.get(&i) {
@@ -644,7 +659,7 @@ impl Forward<'_> {
             let id = *id;
             if !self.plan.tape.contains_key(&id)
                 || matches!(g.nodes[id].op, Op::Pullback { .. } | Op::Call { .. })
-                || is_snapshot(g, id)
+                || self.plan.snapshots.contains(&id)
             {
                 continue;
             }
@@ -663,72 +678,60 @@ impl Forward<'_> {
         out
     }
 
-    fn stmt(&self, s: &Stmt) -> TokenStream {
-        match s {
-            Stmt::Node(id) => self.node_stmt(*id, true),
-            _ => self.other_stmt(s),
-        }
-    }
-
     /// A node's `let`, and its save where `save` (else the block saves it).
     fn node_stmt(&self, id: NodeId, save: bool) -> TokenStream {
         let g = self.g;
-        let id = &id;
-        {
-            {
-                let node = &g.nodes[*id];
-                let ident = &node.ident;
-                let bind = match &node.op {
-                    Op::Param | Op::LoopItem | Op::Const { inline: true, .. } => TokenStream::new(),
-                    Op::Const { expr, ty, .. } => {
-                        let ty = ty.as_ref().map(|t| quote!(: #t));
-                        quote!(let #ident #ty = #expr;)
-                    }
-                    Op::Prim { prim, args } => {
-                        let args: Vec<TokenStream> =
-                            args.iter().map(|&n| node_tokens(&g.nodes[n])).collect();
-                        let value = rules::forward(*prim, &args);
-                        // Type errors in the forward point at the user's expression.
-                        quote_spanned!(node.span=> let #ident = #value;)
-                    }
-                    Op::ReadVar(v) => {
-                        let var = &g.vars[*v].ident;
-                        quote!(let #ident = #var;)
-                    }
-                    Op::ReadIndex { var, index } => {
-                        let place = place(g, *var, index);
-                        quote!(let #ident = #place;)
-                    }
-                    Op::LoopCount { counter } => quote!(let #ident = #counter;),
-                    Op::Call {
-                        func,
-                        args,
-                        pullback,
-                        ..
-                    } => {
-                        let pb = &g.nodes[*pullback].ident;
-                        let args = args.iter().map(|a| call_arg(g, a));
-                        quote_spanned!(node.span=> let (#ident, #pb) = #func(#(#args),*);)
-                    }
-                    // Bound with its call.
-                    Op::Pullback { .. } => TokenStream::new(),
-                    Op::Project { call, index } => {
-                        let whole = &g.nodes[*call].ident;
-                        let index = syn::Index::from(*index);
-                        quote!(let #ident = #whole.#index;)
-                    }
-                };
-                let save = if save {
-                    self.save(*id)
-                } else {
-                    TokenStream::new()
-                };
-                quote!(#bind #save)
+        let node = &g.nodes[id];
+        let ident = &node.ident;
+        let bind = match &node.op {
+            Op::Param | Op::LoopItem | Op::Const { inline: true, .. } => TokenStream::new(),
+            Op::Const { expr, ty, .. } => {
+                let ty = ty.as_ref().map(|t| quote!(: #t));
+                quote!(let #ident #ty = #expr;)
             }
-        }
+            Op::Prim { prim, args } => {
+                let args: Vec<TokenStream> =
+                    args.iter().map(|&n| node_tokens(&g.nodes[n])).collect();
+                let value = rules::forward(*prim, &args);
+                // Type errors in the forward point at the user's expression.
+                quote_spanned!(node.span=> let #ident = #value;)
+            }
+            Op::ReadVar(v) => {
+                let var = &g.vars[*v].ident;
+                quote!(let #ident = #var;)
+            }
+            Op::ReadIndex { var, index } => {
+                let place = place(g, *var, index);
+                quote!(let #ident = #place;)
+            }
+            Op::LoopCount { counter } => quote!(let #ident = #counter;),
+            Op::Call {
+                func,
+                args,
+                pullback,
+                ..
+            } => {
+                let pb = &g.nodes[*pullback].ident;
+                let args = args.iter().map(|a| call_arg(g, a));
+                quote_spanned!(node.span=> let (#ident, #pb) = #func(#(#args),*);)
+            }
+            // Bound with its call.
+            Op::Pullback { .. } => TokenStream::new(),
+            Op::Project { call, index } => {
+                let whole = &g.nodes[*call].ident;
+                let index = syn::Index::from(*index);
+                quote!(let #ident = #whole.#index;)
+            }
+        };
+        let save = if save {
+            self.save(id)
+        } else {
+            TokenStream::new()
+        };
+        quote!(#bind #save)
     }
 
-    fn other_stmt(&self, s: &Stmt) -> TokenStream {
+    fn stmt(&self, s: &Stmt) -> TokenStream {
         let g = self.g;
         match s {
             Stmt::Node(id) => self.node_stmt(*id, true),
@@ -1027,15 +1030,6 @@ fn may_break(s: &Stmt) -> bool {
     }
 }
 
-fn is_snapshot(g: &Graph, id: NodeId) -> bool {
-    g.nodes.iter().any(|n| match &n.op {
-        Op::Call { args, .. } => args
-            .iter()
-            .any(|a| matches!(a, CallArg::Snapshot { node, .. } if *node == id)),
-        _ => false,
-    })
-}
-
 /// `a[i][j]`.
 fn place(g: &Graph, var: VarId, index: &[NodeId]) -> TokenStream {
     let base = &g.vars[var].ident;
@@ -1269,13 +1263,15 @@ impl Backward<'_, '_> {
                     // A pullback, or an array's copy, is used where it is
                     // stored, not moved out.
                     Storage::Tape
-                        if matches!(node.op, Op::Pullback { .. }) || is_snapshot(g, id) =>
+                        if matches!(node.op, Op::Pullback { .. })
+                            || self.plan.snapshots.contains(&id) =>
                     {
                         let (t, c) = &self.plan.tape[&id];
                         out.push(quote!(#c -= 1; let #ident = &#t[#c];));
                     }
                     Storage::Slot
-                        if matches!(node.op, Op::Pullback { .. }) || is_snapshot(g, id) =>
+                        if matches!(node.op, Op::Pullback { .. })
+                            || self.plan.snapshots.contains(&id) =>
                     {
                         let s = &self.plan.slot[&id];
                         out.push(quote!(let #ident = ::tapeless::__private::stored_ref(&#s);));
