@@ -49,6 +49,9 @@ fn rosenbrock_benches(c: &mut Criterion) {
     g.bench_function("hand", |b| {
         b.iter(|| rosenbrock_hand(black_box(&x), &mut grad))
     });
+    g.bench_function("hand_carry", |b| {
+        b.iter(|| rosenbrock_hand_carry(black_box(&x), &mut grad))
+    });
     g.bench_function("primal", |b| b.iter(|| rosenbrock_primal(black_box(&x))));
     g.bench_function("reverse", |b| {
         b.iter(|| peers::with_reverse(black_box(&x), |v| peers::rosenbrock(v)))

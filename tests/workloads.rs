@@ -36,6 +36,10 @@ fn rosenbrock_hand_is_right() {
     let (fg, gg) = rosenbrock_grad(x);
     assert!((f - fg).abs() < 1e-9 * f.abs());
     close_all(&gg, &g, 1e-12);
+    let mut gc = vec![0.0; 50];
+    let fc = rosenbrock_hand_carry(x, &mut gc);
+    assert!((f - fc).abs() < 1e-9 * f.abs());
+    close_all(&gc, &g, 1e-12);
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //! recomputation for cheap values of a loop (indices, elements of inputs),
 //! and otherwise one slot, or one tape entry per iteration.
 
-use crate::graph::{Block, CallArg, Graph, Init, NodeId, Op, RegionId, Shape, Stmt};
+use std::collections::{HashMap, HashSet};
+
+use crate::graph::{Block, CallArg, Graph, Init, Loop, NodeId, Op, RegionId, Shape, Stmt, VarId};
 use crate::rules::{self, Keep};
 
 /// How a node's adjoint sums its terms.
@@ -47,6 +49,29 @@ pub(crate) struct Analysis {
     /// copy per iteration of the loop that declares them, instead of one
     /// tape entry per read).
     pub settled: Vec<bool>,
+    /// Per loop body: the arrays whose adjoints the reversal carries in
+    /// locals from one iteration to the next.
+    pub carries: HashMap<RegionId, Vec<Carry>>,
+}
+
+/// The reads `x[i + k]` of one array in a replayed `for` loop over a range,
+/// at the loop's index plus constants `k` spanning `width` >= 2 elements
+/// (`x[i]` and `x[i + 1]`): neighbouring iterations add into the same
+/// elements, so the reversal keeps the elements in flight in `width` locals
+/// and writes each element once it is complete, as a careful person does by
+/// hand. Adding into memory instead chains every iteration through a load
+/// of the store before it (and, once LLVM pairs the two adds into one
+/// vector, through a store it cannot forward).
+#[derive(Debug)]
+pub(crate) struct Carry {
+    pub var: VarId,
+    /// The lowest offset: local `j` holds element `i + low + j`.
+    pub low: i64,
+    pub width: usize,
+    /// The loop counts down (`(a..b).rev()`), so its reversal counts up.
+    pub descends: bool,
+    /// Each read and the local its adjoint goes to.
+    pub reads: Vec<(NodeId, usize)>,
 }
 
 pub(crate) fn analyse(g: &Graph) -> Analysis {
@@ -58,12 +83,203 @@ pub(crate) fn analyse(g: &Graph) -> Analysis {
         work: vec![false; g.regions.len()],
         replayed: vec![false; n],
         settled: vec![false; g.vars.len()],
+        carries: HashMap::new(),
     };
     modes(g, &mut a);
     work(g, &g.body, &mut a);
     kept(g, &g.body, &mut a);
     storage(g, &mut a);
+    let mut nodes_in = vec![Vec::new(); g.regions.len()];
+    for (id, node) in g.nodes.iter().enumerate() {
+        nodes_in[node.region].push(id);
+    }
+    carries(g, &g.body, &nodes_in, &mut a.carries);
     a
+}
+
+/// Finds the [`Carry`]s of every replayed loop.
+fn carries(
+    g: &Graph,
+    b: &Block,
+    nodes_in: &[Vec<NodeId>],
+    out: &mut HashMap<RegionId, Vec<Carry>>,
+) {
+    for s in &b.stmts {
+        match s {
+            Stmt::If { then, els, .. } => {
+                carries(g, then, nodes_in, out);
+                carries(g, els, nodes_in, out);
+            }
+            Stmt::Loop(l) => {
+                let found = loop_carries(g, l, nodes_in);
+                if !found.is_empty() {
+                    out.insert(l.body.id, found);
+                }
+                carries(g, &l.body, nodes_in, out);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn loop_carries(g: &Graph, l: &Loop, nodes_in: &[Vec<NodeId>]) -> Vec<Carry> {
+    let (Some(h), None) = (&l.header, &l.counter) else {
+        return vec![];
+    };
+    let Op::Const { expr, .. } = &g.nodes[h.iter].op else {
+        return vec![];
+    };
+    let Some(descends) = syn::parse2::<syn::Expr>(expr.clone())
+        .ok()
+        .and_then(|e| unit_steps(&e))
+    else {
+        return vec![];
+    };
+    // Element reads of this iteration (branches included); arrays also
+    // written, passed to calls, declared inside, or read by a nested loop
+    // are left as they are.
+    let mut reads = Vec::new();
+    let mut barred = HashSet::new();
+    scan(g, &l.body, nodes_in, false, &mut reads, &mut barred);
+    let item = g.nodes[h.item].ident.to_string();
+    let mut by_var: Vec<(VarId, Vec<(NodeId, i64)>)> = Vec::new();
+    let mut unusable = HashSet::new();
+    for (id, var, index) in reads {
+        let one_dim = matches!(g.vars[var].shape, Shape::Array { depth: 1, .. });
+        let offset = match index {
+            [i] if one_dim => offset(g, *i, h.item, &item),
+            _ => None,
+        };
+        match offset {
+            Some(k) => match by_var.iter_mut().find(|(v, _)| *v == var) {
+                Some((_, list)) => list.push((id, k)),
+                None => by_var.push((var, vec![(id, k)])),
+            },
+            None => {
+                unusable.insert(var);
+            }
+        }
+    }
+    by_var
+        .into_iter()
+        .filter(|(v, _)| !barred.contains(v) && !unusable.contains(v))
+        .filter_map(|(var, list)| {
+            let low = list.iter().map(|&(_, k)| k).min()?;
+            let high = list.iter().map(|&(_, k)| k).max()?;
+            let width = usize::try_from(high - low + 1).ok()?;
+            // One element per iteration needs no carrying; wide stencils
+            // would hold too many locals.
+            (2..=4).contains(&width).then(|| Carry {
+                var,
+                low,
+                width,
+                descends,
+                reads: list
+                    .into_iter()
+                    .map(|(id, k)| (id, (k - low) as usize))
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// Whether a loop's iterator steps through consecutive integers: `a..b` or
+/// `a..=b` (`Some(false)`), or one reversed (`Some(true)`).
+fn unit_steps(e: &syn::Expr) -> Option<bool> {
+    match e {
+        syn::Expr::Paren(p) => unit_steps(&p.expr),
+        syn::Expr::Group(p) => unit_steps(&p.expr),
+        syn::Expr::Range(r) if r.start.is_some() && r.end.is_some() => Some(false),
+        syn::Expr::MethodCall(m) if m.method == "rev" && m.args.is_empty() => {
+            unit_steps(&m.receiver).map(|d| !d)
+        }
+        _ => None,
+    }
+}
+
+/// `k` where node `id` is the loop's item plus the constant `k`.
+fn offset(g: &Graph, id: NodeId, item_id: NodeId, item: &str) -> Option<i64> {
+    if id == item_id {
+        return Some(0);
+    }
+    let Op::Const { expr, deps, .. } = &g.nodes[id].op else {
+        return None;
+    };
+    if deps.as_slice() != [item_id] {
+        return None;
+    }
+    fn strip(e: &syn::Expr) -> &syn::Expr {
+        match e {
+            syn::Expr::Paren(p) => strip(&p.expr),
+            syn::Expr::Group(p) => strip(&p.expr),
+            _ => e,
+        }
+    }
+    let is_item = |e: &syn::Expr| matches!(strip(e), syn::Expr::Path(p) if p.path.is_ident(item));
+    let constant = |e: &syn::Expr| match strip(e) {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i),
+            ..
+        }) => i.base10_parse::<i64>().ok().filter(|k| *k < 1 << 20),
+        _ => None,
+    };
+    let syn::Expr::Binary(b) = syn::parse2::<syn::Expr>(expr.clone()).ok()? else {
+        return None;
+    };
+    match b.op {
+        syn::BinOp::Add(_) if is_item(&b.left) => constant(&b.right),
+        syn::BinOp::Add(_) if is_item(&b.right) => constant(&b.left),
+        syn::BinOp::Sub(_) if is_item(&b.left) => constant(&b.right).map(|k| -k),
+        _ => None,
+    }
+}
+
+/// The active element reads of a loop body (`nested`: inside a loop within
+/// it), and the arrays the carrying must leave alone.
+fn scan<'g>(
+    g: &'g Graph,
+    b: &Block,
+    nodes_in: &[Vec<NodeId>],
+    nested: bool,
+    reads: &mut Vec<(NodeId, VarId, &'g [NodeId])>,
+    barred: &mut HashSet<VarId>,
+) {
+    for &id in &nodes_in[b.id] {
+        match &g.nodes[id].op {
+            Op::ReadIndex { var, index } if g.vars[*var].active => {
+                if nested {
+                    barred.insert(*var);
+                } else {
+                    reads.push((id, *var, index));
+                }
+            }
+            Op::Call { args, result, .. } => {
+                barred.extend(result);
+                for arg in args {
+                    match arg {
+                        CallArg::Array { var, .. } | CallArg::Snapshot { var, .. } => {
+                            barred.insert(*var);
+                        }
+                        CallArg::Value(_) => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for s in &b.stmts {
+        match s {
+            Stmt::Store { var, .. } | Stmt::Set { var, .. } | Stmt::Declare { var, .. } => {
+                barred.insert(*var);
+            }
+            Stmt::If { then, els, .. } => {
+                scan(g, then, nodes_in, nested, reads, barred);
+                scan(g, els, nodes_in, nested, reads, barred);
+            }
+            Stmt::Loop(l) => scan(g, &l.body, nodes_in, true, reads, barred),
+            Stmt::Node(_) | Stmt::Break => {}
+        }
+    }
 }
 
 fn in_loop(g: &Graph, mut r: RegionId) -> bool {

@@ -1154,6 +1154,7 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
         adjoint: vec![None; g.nodes.len()],
         seen: vec![0; g.nodes.len()],
         douts,
+        carried: HashMap::new(),
     };
     let mut cursors: Vec<(&NodeId, &(Ident, Ident))> = plan.tape.iter().collect();
     cursors.sort_by_key(|(id, _)| **id);
@@ -1224,6 +1225,9 @@ struct Backward<'g, 'n> {
     adjoint: Vec<Option<TokenStream>>,
     seen: Vec<usize>,
     douts: Vec<Ident>,
+    /// Element reads whose adjoint goes to a carried local (see
+    /// [`crate::analyse::Carry`]).
+    carried: HashMap<NodeId, Ident>,
 }
 
 impl Backward<'_, '_> {
@@ -1416,12 +1420,18 @@ impl Backward<'_, '_> {
                 if !self.a.work[l.body.id] {
                     return vec![];
                 }
+                let carries = self.carries(l);
                 let body = self.block(&l.body);
                 let reversed = match (&l.header, &l.counter) {
                     (Some(h), None) => {
                         let item = &g.nodes[h.item].ident;
                         let iter = node_tokens(&g.nodes[h.iter]);
-                        quote!(for #item in (#iter).rev() { #(#body)* })
+                        let Carried {
+                            decls,
+                            shift,
+                            flush,
+                        } = carries;
+                        quote!(#(#decls)* for #item in (#iter).rev() { #(#body)* #(#shift)* } #(#flush)*)
                     }
                     (_, Some((_, count))) => {
                         let n = node_tokens(&g.nodes[*count]);
@@ -1642,11 +1652,95 @@ impl Backward<'_, '_> {
                 vec![self.accumulate(&d, adj)]
             }
             Op::ReadIndex { var, index } if g.vars[*var].active => {
-                let d = adjoint_place(self.plan, g, *var, index);
+                let d = match self.carried.get(&id) {
+                    Some(c) => c.to_token_stream(),
+                    None => adjoint_place(self.plan, g, *var, index),
+                };
                 vec![self.accumulate(&d, adj)]
             }
             _ => vec![],
         }
+    }
+
+    /// The locals of a loop's [`crate::analyse::Carry`]s: declared before the
+    /// reversed loop; at the end of each iteration the element no later
+    /// iteration touches is written and the others move one place; after the
+    /// loop the rest are written at the positions of its last iteration (the
+    /// iterator's first item). Registers the reads whose adjoints go to them.
+    fn carries(&mut self, l: &Loop) -> Carried {
+        let mut out = Carried::default();
+        let (Some(carries), Some(h)) = (self.a.carries.get(&l.body.id), &l.header) else {
+            return out;
+        };
+        let g = self.g;
+        let zero = self.zero();
+        let item = node_tokens(&g.nodes[h.item]);
+        let iter = node_tokens(&g.nodes[h.iter]);
+        let first = self.names.fresh("first", None);
+        let first = first.to_token_stream();
+        for c in carries {
+            let var = &g.vars[c.var];
+            let base = var.ident.to_string();
+            let base = base
+                .strip_prefix("__tl_v")
+                .unwrap_or(&base)
+                .trim_start_matches('_');
+            let locals: Vec<Ident> = (0..c.width)
+                .map(|j| self.names.fresh("carry", Some(&format!("{base}_{j}"))))
+                .collect();
+            for &(id, j) in &c.reads {
+                self.carried.insert(id, locals[j].clone());
+            }
+            let d = &self.plan.var_adjoint[c.var];
+            let at = |base: &TokenStream, k: i64| {
+                let n = proc_macro2::Literal::u64_unsuffixed(k.unsigned_abs());
+                match k {
+                    0 => quote!(#d[#base]),
+                    k if k > 0 => quote!(#d[#base + #n]),
+                    _ => quote!(#d[#base - #n]),
+                }
+            };
+            out.decls
+                .extend(locals.iter().map(|c| quote!(let mut #c = #zero;)));
+            let last = c.width - 1;
+            let offset = |j: usize| c.low + j as i64;
+            if c.descends {
+                // The reversal counts up: local 0 is complete.
+                let d0 = at(&item, offset(0));
+                out.shift
+                    .push(self.accumulate(&d0, locals[0].to_token_stream()));
+                for j in 0..last {
+                    let (to, from) = (&locals[j], &locals[j + 1]);
+                    out.shift.push(quote!(#to = #from;));
+                }
+                let l = &locals[last];
+                out.shift.push(quote!(#l = #zero;));
+                for (j, c) in locals.iter().enumerate().take(last) {
+                    let place = at(&first, offset(j) + 1);
+                    out.flush.push(self.accumulate(&place, c.to_token_stream()));
+                }
+            } else {
+                // The reversal counts down: the last local is complete.
+                let dl = at(&item, offset(last));
+                out.shift
+                    .push(self.accumulate(&dl, locals[last].to_token_stream()));
+                for j in (1..=last).rev() {
+                    let (to, from) = (&locals[j], &locals[j - 1]);
+                    out.shift.push(quote!(#to = #from;));
+                }
+                let l0 = &locals[0];
+                out.shift.push(quote!(#l0 = #zero;));
+                for (j, c) in locals.iter().enumerate().skip(1) {
+                    let place = at(&first, offset(j) - 1);
+                    out.flush.push(self.accumulate(&place, c.to_token_stream()));
+                }
+            }
+        }
+        let flush = std::mem::take(&mut out.flush);
+        out.flush = vec![
+            quote!(if let ::core::option::Option::Some(#first) = (#iter).next() { #(#flush)* }),
+        ];
+        out
     }
 
     /// Adds one term to `target`'s adjoint: `let` for the only term, `let mut`
@@ -1684,6 +1778,15 @@ impl Backward<'_, '_> {
             }
         }
     }
+}
+
+/// What a reversed loop adds for its [`crate::analyse::Carry`]s: before it,
+/// at the end of each iteration, and after it.
+#[derive(Default)]
+struct Carried {
+    decls: Vec<TokenStream>,
+    shift: Vec<TokenStream>,
+    flush: Vec<TokenStream>,
 }
 
 /// `target += source` elementwise, for arrays of `depth` dimensions.
@@ -1915,6 +2018,93 @@ mod tests {
             let s = expand_fn(item);
             assert!(!s.contains("resize"), "{s}");
             assert!(s.contains("__private :: push (& mut __tl_tape_p"), "{s}");
+        }
+    }
+
+    #[test]
+    fn neighbouring_reads_carry_their_adjoints() {
+        // x[i] and x[i + 1]: two locals, one write of the adjoint per
+        // iteration, the rest written after the loop.
+        let s = expand_fn(parse_quote!(
+            fn f<T: Float>(x: &[T]) -> T {
+                let mut s = T::zero();
+                for i in 0..x.len() - 1 {
+                    s += x[i] * x[i + 1];
+                }
+                s
+            }
+        ));
+        assert!(s.contains("let mut __tl_carry_x_0"), "{s}");
+        assert!(s.contains("let mut __tl_carry_x_1"), "{s}");
+        assert!(s.contains(". next ()"), "{s}");
+        // Written in the loop, read by a nested loop, stepped by two,
+        // indexed by something else, or one element per iteration: as before.
+        for item in [
+            parse_quote!(
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut y = vec![T::zero(); x.len()];
+                    for i in 0..x.len() {
+                        y[i] = x[i];
+                    }
+                    let mut s = T::zero();
+                    for i in 0..x.len() - 1 {
+                        s += y[i] * y[i + 1];
+                        y[i] = s;
+                    }
+                    s
+                }
+            ),
+            parse_quote!(
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut s = T::zero();
+                    for i in 0..x.len() - 1 {
+                        s += x[i];
+                        for _ in 0..2 {
+                            s += x[i + 1];
+                        }
+                    }
+                    s
+                }
+            ),
+            parse_quote!(
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut s = T::zero();
+                    for i in (0..x.len() - 1).step_by(2) {
+                        s += x[i] * x[i + 1];
+                    }
+                    s
+                }
+            ),
+            parse_quote!(
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut s = T::zero();
+                    for i in 0..x.len() / 2 {
+                        s += x[i] * x[2 * i];
+                    }
+                    s
+                }
+            ),
+            parse_quote!(
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut s = T::zero();
+                    for i in 0..x.len() - 9 {
+                        s += x[i] * x[i + 9];
+                    }
+                    s
+                }
+            ),
+            parse_quote!(
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut s = T::zero();
+                    for i in 0..x.len() {
+                        s += x[i] * x[i];
+                    }
+                    s
+                }
+            ),
+        ] {
+            let s = expand_fn(item);
+            assert!(!s.contains("__tl_carry"), "{s}");
         }
     }
 }
