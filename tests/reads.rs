@@ -1,8 +1,10 @@
 //! Element reads the way numeric code writes them: the same element read
 //! twice, an element rewritten between two reads, reads at a running index,
-//! a scratch array reused across iterations (ADBench's GMM). The macro shares
-//! repeated reads and reads inputs again instead of storing them; these check
-//! the gradients against finite differences at random points, f64 and f32.
+//! a scratch array reused across iterations (ADBench's GMM), elements
+//! updated in place (`a[i] += e`). The macro shares repeated reads, reads
+//! inputs again instead of storing them, and leaves an element's adjoint as
+//! it is across an update in place; these check the gradients against finite
+//! differences at random points, f64 and f32.
 
 #![allow(clippy::needless_range_loop, clippy::manual_memcpy)]
 
@@ -68,6 +70,35 @@ fn scratch<T: Float>(w: &[T], x: &[T], rows: usize) -> T {
     total.ln()
 }
 
+/// Elements updated in place every way round: `+=`, `-=`, the element on
+/// the right of the sum, the element subtracted from something, an update
+/// whose old value is also used elsewhere, and one whose element is
+/// overwritten between the read and the store.
+#[differentiable]
+fn in_place<T: Float>(x: &[T]) -> T {
+    let n = x.len();
+    let mut a = vec![T::zero(); n];
+    let mut s = T::zero();
+    for r in 0..3 {
+        for i in 0..n {
+            a[i] += x[i] * x[(i + r) % n];
+            a[i] -= 0.25 * x[i].sin();
+            a[i] = x[(i + 1) % n].cos() + a[i];
+            a[i] = 0.5 * x[i] - a[i];
+            let old = a[i];
+            a[i] = old * x[i] + 0.1;
+            s += old;
+            let kept = a[i];
+            a[i] = T::zero();
+            a[i] = kept + x[i].exp();
+        }
+    }
+    for i in 0..n {
+        s += a[i] * a[i];
+    }
+    s
+}
+
 fn check<T: Float + std::fmt::Display>(seed: u64) {
     let mut rng = Rng::new(seed);
     for _ in 0..10 {
@@ -95,6 +126,10 @@ fn check<T: Float + std::fmt::Display>(seed: u64) {
             &gv,
             tolerance::<T>(),
         );
+
+        let (v, g) = in_place_grad(&x);
+        assert!(v == in_place(&x));
+        assert_gradient("in_place", |p: &[T]| in_place(p), &x, &g, tolerance::<T>());
 
         let (rows, cols) = (3, 4);
         let w: Vec<T> = cast(&rng.point(rows * cols, -1.0, 1.0));

@@ -1,11 +1,13 @@
-//! Neighbouring elements read by each iteration (`x[i]` and `x[i + 1]`):
-//! stencils, finite differences, Rosenbrock, smoothness penalties. The
-//! reversed loop carries those elements' adjoints in locals from one
-//! iteration to the next and writes each element once; these check the
+//! Elements whose adjoints the reversed loop sums in locals. Neighbouring
+//! elements read by each iteration (`x[i]` and `x[i + 1]`: stencils, finite
+//! differences, Rosenbrock, smoothness penalties) are carried from one
+//! iteration to the next and written once each; an element fixed while the
+//! loop runs (`v[a]` in a loop over `b`) is written after it. These check the
 //! gradients against finite differences at random points, f64 and f32, for
-//! every shape of loop that carries: counting up or down, inclusive ranges,
-//! offsets below and above the index, gaps, reads in branches, loops in
-//! loops, arrays computed before the loop, and loops that run no iteration.
+//! every shape that carries: counting up or down, inclusive ranges, offsets
+//! below and above the index, gaps, reads in branches (some of which never
+//! run, at indices that do not exist), loops in loops, arrays computed before
+//! the loop, rows of nested arrays, and loops that run no iteration.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -58,15 +60,17 @@ fn gap<T: Float>(x: &[T]) -> T {
     s
 }
 
-/// Reads in both arms of a branch.
+/// Reads in both arms of a branch (smooth where the arms meet, so that
+/// finite differences across it stay accurate).
 #[differentiable]
 fn branchy<T: Float>(x: &[T]) -> T {
     let mut s = T::zero();
     for i in 0..x.len() - 1 {
-        if x[i] > x[i + 1] {
-            s += x[i] - x[i + 1];
+        let (here, next) = (x[i], x[i + 1]);
+        if here > next {
+            s += (here - x[i + 1]).powi(2) * here.exp();
         } else {
-            s += (x[i + 1] * x[i]).cos();
+            s += (x[i + 1] - here).powi(3) * x[i + 1].cos();
         }
     }
     s
@@ -122,6 +126,51 @@ fn total_variation(x: &[f64]) -> f64 {
     s
 }
 
+/// Neighbours read every iteration and one more only where it exists: the
+/// window is what every iteration reads; `x[i + 1]` goes straight to memory.
+#[differentiable]
+fn partly<T: Float>(x: &[T]) -> T {
+    let n = x.len();
+    let mut s = T::zero();
+    for i in 1..n {
+        s += x[i] * x[i - 1];
+        if i + 1 < n {
+            s += x[i + 1].sin();
+        }
+    }
+    s
+}
+
+/// Elements fixed while the inner loop runs, one read in a branch that
+/// never runs where its index is past the end.
+#[differentiable]
+fn fixed<T: Float>(x: &[T], w: &[T]) -> T {
+    let n = x.len();
+    let mut s = T::zero();
+    for a in 0..n {
+        let far = a + 3;
+        for b in 0..w.len() {
+            s += w[b] * x[a];
+            if far < n {
+                s += (w[b] * x[far]).sin();
+            }
+        }
+    }
+    s
+}
+
+/// A row of a nested array against an element fixed per row.
+#[differentiable]
+fn rows<T: Float>(m: &[Vec<T>], v: &[T]) -> T {
+    let mut s = T::zero();
+    for r in 0..m.len() {
+        for c in 0..m[r].len() {
+            s += (m[r][c] * v[r]).tanh();
+        }
+    }
+    s
+}
+
 fn check<T: Float + std::fmt::Display>(seed: u64) {
     let mut rng = Rng::new(seed);
     let tol = tolerance::<T>();
@@ -152,6 +201,29 @@ fn check<T: Float + std::fmt::Display>(seed: u64) {
             assert!(v == gap(&x));
             assert_gradient("gap", |p: &[T]| gap(p), &x, &g, tol);
         }
+        let (v, g) = partly_grad(&x);
+        assert!(v == partly(&x));
+        assert_gradient("partly", |p: &[T]| partly(p), &x, &g, tol);
+        for len in [0, 1, 3] {
+            let w: Vec<T> = cast(&rng.point(len, -1.0, 1.0));
+            let (v, (gx, gw)) = fixed_grad(&x, &w);
+            assert!(v == fixed(&x, &w));
+            assert_gradient("fixed x", |p: &[T]| fixed(p, &w), &x, &gx, tol);
+            assert_gradient("fixed w", |p: &[T]| fixed(&x, p), &w, &gw, tol);
+        }
+        let flat: Vec<T> = cast(&rng.point(3 * n, -1.0, 1.0));
+        let m: Vec<Vec<T>> = flat.chunks(n).map(|r| r.to_vec()).collect();
+        let v3: Vec<T> = cast(&rng.point(3, -1.0, 1.0));
+        let (_, (gm, gv)) = rows_grad(&m, &v3);
+        let gm_flat: Vec<T> = gm.concat();
+        assert_gradient(
+            "rows m",
+            |p: &[T]| rows(&p.chunks(n).map(|r| r.to_vec()).collect::<Vec<_>>(), &v3),
+            &flat,
+            &gm_flat,
+            tol,
+        );
+        assert_gradient("rows v", |p: &[T]| rows(&m, p), &v3, &gv, tol);
         let c: Vec<T> = cast(&rng.point(3, -1.0, 1.0));
         let (v, (gx, gc)) = steps_grad(&x, &c);
         assert!(v == steps(&x, &c));

@@ -54,24 +54,38 @@ pub(crate) struct Analysis {
     pub carries: HashMap<RegionId, Vec<Carry>>,
 }
 
-/// The reads `x[i + k]` of one array in a replayed `for` loop over a range,
-/// at the loop's index plus constants `k` spanning `width` >= 2 elements
-/// (`x[i]` and `x[i + 1]`): neighbouring iterations add into the same
-/// elements, so the reversal keeps the elements in flight in `width` locals
-/// and writes each element once it is complete, as a careful person does by
-/// hand. Adding into memory instead chains every iteration through a load
-/// of the store before it (and, once LLVM pairs the two adds into one
-/// vector, through a store it cannot forward).
+/// Element reads of one array in a replayed `for` loop whose adjoints the
+/// reversal sums in locals instead of adding them into the array's adjoint
+/// one by one: a careful person's habit, and what keeps a loop's updates
+/// from chaining through memory (each add loading the store before it, and
+/// once LLVM pairs neighbouring adds into one vector add, a load it cannot
+/// forward from the overlapping store). Only for arrays the loop adds into
+/// and nothing else (not written, passed to calls, or read by a nested
+/// loop), so that the order of the adds is free.
 #[derive(Debug)]
 pub(crate) struct Carry {
     pub var: VarId,
-    /// The lowest offset: local `j` holds element `i + low + j`.
-    pub low: i64,
-    pub width: usize,
-    /// The loop counts down (`(a..b).rev()`), so its reversal counts up.
-    pub descends: bool,
+    pub kind: CarryKind,
     /// Each read and the local its adjoint goes to.
     pub reads: Vec<(NodeId, usize)>,
+}
+
+#[derive(Debug)]
+pub(crate) enum CarryKind {
+    /// `x[i + k]` for constants `k` spanning `width` >= 2 elements (`x[i]`
+    /// and `x[i + 1]`), read by every iteration of a loop over a range:
+    /// neighbouring iterations add into the same elements, so local `j`
+    /// holds element `i + low + j`; each iteration writes the element no
+    /// later one touches and moves the others one place.
+    Window {
+        low: i64,
+        width: usize,
+        /// The loop counts down (`(a..b).rev()`), so its reversal counts up.
+        descends: bool,
+    },
+    /// `x[j]` with `j` fixed while the loop runs (`v[a]` in a loop over
+    /// `b`): one local, written after the loop.
+    Fixed { index: Vec<NodeId> },
 }
 
 pub(crate) fn analyse(g: &Graph) -> Analysis {
@@ -126,61 +140,102 @@ fn loop_carries(g: &Graph, l: &Loop, nodes_in: &[Vec<NodeId>]) -> Vec<Carry> {
     let (Some(h), None) = (&l.header, &l.counter) else {
         return vec![];
     };
-    let Op::Const { expr, .. } = &g.nodes[h.iter].op else {
-        return vec![];
-    };
-    let Some(descends) = syn::parse2::<syn::Expr>(expr.clone())
-        .ok()
-        .and_then(|e| unit_steps(&e))
-    else {
-        return vec![];
-    };
-    // Element reads of this iteration (branches included); arrays also
-    // written, passed to calls, declared inside, or read by a nested loop
-    // are left as they are.
     let mut reads = Vec::new();
     let mut barred = HashSet::new();
     scan(g, &l.body, nodes_in, false, &mut reads, &mut barred);
+    reads.retain(|(_, var, _)| !barred.contains(var));
+    if reads.is_empty() {
+        return vec![];
+    }
+    let steps = match &g.nodes[h.iter].op {
+        Op::Const { expr, .. } => syn::parse2::<syn::Expr>(expr.clone())
+            .ok()
+            .and_then(|e| unit_steps(&e)),
+        _ => None,
+    };
     let item = g.nodes[h.item].ident.to_string();
-    let mut by_var: Vec<(VarId, Vec<(NodeId, i64)>)> = Vec::new();
-    let mut unusable = HashSet::new();
-    for (id, var, index) in reads {
-        let one_dim = matches!(g.vars[var].shape, Shape::Array { depth: 1, .. });
-        let offset = match index {
-            [i] if one_dim => offset(g, *i, h.item, &item),
-            _ => None,
-        };
-        match offset {
-            Some(k) => match by_var.iter_mut().find(|(v, _)| *v == var) {
-                Some((_, list)) => list.push((id, k)),
-                None => by_var.push((var, vec![(id, k)])),
-            },
-            None => {
-                unusable.insert(var);
+    let inside = |n: NodeId| {
+        let mut r = g.nodes[n].region;
+        loop {
+            if r == l.body.id {
+                return true;
+            }
+            if r == 0 {
+                return false;
+            }
+            r = g.regions[r].parent;
+        }
+    };
+    let mut vars: Vec<VarId> = reads.iter().map(|(_, v, _)| *v).collect();
+    vars.sort_unstable();
+    vars.dedup();
+    let mut out = Vec::new();
+    for var in vars {
+        let mine = || reads.iter().filter(|(_, v, _)| *v == var);
+        // The same element every iteration: one local per index.
+        let mut fixed: Vec<(&[NodeId], Vec<NodeId>)> = Vec::new();
+        for (id, _, index) in mine() {
+            if index.iter().any(|&i| inside(i)) {
+                continue;
+            }
+            match fixed.iter_mut().find(|(at, _)| at == index) {
+                Some((_, ids)) => ids.push(*id),
+                None => fixed.push((index, vec![*id])),
             }
         }
-    }
-    by_var
-        .into_iter()
-        .filter(|(v, _)| !barred.contains(v) && !unusable.contains(v))
-        .filter_map(|(var, list)| {
-            let low = list.iter().map(|&(_, k)| k).min()?;
-            let high = list.iter().map(|&(_, k)| k).max()?;
-            let width = usize::try_from(high - low + 1).ok()?;
-            // One element per iteration needs no carrying; wide stencils
-            // would hold too many locals.
-            (2..=4).contains(&width).then(|| Carry {
+        for (index, ids) in fixed {
+            out.push(Carry {
                 var,
+                kind: CarryKind::Fixed {
+                    index: index.to_vec(),
+                },
+                reads: ids.into_iter().map(|id| (id, 0)).collect(),
+            });
+        }
+        // A window of neighbours around the item, its bounds set by reads
+        // every iteration makes (so every element it writes exists).
+        let Some(descends) = steps else {
+            continue;
+        };
+        if !matches!(g.vars[var].shape, Shape::Array { depth: 1, .. }) {
+            continue;
+        }
+        let offsets: Vec<(NodeId, i64, bool)> = mine()
+            .filter_map(|(id, _, index)| match index {
+                [i] if inside(*i) => {
+                    offset(g, *i, h.item, &item).map(|k| (*id, k, g.nodes[*id].region == l.body.id))
+                }
+                _ => None,
+            })
+            .collect();
+        let always = offsets.iter().filter(|(_, _, every)| *every);
+        let (Some(low), Some(high)) = (
+            always.clone().map(|(_, k, _)| *k).min(),
+            always.map(|(_, k, _)| *k).max(),
+        ) else {
+            continue;
+        };
+        let width = (high - low + 1) as usize;
+        // One element per iteration needs no carrying; wide stencils
+        // would hold too many locals.
+        if !(2..=4).contains(&width) {
+            continue;
+        }
+        out.push(Carry {
+            var,
+            kind: CarryKind::Window {
                 low,
                 width,
                 descends,
-                reads: list
-                    .into_iter()
-                    .map(|(id, k)| (id, (k - low) as usize))
-                    .collect(),
-            })
-        })
-        .collect()
+            },
+            reads: offsets
+                .into_iter()
+                .filter(|(_, k, _)| (low..=high).contains(k))
+                .map(|(id, k, _)| (id, (k - low) as usize))
+                .collect(),
+        });
+    }
+    out
 }
 
 /// Whether a loop's iterator steps through consecutive integers: `a..b` or

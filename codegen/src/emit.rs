@@ -27,8 +27,10 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::visit::Visit;
 use syn::visit_mut::VisitMut;
 
-use crate::analyse::{Analysis, Mode, Storage};
-use crate::graph::{Block, CallArg, Graph, Init, Loop, NodeId, Op, RegionId, Shape, Stmt, VarId};
+use crate::analyse::{Analysis, CarryKind, Mode, Storage};
+use crate::graph::{
+    Block, CallArg, Graph, Init, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId,
+};
 use crate::lower::node_tokens;
 use crate::names::{self, Names};
 use crate::parse::{Function, Holds, Output};
@@ -1155,6 +1157,7 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
         seen: vec![0; g.nodes.len()],
         douts,
         carried: HashMap::new(),
+        kept_in_place: HashSet::new(),
     };
     let mut cursors: Vec<(&NodeId, &(Ident, Ident))> = plan.tape.iter().collect();
     cursors.sort_by_key(|(id, _)| **id);
@@ -1228,6 +1231,9 @@ struct Backward<'g, 'n> {
     /// Element reads whose adjoint goes to a carried local (see
     /// [`crate::analyse::Carry`]).
     carried: HashMap<NodeId, Ident>,
+    /// Element reads of an update in place (`a[i] = a[i] + e`) whose adjoint
+    /// the element keeps: see [`Backward::updates`].
+    kept_in_place: HashSet<NodeId>,
 }
 
 impl Backward<'_, '_> {
@@ -1350,10 +1356,70 @@ impl Backward<'_, '_> {
                 }
             }
         }
-        for s in b.stmts.iter().rev() {
-            out.extend(self.stmt(s));
+        let updates = self.updates(b);
+        for (i, s) in b.stmts.iter().enumerate().rev() {
+            match (s, updates.get(&i)) {
+                // The element's adjoint is the new value's, and stays the
+                // old value's: not zeroed, and not added back.
+                (Stmt::Store { var, index, value }, Some(&read)) => {
+                    let d = adjoint_place(self.plan, g, *var, index);
+                    self.kept_in_place.insert(read);
+                    out.extend(self.contribute(*value, Local::Expr(d), &TokenStream::new()));
+                }
+                _ => out.extend(self.stmt(s)),
+            }
         }
         out
+    }
+
+    /// The stores of a block that update an element in place,
+    /// `a[i] = a[i] + e` (or `- e`, or `e + a[i]`), by position, with the
+    /// read of the element: where the sum and the read have no other use and
+    /// nothing between them writes `a`, the read's adjoint is the element's
+    /// adjoint after the store, so the reversal neither zeroes the element's
+    /// adjoint nor adds it back.
+    fn updates(&self, b: &Block) -> HashMap<usize, NodeId> {
+        let g = self.g;
+        let mut found = HashMap::new();
+        for (i, s) in b.stmts.iter().enumerate() {
+            let Stmt::Store { var, index, value } = s else {
+                continue;
+            };
+            if !g.vars[*var].active || self.a.mode[*value] != Mode::Let(1) {
+                continue;
+            }
+            let Op::Prim { prim, args } = &g.nodes[*value].op else {
+                continue;
+            };
+            let candidates: &[NodeId] = match prim {
+                Prim::Add => args,
+                Prim::Sub => &args[..1],
+                _ => continue,
+            };
+            let read = candidates.iter().copied().find(|&r| {
+                matches!(&g.nodes[r].op, Op::ReadIndex { var: v, index: at } if v == var && at == index)
+                    && self.a.mode[r] == Mode::Let(1)
+                    && !self.carried.contains_key(&r)
+            });
+            let Some(read) = read else {
+                continue;
+            };
+            // The read is computed in this block, a few statements before,
+            // with nothing but other values computed in between.
+            let start = i.saturating_sub(64);
+            let clean = b.stmts[start..i]
+                .iter()
+                .rev()
+                .take_while(|s| !matches!(s, Stmt::Node(n) if *n == read))
+                .all(|s| matches!(s, Stmt::Node(n) if !matches!(g.nodes[*n].op, Op::Call { .. })));
+            let present = b.stmts[start..i]
+                .iter()
+                .any(|s| matches!(s, Stmt::Node(n) if *n == read));
+            if clean && present {
+                found.insert(i, read);
+            }
+        }
+        found
     }
 
     fn stmt(&mut self, s: &Stmt) -> Vec<TokenStream> {
@@ -1651,6 +1717,7 @@ impl Backward<'_, '_> {
                 let d = self.plan.var_adjoint[*v].to_token_stream();
                 vec![self.accumulate(&d, adj)]
             }
+            Op::ReadIndex { .. } if self.kept_in_place.contains(&id) => vec![],
             Op::ReadIndex { var, index } if g.vars[*var].active => {
                 let d = match self.carried.get(&id) {
                     Some(c) => c.to_token_stream(),
@@ -1676,8 +1743,8 @@ impl Backward<'_, '_> {
         let zero = self.zero();
         let item = node_tokens(&g.nodes[h.item]);
         let iter = node_tokens(&g.nodes[h.iter]);
-        let first = self.names.fresh("first", None);
-        let first = first.to_token_stream();
+        let first = self.names.fresh("first", None).to_token_stream();
+        let mut window_flush = Vec::new();
         for c in carries {
             let var = &g.vars[c.var];
             let base = var.ident.to_string();
@@ -1685,14 +1752,36 @@ impl Backward<'_, '_> {
                 .strip_prefix("__tl_v")
                 .unwrap_or(&base)
                 .trim_start_matches('_');
-            let locals: Vec<Ident> = (0..c.width)
-                .map(|j| self.names.fresh("carry", Some(&format!("{base}_{j}"))))
-                .collect();
+            let width = match c.kind {
+                CarryKind::Window { width, .. } => width,
+                CarryKind::Fixed { .. } => 1,
+            };
+            let locals: Vec<Ident> = match c.kind {
+                CarryKind::Window { .. } => (0..width)
+                    .map(|j| self.names.fresh("carry", Some(&format!("{base}_{j}"))))
+                    .collect(),
+                CarryKind::Fixed { .. } => vec![self.names.fresh("carry", Some(base))],
+            };
             for &(id, j) in &c.reads {
                 self.carried.insert(id, locals[j].clone());
             }
+            out.decls
+                .extend(locals.iter().map(|c| quote!(let mut #c = #zero;)));
             let d = &self.plan.var_adjoint[c.var];
-            let at = |base: &TokenStream, k: i64| {
+            let (low, descends) = match &c.kind {
+                CarryKind::Fixed { index } => {
+                    // Indexed only where a read added something: a read in a
+                    // branch may never have run, its index never checked.
+                    let place = adjoint_place(self.plan, g, c.var, index);
+                    let l = &locals[0];
+                    let add = self.accumulate(&place, l.to_token_stream());
+                    out.flush.push(quote!(if #l != #zero { #add }));
+                    continue;
+                }
+                CarryKind::Window { low, descends, .. } => (*low, *descends),
+            };
+            let at = |base: &TokenStream, j: usize, shift: i64| {
+                let k = low + j as i64 + shift;
                 let n = proc_macro2::Literal::u64_unsuffixed(k.unsigned_abs());
                 match k {
                     0 => quote!(#d[#base]),
@@ -1700,46 +1789,35 @@ impl Backward<'_, '_> {
                     _ => quote!(#d[#base - #n]),
                 }
             };
-            out.decls
-                .extend(locals.iter().map(|c| quote!(let mut #c = #zero;)));
-            let last = c.width - 1;
-            let offset = |j: usize| c.low + j as i64;
-            if c.descends {
-                // The reversal counts up: local 0 is complete.
-                let d0 = at(&item, offset(0));
-                out.shift
-                    .push(self.accumulate(&d0, locals[0].to_token_stream()));
-                for j in 0..last {
-                    let (to, from) = (&locals[j], &locals[j + 1]);
-                    out.shift.push(quote!(#to = #from;));
-                }
-                let l = &locals[last];
-                out.shift.push(quote!(#l = #zero;));
-                for (j, c) in locals.iter().enumerate().take(last) {
-                    let place = at(&first, offset(j) + 1);
-                    out.flush.push(self.accumulate(&place, c.to_token_stream()));
-                }
+            let last = width - 1;
+            // The reversal counting up, local 0 is complete after each
+            // iteration; counting down, the last one.
+            let (done, moves, fresh, pending, shift) = if descends {
+                let moves: Vec<(usize, usize)> = (0..last).map(|j| (j, j + 1)).collect();
+                (0, moves, last, 0..last, 1)
             } else {
-                // The reversal counts down: the last local is complete.
-                let dl = at(&item, offset(last));
-                out.shift
-                    .push(self.accumulate(&dl, locals[last].to_token_stream()));
-                for j in (1..=last).rev() {
-                    let (to, from) = (&locals[j], &locals[j - 1]);
-                    out.shift.push(quote!(#to = #from;));
-                }
-                let l0 = &locals[0];
-                out.shift.push(quote!(#l0 = #zero;));
-                for (j, c) in locals.iter().enumerate().skip(1) {
-                    let place = at(&first, offset(j) - 1);
-                    out.flush.push(self.accumulate(&place, c.to_token_stream()));
-                }
+                let moves: Vec<(usize, usize)> = (1..=last).rev().map(|j| (j, j - 1)).collect();
+                (last, moves, 0, 1..width, -1)
+            };
+            let place = at(&item, done, 0);
+            out.shift
+                .push(self.accumulate(&place, locals[done].to_token_stream()));
+            for (to, from) in moves {
+                let (to, from) = (&locals[to], &locals[from]);
+                out.shift.push(quote!(#to = #from;));
+            }
+            let f = &locals[fresh];
+            out.shift.push(quote!(#f = #zero;));
+            for j in pending {
+                let place = at(&first, j, shift);
+                window_flush.push(self.accumulate(&place, locals[j].to_token_stream()));
             }
         }
-        let flush = std::mem::take(&mut out.flush);
-        out.flush = vec![
-            quote!(if let ::core::option::Option::Some(#first) = (#iter).next() { #(#flush)* }),
-        ];
+        if !window_flush.is_empty() {
+            out.flush.push(
+                quote!(if let ::core::option::Option::Some(#first) = (#iter).next() { #(#window_flush)* }),
+            );
+        }
         out
     }
 
@@ -2106,5 +2184,41 @@ mod tests {
             let s = expand_fn(item);
             assert!(!s.contains("__tl_carry"), "{s}");
         }
+    }
+
+    #[test]
+    fn updates_in_place_leave_the_adjoint_alone() {
+        // `a[i] += e`: the reversal reads the element's adjoint and neither
+        // zeroes it nor adds it back; with the old value used again, or the
+        // element overwritten in between, it does both.
+        let count = |item: ItemFn| {
+            let s = expand_fn(item);
+            s.matches("__tl_d_a [__tl_v").count()
+        };
+        let plain = count(parse_quote!(
+            fn f<T: Float>(x: &[T]) -> T {
+                let mut a = vec![T::zero(); x.len()];
+                for i in 0..x.len() {
+                    a[i] += x[i] * x[i];
+                }
+                a[0]
+            }
+        ));
+        let reused = count(parse_quote!(
+            fn f<T: Float>(x: &[T]) -> T {
+                let mut a = vec![T::zero(); x.len()];
+                let mut s = T::zero();
+                for i in 0..x.len() {
+                    let old = a[i];
+                    a[i] = old + x[i] * x[i];
+                    s += old;
+                }
+                a[0] + s
+            }
+        ));
+        // One read of the element's adjoint, against a read, a zeroing and
+        // an add (two mentions).
+        assert_eq!(plain, 1);
+        assert_eq!(reused, 4);
     }
 }
