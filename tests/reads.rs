@@ -70,8 +70,9 @@ fn scratch<T: Float>(w: &[T], x: &[T], rows: usize) -> T {
     total.ln()
 }
 
-/// Elements updated in place every way round: `+=`, `-=`, the element on
-/// the right of the sum, the element subtracted from something, an update
+/// Elements updated in place every way round: `+=` (at the index and at an
+/// index computed, twice, by the `+=`), `-=`, the element on the right of the
+/// sum, the element subtracted from something, an update
 /// whose old value is also used elsewhere, and one whose element is
 /// overwritten between the read and the store.
 #[differentiable]
@@ -82,6 +83,7 @@ fn in_place<T: Float>(x: &[T]) -> T {
     for r in 0..3 {
         for i in 0..n {
             a[i] += x[i] * x[(i + r) % n];
+            a[(i + 1) % n] += x[i] * x[i];
             a[i] -= 0.25 * x[i].sin();
             a[i] = x[(i + 1) % n].cos() + a[i];
             a[i] = 0.5 * x[i] - a[i];

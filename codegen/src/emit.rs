@@ -1396,8 +1396,32 @@ impl Backward<'_, '_> {
                 Prim::Sub => &args[..1],
                 _ => continue,
             };
+            // `a[i + 1] += e` computes its index twice: the same expression
+            // of the same values (no variable changes in between, below).
+            let same = |p: NodeId, q: NodeId| {
+                p == q
+                    || match (&g.nodes[p].op, &g.nodes[q].op) {
+                        (
+                            Op::Const {
+                                expr: e1,
+                                deps: d1,
+                                var_deps: v1,
+                                ..
+                            },
+                            Op::Const {
+                                expr: e2,
+                                deps: d2,
+                                var_deps: v2,
+                                ..
+                            },
+                        ) => d1 == d2 && v1 == v2 && e1.to_string() == e2.to_string(),
+                        _ => false,
+                    }
+            };
             let read = candidates.iter().copied().find(|&r| {
-                matches!(&g.nodes[r].op, Op::ReadIndex { var: v, index: at } if v == var && at == index)
+                matches!(&g.nodes[r].op, Op::ReadIndex { var: v, index: at }
+                    if v == var && at.len() == index.len()
+                        && at.iter().zip(index).all(|(&p, &q)| same(p, q)))
                     && self.a.mode[r] == Mode::Let(1)
                     && !self.carried.contains_key(&r)
             });
