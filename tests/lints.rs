@@ -104,6 +104,45 @@ fn taped_nests<T: Float>(x: &[T], n: usize) -> T {
     p
 }
 
+// Neighbouring and fixed elements carried, an update in place, counters
+// declared in the body and in a loop.
+#[differentiable]
+#[allow(clippy::needless_range_loop)]
+fn carried_and_counted<T: Float>(x: &[T], l: &[T]) -> T {
+    let d = x.len();
+    let mut s = T::zero();
+    for i in 0..d - 1 {
+        s += x[i] * x[i + 1];
+    }
+    let mut out = vec![T::zero(); d];
+    let mut idx = 0;
+    for a in 0..d {
+        for b in a + 1..d {
+            out[b] += l[idx] * x[a];
+            idx += 1;
+        }
+    }
+    for r in 0..2 {
+        let mut k = r;
+        for i in 0..d {
+            s += out[i] * x[k % d];
+            k += 1;
+        }
+    }
+    s
+}
+
+#[test]
+fn carried_and_counted_compile_under_deny_warnings() {
+    let (x, l) = ([0.5, -1.5, 2.0], [0.25, 0.75, -0.5]);
+    let (v, (gx, gl)) = carried_and_counted_grad(&x, &l);
+    assert_eq!(v, carried_and_counted(&x, &l));
+    let report = tapeless::check_gradient(|q: &[f64]| carried_and_counted(q, &l), &x, &gx);
+    assert!(report.within(1e-7), "{report}");
+    let report = tapeless::check_gradient(|q: &[f64]| carried_and_counted(&x, q), &l, &gl);
+    assert!(report.within(1e-7), "{report}");
+}
+
 #[test]
 fn taped_nests_compile_under_deny_warnings() {
     let x = [0.5, 1.5, 2.0];

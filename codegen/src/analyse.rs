@@ -7,7 +7,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::graph::{Block, CallArg, Graph, Init, Loop, NodeId, Op, RegionId, Shape, Stmt, VarId};
+use crate::graph::{
+    Block, CallArg, Graph, Init, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId,
+};
 use crate::rules::{self, Keep};
 
 /// How a node's adjoint sums its terms.
@@ -34,6 +36,8 @@ pub(crate) enum Storage {
     Slot,
     /// Computed in a loop: pushed on a tape each iteration.
     Tape,
+    /// The value of a [`Counter`], which the backward steps back.
+    Counted,
 }
 
 pub(crate) struct Analysis {
@@ -52,6 +56,25 @@ pub(crate) struct Analysis {
     /// Per loop body: the arrays whose adjoints the reversal carries in
     /// locals from one iteration to the next.
     pub carries: HashMap<RegionId, Vec<Carry>>,
+    pub counters: Vec<Counter>,
+}
+
+/// An integer variable stepped only by constants, all in one block
+/// (`idx += 1`, a running index into a packed triangle): the backward keeps
+/// its value and steps it back block by block instead of storing every
+/// value read. Its reads in that block (`Storage::Counted`) are the value at
+/// the block's end less what the block adds after them. Where it is
+/// declared in a loop, its value at the end of each iteration is taped
+/// (one entry where every read would have been one each).
+#[derive(Debug)]
+pub(crate) struct Counter {
+    pub var: VarId,
+    /// The block that steps it.
+    pub block: RegionId,
+    /// What the block adds in all.
+    pub total: i64,
+    /// Its reads in the block, with what the block adds after each.
+    pub reads: Vec<(NodeId, i64)>,
 }
 
 /// Element reads of one array in a replayed `for` loop whose adjoints the
@@ -98,17 +121,189 @@ pub(crate) fn analyse(g: &Graph) -> Analysis {
         replayed: vec![false; n],
         settled: vec![false; g.vars.len()],
         carries: HashMap::new(),
+        counters: Vec::new(),
     };
     modes(g, &mut a);
     work(g, &g.body, &mut a);
     kept(g, &g.body, &mut a);
+    a.counters = counters(g);
     storage(g, &mut a);
+    // Counters whose reads the backward never uses are left alone.
+    a.counters
+        .retain(|c| c.reads.iter().any(|&(r, _)| a.kept[r]));
     let mut nodes_in = vec![Vec::new(); g.regions.len()];
     for (id, node) in g.nodes.iter().enumerate() {
         nodes_in[node.region].push(id);
     }
     carries(g, &g.body, &nodes_in, &mut a.carries);
     a
+}
+
+/// Finds the [`Counter`]s: integer variables (not differentiated, not
+/// parameters) declared in the fn body or in a loop that cannot `break`,
+/// whose every write is `v = v + k` or `v = v - k` with a literal `k`, all
+/// in one block inside a loop.
+fn counters(g: &Graph) -> Vec<Counter> {
+    // Per variable: the blocks of its writes, and each write's position.
+    let mut sets: HashMap<VarId, Vec<(RegionId, usize, NodeId)>> = HashMap::new();
+    let mut no_break_loops = HashSet::new();
+    fn walk(
+        b: &Block,
+        sets: &mut HashMap<VarId, Vec<(RegionId, usize, NodeId)>>,
+        loops: &mut HashSet<RegionId>,
+    ) {
+        for (i, s) in b.stmts.iter().enumerate() {
+            match s {
+                Stmt::Set { var, value } => sets.entry(*var).or_default().push((b.id, i, *value)),
+                Stmt::If { then, els, .. } => {
+                    walk(then, sets, loops);
+                    walk(els, sets, loops);
+                }
+                Stmt::Loop(l) => {
+                    if l.counter.is_none() {
+                        loops.insert(l.body.id);
+                    }
+                    walk(&l.body, sets, loops);
+                }
+                _ => {}
+            }
+        }
+    }
+    walk(&g.body, &mut sets, &mut no_break_loops);
+    let blocks = {
+        let mut m: HashMap<RegionId, &Block> = HashMap::new();
+        fn index<'g>(b: &'g Block, m: &mut HashMap<RegionId, &'g Block>) {
+            m.insert(b.id, b);
+            for s in &b.stmts {
+                match s {
+                    Stmt::If { then, els, .. } => {
+                        index(then, m);
+                        index(els, m);
+                    }
+                    Stmt::Loop(l) => index(&l.body, m),
+                    _ => {}
+                }
+            }
+        }
+        index(&g.body, &mut m);
+        m
+    };
+    let mut out = Vec::new();
+    let mut vars: Vec<VarId> = sets.keys().copied().collect();
+    vars.sort_unstable();
+    for var in vars {
+        let v = &g.vars[var];
+        let declared_ok = v.region == 0 || no_break_loops.contains(&v.region);
+        if v.active || v.param.is_some() || !matches!(v.shape, Shape::Scalar) || !declared_ok {
+            continue;
+        }
+        let writes = &sets[&var];
+        let block = writes[0].0;
+        if block == 0 || !in_loop(g, block) || writes.iter().any(|w| w.0 != block) {
+            continue;
+        }
+        // Every loop around the block replays whole iterations (a `break`
+        // leaves one half done).
+        let mut r = block;
+        let mut whole = true;
+        while r != v.region && r != 0 {
+            whole &= !g.regions[r].is_loop || no_break_loops.contains(&r);
+            r = g.regions[r].parent;
+        }
+        if !whole {
+            continue;
+        }
+        let steps: Option<Vec<(usize, i64)>> = writes
+            .iter()
+            .map(|&(_, i, value)| step(g, var, value).map(|k| (i, k)))
+            .collect();
+        let Some(steps) = steps else {
+            continue;
+        };
+        let total: i64 = steps.iter().map(|&(_, k)| k).sum();
+        let reads = blocks[&block]
+            .stmts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                Stmt::Node(n) if matches!(g.nodes[*n].op, Op::ReadVar(r) if r == var) => {
+                    let after = steps.iter().filter(|&&(j, _)| j > i).map(|&(_, k)| k).sum();
+                    Some((*n, after))
+                }
+                _ => None,
+            })
+            .collect();
+        out.push(Counter {
+            var,
+            block,
+            total,
+            reads,
+        });
+    }
+    out
+}
+
+/// `k` where `value` is `v + k` (or `k + v`, or `v - k` as `-k`) for a read
+/// of the variable `var` and an integer literal `k`.
+fn step(g: &Graph, var: VarId, value: NodeId) -> Option<i64> {
+    let is_read = |n: NodeId| matches!(g.nodes[n].op, Op::ReadVar(v) if v == var);
+    let literal = |n: NodeId| match &g.nodes[n].op {
+        Op::Const { expr, deps, .. } if deps.is_empty() => syn::parse2::<syn::LitInt>(expr.clone())
+            .ok()
+            .and_then(|i| i.base10_parse::<i64>().ok())
+            .filter(|k| k.abs() < 1 << 20),
+        _ => None,
+    };
+    // Integer arithmetic lowered as a primitive (`idx += 1`).
+    if let Op::Prim { prim, args } = &g.nodes[value].op {
+        return match (prim, args.as_slice()) {
+            (Prim::Add, &[a, b]) if is_read(a) => literal(b),
+            (Prim::Add, &[a, b]) if is_read(b) => literal(a),
+            (Prim::Sub, &[a, b]) if is_read(a) => literal(b).map(|k| -k),
+            _ => None,
+        };
+    }
+    let Op::Const {
+        expr,
+        deps,
+        var_deps,
+        ..
+    } = &g.nodes[value].op
+    else {
+        return None;
+    };
+    let read = sole_value(g, deps)?;
+    if !var_deps.is_empty() || !matches!(g.nodes[read].op, Op::ReadVar(v) if v == var) {
+        return None;
+    }
+    let read = g.nodes[read].ident.to_string();
+    let syn::Expr::Binary(b) = syn::parse2::<syn::Expr>(expr.clone()).ok()? else {
+        return None;
+    };
+    let is_read = |e: &syn::Expr| matches!(e, syn::Expr::Path(p) if p.path.is_ident(&read));
+    let literal = |e: &syn::Expr| match e {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i),
+            ..
+        }) => i.base10_parse::<i64>().ok().filter(|k| k.abs() < 1 << 20),
+        _ => None,
+    };
+    match b.op {
+        syn::BinOp::Add(_) if is_read(&b.left) => literal(&b.right),
+        syn::BinOp::Add(_) if is_read(&b.right) => literal(&b.left),
+        syn::BinOp::Sub(_) if is_read(&b.left) => literal(&b.right).map(|k| -k),
+        _ => None,
+    }
+}
+
+/// The one input of an expression that is not a literal written inline.
+fn sole_value(g: &Graph, deps: &[NodeId]) -> Option<NodeId> {
+    let mut values = deps.iter().copied().filter(|&d| {
+        !matches!(&g.nodes[d].op, Op::Const { inline: true, deps, var_deps, .. }
+            if deps.is_empty() && var_deps.is_empty())
+    });
+    let one = values.next()?;
+    values.next().is_none().then_some(one)
 }
 
 /// Finds the [`Carry`]s of every replayed loop.
@@ -260,7 +455,7 @@ fn offset(g: &Graph, id: NodeId, item_id: NodeId, item: &str) -> Option<i64> {
     let Op::Const { expr, deps, .. } = &g.nodes[id].op else {
         return None;
     };
-    if deps.as_slice() != [item_id] {
+    if sole_value(g, deps) != Some(item_id) {
         return None;
     }
     fn strip(e: &syn::Expr) -> &syn::Expr {
@@ -673,7 +868,17 @@ fn storage(g: &Graph, a: &mut Analysis) {
     // Free: available without storage (fn body, parameters, replayed items,
     // and what is recomputed from free values).
     let mut free = vec![false; n];
+    let counted: HashSet<NodeId> = a
+        .counters
+        .iter()
+        .flat_map(|c| c.reads.iter().map(|&(r, _)| r))
+        .collect();
     for id in 0..n {
+        if counted.contains(&id) {
+            // Stepped back to in the backward, where its dependents are.
+            free[id] = true;
+            continue;
+        }
         let node = &g.nodes[id];
         free[id] = node.region == 0
             || match &node.op {
@@ -697,6 +902,8 @@ fn storage(g: &Graph, a: &mut Analysis) {
         }
         a.storage[id] = if node.region == 0 || matches!(node.op, Op::Param) {
             Storage::Captured
+        } else if counted.contains(&id) {
+            Storage::Counted
         } else if free[id] || reloads(g, a, node, &free) {
             Storage::Recompute
         } else if in_loop(g, node.region) {
@@ -830,8 +1037,9 @@ mod tests {
 
     #[test]
     fn an_input_read_at_a_counted_index_is_read_again_not_taped() {
-        // ADBench's triangle index: `idx` is taped (the scatter of
-        // `w[idx]`'s gradient needs it); `w[idx]` is read again from it.
+        // ADBench's triangle index: `idx` is a counter the backward steps
+        // back (the scatter of `w[idx]`'s gradient needs it), not a tape;
+        // `w[idx]` is read again from it.
         let (g, a) = run(parse_quote!(
             fn tri<T: Float>(w: &[T], x: T, n: usize) -> T {
                 let mut s = T::zero();
@@ -844,12 +1052,13 @@ mod tests {
             }
         ));
         let stored = stored(&g, &a);
-        let idx_taped = g.nodes.iter().enumerate().any(|(i, n)| {
+        let idx_counted = g.nodes.iter().enumerate().any(|(i, n)| {
             matches!(&n.op, Op::ReadVar(v) if g.vars[*v].ident.to_string().contains("idx"))
-                && a.storage[i] == Storage::Tape
+                && a.storage[i] == Storage::Counted
                 && a.kept[i]
         });
-        assert!(idx_taped, "{stored:?}");
+        assert!(idx_counted, "{stored:?}");
+        assert!(stored.iter().all(|s| !s.contains("idx")), "{stored:?}");
         let reads = g
             .nodes
             .iter()

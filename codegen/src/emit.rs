@@ -210,6 +210,27 @@ impl VisitMut for NameLifetimes {
     }
 }
 
+/// `+ k` or `- k`, nothing for zero.
+fn shift(k: i64) -> TokenStream {
+    let n = proc_macro2::Literal::u64_unsuffixed(k.unsigned_abs());
+    match k {
+        0 => TokenStream::new(),
+        k if k > 0 => quote!(+ #n),
+        _ => quote!(- #n),
+    }
+}
+
+/// A [`crate::analyse::Counter`] with the names the emission gives it.
+struct PlannedCounter {
+    var: VarId,
+    block: RegionId,
+    total: i64,
+    /// The backward's copy of the variable, stepped back.
+    back: Ident,
+    /// Where it is declared in a loop: its tape and cursor.
+    tape: Option<(Ident, Ident)>,
+}
+
 /// Generated names for the storage of values and the adjoints of variables.
 struct Plan {
     tape: HashMap<NodeId, (Ident, Ident)>,
@@ -230,6 +251,12 @@ struct Plan {
     cursor: HashMap<NodeId, Ident>,
     /// Arrays copied for a call's pullback (kept, and read, by reference).
     snapshots: HashSet<NodeId>,
+    /// Per [`crate::analyse::Counter`] (by variable): the backward's copy,
+    /// and the tape of its values at the end of each iteration of the loop
+    /// that declares it.
+    counters: Vec<PlannedCounter>,
+    /// Counted reads: the counter's variable, and what its block adds after.
+    counted_reads: HashMap<NodeId, (VarId, i64)>,
 }
 
 fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
@@ -258,7 +285,32 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
                 _ => vec![],
             })
             .collect(),
+        counters: Vec::new(),
+        counted_reads: HashMap::new(),
     };
+    for c in &a.counters {
+        let var = &g.vars[c.var];
+        let base = var.ident.to_string();
+        let base = base.strip_prefix("__tl_v_").unwrap_or(&base).to_string();
+        let back = names.fresh("back", Some(&base));
+        let tape = (var.region != 0).then(|| {
+            let end = format!("{base}_end");
+            (
+                names.fresh("tape", Some(&end)),
+                names.fresh("at", Some(&end)),
+            )
+        });
+        p.counters.push(PlannedCounter {
+            var: c.var,
+            block: c.block,
+            total: c.total,
+            back,
+            tape,
+        });
+        for &(r, after) in &c.reads {
+            p.counted_reads.insert(r, (c.var, after));
+        }
+    }
     for (id, node) in g.nodes.iter().enumerate() {
         if let Some(r) = p.nodes_in.get_mut(node.region) {
             r.push(id);
@@ -585,6 +637,11 @@ impl Forward<'_> {
             let (t, _) = &self.plan.var_tape[v];
             out.push(quote!(let mut #t = ::tapeless::__private::Vec::new();));
         }
+        for c in &self.plan.counters {
+            if let Some((t, _)) = &c.tape {
+                out.push(quote!(let mut #t = ::tapeless::__private::Vec::new();));
+            }
+        }
         out
     }
 
@@ -618,11 +675,19 @@ impl Forward<'_> {
                 out.extend(ids.iter().map(|&id| self.save(id)));
             }
         }
-        // Arrays kept whole leave the iteration on their tape.
+        // Arrays kept whole leave the iteration on their tape, and counters
+        // declared here their last value.
         for v in &self.plan.var_tapes_in[b.id] {
             let (t, _) = &self.plan.var_tape[v];
             let id = &self.g.vars[*v].ident;
             out.push(quote!(::tapeless::__private::push(&mut #t, #id);));
+        }
+        for c in &self.plan.counters {
+            let var = &self.g.vars[c.var];
+            if let (true, Some((t, _))) = (var.region == b.id, &c.tape) {
+                let id = &var.ident;
+                out.push(quote!(::tapeless::__private::push(&mut #t, #id);));
+            }
         }
         out
     }
@@ -1163,9 +1228,14 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
     cursors.sort_by_key(|(id, _)| **id);
     let mut var_cursors: Vec<(&VarId, &(Ident, Ident))> = plan.var_tape.iter().collect();
     var_cursors.sort_by_key(|(id, _)| **id);
+    let counter_cursors = plan
+        .counters
+        .iter()
+        .filter_map(|c| c.tape.as_ref().map(|t| (&c.var, t)));
     let cursors: Vec<TokenStream> = cursors
         .into_iter()
         .chain(var_cursors)
+        .chain(counter_cursors)
         .map(|(_, (t, c))| quote!(let mut #c = #t.len();))
         .collect();
     let body = b.block(&g.body);
@@ -1256,6 +1326,21 @@ impl Backward<'_, '_> {
     fn block(&mut self, b: &Block) -> Vec<TokenStream> {
         let g = self.g;
         let mut out = Vec::new();
+        // Counters declared here start from their value at the block's end.
+        for c in &self.plan.counters {
+            let var = &g.vars[c.var];
+            if var.region != b.id {
+                continue;
+            }
+            let back = &c.back;
+            match &c.tape {
+                Some((t, at)) => out.push(quote!(#at -= 1; let mut #back = #t[#at];)),
+                None => {
+                    let id = &var.ident;
+                    out.push(quote!(let mut #back = #id;));
+                }
+            }
+        }
         if b.id != 0 {
             // Arrays kept whole: their copy for this iteration, by reference.
             for v in &self.plan.var_tapes_in[b.id] {
@@ -1316,6 +1401,17 @@ impl Backward<'_, '_> {
                         }
                         _ => {}
                     },
+                    Storage::Counted => {
+                        let (var, after) = self.plan.counted_reads[&id];
+                        let back = self
+                            .plan
+                            .counters
+                            .iter()
+                            .find(|c| c.var == var)
+                            .map(|c| &c.back);
+                        let delta = shift(-after);
+                        out.push(quote!(let #ident = #back #delta;));
+                    }
                     Storage::Captured => {}
                 }
             }
@@ -1367,6 +1463,17 @@ impl Backward<'_, '_> {
                     out.extend(self.contribute(*value, Local::Expr(d), &TokenStream::new()));
                 }
                 _ => out.extend(self.stmt(s)),
+            }
+        }
+        // Counters stepped here go back to their value at the block's start.
+        for c in &self.plan.counters {
+            if c.block == b.id && c.total != 0 {
+                let back = &c.back;
+                let n = proc_macro2::Literal::u64_unsuffixed(c.total.unsigned_abs());
+                out.push(match c.total > 0 {
+                    true => quote!(#back -= #n;),
+                    false => quote!(#back += #n;),
+                });
             }
         }
         out
@@ -1572,7 +1679,10 @@ impl Backward<'_, '_> {
         let stored = g.nodes.iter().enumerate().any(|(id, n)| {
             inside(n.region)
                 && self.a.kept[id]
-                && matches!(self.a.storage[id], Storage::Tape | Storage::Slot)
+                && matches!(
+                    self.a.storage[id],
+                    Storage::Tape | Storage::Slot | Storage::Counted
+                )
         }) || self.plan.var_tape.keys().any(|&v| inside(g.vars[v].region));
         if stored {
             return None;
