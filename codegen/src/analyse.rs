@@ -217,28 +217,41 @@ fn counters(g: &Graph) -> Vec<Counter> {
             .iter()
             .map(|&(_, i, value)| step(g, var, value).map(|k| (i, k)))
             .collect();
-        let Some(steps) = steps else {
-            continue;
-        };
-        let total: i64 = steps.iter().map(|&(_, k)| k).sum();
-        let reads = blocks[&block]
-            .stmts
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| match s {
-                Stmt::Node(n) if matches!(g.nodes[*n].op, Op::ReadVar(r) if r == var) => {
-                    let after = steps.iter().filter(|&&(j, _)| j > i).map(|&(_, k)| k).sum();
-                    Some((*n, after))
+        if let Some(steps) = steps {
+            out.push(Counter {
+                var,
+                block,
+                total: steps.iter().map(|&(_, k)| k).sum(),
+                reads: Vec::new(),
+            });
+        }
+    }
+    // The reads of each counter's block, with what the block adds after
+    // each: one pass backwards over every such block.
+    let mut by_block: HashMap<RegionId, Vec<usize>> = HashMap::new();
+    for (i, c) in out.iter().enumerate() {
+        by_block.entry(c.block).or_default().push(i);
+    }
+    for (block, counters) in by_block {
+        let mut after: HashMap<VarId, (usize, i64)> =
+            counters.iter().map(|&i| (out[i].var, (i, 0))).collect();
+        for s in blocks[&block].stmts.iter().rev() {
+            match s {
+                Stmt::Set { var, value } => {
+                    if let Some((_, sum)) = after.get_mut(var) {
+                        *sum += step(g, *var, *value).unwrap_or(0);
+                    }
                 }
-                _ => None,
-            })
-            .collect();
-        out.push(Counter {
-            var,
-            block,
-            total,
-            reads,
-        });
+                Stmt::Node(n) => {
+                    if let Op::ReadVar(var) = g.nodes[*n].op {
+                        if let Some(&(i, sum)) = after.get(&var) {
+                            out[i].reads.push((*n, sum));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
     }
     out
 }

@@ -1673,48 +1673,62 @@ impl Backward<'_, '_> {
     /// tape or slot and writes no array or scalar declared outside it other
     /// than those: then zero adjoints for them make the reversal a no-op.
     fn skippable(&self, l: &Loop) -> Option<Vec<VarId>> {
-        let g = self.g;
-        let inside = |r: RegionId| within(g, r, l.body.id);
-        // Values read back from storage inside: skipping would desync cursors.
-        let stored = g.nodes.iter().enumerate().any(|(id, n)| {
-            inside(n.region)
-                && self.a.kept[id]
-                && matches!(
-                    self.a.storage[id],
-                    Storage::Tape | Storage::Slot | Storage::Counted
-                )
-        }) || self.plan.var_tape.keys().any(|&v| inside(g.vars[v].region));
-        if stored {
-            return None;
+        struct Walk<'w> {
+            g: &'w Graph,
+            a: &'w Analysis,
+            plan: &'w Plan,
+            outer: RegionId,
+            vars: Vec<VarId>,
+            ok: bool,
         }
-        let mut vars = Vec::new();
-        let mut ok = true;
-        fn walk(g: &Graph, b: &Block, outer: RegionId, vars: &mut Vec<VarId>, ok: &mut bool) {
-            for s in &b.stmts {
-                match s {
-                    Stmt::Set { var, .. }
-                        if g.vars[*var].active
-                            && !within(g, g.vars[*var].region, outer)
-                            && !vars.contains(var) =>
-                    {
-                        vars.push(*var)
+        impl Walk<'_> {
+            fn block(&mut self, b: &Block) {
+                let (g, a) = (self.g, self.a);
+                // Values read back from storage inside: skipping would
+                // desync cursors (or leave a counter unstepped).
+                let stored = self.plan.nodes_in[b.id].iter().any(|&id| {
+                    a.kept[id]
+                        && matches!(
+                            a.storage[id],
+                            Storage::Tape | Storage::Slot | Storage::Counted
+                        )
+                }) || !self.plan.var_tapes_in[b.id].is_empty();
+                self.ok &= !stored;
+                for s in &b.stmts {
+                    match s {
+                        Stmt::Set { var, .. }
+                            if g.vars[*var].active
+                                && !within(g, g.vars[*var].region, self.outer)
+                                && !self.vars.contains(var) =>
+                        {
+                            self.vars.push(*var)
+                        }
+                        Stmt::Store { var, .. }
+                            if g.vars[*var].active
+                                && !within(g, g.vars[*var].region, self.outer) =>
+                        {
+                            self.ok = false
+                        }
+                        Stmt::If { then, els, .. } => {
+                            self.block(then);
+                            self.block(els);
+                        }
+                        Stmt::Loop(inner) => self.block(&inner.body),
+                        _ => {}
                     }
-                    Stmt::Store { var, .. }
-                        if g.vars[*var].active && !within(g, g.vars[*var].region, outer) =>
-                    {
-                        *ok = false
-                    }
-                    Stmt::If { then, els, .. } => {
-                        walk(g, then, outer, vars, ok);
-                        walk(g, els, outer, vars, ok);
-                    }
-                    Stmt::Loop(inner) => walk(g, &inner.body, outer, vars, ok),
-                    _ => {}
                 }
             }
         }
-        walk(g, &l.body, l.body.id, &mut vars, &mut ok);
-        ok.then_some(vars)
+        let mut w = Walk {
+            g: self.g,
+            a: self.a,
+            plan: self.plan,
+            outer: l.body.id,
+            vars: Vec::new(),
+            ok: true,
+        };
+        w.block(&l.body);
+        w.ok.then_some(w.vars)
     }
 
     /// The sum of every element of an adjoint array (`[x; n]`'s gradient
