@@ -192,6 +192,25 @@ mod tests {
         }
     }
 
+    #[test]
+    #[ignore]
+    fn lower_scaling() {
+        for n in [1000usize, 2000, 4000, 8000] {
+            let item_fn: syn::ItemFn = syn::parse2(synthetic(n)).unwrap();
+            let cx = diag::Diagnostics::default();
+            let f = parse::function(&cx, &args::Args::default(), &item_fn).unwrap();
+            let mut best = f64::MAX;
+            for _ in 0..3 {
+                let t = std::time::Instant::now();
+                let mut names = names::Names::default();
+                let g = lower::lower(&cx, &f, &mut names).unwrap();
+                best = best.min(t.elapsed().as_secs_f64() * 1e3);
+                drop(g);
+            }
+            println!("{n}: lower {best:.1} ms");
+        }
+    }
+
     /// The macro never panics: odd inputs give errors, not crashes.
     #[test]
     fn never_panics_on_odd_input() {

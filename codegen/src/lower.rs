@@ -998,8 +998,16 @@ impl Lower<'_, '_> {
                     if !*inline {
                         *inline = true;
                         // It was bound as a statement; the loop header is its only use.
+                        // It was bound just now: look from the end, not
+                        // through the whole block (a loop per statement of a
+                        // long block made that quadratic).
                         if let Some(s) = self.stmts.last_mut() {
-                            s.retain(|st| !matches!(st, Stmt::Node(x) if *x == n));
+                            if let Some(at) = s
+                                .iter()
+                                .rposition(|st| matches!(st, Stmt::Node(x) if *x == n))
+                            {
+                                s.remove(at);
+                            }
                         }
                     }
                 }
