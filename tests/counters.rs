@@ -2,8 +2,9 @@
 //! backwards, steps of two, steps in a branch): the backward steps them back
 //! instead of storing every value read. These check the gradients against
 //! finite differences at random points, f64 and f32, wherever a counter can
-//! be declared (the fn body, a loop) and read (before and after its step, in
-//! a branch, after its loop), and where a loop around it could be skipped.
+//! be declared (the fn body, a loop, the block that steps it) and read
+//! (before and after its step, in a branch, after its loop, through a cast),
+//! and where a loop around it could be skipped.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -31,6 +32,23 @@ fn packed<T: Float>(l: &[T], v: &[T], k: usize) -> T {
         for i in 0..d {
             s += (out[i] + v[i]).sin() * l[j * per];
         }
+    }
+    s
+}
+
+/// Declared, stepped and read in the same loop body; a typed counter read
+/// through a cast.
+#[differentiable]
+fn same_block<T: Float>(w: &[T], x: &[T]) -> T {
+    let mut s = T::zero();
+    for j in 0..x.len() {
+        let mut at = 2 * j;
+        s += w[at] * x[j];
+        at += 1;
+        s += (w[at] * x[j]).sin();
+        let mut k: i32 = j as i32;
+        k += 1;
+        s += w[k as usize] * w[at];
     }
     s
 }
@@ -135,11 +153,26 @@ fn check<T: Float + std::fmt::Display>(seed: u64) {
             assert_gradient("strides x", |p: &[T]| strides(p, &w), &x, &gx, tol);
             assert_gradient("strides w", |p: &[T]| strides(&x, p), &w, &gw, tol);
 
+            // Away from the branch's edge at zero, where the function jumps.
+            let xb: Vec<T> = cast(
+                &rng.point(2 * d, 0.2, 1.0)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| if i % 2 == 0 { *v } else { -*v })
+                    .collect::<Vec<_>>(),
+            );
+            let x = xb;
             let wb: Vec<T> = cast(&rng.point(2 * d + 1, -1.0, 1.0));
             let (s, (gx, gw)) = branchy_grad(&x, &wb);
             assert!(s == branchy(&x, &wb));
             assert_gradient("branchy x", |p: &[T]| branchy(p, &wb), &x, &gx, tol);
             assert_gradient("branchy w", |p: &[T]| branchy(&x, p), &wb, &gw, tol);
+
+            let ws: Vec<T> = cast(&rng.point(4 * d + 2, -1.0, 1.0));
+            let (s, (gw, gx)) = same_block_grad(&ws, &x);
+            assert!(s == same_block(&ws, &x));
+            assert_gradient("same_block w", |p: &[T]| same_block(p, &x), &ws, &gw, tol);
+            assert_gradient("same_block x", |p: &[T]| same_block(&ws, p), &x, &gx, tol);
 
             let (s, g) = around_grad(&x);
             assert!(s == around(&x));
