@@ -1891,7 +1891,7 @@ impl Backward<'_, '_> {
         let zero = self.zero();
         let item = node_tokens(&g.nodes[h.item]);
         let iter = node_tokens(&g.nodes[h.iter]);
-        let first = self.names.fresh("first", None).to_token_stream();
+        let first = self.names.local("first").to_token_stream();
         let mut window_flush = Vec::new();
         for c in carries {
             let var = &g.vars[c.var];
