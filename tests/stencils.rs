@@ -6,7 +6,7 @@
 //! gradients against finite differences at random points, f64 and f32, for
 //! every shape that carries: counting up or down, inclusive ranges, offsets
 //! below and above the index, gaps, reads in branches (some of which never
-//! run, at indices that do not exist), loops in loops, arrays computed before
+//! run, at indices that do not exist), `continue`, loops in loops, arrays computed before
 //! the loop, rows of nested arrays, and loops that run no iteration.
 
 #![allow(clippy::needless_range_loop)]
@@ -141,6 +141,22 @@ fn partly<T: Float>(x: &[T]) -> T {
     s
 }
 
+/// A `continue` before some of the reads (the rest of the body is then a
+/// branch of its own).
+#[differentiable]
+fn skips<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for i in 0..x.len() - 1 {
+        let (a, b) = (x[i], x[i + 1]);
+        s += a * b;
+        if i % 3 == 0 {
+            continue;
+        }
+        s += (x[i + 1] - x[i]).sin();
+    }
+    s
+}
+
 /// Elements fixed while the inner loop runs, one read in a branch that
 /// never runs where its index is past the end.
 #[differentiable]
@@ -201,6 +217,9 @@ fn check<T: Float + std::fmt::Display>(seed: u64) {
             assert!(v == gap(&x));
             assert_gradient("gap", |p: &[T]| gap(p), &x, &g, tol);
         }
+        let (v, g) = skips_grad(&x);
+        assert!(v == skips(&x));
+        assert_gradient("skips", |p: &[T]| skips(p), &x, &g, tol);
         let (v, g) = partly_grad(&x);
         assert!(v == partly(&x));
         assert_gradient("partly", |p: &[T]| partly(p), &x, &g, tol);
