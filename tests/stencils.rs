@@ -104,12 +104,13 @@ fn computed<T: Float>(x: &[T]) -> T {
 }
 
 /// Reversed iteration over a slice's windows by index, counting down with
-/// the offset below the index.
+/// the offset below the index, the neighbour's index bound to a name first.
 #[differentiable]
 fn down_below<T: Float>(x: &[T]) -> T {
     let mut s = T::zero();
     for i in (1..x.len()).rev() {
-        let d = x[i] - x[i - 1];
+        let before = i - 1;
+        let d = x[i] - x[before];
         s += d * d * d.exp();
     }
     s

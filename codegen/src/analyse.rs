@@ -259,52 +259,68 @@ fn counters(g: &Graph) -> Vec<Counter> {
 /// `k` where `value` is `v + k` (or `k + v`, or `v - k` as `-k`) for a read
 /// of the variable `var` and an integer literal `k`.
 fn step(g: &Graph, var: VarId, value: NodeId) -> Option<i64> {
-    let is_read = |n: NodeId| matches!(g.nodes[n].op, Op::ReadVar(v) if v == var);
-    let literal = |n: NodeId| match &g.nodes[n].op {
-        Op::Const { expr, deps, .. } if deps.is_empty() => syn::parse2::<syn::LitInt>(expr.clone())
-            .ok()
-            .and_then(|i| i.base10_parse::<i64>().ok())
-            .filter(|k| k.abs() < 1 << 20),
+    match plus_constant(g, value)? {
+        (read, k) if matches!(g.nodes[read].op, Op::ReadVar(v) if v == var) => Some(k),
         _ => None,
-    };
-    // Integer arithmetic lowered as a primitive (`idx += 1`).
-    if let Op::Prim { prim, args } = &g.nodes[value].op {
-        return match (prim, args.as_slice()) {
-            (Prim::Add, &[a, b]) if is_read(a) => literal(b),
-            (Prim::Add, &[a, b]) if is_read(b) => literal(a),
-            (Prim::Sub, &[a, b]) if is_read(a) => literal(b).map(|k| -k),
+    }
+}
+
+/// `(n, k)` where node `id` is node `n` plus the integer literal `k`
+/// (`n + k`, `k + n`, `n - k` as `-k`): integer arithmetic, as lowering
+/// writes it (a primitive of a `let`, or an expression inside an index).
+fn plus_constant(g: &Graph, id: NodeId) -> Option<(NodeId, i64)> {
+    fn strip(e: &syn::Expr) -> &syn::Expr {
+        match e {
+            syn::Expr::Paren(p) => strip(&p.expr),
+            syn::Expr::Group(p) => strip(&p.expr),
+            _ => e,
+        }
+    }
+    fn int(e: &syn::Expr) -> Option<i64> {
+        match strip(e) {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(i),
+                ..
+            }) => i.base10_parse::<i64>().ok().filter(|k| k.abs() < 1 << 20),
             _ => None,
-        };
+        }
     }
-    let Op::Const {
-        expr,
-        deps,
-        var_deps,
-        ..
-    } = &g.nodes[value].op
-    else {
-        return None;
-    };
-    let read = sole_value(g, deps)?;
-    if !var_deps.is_empty() || !matches!(g.nodes[read].op, Op::ReadVar(v) if v == var) {
-        return None;
-    }
-    let read = g.nodes[read].ident.to_string();
-    let syn::Expr::Binary(b) = syn::parse2::<syn::Expr>(expr.clone()).ok()? else {
-        return None;
-    };
-    let is_read = |e: &syn::Expr| matches!(e, syn::Expr::Path(p) if p.path.is_ident(&read));
-    let literal = |e: &syn::Expr| match e {
-        syn::Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Int(i),
-            ..
-        }) => i.base10_parse::<i64>().ok().filter(|k| k.abs() < 1 << 20),
+    let literal = |n: NodeId| match &g.nodes[n].op {
+        Op::Const { expr, deps, .. } if deps.is_empty() => {
+            int(&syn::parse2::<syn::Expr>(expr.clone()).ok()?)
+        }
         _ => None,
     };
-    match b.op {
-        syn::BinOp::Add(_) if is_read(&b.left) => literal(&b.right),
-        syn::BinOp::Add(_) if is_read(&b.right) => literal(&b.left),
-        syn::BinOp::Sub(_) if is_read(&b.left) => literal(&b.right).map(|k| -k),
+    match &g.nodes[id].op {
+        Op::Prim { prim, args } => match (prim, args.as_slice()) {
+            (Prim::Add, &[a, b]) => match literal(b) {
+                Some(k) => Some((a, k)),
+                None => literal(a).map(|k| (b, k)),
+            },
+            (Prim::Sub, &[a, b]) => literal(b).map(|k| (a, -k)),
+            _ => None,
+        },
+        Op::Const {
+            expr,
+            deps,
+            var_deps,
+            ..
+        } if var_deps.is_empty() => {
+            let base = sole_value(g, deps)?;
+            let name = g.nodes[base].ident.to_string();
+            let is_base =
+                |e: &syn::Expr| matches!(strip(e), syn::Expr::Path(p) if p.path.is_ident(&name));
+            let syn::Expr::Binary(b) = syn::parse2::<syn::Expr>(expr.clone()).ok()? else {
+                return None;
+            };
+            let k = match b.op {
+                syn::BinOp::Add(_) if is_base(&b.left) => int(&b.right),
+                syn::BinOp::Add(_) if is_base(&b.right) => int(&b.left),
+                syn::BinOp::Sub(_) if is_base(&b.left) => int(&b.right).map(|k| -k),
+                _ => None,
+            }?;
+            Some((base, k))
+        }
         _ => None,
     }
 }
@@ -361,7 +377,6 @@ fn loop_carries(g: &Graph, l: &Loop, nodes_in: &[Vec<NodeId>]) -> Vec<Carry> {
             .and_then(|e| unit_steps(&e)),
         _ => None,
     };
-    let item = g.nodes[h.item].ident.to_string();
     let inside = |n: NodeId| {
         let mut r = g.nodes[n].region;
         loop {
@@ -411,7 +426,7 @@ fn loop_carries(g: &Graph, l: &Loop, nodes_in: &[Vec<NodeId>]) -> Vec<Carry> {
         let offsets: Vec<(NodeId, i64, bool)> = mine()
             .filter_map(|(id, _, index)| match index {
                 [i] if inside(*i) => {
-                    offset(g, *i, h.item, &item).map(|k| (*id, k, g.nodes[*id].region == l.body.id))
+                    offset(g, *i, h.item).map(|k| (*id, k, g.nodes[*id].region == l.body.id))
                 }
                 _ => None,
             })
@@ -461,38 +476,12 @@ fn unit_steps(e: &syn::Expr) -> Option<bool> {
 }
 
 /// `k` where node `id` is the loop's item plus the constant `k`.
-fn offset(g: &Graph, id: NodeId, item_id: NodeId, item: &str) -> Option<i64> {
-    if id == item_id {
+fn offset(g: &Graph, id: NodeId, item: NodeId) -> Option<i64> {
+    if id == item {
         return Some(0);
     }
-    let Op::Const { expr, deps, .. } = &g.nodes[id].op else {
-        return None;
-    };
-    if sole_value(g, deps) != Some(item_id) {
-        return None;
-    }
-    fn strip(e: &syn::Expr) -> &syn::Expr {
-        match e {
-            syn::Expr::Paren(p) => strip(&p.expr),
-            syn::Expr::Group(p) => strip(&p.expr),
-            _ => e,
-        }
-    }
-    let is_item = |e: &syn::Expr| matches!(strip(e), syn::Expr::Path(p) if p.path.is_ident(item));
-    let constant = |e: &syn::Expr| match strip(e) {
-        syn::Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Int(i),
-            ..
-        }) => i.base10_parse::<i64>().ok().filter(|k| *k < 1 << 20),
-        _ => None,
-    };
-    let syn::Expr::Binary(b) = syn::parse2::<syn::Expr>(expr.clone()).ok()? else {
-        return None;
-    };
-    match b.op {
-        syn::BinOp::Add(_) if is_item(&b.left) => constant(&b.right),
-        syn::BinOp::Add(_) if is_item(&b.right) => constant(&b.left),
-        syn::BinOp::Sub(_) if is_item(&b.left) => constant(&b.right).map(|k| -k),
+    match plus_constant(g, id)? {
+        (base, k) if base == item => Some(k),
         _ => None,
     }
 }
