@@ -1,5 +1,6 @@
-//! Running indices (`idx += 1` through a packed triangle, `k -= 1` walking
-//! backwards, steps of two, steps in a branch): the backward steps them back
+//! Running indices (`idx += 1` through a packed triangle or a sparse
+//! matrix's rows, `k -= 1` walking backwards, steps of two, steps in a
+//! branch): the backward steps them back
 //! instead of storing every value read. These check the gradients against
 //! finite differences at random points, f64 and f32, wherever a counter can
 //! be declared (the fn body, a loop, the block that steps it) and read
@@ -49,6 +50,23 @@ fn same_block<T: Float>(w: &[T], x: &[T]) -> T {
         let mut k: i32 = j as i32;
         k += 1;
         s += w[k as usize] * w[at];
+    }
+    s
+}
+
+/// A sparse matrix (compressed rows) times a vector, squared: the running
+/// position in the values steps through rows of different lengths.
+#[differentiable]
+fn sparse<T: Float>(vals: &[T], x: &[T], cols: &[usize], lens: &[usize]) -> T {
+    let mut k = 0;
+    let mut s = T::zero();
+    for r in 0..lens.len() {
+        let mut row = T::zero();
+        for _ in 0..lens[r] {
+            row += vals[k] * x[cols[k]];
+            k += 1;
+        }
+        s += row * row;
     }
     s
 }
@@ -173,6 +191,26 @@ fn check<T: Float + std::fmt::Display>(seed: u64) {
             assert!(s == same_block(&ws, &x));
             assert_gradient("same_block w", |p: &[T]| same_block(p, &x), &ws, &gw, tol);
             assert_gradient("same_block x", |p: &[T]| same_block(&ws, p), &x, &gx, tol);
+
+            let lens = [2usize, 0, 3, 1];
+            let cols: Vec<usize> = (0..6).map(|i| (i * 7 + d) % x.len()).collect();
+            let vals: Vec<T> = cast(&rng.point(6, -1.0, 1.0));
+            let (s, (gv, gx)) = sparse_grad(&vals, &x, &cols, &lens);
+            assert!(s == sparse(&vals, &x, &cols, &lens));
+            assert_gradient(
+                "sparse vals",
+                |p: &[T]| sparse(p, &x, &cols, &lens),
+                &vals,
+                &gv,
+                tol,
+            );
+            assert_gradient(
+                "sparse x",
+                |p: &[T]| sparse(&vals, p, &cols, &lens),
+                &x,
+                &gx,
+                tol,
+            );
 
             let (s, g) = around_grad(&x);
             assert!(s == around(&x));
