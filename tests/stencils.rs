@@ -14,7 +14,7 @@
 mod common;
 
 use common::{assert_gradient, cast, tolerance, Rng};
-use tapeless::{differentiable, Float};
+use tapeless::{differentiable, Dual, Float};
 
 #[differentiable]
 fn rosenbrock<T: Float>(x: &[T]) -> T {
@@ -298,6 +298,45 @@ fn rosenbrock_matches_its_closed_form() {
                 (g[j] - want).abs() <= 1e-12 * (1.0 + want.abs()),
                 "n={n} j={j}: {} vs {want}",
                 g[j]
+            );
+        }
+    }
+}
+
+/// Second derivatives through carried adjoints: the gradient of the
+/// smoothness penalty in dual numbers, against its Hessian in closed form
+/// (tridiagonal: 2 on the ends of the diagonal, 4 inside, -2 off it).
+#[test]
+fn second_derivatives_through_carried_adjoints() {
+    #[differentiable]
+    fn penalty<T: Float>(x: &[T]) -> T {
+        let mut s = T::zero();
+        for i in 1..=x.len() - 1 {
+            s += (x[i] - x[i - 1]).powi(2);
+        }
+        s
+    }
+    let x = [0.3, -0.2, 0.5, 1.1, -0.7];
+    let n = x.len();
+    for j in 0..n {
+        let xd: Vec<Dual<f64>> = (0..n)
+            .map(|i| Dual {
+                re: x[i],
+                eps: if i == j { 1.0 } else { 0.0 },
+            })
+            .collect();
+        let (_, g) = penalty_grad(&xd);
+        for i in 0..n {
+            let want = match (i as i64 - j as i64).abs() {
+                0 if i == 0 || i == n - 1 => 2.0,
+                0 => 4.0,
+                1 => -2.0,
+                _ => 0.0,
+            };
+            assert!(
+                (g[i].eps - want).abs() < 1e-12,
+                "H[{i}][{j}] = {}",
+                g[i].eps
             );
         }
     }
