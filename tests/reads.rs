@@ -101,6 +101,18 @@ fn in_place<T: Float>(x: &[T]) -> T {
     s
 }
 
+/// Immutable copies (`to_vec`, `to_owned`, `clone`) read like the array.
+#[differentiable]
+fn copies<T: Float>(x: &[T]) -> T {
+    let y = x.to_vec();
+    let z = x.to_owned();
+    let mut s = T::zero();
+    for i in 0..x.len() {
+        s += y[i] * z[(i + 1) % x.len()].sin();
+    }
+    s
+}
+
 fn check<T: Float + std::fmt::Display>(seed: u64) {
     let mut rng = Rng::new(seed);
     for _ in 0..10 {
@@ -128,6 +140,10 @@ fn check<T: Float + std::fmt::Display>(seed: u64) {
             &gv,
             tolerance::<T>(),
         );
+
+        let (v, g) = copies_grad(&x);
+        assert!(v == copies(&x));
+        assert_gradient("copies", |p: &[T]| copies(p), &x, &g, tolerance::<T>());
 
         let (v, g) = in_place_grad(&x);
         assert!(v == in_place(&x));

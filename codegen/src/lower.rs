@@ -466,7 +466,9 @@ fn method(name: &str) -> Option<Method> {
         "trunc" => prim(Trunc, 1),
         "fract" => prim(Fract, 1),
         "sin_cos" => Some(Method::SinCos),
-        "clone" => Some(Method::Identity),
+        // An array's copy is the array (an immutable one), or the error for
+        // copying into a mutable variable.
+        "clone" | "to_vec" | "to_owned" => Some(Method::Identity),
         "is_nan" | "is_infinite" | "is_finite" | "is_normal" | "is_subnormal"
         | "is_sign_positive" | "is_sign_negative" | "classify" | "len" | "is_empty" => {
             Some(Method::Predicate)

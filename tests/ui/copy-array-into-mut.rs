@@ -7,4 +7,11 @@ fn f<T: Float, const N: usize>(x: [T; N]) -> T {
     y[0] + x[0]
 }
 
+#[differentiable]
+fn g<T: Float>(x: &[T]) -> T {
+    let mut y = x.to_vec();
+    y[0] = y[0] * 2.0;
+    y[0] + x[0]
+}
+
 fn main() {}
