@@ -506,20 +506,26 @@ fn forward(
     };
     let bw = backward(f, g, a, &plan, names);
     let dout_pat = &bw.dout_pat;
-    // The identifiers the pullback's body and the forward's statements use
-    // (one walk of the tokens, not one per parameter).
-    let in_backward = idents(&[&bw.body]);
-    let mut in_fn = idents(&stmts);
-    in_fn.extend(idents(&[&value]));
+    // The parameters the pullback's body and the forward's statements use
+    // (one walk of the tokens, not one per parameter, stopping once all are
+    // found).
+    let param_names: Vec<&Ident> = f.params.iter().map(|p| p.ident).collect();
+    let in_backward = mentioned(std::slice::from_ref(&bw.body), &param_names);
+    let in_fn = mentioned(
+        &stmts.iter().chain([&value]).cloned().collect::<Vec<_>>(),
+        &param_names,
+    );
     // Using the gradient counts as using the fn (no "never used" warning).
     let user_fn = &f.item.sig.ident;
     let mention = turbofish(f).map(|t| quote!(let _ = #user_fn #t;));
     // A parameter that only fed a `let _` in the body is read here, so that
     // the generated fn warns about nothing the user's fn does not.
-    let unread = f.params.iter().map(|p| p.ident).filter(|id| {
-        let id = id.to_string();
-        !in_fn.contains(&id) && !in_backward.contains(&id)
-    });
+    let unread = f
+        .params
+        .iter()
+        .enumerate()
+        .filter(|&(k, _)| !in_fn[k] && !in_backward[k])
+        .map(|(_, p)| p.ident);
     // No gradient at all (`wrt()`): the pullback returns `()`, unwritten.
     let returns_grads = (grads.to_string() != "()").then(|| quote!(-> #grads));
     let backward = bw.with(&bw.grads);
@@ -543,9 +549,9 @@ fn forward(
     // The protocol: the pullback takes the arguments again, so that it
     // borrows nothing and a caller may keep it (on a tape, in a loop).
     let types: Vec<syn::Type> = f.params.iter().map(|p| unbound(p.ty)).collect();
-    let pats = f.params.iter().map(|p| {
+    let pats = f.params.iter().enumerate().map(|(k, p)| {
         let id = p.ident;
-        if in_backward.contains(&id.to_string()) {
+        if in_backward[k] {
             id.to_token_stream()
         } else {
             quote!(_)
@@ -1160,24 +1166,35 @@ fn kept_doc(g: &Graph, a: &Analysis) -> String {
     format!("The pullback keeps {}.", parts.join(" and "))
 }
 
-/// Every identifier in `streams`, as text.
-fn idents(streams: &[impl std::borrow::Borrow<TokenStream>]) -> std::collections::HashSet<String> {
-    fn walk(tokens: TokenStream, out: &mut std::collections::HashSet<String>) {
-        for t in tokens {
+/// Which of `names` occur in `streams` as identifiers: one walk, no
+/// allocation per token, stopping once all are found.
+fn mentioned(streams: &[TokenStream], names: &[&Ident]) -> Vec<bool> {
+    fn walk(tokens: &TokenStream, names: &[String], found: &mut [bool], left: &mut usize) {
+        for t in tokens.clone() {
+            if *left == 0 {
+                return;
+            }
             match t {
                 proc_macro2::TokenTree::Ident(i) => {
-                    out.insert(i.to_string());
+                    for (k, n) in names.iter().enumerate() {
+                        if !found[k] && i == n {
+                            found[k] = true;
+                            *left -= 1;
+                        }
+                    }
                 }
-                proc_macro2::TokenTree::Group(g) => walk(g.stream(), out),
+                proc_macro2::TokenTree::Group(g) => walk(&g.stream(), names, found, left),
                 _ => {}
             }
         }
     }
-    let mut out = std::collections::HashSet::new();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut found = vec![false; names.len()];
+    let mut left = names.len();
     for s in streams {
-        walk(s.borrow().clone(), &mut out);
+        walk(s, &names, &mut found, &mut left);
     }
-    out
+    found
 }
 
 /// The backward pass, emitted once for both forwards.
