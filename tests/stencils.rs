@@ -6,7 +6,8 @@
 //! gradients against finite differences at random points, f64 and f32, for
 //! every shape that carries: counting up or down, inclusive ranges, offsets
 //! below and above the index, gaps, reads in branches (some of which never
-//! run, at indices that do not exist), `continue`, loops in loops, arrays computed before
+//! run, at indices that do not exist), `continue`, slices iterated with
+//! `.enumerate()` (and `.rev()`), loops in loops, arrays computed before
 //! the loop, rows of nested arrays, and loops that run no iteration.
 
 #![allow(clippy::needless_range_loop)]
@@ -142,6 +143,20 @@ fn partly<T: Float>(x: &[T]) -> T {
     s
 }
 
+/// Iterating one slice and reading the neighbours of another by its index,
+/// forwards and reversed.
+#[differentiable]
+fn enumerated<T: Float>(w: &[T], x: &[T]) -> T {
+    let mut s = T::zero();
+    for (i, &wi) in w.iter().enumerate() {
+        s += wi * x[i] * x[i + 1];
+    }
+    for (i, wi) in w.iter().enumerate().rev() {
+        s += (*wi * x[i + 1] - x[i]).tanh();
+    }
+    s
+}
+
 /// A `continue` before some of the reads (the rest of the body is then a
 /// branch of its own).
 #[differentiable]
@@ -217,6 +232,13 @@ fn check<T: Float + std::fmt::Display>(seed: u64) {
             let (v, g) = gap_grad(&x);
             assert!(v == gap(&x));
             assert_gradient("gap", |p: &[T]| gap(p), &x, &g, tol);
+        }
+        if n >= 2 {
+            let wn = &w[..n - 1];
+            let (v, (gw, gx)) = enumerated_grad(wn, &x);
+            assert!(v == enumerated(wn, &x));
+            assert_gradient("enumerated w", |p: &[T]| enumerated(p, &x), wn, &gw, tol);
+            assert_gradient("enumerated x", |p: &[T]| enumerated(wn, p), &x, &gx, tol);
         }
         let (v, g) = skips_grad(&x);
         assert!(v == skips(&x));
