@@ -651,7 +651,7 @@ fn collect_sinks(g: &Graph, b: &Block, out: &mut Vec<(NodeId, RegionId)>) {
             Stmt::Declare { var, init } => match init {
                 Init::Value(n) | Init::Fill { value: n, .. } => add(*n, *var),
                 Init::Elems { values, .. } => values.iter().for_each(|&n| add(n, *var)),
-                Init::Deferred | Init::Call(_) => {}
+                Init::Deferred | Init::Call(_) | Init::Copy { .. } => {}
             },
             Stmt::Set { var, value } | Stmt::Store { var, value, .. } => add(*value, *var),
             Stmt::If { then, els, .. } => {

@@ -404,13 +404,31 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
 /// The innermost region any input of an inline constant comes from.
 fn dep_region(g: &Graph, n: NodeId) -> RegionId {
     let mut deepest = 0;
-    let mut stack = g.nodes[n].op.inputs();
-    while let Some(d) = stack.pop() {
-        let r = g.nodes[d].region;
+    let mut deeper = |r: RegionId| {
         if depth(g, r) > depth(g, deepest) {
             deepest = r;
         }
+    };
+    // The arrays an inline constant reads (`0..y.len()`) count where they
+    // are declared.
+    let arrays = |op: &Op| match op {
+        Op::Const {
+            inline: true,
+            var_deps,
+            ..
+        } => var_deps.clone(),
+        _ => vec![],
+    };
+    arrays(&g.nodes[n].op)
+        .into_iter()
+        .for_each(|v| deeper(g.vars[v].region));
+    let mut stack = g.nodes[n].op.inputs();
+    while let Some(d) = stack.pop() {
+        deeper(g.nodes[d].region);
         if matches!(g.nodes[d].op, Op::Const { inline: true, .. }) {
+            arrays(&g.nodes[d].op)
+                .into_iter()
+                .for_each(|v| deeper(g.vars[v].region));
             stack.extend(g.nodes[d].op.inputs());
         }
     }
@@ -824,6 +842,7 @@ impl Forward<'_> {
                         quote!(let #decl = #v;)
                     }
                     Init::Fill { fill, .. } => quote!(let #decl = #fill;),
+                    Init::Copy { expr, .. } => quote!(let #decl = #expr;),
                     Init::Elems { values, vec } => {
                         let vs = values.iter().map(|&n| node_tokens(&g.nodes[n]));
                         if *vec {
@@ -1066,7 +1085,7 @@ fn stmt_reads(g: &Graph, s: &Stmt, out: &mut Vec<NodeId>) {
         }
         Stmt::Declare { init, .. } => match init {
             Init::Value(n) | Init::Call(n) => node(g, *n, out),
-            Init::Deferred => {}
+            Init::Deferred | Init::Copy { .. } => {}
             Init::Fill { value, lens, .. } => {
                 node(g, *value, out);
                 lens.iter().for_each(|&n| node(g, n, out));
@@ -1604,6 +1623,15 @@ impl Backward<'_, '_> {
                             }
                         }
                         out
+                    }
+                    // The copy's gradient is the source's, element by element.
+                    Init::Copy { source, .. } if g.vars[*source].active => {
+                        let depth = match &g.vars[*var].shape {
+                            Shape::Array { depth, .. } => *depth,
+                            Shape::Scalar => 0,
+                        };
+                        let ds = plan.var_adjoint[*source].to_token_stream();
+                        vec![add_into(&ds, &d, depth, self.generic)]
                     }
                     _ => vec![],
                 }

@@ -222,6 +222,9 @@ pub(crate) enum Init {
     Elems { values: Vec<NodeId>, vec: bool },
     /// The array a call returned (the call node).
     Call(NodeId),
+    /// A copy of the array `source` (`x.to_vec()`, `x.clone()`, or `x` for
+    /// an array value); `expr` makes the copy in the forward pass.
+    Copy { source: VarId, expr: TokenStream },
 }
 
 pub(crate) struct Loop {

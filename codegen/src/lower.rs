@@ -1013,7 +1013,17 @@ impl Lower<'_, '_> {
                         }
                     }
                 }
-                (n, is_range(&fl.expr))
+                // A range over a local array's length (`0..y.len()`) where
+                // the array lives in a loop or branch: the backward has no
+                // such array to measure, so the loop counts its iterations
+                // and tapes its items instead of replaying the range.
+                let local_array = match &self.nodes[n].op {
+                    Op::Const { var_deps, .. } => var_deps
+                        .iter()
+                        .any(|&v| self.vars[v].param.is_none() && self.vars[v].region != 0),
+                    _ => false,
+                };
+                (n, is_range(&fl.expr) && !local_array)
             }
         };
         let counter = (has_break || !replay).then(|| self.names.fresh("n", None));
@@ -1348,6 +1358,10 @@ impl Lower<'_, '_> {
                 return Some(Val::Tuple(parts.into_iter().map(Val::Node).collect()));
             }
         }
+        // `let mut y = x.to_vec();`: a new array, the copy of another.
+        if let Some(copy) = self.array_copy(e, pat, name.as_deref()) {
+            return Some(copy);
+        }
         // `let h: [T; N] = layer(..)`: a call returning an array.
         if let (Pat::Type(pt), Expr::Call(c)) = (pat, e) {
             if let (Expr::Path(func), true) = (&*c.func, self.touches_active(e)) {
@@ -1374,6 +1388,65 @@ impl Lower<'_, '_> {
             Expr::Paren(p) => self.let_value(&p.expr, pat),
             _ => self.expr(e),
         }
+    }
+
+    /// `let mut y = x.to_vec();` (or `.to_owned()`, `.clone()`, or `x` itself
+    /// where `x` is an array value) for an array variable `x`: a new array
+    /// variable of the same shape, active if `x` is, holding a copy. An
+    /// immutable `let` needs no copy: it is `x` (see `bind`).
+    fn array_copy(&mut self, e: &Expr, pat: &Pat, name: Option<&str>) -> Option<Val> {
+        let mutable = match pat {
+            Pat::Ident(pi) => pi.mutability.is_some(),
+            Pat::Type(pt) => matches!(&*pt.pat, Pat::Ident(pi) if pi.mutability.is_some()),
+            _ => false,
+        };
+        if !mutable {
+            return None;
+        }
+        let mut inner = e;
+        while let Expr::Paren(p) = inner {
+            inner = &p.expr;
+        }
+        let (path, method) = match inner {
+            Expr::MethodCall(m)
+                if m.args.is_empty()
+                    && m.turbofish.is_none()
+                    && ["to_vec", "to_owned", "clone"].contains(&m.method.to_string().as_str()) =>
+            {
+                (&*m.receiver, true)
+            }
+            other => (other, false),
+        };
+        let Expr::Path(p) = path else {
+            return None;
+        };
+        let source_name = p.path.get_ident()?.to_string();
+        let Some(Val::Var(source)) = self.scopes.get(&source_name).cloned() else {
+            return None;
+        };
+        let Shape::Array { depth, zeros } = self.vars[source].shape.clone() else {
+            return None;
+        };
+        // A parameter keeps its name in the generated fns, so the user's own
+        // `x.to_vec()` copies it; otherwise (a renamed local, or `let mut y =
+        // x;`, which would move a `Vec` the generated code still reads) the
+        // array is cloned.
+        let expr = if method && self.vars[source].param.is_some() {
+            e.to_token_stream()
+        } else {
+            let id = &self.vars[source].ident;
+            quote!(::core::clone::Clone::clone(&#id))
+        };
+        let ident = self.names.fresh("v", name);
+        let var = self.new_var(ident, Shape::Array { depth, zeros }, None);
+        if self.vars[source].active {
+            self.written_active.insert(var);
+        }
+        self.emit(Stmt::Declare {
+            var,
+            init: Init::Copy { source, expr },
+        });
+        Some(Val::Var(var))
     }
 
     /// `[x; N]`, `vec![x; n]` (nested), `[a, b]`, `vec![a, b]`: a new array
@@ -1538,12 +1611,18 @@ impl Lower<'_, '_> {
                         // A fresh array from this `let` has the user's name already.
                         Val::Var(var)
                     }
+                    // A copy `let_value` did not make (a row, `w[i].to_vec()`):
+                    // binding it would alias the array it came from.
                     Val::Var(var)
                         if pi.mutability.is_some()
                             && matches!(self.vars[var].shape, Shape::Array { .. }) =>
                     {
-                        self.cx.error(pat, "copying an array into a new mutable variable is not supported; build the new one with `[x; N]` or `vec![x; n]` and fill it");
+                        self.cx.error(pat, "copying this array into a new mutable variable is not supported; copy a whole array (`let mut y = x.to_vec();`), or build the new one with `[x; N]` or `vec![x; n]` and fill it");
                         Val::Var(var)
+                    }
+                    Val::Row(var, prefix) if pi.mutability.is_some() => {
+                        self.cx.error(pat, "copying a row into a new mutable variable is not supported; copy a whole array (`let mut y = x.to_vec();`), or build the new one with `[x; N]` or `vec![x; n]` and fill it");
+                        Val::Row(var, prefix)
                     }
                     other => other,
                 };
