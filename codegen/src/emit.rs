@@ -255,8 +255,9 @@ struct Plan {
     /// and the tape of its values at the end of each iteration of the loop
     /// that declares it.
     counters: Vec<PlannedCounter>,
-    /// Counted reads: the counter's variable, and what its block adds after.
-    counted_reads: HashMap<NodeId, (VarId, i64)>,
+    /// Counted reads: the counter's backward copy, and what its block adds
+    /// after the read.
+    counted_reads: HashMap<NodeId, (Ident, i64)>,
 }
 
 fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
@@ -300,6 +301,9 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
                 names.fresh("at", Some(&end)),
             )
         });
+        for &(r, after) in &c.reads {
+            p.counted_reads.insert(r, (back.clone(), after));
+        }
         p.counters.push(PlannedCounter {
             var: c.var,
             block: c.block,
@@ -307,9 +311,6 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
             back,
             tape,
         });
-        for &(r, after) in &c.reads {
-            p.counted_reads.insert(r, (c.var, after));
-        }
     }
     for (id, node) in g.nodes.iter().enumerate() {
         if let Some(r) = p.nodes_in.get_mut(node.region) {
@@ -1438,13 +1439,7 @@ impl Backward<'_, '_> {
                         _ => {}
                     },
                     Storage::Counted => {
-                        let (var, after) = self.plan.counted_reads[&id];
-                        let back = self
-                            .plan
-                            .counters
-                            .iter()
-                            .find(|c| c.var == var)
-                            .map(|c| &c.back);
+                        let (back, after) = &self.plan.counted_reads[&id];
                         let delta = shift(-after);
                         out.push(quote!(let #ident = #back #delta;));
                     }
@@ -1573,16 +1568,13 @@ impl Backward<'_, '_> {
             };
             // The read is computed in this block, a few statements before,
             // with nothing but other values computed in between.
-            let start = i.saturating_sub(64);
-            let clean = b.stmts[start..i]
+            let window = &b.stmts[i.saturating_sub(64)..i];
+            let at = window
                 .iter()
-                .rev()
-                .take_while(|s| !matches!(s, Stmt::Node(n) if *n == read))
-                .all(|s| matches!(s, Stmt::Node(n) if !matches!(g.nodes[*n].op, Op::Call { .. })));
-            let present = b.stmts[start..i]
-                .iter()
-                .any(|s| matches!(s, Stmt::Node(n) if *n == read));
-            if clean && present {
+                .rposition(|s| matches!(s, Stmt::Node(n) if *n == read));
+            let clean =
+                |s: &Stmt| matches!(s, Stmt::Node(n) if !matches!(g.nodes[*n].op, Op::Call { .. }));
+            if at.is_some_and(|at| window[at + 1..].iter().all(clean)) {
                 found.insert(i, read);
             }
         }
@@ -1945,12 +1937,8 @@ impl Backward<'_, '_> {
                 .strip_prefix("__tl_v")
                 .unwrap_or(&base)
                 .trim_start_matches('_');
-            let width = match c.kind {
-                CarryKind::Window { width, .. } => width,
-                CarryKind::Fixed { .. } => 1,
-            };
             let locals: Vec<Ident> = match c.kind {
-                CarryKind::Window { .. } => (0..width)
+                CarryKind::Window { width, .. } => (0..width)
                     .map(|j| self.names.fresh("carry", Some(&format!("{base}_{j}"))))
                     .collect(),
                 CarryKind::Fixed { .. } => vec![self.names.fresh("carry", Some(base))],
@@ -1982,6 +1970,7 @@ impl Backward<'_, '_> {
                     _ => quote!(#d[#base - #n]),
                 }
             };
+            let width = locals.len();
             let last = width - 1;
             // The reversal counting up, local 0 is complete after each
             // iteration; counting down, the last one.
