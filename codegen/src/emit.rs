@@ -1,6 +1,9 @@
 //! Pass 5: the graph -> Rust. Writes the user's fn back (literals made the
-//! float type), `NAME_forward` (the forward pass, then a `move` closure that
-//! is the backward pass) and, for a scalar output, `NAME_grad`.
+//! float type), the call protocol's `__tl_forward` (the forward pass, then a
+//! `move` closure that is the backward pass, taking the arguments again),
+//! `NAME_forward` (which calls it, where the arguments are `Copy`; else a
+//! second emission of the same statements) and, for a scalar output,
+//! `NAME_grad`.
 //!
 //! The forward pass mirrors the user's code: one `let` per node, the same
 //! branches and loops. Values a loop computes that the backward reads are
@@ -9,10 +12,11 @@
 //! iterations, and pops what it reads. For straight-line code:
 //!
 //! ```text
-//! fn f_forward<T: Float>(x: T, y: T, z: T) -> (T, impl Fn(T) -> (T, T, T)) {
+//! fn __tl_forward<T: Float>(x: T, y: T, z: T)
+//!     -> (T, impl Fn(T, (T, T, T), &[bool]) -> (T, T, T) + use<T>) {
 //!     let __tl_v_q = x + y;
 //!     let __tl_v_out = __tl_v_q * z;
-//!     (__tl_v_out, move |__tl_dout: T| {
+//!     (__tl_v_out, move |__tl_dout: T, (_, _, z): (T, T, T), _: &[bool]| {
 //!         let __tl_d_q = __tl_dout * z;       // mul swaps
 //!         let __tl_d_z = __tl_dout * __tl_v_q;
 //!         (__tl_d_q, __tl_d_q, __tl_d_z)      // add distributes
@@ -525,6 +529,10 @@ fn forward(
     };
     let bw = backward(f, g, a, &plan, names);
     let dout_pat = &bw.dout_pat;
+    // With the protocol emitted here, `NAME_forward` calls it: the graph is
+    // written once (half the tokens for rustc), where the arguments can be
+    // handed to the protocol's pullback again by copy.
+    let delegate = protocol.is_some() && f.params.iter().all(|p| copies(p.ty, &f.float));
     // The parameters the pullback's body and the forward's statements use
     // (one walk of the tokens, not one per parameter, stopping once all are
     // found).
@@ -548,18 +556,66 @@ fn forward(
     // No gradient at all (`wrt()`): the pullback returns `()`, unwritten.
     let returns_grads = (grads.to_string() != "()").then(|| quote!(-> #grads));
     let backward = bw.with(&bw.grads);
-    let public = quote! {
-        #(#attrs)*
-        #[doc = #doc]
-        #[inline]
-        #[allow(dead_code)]
-        #vis fn #name #generics (#(#params),*) -> (#out, impl Fn(#out) #returns_grads #captures) #where_clause {
-            #mention
-            #(let _ = #unread;)*
-            #(#items)*
-            #(#storage)*
-            #(#stmts)*
-            (#value, move |#dout_pat: #out| #backward)
+    let public = if delegate {
+        let idents: Vec<&Ident> = f.params.iter().map(|p| p.ident).collect();
+        let turbofish = turbofish(f).unwrap_or_default();
+        let (value, pullback, dout) = (
+            Ident::new("__tl_value", Span::mixed_site()),
+            Ident::new("__tl_pullback", Span::mixed_site()),
+            Ident::new("__tl_dout", Span::mixed_site()),
+        );
+        // One name per parameter's gradient (`_` for constants).
+        let slots: Vec<TokenStream> = f
+            .params
+            .iter()
+            .enumerate()
+            .map(|(k, p)| match p.float {
+                Some(_) => {
+                    format_ident!("__tl_g{}", k, span = Span::mixed_site()).into_token_stream()
+                }
+                None => quote!(_),
+            })
+            .collect();
+        let needed = f.params.iter().map(|p| p.float.is_some());
+        let picked: Vec<&TokenStream> = f
+            .params
+            .iter()
+            .zip(&slots)
+            .filter(|(p, _)| p.float.is_some())
+            .map(|(_, s)| s)
+            .collect();
+        let picked = match picked.as_slice() {
+            [one] => quote!(#one),
+            many => quote!((#(#many),*)),
+        };
+        quote! {
+            #(#attrs)*
+            #[doc = #doc]
+            #[inline]
+            #[allow(dead_code)]
+            #vis fn #name #generics (#(#params),*) -> (#out, impl Fn(#out) #returns_grads #captures) #where_clause {
+                #mention
+                let (#value, #pullback) = #user_fn::#protocol #turbofish (#(#idents),*);
+                (#value, move |#dout: #out| {
+                    let (#(#slots,)*) = #pullback(#dout, (#(#idents,)*), &[#(#needed),*]);
+                    #picked
+                })
+            }
+        }
+    } else {
+        quote! {
+            #(#attrs)*
+            #[doc = #doc]
+            #[inline]
+            #[allow(dead_code)]
+            #vis fn #name #generics (#(#params),*) -> (#out, impl Fn(#out) #returns_grads #captures) #where_clause {
+                #mention
+                #(let _ = #unread;)*
+                #(#items)*
+                #(#storage)*
+                #(#stmts)*
+                (#value, move |#dout_pat: #out| #backward)
+            }
         }
     };
     let Some(name) = protocol else {
@@ -593,6 +649,34 @@ fn forward(
         }
     };
     (public, method)
+}
+
+/// A type whose values are `Copy` on its face: a shared reference, the
+/// float type (`Float: Copy`) or a primitive, or an array or tuple of such.
+fn copies(ty: &syn::Type, float: &syn::Type) -> bool {
+    if crate::parse::same_type(ty, float) {
+        // `Float: Copy`.
+        return true;
+    }
+    match ty {
+        syn::Type::Reference(r) => r.mutability.is_none(),
+        syn::Type::Path(p) => {
+            p.qself.is_none()
+                && p.path.get_ident().is_some_and(|id| {
+                    // Other single names may be user types.
+                    [
+                        "usize", "isize", "u8", "u16", "u32", "u64", "u128", "i8", "i16", "i32",
+                        "i64", "i128", "f32", "f64", "bool", "char",
+                    ]
+                    .iter()
+                    .any(|k| id == k)
+                })
+        }
+        syn::Type::Array(a) => copies(&a.elem, float),
+        syn::Type::Tuple(t) => t.elems.iter().all(|e| copies(e, float)),
+        syn::Type::Paren(p) => copies(&p.elem, float),
+        _ => false,
+    }
 }
 
 /// A parameter type for the protocol pullback's arguments: every lifetime
