@@ -1,8 +1,19 @@
+//! Prints what `#[differentiable]` expands a fn to, without rustc:
+//! `cargo run -p tapeless-codegen --example dump -- 'fn f<T: Float>(x: T) -> T { x * x }'`
+//! (no argument: the pipeline benchmark's `synthetic(16)`). Pipe it through
+//! `rustfmt` to read it.
+
 fn main() {
-    let item: proc_macro2::TokenStream = std::env::args()
-        .nth(1)
-        .map(|s| s.parse().unwrap())
-        .unwrap_or_else(|| tapeless_codegen::synthetic(16));
+    let item: proc_macro2::TokenStream = match std::env::args().nth(1) {
+        Some(src) => match src.parse() {
+            Ok(ts) => ts,
+            Err(e) => {
+                eprintln!("not Rust tokens: {e}");
+                std::process::exit(1);
+            }
+        },
+        None => tapeless_codegen::synthetic(16),
+    };
     println!(
         "{}",
         tapeless_codegen::differentiable(quote::quote!(), item)

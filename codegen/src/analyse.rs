@@ -5,7 +5,7 @@
 //! recomputation for cheap values of a loop (indices, elements of inputs),
 //! and otherwise one slot, or one tape entry per iteration.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::graph::{
     Block, CallArg, Graph, Init, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId,
@@ -120,7 +120,7 @@ pub(crate) fn analyse(g: &Graph) -> Analysis {
         work: vec![false; g.regions.len()],
         replayed: vec![false; n],
         settled: vec![false; g.vars.len()],
-        carries: HashMap::new(),
+        carries: HashMap::default(),
         counters: Vec::new(),
     };
     modes(g, &mut a);
@@ -145,8 +145,8 @@ pub(crate) fn analyse(g: &Graph) -> Analysis {
 /// in one block inside a loop.
 fn counters(g: &Graph) -> Vec<Counter> {
     // Per variable: the blocks of its writes, and each write's position.
-    let mut sets: HashMap<VarId, Vec<(RegionId, usize, NodeId)>> = HashMap::new();
-    let mut no_break_loops = HashSet::new();
+    let mut sets: HashMap<VarId, Vec<(RegionId, usize, NodeId)>> = HashMap::default();
+    let mut no_break_loops = HashSet::default();
     fn walk(
         b: &Block,
         sets: &mut HashMap<VarId, Vec<(RegionId, usize, NodeId)>>,
@@ -171,7 +171,7 @@ fn counters(g: &Graph) -> Vec<Counter> {
     }
     walk(&g.body, &mut sets, &mut no_break_loops);
     let blocks = {
-        let mut m: HashMap<RegionId, &Block> = HashMap::new();
+        let mut m: HashMap<RegionId, &Block> = HashMap::default();
         fn index<'g>(b: &'g Block, m: &mut HashMap<RegionId, &'g Block>) {
             m.insert(b.id, b);
             for s in &b.stmts {
@@ -228,7 +228,7 @@ fn counters(g: &Graph) -> Vec<Counter> {
     }
     // The reads of each counter's block, with what the block adds after
     // each: one pass backwards over every such block.
-    let mut by_block: HashMap<RegionId, Vec<usize>> = HashMap::new();
+    let mut by_block: HashMap<RegionId, Vec<usize>> = HashMap::default();
     for (i, c) in out.iter().enumerate() {
         by_block.entry(c.block).or_default().push(i);
     }
@@ -365,7 +365,7 @@ fn loop_carries(g: &Graph, l: &Loop, nodes_in: &[Vec<NodeId>]) -> Vec<Carry> {
         return vec![];
     };
     let mut reads = Vec::new();
-    let mut barred = HashSet::new();
+    let mut barred = HashSet::default();
     scan(g, &l.body, nodes_in, false, &mut reads, &mut barred);
     reads.retain(|(_, var, _)| !barred.contains(var));
     if reads.is_empty() {
@@ -785,7 +785,7 @@ fn settled_reads(g: &Graph) -> Vec<bool> {
     let mut blocks = vec![&g.body];
     while let Some(b) = blocks.pop() {
         // Position (at this level) of each var's last write, and of each read.
-        let mut last_write = std::collections::HashMap::new();
+        let mut last_write = HashMap::default();
         let mut reads = Vec::new();
         let mut breaks = false;
         for (pos, stmt) in b.stmts.iter().enumerate() {
@@ -822,7 +822,7 @@ fn collect(
     g: &Graph,
     s: &Stmt,
     pos: usize,
-    last_write: &mut std::collections::HashMap<usize, usize>,
+    last_write: &mut HashMap<usize, usize>,
     reads: &mut Vec<(NodeId, usize, usize)>,
     breaks: &mut bool,
     loops: usize,

@@ -24,9 +24,9 @@
 //! }
 //! ```
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::visit::Visit;
 use syn::visit_mut::VisitMut;
@@ -41,8 +41,8 @@ use crate::parse::{Function, Holds, Output};
 use crate::rules::{self, Kept, Local};
 use crate::sugar;
 
-/// Everything the attribute expands to.
-/// `all` is the same fn differentiated with respect to every float
+/// Everything the attribute expands to, after the user's fn (see
+/// [`original_owned`]). `all` is the same fn differentiated with respect to every float
 /// parameter, where `wrt(..)` leaves some out: callers need every gradient.
 pub(crate) fn expand(
     f: &Function,
@@ -51,7 +51,6 @@ pub(crate) fn expand(
     names: &mut Names,
     all: Option<(&Function, &Graph, &Analysis)>,
 ) -> TokenStream {
-    let original = original(f);
     let grad = match f.output {
         Output::Scalar => grad(f, names),
         Output::Tuple(_) | Output::Array => TokenStream::new(),
@@ -72,7 +71,7 @@ pub(crate) fn expand(
         method = forward_protocol(sf, sg, sa, names, &protocol_name);
     }
     let protocol = protocol_carrier(&f.item.vis, &f.item.sig.ident, method);
-    quote!(#original #forward #grad #protocol)
+    quote!(#forward #grad #protocol)
 }
 
 /// The hidden braced struct `name` (type namespace only) whose `impl`
@@ -97,8 +96,17 @@ pub(crate) fn protocol_carrier(
 
 /// The user's fn as written, with plain float literals made the float type.
 pub(crate) fn original(f: &Function) -> TokenStream {
-    let mut item = f.item.clone();
-    if f.generic && sugar::convert_block(&f.float, &mut item.block) {
+    original_owned(f.item.clone(), &f.float, f.generic)
+}
+
+/// [`original`] on the fn itself, where the caller is done with it (no copy
+/// of the syntax tree).
+pub(crate) fn original_owned(
+    mut item: syn::ItemFn,
+    float: &syn::Type,
+    generic: bool,
+) -> TokenStream {
+    if generic && sugar::convert_block(float, &mut item.block) {
         // `acc += x` became `acc = acc + (x)`: ours, not the user's style.
         item.attrs
             .push(syn::parse_quote!(#[allow(clippy::assign_op_pattern)]));
@@ -266,16 +274,16 @@ struct Plan {
 
 fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
     let mut p = Plan {
-        tape: HashMap::new(),
-        var_tape: HashMap::new(),
-        slot: HashMap::new(),
+        tape: HashMap::default(),
+        var_tape: HashMap::default(),
+        slot: HashMap::default(),
         var_adjoint: Vec::new(),
-        loop_of: HashMap::new(),
+        loop_of: HashMap::default(),
         nodes_in: vec![Vec::new(); g.regions.len()],
         vars_in: vec![Vec::new(); g.regions.len()],
         var_tapes_in: vec![Vec::new(); g.regions.len()],
-        counted: HashSet::new(),
-        cursor: HashMap::new(),
+        counted: HashSet::default(),
+        cursor: HashMap::default(),
         snapshots: g
             .nodes
             .iter()
@@ -291,7 +299,7 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
             })
             .collect(),
         counters: Vec::new(),
-        counted_reads: HashMap::new(),
+        counted_reads: HashMap::default(),
     };
     for c in &a.counters {
         let var = &g.vars[c.var];
@@ -528,34 +536,21 @@ fn forward(
         },
     };
     let bw = backward(f, g, a, &plan, names);
-    let dout_pat = &bw.dout_pat;
     // With the protocol emitted here, `NAME_forward` calls it: the graph is
     // written once (half the tokens for rustc), where the arguments can be
     // handed to the protocol's pullback again by copy.
     let delegate = protocol.is_some() && f.params.iter().all(|p| copies(p.ty, &f.float));
-    // The parameters the pullback's body and the forward's statements use
-    // (one walk of the tokens, not one per parameter, stopping once all are
-    // found).
-    let param_names: Vec<&Ident> = f.params.iter().map(|p| p.ident).collect();
-    let in_backward = mentioned(std::slice::from_ref(&bw.body), &param_names);
-    let in_fn = mentioned(
-        &stmts.iter().chain([&value]).cloned().collect::<Vec<_>>(),
-        &param_names,
-    );
     // Using the gradient counts as using the fn (no "never used" warning).
     let user_fn = &f.item.sig.ident;
     let mention = turbofish(f).map(|t| quote!(let _ = #user_fn #t;));
-    // A parameter that only fed a `let _` in the body is read here, so that
-    // the generated fn warns about nothing the user's fn does not.
-    let unread = f
-        .params
-        .iter()
-        .enumerate()
-        .filter(|&(k, _)| !in_fn[k] && !in_backward[k])
-        .map(|(_, p)| p.ident);
     // No gradient at all (`wrt()`): the pullback returns `()`, unwritten.
     let returns_grads = (grads.to_string() != "()").then(|| quote!(-> #grads));
-    let backward = bw.with(&bw.grads);
+    // The bodies are built by moving the statements' streams, each written
+    // once (interpolating a stream copies its tokens).
+    let head = quote! {
+        #(#items)*
+        #(#storage)*
+    };
     let public = if delegate {
         let idents: Vec<&Ident> = f.params.iter().map(|p| p.ident).collect();
         let turbofish = turbofish(f).unwrap_or_default();
@@ -603,50 +598,64 @@ fn forward(
             }
         }
     } else {
+        // The parameters the pullback's body and the forward's statements
+        // use (one walk of the tokens, stopping once all are found).
+        let param_names: Vec<&Ident> = f.params.iter().map(|p| p.ident).collect();
+        let in_backward = mentioned(std::slice::from_ref(&bw.body), &param_names);
+        let in_fn = mentioned(&stmts, &param_names);
+        let in_value = mentioned(std::slice::from_ref(&value), &param_names);
+        // A parameter that only fed a `let _` in the body is read here, so
+        // that the generated fn warns about nothing the user's fn does not.
+        let unread = f
+            .params
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| !in_fn[k] && !in_value[k] && !in_backward[k])
+            .map(|(_, p)| p.ident);
+        let mut body = quote! {
+            #mention
+            #(let _ = #unread;)*
+        };
+        body.extend(head.clone());
+        body.extend(stmts.iter().cloned());
+        let dout_pat = &bw.dout_pat;
+        let backward = bw.with(&bw.grads);
+        body.extend(quote!((#value, move |#dout_pat: #out| #backward)));
+        let body = Group::new(Delimiter::Brace, body);
         quote! {
             #(#attrs)*
             #[doc = #doc]
             #[inline]
             #[allow(dead_code)]
-            #vis fn #name #generics (#(#params),*) -> (#out, impl Fn(#out) #returns_grads #captures) #where_clause {
-                #mention
-                #(let _ = #unread;)*
-                #(#items)*
-                #(#storage)*
-                #(#stmts)*
-                (#value, move |#dout_pat: #out| #backward)
-            }
+            #vis fn #name #generics (#(#params),*) -> (#out, impl Fn(#out) #returns_grads #captures) #where_clause
+            #body
         }
     };
     let Some(name) = protocol else {
         return (public, TokenStream::new());
     };
     // The protocol: the pullback takes the arguments again, so that it
-    // borrows nothing and a caller may keep it (on a tape, in a loop).
+    // borrows nothing and a caller may keep it (on a tape, in a loop). It
+    // binds every argument (unused ones are allowed below).
     let types: Vec<syn::Type> = f.params.iter().map(|p| unbound(p.ty)).collect();
-    let pats = f.params.iter().enumerate().map(|(k, p)| {
-        let id = p.ident;
-        if in_backward[k] {
-            id.to_token_stream()
-        } else {
-            quote!(_)
-        }
-    });
+    let pats = f.params.iter().map(|p| p.ident);
     let returns = protocol_return(f);
     let _ = captures;
-    let backward = bw.with(&bw.positional);
+    let dout_pat = bw.dout_pat.clone();
+    let mut body = head;
+    body.extend(stmts);
+    let backward = bw.into_positional();
+    body.extend(
+        quote!((#value, move |#dout_pat: #out, (#(#pats,)*): (#(#types,)*), _: &[bool]| #backward)),
+    );
+    let body = Group::new(Delimiter::Brace, body);
     let method = quote! {
         #(#attrs)*
         #[doc(hidden)]
         #[inline]
         #[allow(dead_code, unused_variables)]
         #vis fn #name #generics (#(#params),*) -> #returns #where_clause
-        {
-            #(#items)*
-            #(#storage)*
-            #(#stmts)*
-            (#value, move |#dout_pat: #out, (#(#pats,)*): (#(#types,)*), _: &[bool]| #backward)
-        }
+        #body
     };
     (public, method)
 }
@@ -819,7 +828,7 @@ impl Forward<'_> {
     /// computed it) on the stack: the mlp's inner product ran 1.3 x slower.
     fn deferred_pushes(&self, b: &Block) -> HashMap<usize, Vec<NodeId>> {
         let g = self.g;
-        let mut last_use: HashMap<NodeId, usize> = HashMap::new();
+        let mut last_use: HashMap<NodeId, usize> = HashMap::default();
         let mut breaks = vec![false; b.stmts.len()];
         for (i, s) in b.stmts.iter().enumerate() {
             let mut reads = Vec::new();
@@ -829,7 +838,7 @@ impl Forward<'_> {
             }
             breaks[i] = may_break(s);
         }
-        let mut out: HashMap<usize, Vec<NodeId>> = HashMap::new();
+        let mut out: HashMap<usize, Vec<NodeId>> = HashMap::default();
         for (i, s) in b.stmts.iter().enumerate() {
             let Stmt::Node(id) = s else { continue };
             let id = *id;
@@ -1319,6 +1328,14 @@ impl BackwardPass {
         let body = &self.body;
         quote!({ #body #grads })
     }
+
+    /// The protocol's closure body (ending in the positional gradients),
+    /// moving the statements: their last use.
+    fn into_positional(self) -> Group {
+        let mut body = self.body;
+        body.extend(self.positional);
+        Group::new(Delimiter::Brace, body)
+    }
 }
 
 /// The backward pass: the closure's parameter pattern, body, and both
@@ -1342,8 +1359,8 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
         adjoint: vec![None; g.nodes.len()],
         seen: vec![0; g.nodes.len()],
         douts,
-        carried: HashMap::new(),
-        kept_in_place: HashSet::new(),
+        carried: HashMap::default(),
+        kept_in_place: HashSet::default(),
     };
     let mut cursors: Vec<(&NodeId, &(Ident, Ident))> = plan.tape.iter().collect();
     cursors.sort_by_key(|(id, _)| **id);
@@ -1602,7 +1619,7 @@ impl Backward<'_, '_> {
     /// adjoint nor adds it back.
     fn updates(&self, b: &Block) -> HashMap<usize, NodeId> {
         let g = self.g;
-        let mut found = HashMap::new();
+        let mut found = HashMap::default();
         for (i, s) in b.stmts.iter().enumerate() {
             let Stmt::Store { var, index, value } = s else {
                 continue;

@@ -130,6 +130,12 @@ fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 &mut names,
                 full.as_ref().map(|(af, ag, aa)| (af, ag, aa)),
             );
+            // The user's fn last, by value: no copy of its syntax tree.
+            let (float, generic) = (f.float.clone(), f.generic);
+            drop((f, g, a, full));
+            let mut all = emit::original_owned(item_fn, &float, generic);
+            all.extend(out);
+            let out = all;
             if std::env::var_os("TAPELESS_DEBUG").is_some() {
                 eprintln!("{out}");
             }

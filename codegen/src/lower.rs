@@ -7,7 +7,7 @@
 //! decided as nodes are made, with variables' activity found by iterating
 //! to a fixed point. Errors that need activity are reported here.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
@@ -31,8 +31,8 @@ pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option
     // A variable is active if an active value is ever written to it, which a
     // loop may reveal only after its first read: iterate to a fixed point,
     // reporting errors from the final run only.
-    let mut active: HashSet<VarId> = HashSet::new();
-    let mut written: HashSet<VarId> = HashSet::new();
+    let mut active: HashSet<VarId> = HashSet::default();
+    let mut written: HashSet<VarId> = HashSet::default();
     for _ in 0..64 {
         let scratch = Diagnostics::default();
         let mut n = names.clone();
@@ -88,12 +88,12 @@ fn run(
         scopes: Scopes::new(),
         active_vars: active,
         written_before: written,
-        written_active: HashSet::new(),
+        written_active: HashSet::default(),
         loops: Vec::new(),
         ret: None,
         let_vars: 0,
         callees: Vec::new(),
-        reads: HashMap::new(),
+        reads: HashMap::default(),
         control_writes: ControlWrites::default(),
     };
     for (i, p) in f.params.iter().enumerate() {
@@ -159,7 +159,7 @@ fn run(
                     &f.item.sig.output,
                     "an early `return` is not supported for array outputs; return at the end",
                 );
-                return (None, HashSet::new());
+                return (None, HashSet::default());
             }
         };
         let vars: Vec<VarId> = (0..n)
@@ -275,7 +275,7 @@ enum Undo {
 impl Scopes {
     fn new() -> Scopes {
         Scopes {
-            frames: vec![HashMap::new()],
+            frames: vec![HashMap::default()],
             journal: Vec::new(),
         }
     }
@@ -289,7 +289,7 @@ impl Scopes {
     }
 
     fn push(&mut self) {
-        self.frames.push(HashMap::new());
+        self.frames.push(HashMap::default());
         self.journal.push(Undo::Pushed);
     }
 
@@ -1714,7 +1714,7 @@ impl Lower<'_, '_> {
         let mut deps = deps;
         let mut e_tokens = e.to_token_stream();
         if !reads.is_empty() {
-            let mut map = HashMap::new();
+            let mut map = HashMap::default();
             for var in reads {
                 let n = self.read_var(var, e.span());
                 deps.push(n);
@@ -2532,7 +2532,7 @@ fn assigned_in_control_of(stmt: &SynStmt) -> HashSet<String> {
     }
     let mut f = Find {
         depth: 0,
-        names: HashSet::new(),
+        names: HashSet::default(),
     };
     f.visit_stmt(stmt);
     f.names

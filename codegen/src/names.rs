@@ -2,7 +2,7 @@
 //! unique within one expansion, with `Span::mixed_site()` so that they can
 //! neither see nor shadow the user's bindings (macro_rules hygiene).
 
-use std::collections::HashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use proc_macro2::{Ident, Span};
 use quote::format_ident;
@@ -10,9 +10,9 @@ use quote::format_ident;
 /// Hands out fresh generated identifiers.
 #[derive(Default, Clone)]
 pub(crate) struct Names {
-    taken: HashSet<String>,
+    taken: FxHashSet<String>,
     /// The next number to try for each base.
-    next: std::collections::HashMap<String, usize>,
+    next: FxHashMap<String, usize>,
 }
 
 impl Names {

@@ -242,8 +242,8 @@ pub(crate) fn cheap(prim: Prim) -> bool {
 /// (read off the pullback once per primitive, then remembered).
 pub(crate) fn flows(prim: Prim, i: usize) -> bool {
     thread_local! {
-        static FLOWS: std::cell::RefCell<std::collections::HashMap<(Prim, usize), bool>> =
-            std::cell::RefCell::new(std::collections::HashMap::new());
+        static FLOWS: std::cell::RefCell<rustc_hash::FxHashMap<(Prim, usize), bool>> =
+            std::cell::RefCell::new(rustc_hash::FxHashMap::default());
     }
     if let Some(known) = FLOWS.with(|f| f.borrow().get(&(prim, i)).copied()) {
         return known;
