@@ -1,7 +1,8 @@
 //! Prints what `#[differentiable]` expands a fn to, without rustc:
 //! `cargo run -p tapeless-codegen --example dump -- 'fn f<T: Float>(x: T) -> T { x * x }'`
-//! (no argument: the pipeline benchmark's `synthetic(16)`). Pipe it through
-//! `rustfmt` to read it.
+//! (no argument: the pipeline benchmark's `synthetic(16)`; a second
+//! argument is the attribute's, e.g. `'wrt(x)'`). Pipe it through `rustfmt`
+//! to read it.
 
 fn main() {
     let item: proc_macro2::TokenStream = match std::env::args().nth(1) {
@@ -14,8 +15,9 @@ fn main() {
         },
         None => tapeless_codegen::synthetic(16),
     };
-    println!(
-        "{}",
-        tapeless_codegen::differentiable(quote::quote!(), item)
-    );
+    let attr: proc_macro2::TokenStream = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_default();
+    println!("{}", tapeless_codegen::differentiable(attr, item));
 }

@@ -1,0 +1,189 @@
+//! `cargo bench --bench paired`: the generated and the hand-written
+//! gradient timed in alternation (A B A B ...), the ratio taken per pair
+//! and its median reported. On a shared machine whose speed drifts
+//! between and within runs, a pair sees the same conditions for both.
+
+mod gmm;
+mod workloads;
+
+use std::hint::black_box;
+use std::time::Instant;
+
+/// Median over `pairs` of time(a) / time(b), each timed over `reps` calls.
+fn paired(name: &str, pairs: usize, reps: usize, mut a: impl FnMut(), mut b: impl FnMut()) {
+    let time = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        for _ in 0..reps {
+            f();
+        }
+        t.elapsed().as_secs_f64() / reps as f64
+    };
+    // Warm up both.
+    time(&mut a);
+    time(&mut b);
+    let mut ratios = Vec::with_capacity(pairs);
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    for k in 0..pairs {
+        // Alternate which goes first.
+        let (x, y) = if k % 2 == 0 {
+            let x = time(&mut a);
+            (x, time(&mut b))
+        } else {
+            let y = time(&mut b);
+            (time(&mut a), y)
+        };
+        ratios.push(x / y);
+        ta.push(x);
+        tb.push(y);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (r, a_med, b_med) = (med(&mut ratios), med(&mut ta), med(&mut tb));
+    let q = |p: f64| ratios[((ratios.len() - 1) as f64 * p) as usize];
+    println!(
+        "{name:24} generated / hand {r:.2} (quartiles {:.2}-{:.2}); generated {:.1} us, hand {:.1} us",
+        q(0.25),
+        q(0.75),
+        a_med * 1e6,
+        b_med * 1e6
+    );
+}
+
+fn main() {
+    use workloads::*;
+    let p = [2.0, -1.0, -3.0, -2.0, -3.0];
+    paired(
+        "neuron",
+        101,
+        20_000,
+        || {
+            let p = black_box(p);
+            black_box(neuron_grad(p[0], p[1], p[2], p[3], p[4]));
+        },
+        || {
+            let p = black_box(p);
+            black_box(neuron_hand(p[0], p[1], p[2], p[3], p[4]));
+        },
+    );
+    let d = data();
+    let mut grad = vec![0.0; d.rosen.len()];
+    let mut grad2 = vec![0.0; d.rosen.len()];
+    paired(
+        "rosenbrock",
+        101,
+        200,
+        || {
+            black_box(rosenbrock_grad(black_box(&d.rosen)));
+        },
+        || {
+            black_box(rosenbrock_hand(black_box(&d.rosen), &mut grad));
+        },
+    );
+    paired(
+        "rosenbrock (tuned hand)",
+        101,
+        200,
+        || {
+            black_box(rosenbrock_grad(black_box(&d.rosen)));
+        },
+        || {
+            black_box(rosenbrock_hand_carry(black_box(&d.rosen), &mut grad2));
+        },
+    );
+    paired(
+        "mlp",
+        101,
+        4,
+        || {
+            black_box(mlp_grad(
+                black_box(&d.w1),
+                &d.b1,
+                &d.w2,
+                &d.b2,
+                &d.x,
+                &d.y,
+                1e-3,
+            ));
+        },
+        || {
+            black_box(mlp_hand(
+                black_box(&d.w1),
+                &d.b1,
+                &d.w2,
+                &d.b2,
+                &d.x,
+                &d.y,
+                1e-3,
+            ));
+        },
+    );
+    paired(
+        "mlp toolkit",
+        101,
+        4,
+        || {
+            black_box(mlp_toolkit_grad(
+                black_box(&d.w1),
+                &d.b1,
+                &d.w2,
+                &d.b2,
+                &d.x,
+                &d.y,
+                1e-3,
+            ));
+        },
+        || {
+            black_box(mlp_hand(
+                black_box(&d.w1),
+                &d.b1,
+                &d.w2,
+                &d.b2,
+                &d.x,
+                &d.y,
+                1e-3,
+            ));
+        },
+    );
+    paired(
+        "svm",
+        101,
+        50,
+        || {
+            black_box(svm_grad(black_box(&d.w_svm), &d.x, &d.y, 1e-3));
+        },
+        || {
+            black_box(svm_hand(black_box(&d.w_svm), &d.x, &d.y, 1e-3));
+        },
+    );
+    for (dim, k) in [(2, 5), (10, 25)] {
+        let p = gmm::GmmData::new(dim, k, 1000, 7);
+        macro_rules! on_p {
+            ($f:path) => {
+                black_box($f(
+                    black_box(&p.alphas),
+                    &p.means,
+                    &p.icf,
+                    &p.x,
+                    dim,
+                    p.gamma,
+                    p.m,
+                    p.constant,
+                ))
+            };
+        }
+        let reps = if dim == 2 { 20 } else { 2 };
+        paired(
+            &format!("gmm d={dim} k={k}"),
+            101,
+            reps,
+            || {
+                on_p!(gmm::gmm_grad);
+            },
+            || {
+                on_p!(gmm::gmm_hand);
+            },
+        );
+    }
+}
