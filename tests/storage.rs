@@ -128,3 +128,66 @@ fn straight_line_code_allocates_nothing() {
     assert_eq!(allocations, 0);
     assert!((r.0 - 0.7311).abs() < 1e-4);
 }
+
+/// A local array handed to a call and never written again: the call's
+/// pullback reads the array itself, no copy of it is kept.
+#[differentiable]
+fn quartic<T: Float>(x: &[T]) -> T {
+    let mut y = vec![T::zero(); x.len()];
+    for i in 0..x.len() {
+        y[i] = x[i] * x[i];
+    }
+    tapeless::dot(&y, &y)
+}
+
+/// The same array written after the first call: that call's pullback must
+/// see the values it was given, so those are copied.
+#[differentiable]
+fn quartic_and_sixth<T: Float>(x: &[T]) -> T {
+    let mut y = vec![T::zero(); x.len()];
+    for i in 0..x.len() {
+        y[i] = x[i] * x[i];
+    }
+    let four = tapeless::dot(&y, &y);
+    for i in 0..x.len() {
+        y[i] = y[i] * x[i];
+    }
+    four + tapeless::dot(&y, &y)
+}
+
+#[test]
+fn arrays_passed_to_calls_are_copied_only_when_written_after() {
+    let x: Vec<f64> = (0..50).map(|i| 0.5 + 0.02 * i as f64).collect();
+    let ((v, back), allocations, bytes) = counted(|| quartic_forward(&x));
+    assert_eq!(allocations, 1, "`y` alone");
+    assert_eq!(bytes, x.len() * std::mem::size_of::<f64>());
+    assert!((v - x.iter().map(|t| t.powi(4)).sum::<f64>()).abs() < 1e-12);
+    let g = back(1.0);
+    for (gi, xi) in g.iter().zip(&x) {
+        assert!((gi - 4.0 * xi.powi(3)).abs() < 1e-12);
+    }
+    let ((v, back), allocations, _) = counted(|| quartic_and_sixth_forward(&x));
+    assert_eq!(
+        allocations, 3,
+        "`y`, one copy for the first call's two arguments, and the tape of \
+         `y[i]` the second loop overwrites"
+    );
+    let exact = |t: f64| t.powi(4) + t.powi(6);
+    assert!((v - x.iter().map(|&t| exact(t)).sum::<f64>()).abs() < 1e-12);
+    let g = back(1.0);
+    for (gi, xi) in g.iter().zip(&x) {
+        assert!((gi - (4.0 * xi.powi(3) + 6.0 * xi.powi(5))).abs() < 1e-12);
+    }
+    // f32, against central differences.
+    let x32: Vec<f32> = x.iter().map(|&t| t as f32).collect();
+    for (f, g) in [
+        (
+            quartic::<f32> as fn(&[f32]) -> f32,
+            quartic_grad::<f32> as fn(&[f32]) -> (f32, Vec<f32>),
+        ),
+        (quartic_and_sixth::<f32>, quartic_and_sixth_grad::<f32>),
+    ] {
+        let report = tapeless::check_gradient(f, &x32, &g(&x32).1);
+        assert!(report.within(1e-2), "{report}");
+    }
+}

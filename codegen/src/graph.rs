@@ -99,8 +99,10 @@ pub(crate) enum Op {
 #[derive(Clone, Debug)]
 pub(crate) enum CallArg {
     Value(NodeId),
-    /// A parameter array never written: passed as it is, in the forward and
-    /// again to the pullback.
+    /// An array that holds the call's values until the pullback runs (a
+    /// parameter never written, or a local of the fn's body that nothing
+    /// writes after the call, made once): passed as it is, in the forward
+    /// and again to the pullback.
     Array {
         var: VarId,
         prefix: Vec<NodeId>,

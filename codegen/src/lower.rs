@@ -52,7 +52,11 @@ pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option
             // errors), so the pipeline lowers once per round, not once more.
             cx.absorb(scratch);
             *names = n;
-            return if cx.has_errors() { None } else { g };
+            return if cx.has_errors() {
+                None
+            } else {
+                g.map(settle_snapshots)
+            };
         }
         let _ = scratch.finish();
         active.extend(now_active);
@@ -62,7 +66,121 @@ pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option
     if cx.has_errors() {
         return None;
     }
-    graph
+    graph.map(settle_snapshots)
+}
+
+/// A local array passed to a call is copied at the call (`CallArg::Snapshot`)
+/// so that the callee's pullback sees the values the call saw. Where nothing
+/// writes the array after the call, which runs once (in no loop), and the
+/// array lives to the end of the fn (declared in its body, not returned),
+/// the pullback reads the array itself: no copy (the toolkit mlp copied its
+/// two hidden layers, 64 KB a call).
+fn settle_snapshots(mut g: Graph) -> Graph {
+    // Statements in program order: where each call is, and the last write
+    // to each variable.
+    fn walk(
+        b: &Block,
+        seq: &mut usize,
+        calls: &mut HashMap<NodeId, usize>,
+        last: &mut HashMap<VarId, usize>,
+    ) {
+        for s in &b.stmts {
+            *seq += 1;
+            match s {
+                Stmt::Node(n) => {
+                    calls.insert(*n, *seq);
+                }
+                Stmt::Set { var, .. } | Stmt::Store { var, .. } => {
+                    last.insert(*var, *seq);
+                }
+                Stmt::Declare { .. } | Stmt::Break => {}
+                Stmt::If { then, els, .. } => {
+                    walk(then, seq, calls, last);
+                    walk(els, seq, calls, last);
+                }
+                Stmt::Loop(l) => walk(&l.body, seq, calls, last),
+            }
+        }
+    }
+    let (mut seq, mut at, mut last) = (0, HashMap::default(), HashMap::default());
+    walk(&g.body, &mut seq, &mut at, &mut last);
+    let returned: Vec<VarId> = match &g.output {
+        Val::Var(v) | Val::Row(v, _) => vec![*v],
+        _ => vec![],
+    };
+    let in_loop = |g: &Graph, mut r: RegionId| {
+        while r != 0 {
+            if g.regions[r].is_loop {
+                return true;
+            }
+            r = g.regions[r].parent;
+        }
+        false
+    };
+    let mut dropped: HashSet<NodeId> = HashSet::default();
+    for id in 0..g.nodes.len() {
+        let Some(&call_at) = at.get(&id) else {
+            continue;
+        };
+        if in_loop(&g, g.nodes[id].region) {
+            continue;
+        }
+        let Op::Call { args, .. } = &g.nodes[id].op else {
+            continue;
+        };
+        let settled: Vec<usize> = args
+            .iter()
+            .enumerate()
+            .filter_map(|(k, a)| match a {
+                CallArg::Snapshot { var, .. }
+                    if g.vars[*var].region == 0
+                        && g.vars[*var].param.is_none()
+                        && !returned.contains(var)
+                        && last.get(var).is_none_or(|&w| w < call_at) =>
+                {
+                    Some(k)
+                }
+                _ => None,
+            })
+            .collect();
+        let Op::Call { args, .. } = &mut g.nodes[id].op else {
+            continue;
+        };
+        for k in settled {
+            if let CallArg::Snapshot {
+                node,
+                var,
+                prefix,
+                by_ref,
+            } = args[k].clone()
+            {
+                dropped.insert(node);
+                args[k] = CallArg::Array {
+                    var,
+                    prefix,
+                    by_ref,
+                };
+            }
+        }
+    }
+    if !dropped.is_empty() {
+        fn prune(b: &mut Block, dropped: &HashSet<NodeId>) {
+            b.stmts
+                .retain(|s| !matches!(s, Stmt::Node(n) if dropped.contains(n)));
+            for s in &mut b.stmts {
+                match s {
+                    Stmt::If { then, els, .. } => {
+                        prune(then, dropped);
+                        prune(els, dropped);
+                    }
+                    Stmt::Loop(l) => prune(&mut l.body, dropped),
+                    _ => {}
+                }
+            }
+        }
+        prune(&mut g.body, &dropped);
+    }
+    g
 }
 
 fn run(
@@ -2221,6 +2339,7 @@ impl Lower<'_, '_> {
         let protocol = Ident::new("__tl_forward", callee.span());
         let func_tokens = quote!(#alias::#protocol #generics);
         let mut call_args = Vec::new();
+        let mut copies: Vec<(VarId, Vec<NodeId>, NodeId)> = Vec::new();
         for a in args {
             let (inner, by_ref) = match a {
                 Expr::Reference(r) if r.mutability.is_none() => (&*r.expr, true),
@@ -2242,6 +2361,16 @@ impl Lower<'_, '_> {
                         prefix,
                         by_ref,
                     });
+                } else if let Some(&(_, _, node)) =
+                    copies.iter().find(|(v, p, _)| *v == var && *p == prefix)
+                {
+                    // `dot(&y, &y)`: one copy serves both arguments.
+                    call_args.push(CallArg::Snapshot {
+                        node,
+                        var,
+                        prefix,
+                        by_ref,
+                    });
                 } else {
                     let place = self.tokens(&Val::Row(var, prefix.clone()));
                     let op = Op::Const {
@@ -2252,6 +2381,7 @@ impl Lower<'_, '_> {
                         var_deps: vec![var],
                     };
                     let node = self.push(op, false, a.span());
+                    copies.push((var, prefix.clone(), node));
                     call_args.push(CallArg::Snapshot {
                         node,
                         var,
