@@ -147,6 +147,83 @@ fn softmax<T: Float>(z: &[T]) -> Vec<T> {
     e
 }
 
+// An array literal as the value: the cross product, and `vec![..]`.
+#[differentiable]
+fn cross<T: Float>(a: [T; 3], b: [T; 3]) -> [T; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+#[differentiable]
+fn polar_to_xy<T: Float>(r: T, theta: T) -> Vec<T> {
+    vec![r * theta.cos(), r * theta.sin()]
+}
+
+// Written with an explicit `return`, as some users do.
+#[differentiable]
+#[allow(clippy::needless_return)]
+fn rotate<T: Float>(x: T, y: T, angle: T) -> [T; 2] {
+    let (s, c) = angle.sin_cos();
+    return [c * x - s * y, s * x + c * y];
+}
+
+#[test]
+fn array_literal_outputs() {
+    let (p, back) = rotate_forward(1.0_f64, 2.0, 0.3);
+    let (s, c) = 0.3f64.sin_cos();
+    assert!(close(p[0], c - 2.0 * s, 1e-15) && close(p[1], s + 2.0 * c, 1e-15));
+    // d p0 / d angle = -s x - c y.
+    let (dx, dy, da) = back([1.0, 0.0]);
+    assert!(close(dx, c, 1e-15) && close(dy, -s, 1e-15) && close(da, -s - 2.0 * c, 1e-14));
+    let (_, back32) = rotate_forward(1.0_f32, 2.0, 0.3);
+    let (dx, dy, da) = back32([0.0, 1.0]);
+    let (s32, c32) = 0.3f32.sin_cos();
+    assert!(
+        (dx - s32).abs() < 1e-6 && (dy - c32).abs() < 1e-6 && (da - (c32 - 2.0 * s32)).abs() < 1e-5
+    );
+    let mut rng = Rng::new(7);
+    for _ in 0..20 {
+        let p = rng.point(6, -2.0, 2.0);
+        let (a, b) = ([p[0], p[1], p[2]], [p[3], p[4], p[5]]);
+        let (c, back) = cross_forward(a, b);
+        assert!(close(c[0], a[1] * b[2] - a[2] * b[1], 1e-14));
+        // Row i of the Jacobian is back(e_i); d(a x b)/da = -[b]x, d/db = [a]x.
+        let u = [0.5, -1.5, 2.0];
+        let (da, db) = back(u);
+        // u . (a x b) = a . (b x u) = b . (u x a)
+        let (want_a, _) = cross_forward(b, u);
+        let (want_b, _) = cross_forward(u, a);
+        for i in 0..3 {
+            assert!(close(da[i], want_a[i], 1e-13) && close(db[i], want_b[i], 1e-13));
+        }
+        let p32: Vec<f32> = p.iter().map(|&v| v as f32).collect();
+        let u32 = [0.5_f32, -1.5, 2.0];
+        let (_, back32) = cross_forward([p32[0], p32[1], p32[2]], [p32[3], p32[4], p32[5]]);
+        let (ga, gb) = back32(u32);
+        let g: Vec<f32> = ga.iter().chain(&gb).copied().collect();
+        assert_gradient(
+            "cross f32 (u . a x b)",
+            |q: &[f32]| {
+                let c = cross([q[0], q[1], q[2]], [q[3], q[4], q[5]]);
+                c.iter().zip(&u32).map(|(x, y)| x * y).sum()
+            },
+            &p32,
+            &g,
+            tolerance::<f32>(),
+        );
+    }
+    let (xy, back) = polar_to_xy_forward(2.0_f64, 0.5);
+    assert!(close(xy[0], 2.0 * 0.5f64.cos(), 1e-15) && close(xy[1], 2.0 * 0.5f64.sin(), 1e-15));
+    let (dr, dt) = back(vec![1.0, 0.0]);
+    assert!(close(dr, 0.5f64.cos(), 1e-15) && close(dt, -2.0 * 0.5f64.sin(), 1e-15));
+    let (_, back32) = polar_to_xy_forward(2.0_f32, 0.5);
+    let (dr, dt) = back32(vec![0.0, 1.0]);
+    assert!((dr - 0.5f32.sin()).abs() < 1e-6 && (dt - 2.0 * 0.5f32.cos()).abs() < 1e-6);
+}
+
 #[test]
 fn array_outputs() {
     let (y, back) = scale_shift_forward([1.0, 2.0, 3.0], 2.0);

@@ -816,7 +816,11 @@ impl Lower<'_, '_> {
                         continue;
                     }
                     if tail && want == Want::Value {
-                        let v = self.expr(e);
+                        let v = if first.depth == 1 && sink.is_none() {
+                            self.fn_value(e)
+                        } else {
+                            self.expr(e)
+                        };
                         if let (Some(sink), Some(v)) = (sink, v.clone()) {
                             let sink = sink.to_vec();
                             self.deliver(&sink, v, e.span());
@@ -860,6 +864,7 @@ impl Lower<'_, '_> {
                     return Some(Flow::Diverged);
                 }
                 let value = match &r.expr {
+                    Some(e) if self.ret.is_none() => self.fn_value(e),
                     Some(e) => self.expr(e),
                     None => Some(Val::Tuple(vec![])),
                 };
@@ -873,6 +878,21 @@ impl Lower<'_, '_> {
                 }
             }
             _ => None,
+        }
+    }
+
+    /// The value the fn returns: `[a, b, c]` or `vec![..]` makes a new
+    /// array for an array output, as `let out = [a, b, c]; out` would.
+    fn fn_value(&mut self, e: &Expr) -> Option<Val> {
+        let literal = match strip_parens(e) {
+            Expr::Array(_) | Expr::Repeat(_) => true,
+            Expr::Macro(m) => m.mac.path.is_ident("vec"),
+            _ => false,
+        };
+        if literal && matches!(self.f.output, Output::Array) {
+            self.array_init(e, Some("out"))
+        } else {
+            self.expr(e)
         }
     }
 
@@ -2461,6 +2481,14 @@ impl Lower<'_, '_> {
         }
         Some(v)
     }
+}
+
+/// `e` without the parentheses around it.
+fn strip_parens(mut e: &Expr) -> &Expr {
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    e
 }
 
 /// A node's value in generated code: its local, or an inline constant.
