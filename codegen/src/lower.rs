@@ -521,11 +521,49 @@ enum Flow {
 
 /// A `for` loop over float arrays: which (with index prefixes for rows),
 /// whether backwards, and whether the index is part of the item (counting
-/// from the back if `.rev()` came before `.enumerate()`).
+/// from the back if `.rev()` came before `.enumerate()`). Zipped with them,
+/// slices of constants (labels, flags: `x.iter().zip(y.iter())` with
+/// `y: &[bool]`), read at the same index.
 struct Walk {
     arrays: Vec<(VarId, Vec<NodeId>)>,
+    /// Per zipped part, in order: an array of `arrays` (by position), or a
+    /// constant slice (its node, and whether items are copied out).
+    parts: Vec<WalkPart>,
+    /// How the parts nest in the item: `x.zip(y).zip(z)` gives `((x, y), z)`.
+    shape: ItemShape,
     enumerate: Option<bool>,
     reversed: bool,
+}
+
+#[derive(Clone)]
+enum ItemShape {
+    Part(usize),
+    Pair(Box<ItemShape>, Box<ItemShape>),
+}
+
+impl ItemShape {
+    fn shifted(self, by: usize) -> ItemShape {
+        match self {
+            ItemShape::Part(i) => ItemShape::Part(i + by),
+            ItemShape::Pair(a, b) => {
+                ItemShape::Pair(Box::new(a.shifted(by)), Box::new(b.shifted(by)))
+            }
+        }
+    }
+
+    /// The item's value from its parts' values.
+    fn build(&self, parts: &[Val]) -> Val {
+        match self {
+            ItemShape::Part(i) => parts.get(*i).cloned().unwrap_or(Val::Tuple(vec![])),
+            ItemShape::Pair(a, b) => Val::Tuple(vec![a.build(parts), b.build(parts)]),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum WalkPart {
+    Array(usize),
+    Constant { base: NodeId, by_value: bool },
 }
 
 /// How a method or `T::name(..)` call maps to the graph.
@@ -1096,6 +1134,10 @@ impl Lower<'_, '_> {
                     .collect();
                 deps.sort_unstable();
                 deps.dedup();
+                deps.extend(walk.parts.iter().filter_map(|p| match p {
+                    WalkPart::Constant { base, .. } => Some(*base),
+                    WalkPart::Array(_) => None,
+                }));
                 let var_deps = walk.arrays.iter().map(|(v, _)| *v).collect();
                 let len = len.clone();
                 let n = self.push(
@@ -1265,12 +1307,22 @@ impl Lower<'_, '_> {
     /// the index is part of the item.
     fn array_iteration(&mut self, e: &Expr) -> Option<(TokenStream, Walk)> {
         let walk = self.iterable(e)?;
-        let arrays = &walk.arrays;
-        let lens: Vec<TokenStream> = arrays
+        if walk.arrays.is_empty() {
+            return None;
+        }
+        let lens: Vec<TokenStream> = walk
+            .parts
             .iter()
-            .map(|(v, prefix)| {
-                let row = self.tokens(&Val::Row(*v, prefix.clone()));
-                quote!(#row.len())
+            .map(|p| match *p {
+                WalkPart::Array(a) => {
+                    let (v, prefix) = &walk.arrays[a];
+                    let row = self.tokens(&Val::Row(*v, prefix.clone()));
+                    quote!(#row.len())
+                }
+                WalkPart::Constant { base, .. } => {
+                    let base = node_tokens(&self.nodes[base]);
+                    quote!(#base.len())
+                }
             })
             .collect();
         let len = lens.iter().skip(1).fold(
@@ -1284,6 +1336,8 @@ impl Lower<'_, '_> {
     fn iterable(&mut self, e: &Expr) -> Option<Walk> {
         let one = |a| Walk {
             arrays: vec![a],
+            parts: vec![WalkPart::Array(0)],
+            shape: ItemShape::Part(0),
             enumerate: None,
             reversed: false,
         };
@@ -1293,7 +1347,15 @@ impl Lower<'_, '_> {
             Expr::Reference(r) => self.array_ref(&r.expr).map(one),
             Expr::MethodCall(m) if m.args.is_empty() => match m.method.to_string().as_str() {
                 "iter" | "into_iter" => self.array_ref(&m.receiver).map(one),
-                "copied" | "cloned" => self.iterable(&m.receiver),
+                "copied" | "cloned" => {
+                    let mut w = self.iterable(&m.receiver)?;
+                    for p in &mut w.parts {
+                        if let WalkPart::Constant { by_value, .. } = p {
+                            *by_value = true;
+                        }
+                    }
+                    Some(w)
+                }
                 "rev" => {
                     let w = self.iterable(&m.receiver)?;
                     Some(Walk {
@@ -1311,16 +1373,70 @@ impl Lower<'_, '_> {
                 _ => None,
             },
             Expr::MethodCall(m) if m.method == "zip" && m.args.len() == 1 => {
-                let mut a = self.iterable(&m.receiver)?;
-                let b = self.iterable(&m.args[0])?;
+                let mut a = self
+                    .iterable(&m.receiver)
+                    .or_else(|| self.constant_walk(&m.receiver))?;
+                let b = self
+                    .iterable(&m.args[0])
+                    .or_else(|| self.constant_walk(&m.args[0]))?;
                 if a.enumerate.is_some() || b.enumerate.is_some() || a.reversed || b.reversed {
                     return None;
                 }
+                let shift = a.arrays.len();
+                let parts = a.parts.len();
+                a.parts.extend(b.parts.into_iter().map(|p| match p {
+                    WalkPart::Array(i) => WalkPart::Array(i + shift),
+                    c => c,
+                }));
                 a.arrays.extend(b.arrays);
+                a.shape = ItemShape::Pair(Box::new(a.shape), Box::new(b.shape.shifted(parts)));
                 Some(a)
             }
             other => self.array_ref(other).map(one),
         }
+    }
+
+    /// A slice of constants zipped with float arrays: `y.iter()`, `&y`,
+    /// `y`, `y.iter().copied()` for a name that holds no differentiated
+    /// value; its items are `&y[k]` (or `y[k]` copied).
+    fn constant_walk(&mut self, e: &Expr) -> Option<Walk> {
+        let (name, by_value) = match strip_parens(e) {
+            Expr::Path(p) => (p.path.get_ident()?, false),
+            Expr::Reference(r) if r.mutability.is_none() => match strip_parens(&r.expr) {
+                Expr::Path(p) => (p.path.get_ident()?, false),
+                _ => return None,
+            },
+            Expr::MethodCall(m) if m.args.is_empty() => {
+                let by_value = match m.method.to_string().as_str() {
+                    "iter" => false,
+                    "copied" | "cloned" => true,
+                    _ => return None,
+                };
+                let inner = match (by_value, strip_parens(&m.receiver)) {
+                    (false, inner) => inner,
+                    (true, Expr::MethodCall(i)) if i.method == "iter" && i.args.is_empty() => {
+                        strip_parens(&i.receiver)
+                    }
+                    _ => return None,
+                };
+                match inner {
+                    Expr::Path(p) => (p.path.get_ident()?, by_value),
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        let base = match self.lookup(&name.to_string())? {
+            Val::Node(n) if !self.nodes[*n].active => *n,
+            _ => return None,
+        };
+        Some(Walk {
+            arrays: vec![],
+            parts: vec![WalkPart::Constant { base, by_value }],
+            shape: ItemShape::Part(0),
+            enumerate: None,
+            reversed: false,
+        })
     }
 
     /// An array variable or a row of one.
@@ -1357,7 +1473,32 @@ impl Lower<'_, '_> {
                 Val::Row(*var, index)
             }
         };
-        let items: Vec<Val> = walk.arrays.iter().map(|a| element(self, a)).collect();
+        let items: Vec<Val> = walk
+            .parts
+            .iter()
+            .map(|p| match *p {
+                WalkPart::Array(a) => element(self, &walk.arrays[a]),
+                WalkPart::Constant { base, by_value } => {
+                    let (b, kt) = (node_tokens(&self.nodes[base]), node_tokens(&self.nodes[k]));
+                    let expr = if by_value {
+                        quote!(#b[#kt])
+                    } else {
+                        quote!(&#b[#kt])
+                    };
+                    Val::Node(self.push(
+                        Op::Const {
+                            expr,
+                            ty: None,
+                            inline: false,
+                            deps: vec![base, k],
+                            var_deps: vec![],
+                        },
+                        false,
+                        pat.span(),
+                    ))
+                }
+            })
+            .collect();
         let item = if let Some(rev_first) = walk.enumerate {
             // `.rev().enumerate()` counts from the back: the count is len - 1 - k.
             let index = if rev_first {
@@ -1379,16 +1520,9 @@ impl Lower<'_, '_> {
                 k
             };
             // `.zip(..).enumerate()`: the index, then the pair.
-            let rest = if items.len() == 1 {
-                items.into_iter().next().unwrap_or(Val::Tuple(vec![]))
-            } else {
-                Val::Tuple(items)
-            };
-            Val::Tuple(vec![Val::Node(index), rest])
-        } else if items.len() == 1 {
-            items.into_iter().next().unwrap_or(Val::Tuple(vec![]))
+            Val::Tuple(vec![Val::Node(index), walk.shape.build(&items)])
         } else {
-            Val::Tuple(items)
+            walk.shape.build(&items)
         };
         self.bind_item(pat, item);
     }

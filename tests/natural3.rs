@@ -1,0 +1,148 @@
+//! Still more code written the way users write it, each checked against
+//! finite differences in f64 and f32: float slices zipped with slices of
+//! labels and flags (`x.iter().zip(y)` with `y: &[usize]`, `.copied()`,
+//! `.rev()`), zips of three (`((a, f), c)`), logistic regression over rows
+//! with boolean labels, a spring simulated from a copy of its initial state,
+//! and array outputs written out.
+
+#![allow(clippy::needless_range_loop)]
+
+mod common;
+
+use common::{assert_gradient, cast, tolerance, Rng};
+use tapeless::{differentiable, Float};
+
+#[differentiable]
+fn labelled<T: Float>(x: &[T], y: &[usize]) -> T {
+    let mut s = T::zero();
+    for (a, &b) in x.iter().zip(y) {
+        s = s + *a * T::from(b).unwrap();
+    }
+    for (b, a) in y.iter().copied().zip(x.iter()).rev() {
+        s = s + *a * *a * T::from(b + 1).unwrap();
+    }
+    s
+}
+
+#[differentiable]
+fn flagged<T: Float>(x: &[T], on: &[bool], w: &[T]) -> T {
+    let mut s = T::zero();
+    for ((a, f), c) in x.iter().zip(on.iter()).zip(w.iter()) {
+        if *f {
+            s = s + (*a * *c).sin();
+        } else {
+            s = s - *a * *a;
+        }
+    }
+    s
+}
+
+#[differentiable]
+fn logistic<T: Float>(w: &[T], b: T, x: &[Vec<T>], y: &[bool]) -> T {
+    let mut loss = T::zero();
+    for (xi, &yi) in x.iter().zip(y.iter()) {
+        let mut z = b;
+        for j in 0..w.len() {
+            z = z + w[j] * xi[j];
+        }
+        let p = T::one() / (T::one() + (-z).exp());
+        loss = loss - if yi { p.ln() } else { (T::one() - p).ln() };
+    }
+    loss / T::from(y.len()).unwrap()
+}
+
+#[differentiable]
+fn spring<T: Float>(pos: &[T], k: T, steps: usize) -> T {
+    let mut x = pos.to_vec();
+    let mut v = vec![T::zero(); pos.len()];
+    let dt = T::from(0.01).unwrap();
+    for _ in 0..steps {
+        for i in 0..x.len() {
+            let a = -k * x[i];
+            v[i] = v[i] + a * dt;
+            x[i] = x[i] + v[i] * dt;
+        }
+    }
+    let mut e = T::zero();
+    for i in 0..x.len() {
+        e += x[i] * x[i];
+    }
+    e
+}
+
+fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+    let p = rng.point(4, -1.5, 1.5);
+    let x: Vec<T> = cast(&p);
+    let labels = [2usize, 0, 1, 3];
+    let (_, g) = labelled_grad(&x, &labels);
+    assert_gradient(
+        "labelled",
+        |q: &[T]| labelled(q, &labels),
+        &x,
+        &g,
+        tolerance::<T>(),
+    );
+
+    let on = [true, false, true, true];
+    let w: Vec<T> = cast(&rng.point(4, -1.0, 1.0));
+    let (_, (gx, gw)) = flagged_grad(&x, &on, &w);
+    let both: Vec<T> = gx.iter().chain(&gw).copied().collect();
+    let xw: Vec<T> = x.iter().chain(&w).copied().collect();
+    assert_gradient(
+        "flagged",
+        |q: &[T]| flagged(&q[..4], &on, &q[4..]),
+        &xw,
+        &both,
+        tolerance::<T>(),
+    );
+
+    let rows: Vec<Vec<T>> = (0..5).map(|_| cast(&rng.point(2, -2.0, 2.0))).collect();
+    let ys = [true, false, false, true, true];
+    let wb: Vec<T> = cast(&rng.point(3, -1.0, 1.0));
+    let (_, (gw, gb, gx)) = logistic_grad(&wb[..2], wb[2], &rows, &ys);
+    assert_eq!(
+        (gx.len(), gx[0].len()),
+        (5, 2),
+        "the rows' gradient has their shape"
+    );
+    let mut g = gw.clone();
+    g.push(gb);
+    assert_gradient(
+        "logistic",
+        |q: &[T]| logistic(&q[..2], q[2], &rows, &ys),
+        &wb,
+        &g,
+        tolerance::<T>(),
+    );
+
+    let pos: Vec<T> = cast(&rng.point(3, -1.0, 1.0));
+    let k = T::from(2.0 + rng.uniform(0.0, 1.0)).unwrap();
+    let (_, (gp, gk)) = spring_grad(&pos, k, 10);
+    let mut g = gp.clone();
+    g.push(gk);
+    let mut pk = pos.clone();
+    pk.push(k);
+    assert_gradient(
+        "spring",
+        |q: &[T]| spring(&q[..3], q[3], 10),
+        &pk,
+        &g,
+        tolerance::<T>(),
+    );
+}
+
+#[test]
+fn zips_with_constants_rows_and_simulations_f64() {
+    let mut rng = Rng::new(2024);
+    for _ in 0..20 {
+        check::<f64>(&mut rng);
+    }
+}
+
+#[test]
+fn zips_with_constants_rows_and_simulations_f32() {
+    let mut rng = Rng::new(2025);
+    for _ in 0..20 {
+        check::<f32>(&mut rng);
+    }
+}
