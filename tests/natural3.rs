@@ -3,7 +3,7 @@
 //! labels and flags (`x.iter().zip(y)` with `y: &[usize]`, `.copied()`,
 //! `.rev()`), zips of three (`((a, f), c)`), logistic regression over rows
 //! with boolean labels, a spring simulated from a copy of its initial state,
-//! and array outputs written out.
+//! and settings read from the fields of a struct.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -70,6 +70,24 @@ fn spring<T: Float>(pos: &[T], k: T, steps: usize) -> T {
     e
 }
 
+/// Settings passed as a struct: its fields are constants.
+pub struct Settings {
+    pub scale: f64,
+    pub rate: f64,
+    pub skip: usize,
+}
+
+#[differentiable]
+fn configured<T: Float>(x: &[T], cfg: &Settings) -> T {
+    const EPS: f64 = 1e-8;
+    let s = T::from(cfg.scale).unwrap();
+    let mut total: T = T::zero();
+    for i in cfg.skip..x.len() {
+        total = total + (x[i] * x[i] * s + T::from(EPS).unwrap()).ln_1p();
+    }
+    total * T::from(cfg.rate).unwrap()
+}
+
 fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     let p = rng.point(4, -1.5, 1.5);
     let x: Vec<T> = cast(&p);
@@ -111,6 +129,21 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         "logistic",
         |q: &[T]| logistic(&q[..2], q[2], &rows, &ys),
         &wb,
+        &g,
+        tolerance::<T>(),
+    );
+
+    let cfg = Settings {
+        scale: 2.0,
+        rate: 0.5,
+        skip: 1,
+    };
+    let (_, g) = configured_grad(&x, &cfg);
+    assert!(g[0] == T::zero(), "skipped by `cfg.skip`");
+    assert_gradient(
+        "configured",
+        |q: &[T]| configured(q, &cfg),
+        &x,
         &g,
         tolerance::<T>(),
     );

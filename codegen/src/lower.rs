@@ -2126,6 +2126,14 @@ impl Lower<'_, '_> {
                     {
                         Some(parts.swap_remove(i.index as usize))
                     }
+                    (syn::Member::Named(name), _) => {
+                        self.cx.error(
+                            name,
+                            "a differentiated value has no named fields: tapeless differentiates \
+                             floats, arrays of them and tuples (`.0`); pass the field's value as a parameter",
+                        );
+                        None
+                    }
                     _ => {
                         self.cx.error(f, "this field does not exist on the value");
                         None

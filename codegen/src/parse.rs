@@ -616,12 +616,9 @@ fn check_expr(cx: &Diagnostics, expr: &Expr) {
             }
             c.args.iter().for_each(|e| check_expr(cx, e));
         }
-        Expr::Field(f) => {
-            if let syn::Member::Named(name) = &f.member {
-                cx.error(name, "field access is not supported in a `#[differentiable]` fn; pass the field's value as a parameter");
-            }
-            check_expr(cx, &f.base);
-        }
+        // A field of a constant (`cfg.rate`) is a constant; lowering
+        // reports one of a differentiated value.
+        Expr::Field(f) => check_expr(cx, &f.base),
         Expr::Assign(a) => {
             check_place(cx, &a.left);
             check_expr(cx, &a.right);
