@@ -3,7 +3,8 @@
 //! labels and flags (`x.iter().zip(y)` with `y: &[usize]`, `.copied()`,
 //! `.rev()`), zips of three (`((a, f), c)`), logistic regression over rows
 //! with boolean labels, a spring simulated from a copy of its initial state,
-//! and settings read from the fields of a struct.
+//! settings read from the fields of a struct, and closures and `match` in
+//! constant expressions.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -88,6 +89,25 @@ fn configured<T: Float>(x: &[T], cfg: &Settings) -> T {
     total * T::from(cfg.rate).unwrap()
 }
 
+/// Closures and `match` in expressions that touch no differentiated value
+/// are constants, computed as written; a closure's parameter `i` is its own,
+/// not the loop's.
+#[differentiable]
+fn counted_weights<T: Float>(x: &[T], labels: &[bool], mode: usize) -> T {
+    let positives = labels.iter().filter(|&&l| l).count();
+    let power = match mode {
+        0 => 1,
+        1 | 2 => 2,
+        _ => 3,
+    };
+    let mut s = T::zero();
+    for i in 0..x.len() {
+        let triangle = (0..i).map(|i| i + 1).sum::<usize>();
+        s = s + x[i].powi(power) * T::from(triangle + positives).unwrap();
+    }
+    s
+}
+
 fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     let p = rng.point(4, -1.5, 1.5);
     let x: Vec<T> = cast(&p);
@@ -147,6 +167,26 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         &g,
         tolerance::<T>(),
     );
+
+    let flags = [true, false, true, true];
+    for mode in 0..4 {
+        let (v, g) = counted_weights_grad(&x, &flags, mode);
+        let power = [1, 2, 2, 3][mode];
+        // Weights: i(i+1)/2 plus the 3 positives.
+        let want: T = x
+            .iter()
+            .enumerate()
+            .map(|(i, &xi)| xi.powi(power) * T::from(i * (i + 1) / 2 + 3).unwrap())
+            .fold(T::zero(), |a, b| a + b);
+        assert!((v - want).abs() <= T::from(1e-5).unwrap() * want.abs().max(T::one()));
+        assert_gradient(
+            "counted_weights",
+            |q: &[T]| counted_weights(q, &flags, mode),
+            &x,
+            &g,
+            tolerance::<T>(),
+        );
+    }
 
     let pos: Vec<T> = cast(&rng.point(3, -1.0, 1.0));
     let k = T::from(2.0 + rng.uniform(0.0, 1.0)).unwrap();

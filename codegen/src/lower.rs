@@ -1974,6 +1974,7 @@ impl Lower<'_, '_> {
             deps: Vec::new(),
             var_deps: Vec::new(),
             reads: Vec::new(),
+            bound: Vec::new(),
         };
         sub.visit_expr_mut(&mut e);
         let Substitute {
@@ -2036,6 +2037,19 @@ impl Lower<'_, '_> {
     }
 
     fn expr(&mut self, e: &Expr) -> Option<Val> {
+        match strip_parens(e) {
+            // A closure bound to a name would be called later, with
+            // differentiated values: not supported.
+            Expr::Closure(c) => {
+                self.cx.error(c.or1_token, parse::CLOSURE);
+                return None;
+            }
+            Expr::Match(m) if self.touches_active(e) || has_block(e) => {
+                self.cx.error(m.match_token, parse::MATCH);
+                return None;
+            }
+            _ => {}
+        }
         if let Expr::Path(p) = e {
             if let Some(id) = p.path.get_ident() {
                 if let Some(v) = self.resolve(&id.to_string(), e.span()) {
@@ -2650,14 +2664,51 @@ struct Substitute<'l, 'a, 'f> {
     var_deps: Vec<VarId>,
     /// Scalar variables read (their current value is copied first).
     reads: Vec<VarId>,
+    /// Names the expression binds itself (closure parameters, `match` arm
+    /// patterns), which shadow the user's variables inside their scope.
+    bound: Vec<String>,
+}
+
+/// Every name a pattern binds (`&&l`, `(a, b)`, `Some(v)`, `n @ 1..=3`).
+fn bindings(pat: &Pat) -> Vec<String> {
+    struct Names(Vec<String>);
+    impl<'ast> Visit<'ast> for Names {
+        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+            self.0.push(p.ident.to_string());
+            syn::visit::visit_pat_ident(self, p);
+        }
+    }
+    let mut n = Names(Vec::new());
+    n.visit_pat(pat);
+    n.0
 }
 
 impl VisitMut for Substitute<'_, '_, '_> {
+    fn visit_expr_closure_mut(&mut self, c: &mut syn::ExprClosure) {
+        let depth = self.bound.len();
+        for p in &c.inputs {
+            self.bound.extend(bindings(p));
+        }
+        self.visit_expr_mut(&mut c.body);
+        self.bound.truncate(depth);
+    }
+
+    fn visit_arm_mut(&mut self, arm: &mut syn::Arm) {
+        let depth = self.bound.len();
+        self.bound.extend(bindings(&arm.pat));
+        if let Some((_, guard)) = &mut arm.guard {
+            self.visit_expr_mut(guard);
+        }
+        self.visit_expr_mut(&mut arm.body);
+        self.bound.truncate(depth);
+    }
+
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         if let Expr::Path(p) = e {
             if let Some(v) = p
                 .path
                 .get_ident()
+                .filter(|id| !self.bound.iter().any(|b| *id == b))
                 .and_then(|id| self.lw.lookup(&id.to_string()))
             {
                 match v {

@@ -5,6 +5,7 @@
 
 use proc_macro2::Ident;
 use quote::ToTokens;
+use rustc_hash::FxHashSet as HashSet;
 use syn::visit::Visit;
 use syn::{
     Block, Expr, FnArg, GenericParam, ItemFn, Pat, ReturnType, Stmt, Type, TypeParamBound,
@@ -270,7 +271,18 @@ pub(crate) fn function<'a>(
     }
 
     let output = output(cx, item, &float)?;
-    check_block(cx, &item.block);
+    let floats: Vec<String> = params
+        .iter()
+        .filter(|p| p.float.is_some())
+        .map(|p| p.ident.to_string())
+        .collect();
+    check_block(
+        &Check {
+            diag: cx,
+            active: may_be_active(&item.block, floats),
+        },
+        &item.block,
+    );
     Some(Function {
         item,
         float,
@@ -507,14 +519,114 @@ fn output(cx: &Diagnostics, item: &ItemFn, float: &Type) -> Option<Output> {
     }
 }
 
+/// The checks' context: the diagnostics, and the names that may hold a
+/// differentiated value.
+struct Check<'a> {
+    diag: &'a Diagnostics,
+    active: HashSet<String>,
+}
+
+impl std::ops::Deref for Check<'_> {
+    type Target = Diagnostics;
+    fn deref(&self) -> &Diagnostics {
+        self.diag
+    }
+}
+
+/// Whether `e` mentions one of `names` as a plain path.
+fn mentions_name(e: &Expr, names: &HashSet<String>) -> bool {
+    struct Find<'n>(&'n HashSet<String>, bool);
+    impl<'ast> Visit<'ast> for Find<'_> {
+        fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+            if p.path
+                .get_ident()
+                .is_some_and(|id| self.0.contains(&id.to_string()))
+            {
+                self.1 = true;
+            }
+        }
+    }
+    let mut f = Find(names, false);
+    f.visit_expr(e);
+    f.1
+}
+
+/// The names that may hold differentiated values: the float parameters,
+/// and variables assigned from an expression that mentions one (in order,
+/// twice over for values carried around loops). A syntactic over-estimate
+/// of lowering's activity, so that closures and `match` (constants only:
+/// nothing differentiated may flow into them) are reported with the other
+/// errors where they surely fail; lowering decides the rest exactly.
+fn may_be_active(block: &Block, floats: Vec<String>) -> HashSet<String> {
+    struct Spread(HashSet<String>);
+    impl Spread {
+        fn assign(&mut self, place: &Expr, value: &Expr) {
+            if let (Expr::Path(p), true) = (place, mentions_name(value, &self.0)) {
+                if let Some(id) = p.path.get_ident() {
+                    self.0.insert(id.to_string());
+                }
+            }
+        }
+    }
+    impl<'ast> Visit<'ast> for Spread {
+        fn visit_local(&mut self, l: &'ast syn::Local) {
+            if let Some(init) = &l.init {
+                if mentions_name(&init.expr, &self.0) {
+                    struct Names<'o>(&'o mut HashSet<String>);
+                    impl<'ast> Visit<'ast> for Names<'_> {
+                        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+                            self.0.insert(p.ident.to_string());
+                        }
+                    }
+                    Names(&mut self.0).visit_pat(&l.pat);
+                }
+            }
+            syn::visit::visit_local(self, l);
+        }
+        fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+            self.assign(&a.left, &a.right);
+            syn::visit::visit_expr_assign(self, a);
+        }
+        fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
+            if matches!(
+                b.op,
+                syn::BinOp::AddAssign(_)
+                    | syn::BinOp::SubAssign(_)
+                    | syn::BinOp::MulAssign(_)
+                    | syn::BinOp::DivAssign(_)
+            ) {
+                self.assign(&b.left, &b.right);
+            }
+            syn::visit::visit_expr_binary(self, b);
+        }
+    }
+    let mut spread = Spread(floats.into_iter().collect());
+    spread.visit_block(block);
+    spread.visit_block(block);
+    spread.0
+}
+
+/// The closure error, shared with lowering.
+pub(crate) const CLOSURE: &str = "closures are not supported in a `#[differentiable]` fn; write the code inline or in another `#[differentiable]` fn";
+/// The `match` error, shared with lowering.
+pub(crate) const MATCH: &str =
+    "`match` is not supported in a `#[differentiable]` fn; write the cases with `if`/`else`";
+
+fn strip_parens(mut e: &Expr) -> &Expr {
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    e
+}
+
 /// Reports every construct of the body outside the accepted subset.
-pub(crate) fn check_block(cx: &Diagnostics, block: &Block) {
+fn check_block(cx: &Check, block: &Block) {
     for stmt in &block.stmts {
         check_stmt(cx, stmt);
     }
 }
 
-fn check_stmt(cx: &Diagnostics, stmt: &Stmt) {
+fn check_stmt(cx: &Check, stmt: &Stmt) {
     match stmt {
         Stmt::Local(local) => {
             if local.init.is_none() {
@@ -536,6 +648,11 @@ fn check_stmt(cx: &Diagnostics, stmt: &Stmt) {
                 check_pat(cx, &local.pat, true);
             }
             if let Some(init) = &local.init {
+                // A closure bound to a name would be called with
+                // differentiated values later.
+                if let Expr::Closure(c) = strip_parens(&init.expr) {
+                    cx.error(c.or1_token, CLOSURE);
+                }
                 check_expr(cx, &init.expr);
             }
         }
@@ -549,7 +666,7 @@ fn check_stmt(cx: &Diagnostics, stmt: &Stmt) {
     }
 }
 
-fn macro_error(cx: &Diagnostics, mac: &syn::Macro) {
+fn macro_error(cx: &Check, mac: &syn::Macro) {
     cx.error(
         &mac.path,
         format_args!(
@@ -559,7 +676,7 @@ fn macro_error(cx: &Diagnostics, mac: &syn::Macro) {
     );
 }
 
-fn check_pat(cx: &Diagnostics, pat: &Pat, top: bool) {
+fn check_pat(cx: &Check, pat: &Pat, top: bool) {
     match pat {
         Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {}
         Pat::Wild(_) => {}
@@ -573,7 +690,7 @@ fn check_pat(cx: &Diagnostics, pat: &Pat, top: bool) {
     }
 }
 
-fn check_expr(cx: &Diagnostics, expr: &Expr) {
+fn check_expr(cx: &Check, expr: &Expr) {
     match expr {
         Expr::Lit(_) | Expr::Path(_) => {}
         Expr::Binary(b) => {
@@ -684,14 +801,12 @@ fn check_expr(cx: &Diagnostics, expr: &Expr) {
             }
         }
         Expr::Macro(m) => check_macro(cx, &m.mac),
-        Expr::Closure(c) => cx.error(
-            c.or1_token,
-            "closures are not supported in a `#[differentiable]` fn; write the code inline or in another `#[differentiable]` fn",
-        ),
-        Expr::Match(m) => cx.error(
-            m.match_token,
-            "`match` is not supported in a `#[differentiable]` fn; write the cases with `if`/`else`",
-        ),
+        // Constants, computed as written, where nothing differentiated flows
+        // in (`labels.iter().filter(|&&l| l).count()`, `match mode { 0 => 1,
+        // _ => 2 }`); lowering decides where this cannot tell.
+        Expr::Closure(c) if mentions_name(expr, &cx.active) => cx.error(c.or1_token, CLOSURE),
+        Expr::Match(m) if mentions_name(expr, &cx.active) => cx.error(m.match_token, MATCH),
+        Expr::Closure(_) | Expr::Match(_) => {}
         Expr::Unsafe(u) => cx.error(
             u.unsafe_token,
             "`unsafe` blocks are not allowed in a `#[differentiable]` fn; move the unsafe code into a plain fn and pass its result in",
@@ -706,7 +821,7 @@ fn check_expr(cx: &Diagnostics, expr: &Expr) {
 }
 
 /// Rule: `vec![x; n]` is the one macro; its parts are checked like code.
-fn check_macro(cx: &Diagnostics, mac: &syn::Macro) {
+fn check_macro(cx: &Check, mac: &syn::Macro) {
     if mac.path.is_ident("vec") {
         match parse_vec(mac) {
             Ok(VecMacro::Repeat(e, n)) => {
@@ -745,7 +860,7 @@ pub(crate) fn parse_vec(mac: &syn::Macro) -> syn::Result<VecMacro> {
 }
 
 /// Rule: loop patterns bind names, `_`, `&name` and tuples of them.
-fn check_loop_pat(cx: &Diagnostics, pat: &Pat) {
+fn check_loop_pat(cx: &Check, pat: &Pat) {
     match pat {
         Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {}
         Pat::Wild(_) => {}
@@ -761,7 +876,7 @@ fn check_loop_pat(cx: &Diagnostics, pat: &Pat) {
 
 /// Rule: assignment targets are local variables by name, or elements of
 /// arrays (`a[i] = ..`, `a[i][j] += ..`).
-fn check_place(cx: &Diagnostics, place: &Expr) {
+fn check_place(cx: &Check, place: &Expr) {
     match place {
         Expr::Path(p) if p.path.get_ident().is_some() && p.qself.is_none() => {}
         Expr::Index(i) => {
