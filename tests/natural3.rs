@@ -3,8 +3,8 @@
 //! labels and flags (`x.iter().zip(y)` with `y: &[usize]`, `.copied()`,
 //! `.rev()`), zips of three (`((a, f), c)`), logistic regression over rows
 //! with boolean labels, a spring simulated from a copy of its initial state,
-//! settings read from the fields of a struct, and closures and `match` in
-//! constant expressions.
+//! settings read from the fields of a struct, closures and `match` in
+//! constant expressions, and assertions.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -108,10 +108,52 @@ fn counted_weights<T: Float>(x: &[T], labels: &[bool], mode: usize) -> T {
     s
 }
 
+/// Assertions run as written, in the generated fns too; float literals in
+/// `vec![..]` and in assertions take the float type.
+#[differentiable]
+fn checked<T: Float>(x: &[T], y: &[T]) -> T {
+    debug_assert_eq!(x.len(), y.len());
+    assert!(!x.is_empty(), "x must not be empty");
+    let w = vec![0.5; x.len()];
+    let n = x.len();
+    let mut s = T::zero();
+    for i in 0..n {
+        let d = x[i] - y[i];
+        debug_assert!(d.is_finite(), "difference at {} is not finite ({i})", i);
+        s = s + w[i] * d * d;
+    }
+    assert!(s >= 0.0, "a sum of squares below zero at n = {n}");
+    assert_ne!(n, 0);
+    s
+}
+
+#[test]
+fn assertions_run_in_the_gradient_too() {
+    let (v, (gx, gy)) = checked_grad(&[1.0, 2.0], &[0.5, 3.0]);
+    assert_eq!((v, gx, gy), (0.625, vec![0.5, -1.0], vec![-0.5, 1.0]));
+    let (v, (gx, _)) = checked_grad(&[1.0_f32, 2.0], &[0.5, 3.0]);
+    assert_eq!((v, gx), (0.625, vec![0.5, -1.0]));
+    let empty = std::panic::catch_unwind(|| checked_grad::<f64>(&[], &[]));
+    assert!(
+        empty.is_err(),
+        "`assert!(!x.is_empty())` runs in `checked_grad`"
+    );
+}
+
 fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     let p = rng.point(4, -1.5, 1.5);
     let x: Vec<T> = cast(&p);
     let labels = [2usize, 0, 1, 3];
+    let y: Vec<T> = cast(&rng.point(4, -1.0, 1.0));
+    let (_, (gx, _)) = checked_grad(&x, &y);
+    assert_gradient(
+        "checked",
+        |q: &[T]| checked(q, &y),
+        &x,
+        &gx,
+        tolerance::<T>(),
+    );
+
     let (_, g) = labelled_grad(&x, &labels);
     assert_gradient(
         "labelled",

@@ -806,6 +806,9 @@ impl Lower<'_, '_> {
                 SynStmt::Macro(m) => {
                     let _ = self.macro_value(&m.mac);
                 }
+                SynStmt::Expr(Expr::Macro(m), _) if parse::assertion(&m.mac).is_some() => {
+                    let _ = self.macro_value(&m.mac);
+                }
                 SynStmt::Expr(e, semi) => {
                     if let Some(flow) = self.leaving(e) {
                         return flow;
@@ -1837,6 +1840,40 @@ impl Lower<'_, '_> {
     }
 
     fn macro_value(&mut self, mac: &syn::Macro) -> Option<Val> {
+        if let Some(Some((mut args, message_at))) = parse::assertion(mac) {
+            // Runs as written where it stands, on the primal values. A
+            // message whose format string names variables (`"{n}"`) cannot
+            // see them under their generated names: it is left out.
+            if let Some(Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(fmt),
+                ..
+            })) = args.get(message_at)
+            {
+                if captures_names(&fmt.value()) {
+                    args.truncate(message_at);
+                }
+            }
+            let tuple: Expr = syn::parse_quote!((#(#args,)*));
+            let (tokens, deps, var_deps, _) = self.substituted(&tuple);
+            let inner = match tokens.into_iter().next() {
+                Some(proc_macro2::TokenTree::Group(g)) => g.stream(),
+                _ => TokenStream::new(),
+            };
+            let path = &mac.path;
+            let expr = quote::quote_spanned!(path.span()=> #path!(#inner));
+            self.push(
+                Op::Const {
+                    expr,
+                    ty: None,
+                    inline: false,
+                    deps,
+                    var_deps,
+                },
+                false,
+                path.span(),
+            );
+            return Some(Val::Tuple(vec![]));
+        }
         self.cx.error(
             &mac.path,
             "`vec![..]` makes an array: bind it with `let` (`let mut a = vec![x; n];`)",
@@ -1964,6 +2001,31 @@ impl Lower<'_, '_> {
     /// A `Const` node for an expression computed as written: literals made
     /// the float type, the user's variables replaced by the values they hold.
     fn opaque(&mut self, e: &Expr) -> NodeId {
+        let (e_tokens, deps, var_deps, (simple, parens)) = self.substituted(e);
+        let inline = simple && deps.is_empty() && var_deps.is_empty();
+        let expr = if inline && parens {
+            quote!((#e_tokens))
+        } else {
+            e_tokens
+        };
+        self.push(
+            Op::Const {
+                expr,
+                ty: None,
+                inline,
+                deps,
+                var_deps,
+            },
+            false,
+            e.span(),
+        )
+    }
+
+    /// `e` as written, literals made the float type and the user's
+    /// variables replaced by the values they hold, with what it reads, and
+    /// whether the converted expression is simple and needs parentheses.
+    #[allow(clippy::type_complexity)]
+    fn substituted(&mut self, e: &Expr) -> (TokenStream, Vec<NodeId>, Vec<VarId>, (bool, bool)) {
         let mut e = e.clone();
         if self.f.generic {
             sugar::convert_expr(&self.f.float, &mut e);
@@ -1998,23 +2060,7 @@ impl Lower<'_, '_> {
             }
             e_tokens = replace_idents(e_tokens, &map);
         }
-        let inline = simple && deps.is_empty() && var_deps.is_empty();
-        let expr = if inline && needs_parens(&e) {
-            quote!((#e_tokens))
-        } else {
-            e_tokens
-        };
-        self.push(
-            Op::Const {
-                expr,
-                ty: None,
-                inline,
-                deps,
-                var_deps,
-            },
-            false,
-            e.span(),
-        )
+        (e_tokens, deps, var_deps, (simple, needs_parens(&e)))
     }
 
     fn prim(&mut self, prim: Prim, args: Vec<NodeId>, span: Span) -> NodeId {
@@ -2637,6 +2683,17 @@ impl Lower<'_, '_> {
         }
         Some(v)
     }
+}
+
+/// Whether a format string names a variable (`"{n}"`, `"{n:.3}"`).
+fn captures_names(fmt: &str) -> bool {
+    let b = fmt.as_bytes();
+    (0..b.len()).any(|i| {
+        b[i] == b'{'
+            && (i == 0 || b[i - 1] != b'{')
+            && b.get(i + 1)
+                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+    })
 }
 
 /// `e` without the parentheses around it.

@@ -822,7 +822,18 @@ fn check_expr(cx: &Check, expr: &Expr) {
 
 /// Rule: `vec![x; n]` is the one macro; its parts are checked like code.
 fn check_macro(cx: &Check, mac: &syn::Macro) {
-    if mac.path.is_ident("vec") {
+    if let Some(args) = assertion(mac) {
+        // Checks of the primal values, run as written (no gradient).
+        if args.is_none() {
+            cx.error(
+                &mac.path,
+                format_args!(
+                    "write `{}!` with its arguments separated by commas",
+                    mac.path.to_token_stream()
+                ),
+            );
+        }
+    } else if mac.path.is_ident("vec") {
         match parse_vec(mac) {
             Ok(VecMacro::Repeat(e, n)) => {
                 check_expr(cx, &e);
@@ -834,6 +845,23 @@ fn check_macro(cx: &Check, mac: &syn::Macro) {
     } else {
         macro_error(cx, mac);
     }
+}
+
+/// For `assert!`, `assert_eq!`, `assert_ne!` and their `debug_` forms: their
+/// arguments (`None` if they do not parse as expressions), with the index
+/// where the message's format string would be.
+pub(crate) fn assertion(mac: &syn::Macro) -> Option<Option<(Vec<Expr>, usize)>> {
+    let name = mac.path.get_ident()?.to_string();
+    let message_at = match name.as_str() {
+        "assert" | "debug_assert" => 1,
+        "assert_eq" | "assert_ne" | "debug_assert_eq" | "debug_assert_ne" => 2,
+        _ => return None,
+    };
+    let args = mac
+        .parse_body_with(syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated)
+        .ok()
+        .map(|a| (a.into_iter().collect(), message_at));
+    Some(args)
 }
 
 /// The two forms of `vec!`.

@@ -112,6 +112,31 @@ impl VisitMut for Converter<'_> {
 
     // Items (`const C: f64 = 0.5;`) have their own types.
     fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+
+    /// Inside the macros the subset knows: `vec![0.5; n]`, `vec![a, 1.0]`,
+    /// and the conditions and operands of assertions (not their messages,
+    /// whose arguments are formatted as written).
+    fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
+        use crate::parse::{assertion, parse_vec, VecMacro};
+        if mac.path.is_ident("vec") {
+            match parse_vec(mac) {
+                Ok(VecMacro::Repeat(mut x, n)) => {
+                    self.visit_expr_mut(&mut x);
+                    mac.tokens = quote::quote!(#x; #n);
+                }
+                Ok(VecMacro::Elems(mut es)) => {
+                    es.iter_mut().for_each(|e| self.visit_expr_mut(e));
+                    mac.tokens = quote::quote!(#(#es),*);
+                }
+                Err(_) => {}
+            }
+        } else if let Some(Some((mut args, message_at))) = assertion(mac) {
+            args.iter_mut()
+                .take(message_at)
+                .for_each(|e| self.visit_expr_mut(e));
+            mac.tokens = quote::quote!(#(#args),*);
+        }
+    }
 }
 
 #[cfg(test)]
