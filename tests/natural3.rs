@@ -4,7 +4,7 @@
 //! `.rev()`), zips of three (`((a, f), c)`), logistic regression over rows
 //! with boolean labels, a spring simulated from a copy of its initial state,
 //! settings read from the fields of a struct, closures and `match` in
-//! constant expressions, and assertions.
+//! constant expressions, assertions, and `&w[..]` for `&w`.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -140,6 +140,28 @@ fn assertions_run_in_the_gradient_too() {
     );
 }
 
+/// A neuron called per row, its weights passed as `&w[..]`.
+#[differentiable]
+fn neuron<F: Float>(w: &[F], b: F, x: &[F]) -> F {
+    let mut s = b;
+    for i in 0..x.len() {
+        s = s + w[i] * x[i];
+    }
+    s.tanh()
+}
+
+// `&v[..]` is how a `Vec` is passed as a slice; written here on slices.
+#[differentiable(wrt(w))]
+#[allow(clippy::redundant_slicing)]
+fn fit<F: Float>(w: &[F], xs: &[Vec<F>], ys: &[F]) -> F {
+    let mut loss = F::zero();
+    for k in 0..xs.len() {
+        let e = neuron(&w[..], w[0], &xs[k][..]) - ys[k];
+        loss = loss + e * e;
+    }
+    loss
+}
+
 fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     let p = rng.point(4, -1.5, 1.5);
     let x: Vec<T> = cast(&p);
@@ -151,6 +173,17 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         |q: &[T]| checked(q, &y),
         &x,
         &gx,
+        tolerance::<T>(),
+    );
+
+    let rows: Vec<Vec<T>> = (0..3).map(|_| cast(&rng.point(4, -1.0, 1.0))).collect();
+    let ys: Vec<T> = cast(&rng.point(3, -0.5, 0.5));
+    let (_, g) = fit_grad(&x, &rows, &ys);
+    assert_gradient(
+        "fit",
+        |q: &[T]| fit(q, &rows, &ys),
+        &x,
+        &g,
         tolerance::<T>(),
     );
 

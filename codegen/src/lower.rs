@@ -1444,7 +1444,7 @@ impl Lower<'_, '_> {
 
     /// An array variable or a row of one.
     fn array_ref(&mut self, e: &Expr) -> Option<(VarId, Vec<NodeId>)> {
-        match e {
+        match whole(e) {
             Expr::Paren(p) => self.array_ref(&p.expr),
             Expr::Path(p) => match self.lookup(&p.path.get_ident()?.to_string())? {
                 Val::Var(v) if matches!(self.vars[*v].shape, Shape::Array { .. }) => {
@@ -2083,6 +2083,13 @@ impl Lower<'_, '_> {
     }
 
     fn expr(&mut self, e: &Expr) -> Option<Val> {
+        if let Expr::Index(_) = e {
+            // `w[..]` is `w`.
+            let w = whole(e);
+            if !std::ptr::eq(w, e) {
+                return self.expr(w);
+            }
+        }
         match strip_parens(e) {
             // A closure bound to a name would be called later, with
             // differentiated values: not supported.
@@ -2564,8 +2571,8 @@ impl Lower<'_, '_> {
         let mut copies: Vec<(VarId, Vec<NodeId>, NodeId)> = Vec::new();
         for a in args {
             let (inner, by_ref) = match a {
-                Expr::Reference(r) if r.mutability.is_none() => (&*r.expr, true),
-                other => (other, false),
+                Expr::Reference(r) if r.mutability.is_none() => (whole(&r.expr), true),
+                other => (whole(other), false),
             };
             let is_array = match inner {
                 Expr::Path(p) => p.path.get_ident().and_then(|id| self.lookup(&id.to_string())).is_some_and(|v| {
@@ -2682,6 +2689,19 @@ impl Lower<'_, '_> {
             return None;
         }
         Some(v)
+    }
+}
+
+/// `e` without `[..]` (the whole array) and parentheses: `&w[..]` is `&w`.
+fn whole(mut e: &Expr) -> &Expr {
+    loop {
+        match e {
+            Expr::Paren(p) => e = &p.expr,
+            Expr::Index(i) if matches!(&*i.index, Expr::Range(r) if r.start.is_none() && r.end.is_none()) => {
+                e = &i.expr
+            }
+            _ => return e,
+        }
     }
 }
 
