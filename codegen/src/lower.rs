@@ -2229,7 +2229,8 @@ impl Lower<'_, '_> {
             Expr::Repeat(_) | Expr::Array(_) => {
                 self.cx.error(
                     e,
-                    "an array literal makes an array: bind it with `let` (`let mut a = [x; N];`)",
+                    "an array literal makes an array only as a `let`'s value (`let mut a = [x; N];`) or the fn's value; \
+                     to choose between arrays, declare one and assign its elements in each branch",
                 );
                 None
             }
