@@ -4,7 +4,8 @@
 //! `.rev()`), zips of three (`((a, f), c)`), logistic regression over rows
 //! with boolean labels, a spring simulated from a copy of its initial state,
 //! settings read from the fields of a struct, closures and `match` in
-//! constant expressions, assertions, and `&w[..]` for `&w`.
+//! constant expressions, assertions, `&w[..]` for `&w`, and `windows` and
+//! `chunks_exact`.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -162,6 +163,43 @@ fn fit<F: Float>(w: &[F], xs: &[Vec<F>], ys: &[F]) -> F {
     loss
 }
 
+/// Neighbours by `windows`, points by `chunks_exact`.
+#[differentiable]
+fn smoothness<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for w in x.windows(2) {
+        let d = w[1] - w[0];
+        s = s + d * d;
+    }
+    for w in x.windows(3) {
+        s = s + (w[0] - 2.0 * w[1] + w[2]).powi(2) * T::from(w.len()).unwrap();
+    }
+    s
+}
+
+#[differentiable]
+fn radii<T: Float>(xyz: &[T]) -> T {
+    let mut s = T::zero();
+    for p in xyz.chunks_exact(3) {
+        s = s + (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
+    }
+    s
+}
+
+#[test]
+fn windows_and_chunks() {
+    let x = [1.0, 2.0, 4.0, 3.0, 0.5];
+    // 1 + 4 + 1 + 6.25 first differences, 3 (1 + 9 + 2.25) second ones.
+    assert_eq!(smoothness_grad(&x).0, 49.0);
+    let (v, g) = smoothness_grad(&[1.0_f32]);
+    assert_eq!((v, g), (0.0, vec![0.0]), "a slice shorter than a window");
+    // 7 values: two whole points, the last value in none.
+    let y = [3.0, 4.0, 0.0, 0.0, 0.0, 2.0, 9.0];
+    let (v, g) = radii_grad(&y);
+    assert_eq!((v, g[6]), (7.0, 0.0));
+    assert!((g[0] - 0.6).abs() < 1e-15 && (g[1] - 0.8).abs() < 1e-15 && g[2] == 0.0);
+}
+
 fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     let p = rng.point(4, -1.5, 1.5);
     let x: Vec<T> = cast(&p);
@@ -186,6 +224,12 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         &g,
         tolerance::<T>(),
     );
+
+    let (_, g) = smoothness_grad(&x);
+    assert_gradient("smoothness", smoothness::<T>, &x, &g, tolerance::<T>());
+    let six: Vec<T> = cast(&rng.point(7, -1.0, 1.0));
+    let (_, g) = radii_grad(&six);
+    assert_gradient("radii", radii::<T>, &six, &g, tolerance::<T>());
 
     let (_, g) = labelled_grad(&x, &labels);
     assert_gradient(

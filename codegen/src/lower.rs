@@ -211,6 +211,7 @@ fn run(
         ret: None,
         let_vars: 0,
         callees: Vec::new(),
+        rewritten: Vec::new(),
         reads: HashMap::default(),
         control_writes: ControlWrites::default(),
     };
@@ -491,6 +492,9 @@ struct Lower<'a, 'f> {
     let_vars: VarId,
     /// Called fns: path (as text, and as written) and the alias used.
     callees: Vec<(String, syn::Path, Ident)>,
+    /// Loops rewritten from `windows`/`chunks_exact`, kept alive (and at
+    /// their addresses) while lowering runs.
+    rewritten: Vec<std::rc::Rc<syn::ExprForLoop>>,
     /// Element reads of this region since the array was last written: a
     /// second `a[i]` is the same node (`q[l] * q[l]` keeps one value).
     reads: HashMap<(VarId, Vec<NodeId>), NodeId>,
@@ -1399,6 +1403,107 @@ impl Lower<'_, '_> {
         }
     }
 
+    /// `for w in x.windows(K)` and `for c in x.chunks_exact(K)` over a float
+    /// array: the loop over start indices `__tl_start`, reading `w[j]` as
+    /// `x[__tl_start + j]` (`x[__tl_start * K + j]`) and `w.len()` as `K`.
+    fn windowed(&mut self, fl: &syn::ExprForLoop) -> Option<std::rc::Rc<syn::ExprForLoop>> {
+        let Expr::MethodCall(m) = strip_parens(&fl.expr) else {
+            return None;
+        };
+        let chunks = match m.method.to_string().as_str() {
+            "windows" => false,
+            "chunks_exact" => true,
+            _ => return None,
+        };
+        let args: Vec<&Expr> = m.args.iter().collect();
+        let (Pat::Ident(pi), [size]) = (&*fl.pat, args.as_slice()) else {
+            return None;
+        };
+        if self.touches_active(size) || self.array_ref(&m.receiver).is_none() {
+            return None;
+        }
+        let (array, size) = (&*m.receiver, *size);
+        let start = Ident::new("__tl_start", Span::mixed_site().located_at(m.method.span()));
+        struct Rewrite<'e> {
+            name: &'e Ident,
+            array: &'e Expr,
+            size: &'e Expr,
+            start: &'e Ident,
+            chunks: bool,
+            misuse: Option<Span>,
+        }
+        impl VisitMut for Rewrite<'_> {
+            fn visit_expr_mut(&mut self, e: &mut Expr) {
+                let (array, size, start) = (self.array, self.size, self.start);
+                match e {
+                    Expr::Index(i) if matches!(&*i.expr, Expr::Path(p) if p.path.is_ident(self.name)) =>
+                    {
+                        self.visit_expr_mut(&mut i.index);
+                        let j = &i.index;
+                        *e = if self.chunks {
+                            syn::parse_quote!(#array[#start * (#size) + (#j)])
+                        } else {
+                            syn::parse_quote!(#array[#start + (#j)])
+                        };
+                    }
+                    Expr::MethodCall(c)
+                        if c.method == "len"
+                            && c.args.is_empty()
+                            && matches!(&*c.receiver, Expr::Path(p) if p.path.is_ident(self.name)) =>
+                    {
+                        *e = syn::parse_quote!((#size));
+                    }
+                    Expr::Path(p) if p.path.is_ident(self.name) => {
+                        self.misuse.get_or_insert(p.span());
+                    }
+                    _ => syn::visit_mut::visit_expr_mut(self, e),
+                }
+            }
+            fn visit_local_mut(&mut self, l: &mut syn::Local) {
+                if bindings(&l.pat).iter().any(|b| self.name == b) {
+                    self.misuse.get_or_insert(l.pat.span());
+                }
+                syn::visit_mut::visit_local_mut(self, l);
+            }
+        }
+        let mut body = fl.body.clone();
+        let mut rw = Rewrite {
+            name: &pi.ident,
+            array,
+            size,
+            start: &start,
+            chunks,
+            misuse: None,
+        };
+        rw.visit_block_mut(&mut body);
+        if let Some(span) = rw.misuse {
+            self.cx.push(syn::Error::new(
+                span,
+                format_args!(
+                    "use a {} by its elements (`{1}[0]`, `{1}[1]`) and its `len()`, not as a whole",
+                    if chunks { "chunk" } else { "window" },
+                    pi.ident
+                ),
+            ));
+        }
+        let range: Expr = if chunks {
+            syn::parse_quote!(0..(#array).len() / (#size))
+        } else {
+            syn::parse_quote!(0..((#array).len() + 1).saturating_sub(#size))
+        };
+        let rewritten = std::rc::Rc::new(syn::ExprForLoop {
+            attrs: fl.attrs.clone(),
+            label: fl.label.clone(),
+            for_token: fl.for_token,
+            pat: Box::new(syn::parse_quote!(#start)),
+            in_token: fl.in_token,
+            expr: Box::new(range),
+            body,
+        });
+        self.rewritten.push(rewritten.clone());
+        Some(rewritten)
+    }
+
     /// A slice of constants zipped with float arrays: `y.iter()`, `&y`,
     /// `y`, `y.iter().copied()` for a name that holds no differentiated
     /// value; its items are `&y[k]` (or `y[k]` copied).
@@ -2140,7 +2245,10 @@ impl Lower<'_, '_> {
                 Flow::Diverged => None,
             },
             Expr::ForLoop(fl) => {
-                self.for_loop(fl);
+                match self.windowed(fl) {
+                    Some(rewritten) => self.for_loop(&rewritten),
+                    None => self.for_loop(fl),
+                }
                 Some(Val::Tuple(vec![]))
             }
             Expr::While(w) => {
