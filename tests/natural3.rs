@@ -178,6 +178,17 @@ fn smoothness<T: Float>(x: &[T]) -> T {
 }
 
 #[differentiable]
+fn cross_slopes<T: Float>(x: &[T], y: &[T]) -> T {
+    let mut s = T::zero();
+    for a in x.windows(2) {
+        for b in y.windows(2) {
+            s = s + (a[1] - a[0]) * (b[1] - b[0]) * a[0];
+        }
+    }
+    s
+}
+
+#[differentiable]
 fn radii<T: Float>(xyz: &[T]) -> T {
     let mut s = T::zero();
     for p in xyz.chunks_exact(3) {
@@ -248,6 +259,15 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     assert_gradient(
         "flagged",
         |q: &[T]| flagged(&q[..4], &on, &q[4..]),
+        &xw,
+        &both,
+        tolerance::<T>(),
+    );
+    let (_, (gx, gy)) = cross_slopes_grad(&x, &w);
+    let both: Vec<T> = gx.iter().chain(&gy).copied().collect();
+    assert_gradient(
+        "cross_slopes",
+        |q: &[T]| cross_slopes(&q[..4], &q[4..]),
         &xw,
         &both,
         tolerance::<T>(),

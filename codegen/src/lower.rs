@@ -1404,8 +1404,8 @@ impl Lower<'_, '_> {
     }
 
     /// `for w in x.windows(K)` and `for c in x.chunks_exact(K)` over a float
-    /// array: the loop over start indices `__tl_start`, reading `w[j]` as
-    /// `x[__tl_start + j]` (`x[__tl_start * K + j]`) and `w.len()` as `K`.
+    /// array: the loop over start indices `__tl_startN`, reading `w[j]` as
+    /// `x[__tl_startN + j]` (`x[__tl_startN * K + j]`) and `w.len()` as `K`.
     fn windowed(&mut self, fl: &syn::ExprForLoop) -> Option<std::rc::Rc<syn::ExprForLoop>> {
         let Expr::MethodCall(m) = strip_parens(&fl.expr) else {
             return None;
@@ -1423,7 +1423,12 @@ impl Lower<'_, '_> {
             return None;
         }
         let (array, size) = (&*m.receiver, *size);
-        let start = Ident::new("__tl_start", Span::mixed_site().located_at(m.method.span()));
+        // One name per rewritten loop: nested ones must not shadow.
+        let start = format_ident!(
+            "__tl_start{}",
+            self.rewritten.len(),
+            span = Span::mixed_site().located_at(m.method.span())
+        );
         struct Rewrite<'e> {
             name: &'e Ident,
             array: &'e Expr,
