@@ -4,8 +4,8 @@
 //! `.rev()`), zips of three (`((a, f), c)`), logistic regression over rows
 //! with boolean labels, a spring simulated from a copy of its initial state,
 //! settings read from the fields of a struct, closures and `match` in
-//! constant expressions, assertions, `&w[..]` for `&w`, and `windows` and
-//! `chunks_exact`.
+//! constant expressions, assertions, `&w[..]` for `&w`, `windows` and
+//! `chunks_exact`, and `.skip(k)`/`.take(k)`.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -197,6 +197,46 @@ fn radii<T: Float>(xyz: &[T]) -> T {
     s
 }
 
+/// `.skip(k)` and `.take(k)`, with `rev`, `enumerate` and `zip` around them.
+#[differentiable]
+fn adaptors<T: Float>(x: &[T], y: &[T], k: usize) -> T {
+    let mut max = x[0];
+    for &v in x.iter().skip(1) {
+        max = max.max(v);
+    }
+    let mut s = max;
+    for (i, v) in x.iter().skip(1).enumerate() {
+        s = s + *v * T::from(i + 1).unwrap();
+    }
+    for v in x.iter().take(k) {
+        s = s + v.sin();
+    }
+    for (a, b) in x.iter().zip(y.iter()).skip(1).take(2).rev() {
+        s = s + *a * *b;
+    }
+    for (i, v) in x.iter().take(3).skip(1).rev().enumerate() {
+        s = s + *v * *v * T::from(i + 2).unwrap();
+    }
+    s
+}
+
+#[test]
+fn skip_and_take() {
+    let x = [1.0_f64, 2.0, 0.5, -1.0, 3.0];
+    let y = [0.5, -1.0, 2.0, 1.5, 0.25];
+    // max 3; 2*1 + 0.5*2 - 1*3 + 3*4; sin 1 + sin 2; 2*-1 + 0.5*2;
+    // [0.5, 2.0] backwards: 0.25*2 + 4*3.
+    let want = 3.0 + 12.0 + 1f64.sin() + 2f64.sin() - 1.0 + 12.5;
+    assert!((adaptors_grad(&x, &y, 2).0 - want).abs() < 1e-12);
+    assert!((adaptors_grad(&x, &y, 0).0 - (want - 1f64.sin() - 2f64.sin())).abs() < 1e-12);
+    let (_, (_, gy)) = adaptors_grad(&x, &y, 2);
+    assert_eq!(
+        gy,
+        vec![0.0, 2.0, 0.5, 0.0, 0.0],
+        "only the pairs skip(1).take(2) keeps"
+    );
+}
+
 #[test]
 fn windows_and_chunks() {
     let x = [1.0, 2.0, 4.0, 3.0, 0.5];
@@ -233,6 +273,22 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         |q: &[T]| fit(q, &rows, &ys),
         &x,
         &g,
+        tolerance::<T>(),
+    );
+
+    // A clear maximum: finite differences must not cross `max`'s kink.
+    let mut p4 = rng.point(4, -1.0, 0.5);
+    p4[2] = 1.5 + rng.uniform(0.0, 0.5);
+    let x4: Vec<T> = cast(&p4);
+    let y4: Vec<T> = cast(&rng.point(4, -1.0, 1.0));
+    let (_, (gx, gy)) = adaptors_grad(&x4, &y4, 3);
+    let both: Vec<T> = gx.iter().chain(&gy).copied().collect();
+    let xy: Vec<T> = x4.iter().chain(&y4).copied().collect();
+    assert_gradient(
+        "adaptors",
+        |q: &[T]| adaptors(&q[..4], &q[4..], 3),
+        &xy,
+        &both,
         tolerance::<T>(),
     );
 

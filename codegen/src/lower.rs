@@ -535,6 +535,10 @@ struct Walk {
     parts: Vec<WalkPart>,
     /// How the parts nest in the item: `x.zip(y).zip(z)` gives `((x, y), z)`.
     shape: ItemShape,
+    /// `.skip(a)` and `.take(b)` before any `rev`/`enumerate` (the take
+    /// flagged if it came after the skip: `a..min(len, a + b)`).
+    skip: Option<Expr>,
+    take: Option<(Expr, bool)>,
     enumerate: Option<bool>,
     reversed: bool,
 }
@@ -1146,7 +1150,22 @@ impl Lower<'_, '_> {
                     WalkPart::Array(_) => None,
                 }));
                 let var_deps = walk.arrays.iter().map(|(v, _)| *v).collect();
-                let len = len.clone();
+                // `.skip(a)` starts at `a`; `.take(b)` ends at `b` (after a
+                // skip, `a + b`), both within the length.
+                let start = walk.skip.as_ref().map(|e| self.opaque(e));
+                let start_tokens = start.map(|s| node_tokens(&self.nodes[s]));
+                let mut len = len.clone();
+                if let Some((b, after_skip)) = &walk.take {
+                    let b_node = self.opaque(b);
+                    deps.push(b_node);
+                    let b = node_tokens(&self.nodes[b_node]);
+                    let end = match (&start_tokens, after_skip) {
+                        (Some(a), true) => quote!(#a + #b),
+                        _ => b,
+                    };
+                    len = quote!(::core::cmp::min(#len, #end));
+                }
+                deps.extend(start);
                 let n = self.push(
                     Op::Const {
                         expr: len,
@@ -1159,16 +1178,17 @@ impl Lower<'_, '_> {
                     fl.expr.span(),
                 );
                 let n_tokens = self.nodes[n].ident.to_token_stream();
+                let from = start_tokens.unwrap_or_else(|| quote!(0));
                 let range = if walk.reversed {
-                    quote!((0..#n_tokens).rev())
+                    quote!((#from..#n_tokens).rev())
                 } else {
-                    quote!(0..#n_tokens)
+                    quote!(#from..#n_tokens)
                 };
                 let iter = Op::Const {
                     expr: range,
                     ty: None,
                     inline: true,
-                    deps: vec![n],
+                    deps: std::iter::once(n).chain(start).collect(),
                     var_deps: vec![],
                 };
                 (self.push(iter, false, fl.expr.span()), true)
@@ -1178,7 +1198,8 @@ impl Lower<'_, '_> {
                     self.cx.error(
                         &fl.expr,
                         "this loop cannot be differentiated; loop over a range (`0..n`, `(a..=b).rev()`, `.step_by(k)`) \
-                         or a float slice or array (`x.iter()`, `&x`, `.rev()`, `.enumerate()`, `.zip(..)`)",
+                         or a float slice or array (`x.iter()`, `&x`, `.rev()`, `.enumerate()`, `.zip(..)`, \
+                         `.skip(k)`, `.take(k)`, `x.windows(k)`, `x.chunks_exact(k)`)",
                     );
                     return;
                 }
@@ -1345,6 +1366,8 @@ impl Lower<'_, '_> {
             arrays: vec![a],
             parts: vec![WalkPart::Array(0)],
             shape: ItemShape::Part(0),
+            skip: None,
+            take: None,
             enumerate: None,
             reversed: false,
         };
@@ -1379,6 +1402,25 @@ impl Lower<'_, '_> {
                 }
                 _ => None,
             },
+            Expr::MethodCall(m)
+                if (m.method == "skip" || m.method == "take")
+                    && m.args.len() == 1
+                    && !self.touches_active(&m.args[0]) =>
+            {
+                let mut w = self.iterable(&m.receiver)?;
+                if w.reversed || w.enumerate.is_some() {
+                    return None;
+                }
+                let count = m.args[0].clone();
+                if m.method == "skip" && w.skip.is_none() {
+                    w.skip = Some(count);
+                } else if m.method == "take" && w.take.is_none() {
+                    w.take = Some((count, w.skip.is_some()));
+                } else {
+                    return None;
+                }
+                Some(w)
+            }
             Expr::MethodCall(m) if m.method == "zip" && m.args.len() == 1 => {
                 let mut a = self
                     .iterable(&m.receiver)
@@ -1386,7 +1428,14 @@ impl Lower<'_, '_> {
                 let b = self
                     .iterable(&m.args[0])
                     .or_else(|| self.constant_walk(&m.args[0]))?;
-                if a.enumerate.is_some() || b.enumerate.is_some() || a.reversed || b.reversed {
+                if a.enumerate.is_some()
+                    || b.enumerate.is_some()
+                    || a.reversed
+                    || b.reversed
+                    || [&a, &b]
+                        .iter()
+                        .any(|w| w.skip.is_some() || w.take.is_some())
+                {
                     return None;
                 }
                 let shift = a.arrays.len();
@@ -1547,6 +1596,8 @@ impl Lower<'_, '_> {
             arrays: vec![],
             parts: vec![WalkPart::Constant { base, by_value }],
             shape: ItemShape::Part(0),
+            skip: None,
+            take: None,
             enumerate: None,
             reversed: false,
         })
@@ -1624,6 +1675,20 @@ impl Lower<'_, '_> {
                         ty: None,
                         inline: false,
                         deps,
+                        var_deps: vec![],
+                    },
+                    false,
+                    pat.span(),
+                )
+            } else if let Some(&start) = self.nodes[iter].op.inputs().get(1) {
+                // `.skip(a).enumerate()` counts from `a`'s element: k - a.
+                let (a, kt) = (node_tokens(&self.nodes[start]), node_tokens(&self.nodes[k]));
+                self.push(
+                    Op::Const {
+                        expr: quote!(#kt - #a),
+                        ty: None,
+                        inline: false,
+                        deps: vec![k, start],
                         var_deps: vec![],
                     },
                     false,
