@@ -224,6 +224,57 @@ fn array_literal_outputs() {
     assert!((dr - 0.5f32.sin()).abs() < 1e-6 && (dt - 2.0 * 0.5f32.cos()).abs() < 1e-6);
 }
 
+// The returned array is a copy of the input, scaled in place, whose own
+// length the loops run over (the pullback replays them, so it keeps it).
+#[differentiable]
+fn normalized<T: Float>(x: &[T]) -> Vec<T> {
+    let mut y = x.to_vec();
+    let mut norm = T::zero();
+    for i in 0..y.len() {
+        norm += y[i] * y[i];
+    }
+    let norm = norm.sqrt();
+    for i in 0..y.len() {
+        y[i] /= norm;
+        y[i] *= 2.0;
+        y[i] -= 0.5;
+    }
+    y
+}
+
+#[test]
+fn returned_arrays_read_by_the_pullback() {
+    let mut rng = Rng::new(5);
+    for _ in 0..10 {
+        let x = rng.point(4, 0.5, 2.0);
+        let (y, back) = normalized_forward(&x);
+        let norm = x.iter().map(|v| v * v).sum::<f64>().sqrt();
+        assert!(close(y[1], 2.0 * x[1] / norm - 0.5, 1e-14));
+        for i in 0..4 {
+            let mut e = vec![0.0; 4];
+            e[i] = 1.0;
+            let row = back(e);
+            assert_gradient(
+                "normalized row",
+                |q: &[f64]| normalized(q)[i],
+                &x,
+                &row,
+                tolerance::<f64>(),
+            );
+        }
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let (_, back32) = normalized_forward(&x32);
+        let row = back32(vec![0.0, 0.0, 1.0, 0.0]);
+        assert_gradient(
+            "normalized row f32",
+            |q: &[f32]| normalized(q)[2],
+            &x32,
+            &row,
+            tolerance::<f32>(),
+        );
+    }
+}
+
 #[test]
 fn array_outputs() {
     let (y, back) = scale_shift_forward([1.0, 2.0, 3.0], 2.0);

@@ -536,6 +536,16 @@ fn forward(
         },
     };
     let bw = backward(f, g, a, &plan, names);
+    // A returned array the pullback still reads (its length, replaying
+    // `for i in 0..y.len()`) is returned as a copy: the pullback keeps it.
+    let value = match (&f.output, &g.output) {
+        (Output::Array, crate::graph::Val::Var(v))
+            if mentioned(std::slice::from_ref(&bw.body), &[&g.vars[*v].ident])[0] =>
+        {
+            quote!(::core::clone::Clone::clone(&#value))
+        }
+        _ => value,
+    };
     // With the protocol emitted here, `NAME_forward` calls it: the graph is
     // written once (half the tokens for rustc), where the arguments can be
     // handed to the protocol's pullback again by copy.
