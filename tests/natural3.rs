@@ -5,7 +5,8 @@
 //! with boolean labels, a spring simulated from a copy of its initial state,
 //! settings read from the fields of a struct, closures and `match` in
 //! constant expressions, assertions, `&w[..]` for `&w`, `windows` and
-//! `chunks_exact`, and `.skip(k)`/`.take(k)`.
+//! `chunks_exact`, `.skip(k)`/`.take(k)`, and elements written through
+//! `iter_mut()`.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -237,6 +238,31 @@ fn skip_and_take() {
     );
 }
 
+/// Elements written through `iter_mut()`, `&mut`, and `.enumerate()`.
+#[differentiable]
+fn softmax_in_place<T: Float>(z: &[T], k: T) -> T {
+    let mut out = vec![T::zero(); z.len()];
+    let mut total = T::zero();
+    for i in 0..out.len() {
+        out[i] = z[i].exp();
+        total = total + out[i];
+    }
+    for v in out.iter_mut() {
+        *v = *v / total;
+    }
+    for (i, v) in out.iter_mut().enumerate() {
+        *v *= k * T::from(i + 1).unwrap() + v.abs();
+    }
+    for v in &mut out {
+        *v += 1.0;
+    }
+    let mut s = T::zero();
+    for v in out.iter() {
+        s = s + *v * *v;
+    }
+    s
+}
+
 #[test]
 fn windows_and_chunks() {
     let x = [1.0, 2.0, 4.0, 3.0, 0.5];
@@ -289,6 +315,19 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         |q: &[T]| adaptors(&q[..4], &q[4..], 3),
         &xy,
         &both,
+        tolerance::<T>(),
+    );
+
+    let (_, (gz, gk)) = softmax_in_place_grad(&x, x[0]);
+    let mut g = gz.clone();
+    g.push(gk);
+    let mut xk = x.clone();
+    xk.push(x[0]);
+    assert_gradient(
+        "softmax_in_place",
+        |q: &[T]| softmax_in_place(&q[..4], q[4]),
+        &xk,
+        &g,
         tolerance::<T>(),
     );
 

@@ -1452,69 +1452,125 @@ impl Lower<'_, '_> {
         }
     }
 
-    /// `for w in x.windows(K)` and `for c in x.chunks_exact(K)` over a float
-    /// array: the loop over start indices `__tl_startN`, reading `w[j]` as
-    /// `x[__tl_startN + j]` (`x[__tl_startN * K + j]`) and `w.len()` as `K`.
+    /// Loops over views of a float array, rewritten to loops over indices
+    /// `__tl_startN`: `for w in x.windows(K)` reads `w[j]` as
+    /// `x[__tl_startN + j]`, `for c in x.chunks_exact(K)` as
+    /// `x[__tl_startN * K + j]` (`len()` is `K`), and `for v in
+    /// x.iter_mut()` (or `&mut x`, `.enumerate()` too) reads and writes `*v`
+    /// as `x[__tl_startN]`.
     fn windowed(&mut self, fl: &syn::ExprForLoop) -> Option<std::rc::Rc<syn::ExprForLoop>> {
-        let Expr::MethodCall(m) = strip_parens(&fl.expr) else {
-            return None;
-        };
-        let chunks = match m.method.to_string().as_str() {
-            "windows" => false,
-            "chunks_exact" => true,
+        enum View<'e> {
+            Window { size: &'e Expr, chunks: bool },
+            Element,
+        }
+        let (array, view, index_pat, item_pat) = match (strip_parens(&fl.expr), &*fl.pat) {
+            (Expr::Reference(r), Pat::Ident(pi)) if r.mutability.is_some() => {
+                (&*r.expr, View::Element, None, pi)
+            }
+            (Expr::MethodCall(m), pat) => {
+                let args: Vec<&Expr> = m.args.iter().collect();
+                match (m.method.to_string().as_str(), args.as_slice(), pat) {
+                    ("windows", [size], Pat::Ident(pi)) => (
+                        &*m.receiver,
+                        View::Window {
+                            size,
+                            chunks: false,
+                        },
+                        None,
+                        pi,
+                    ),
+                    ("chunks_exact", [size], Pat::Ident(pi)) => {
+                        (&*m.receiver, View::Window { size, chunks: true }, None, pi)
+                    }
+                    ("iter_mut", [], Pat::Ident(pi)) => (&*m.receiver, View::Element, None, pi),
+                    ("enumerate", [], Pat::Tuple(t)) => match (
+                        strip_parens(&m.receiver),
+                        t.elems.iter().collect::<Vec<_>>().as_slice(),
+                    ) {
+                        (Expr::MethodCall(inner), [Pat::Ident(i), Pat::Ident(v)])
+                            if inner.method == "iter_mut" && inner.args.is_empty() =>
+                        {
+                            (&*inner.receiver, View::Element, Some(&i.ident), v)
+                        }
+                        _ => return None,
+                    },
+                    _ => return None,
+                }
+            }
             _ => return None,
         };
-        let args: Vec<&Expr> = m.args.iter().collect();
-        let (Pat::Ident(pi), [size]) = (&*fl.pat, args.as_slice()) else {
-            return None;
-        };
-        if self.touches_active(size) || self.array_ref(&m.receiver).is_none() {
+        if let View::Window { size, .. } = view {
+            if self.touches_active(size) {
+                return None;
+            }
+        }
+        if self.array_ref(array).is_none() {
             return None;
         }
-        let (array, size) = (&*m.receiver, *size);
         // One name per rewritten loop: nested ones must not shadow.
         let start = format_ident!(
             "__tl_start{}",
             self.rewritten.len(),
-            span = Span::mixed_site().located_at(m.method.span())
+            span = Span::mixed_site().located_at(fl.for_token.span)
         );
         struct Rewrite<'e> {
             name: &'e Ident,
+            index: Option<&'e Ident>,
             array: &'e Expr,
-            size: &'e Expr,
+            view: &'e View<'e>,
             start: &'e Ident,
-            chunks: bool,
             misuse: Option<Span>,
+        }
+        impl Rewrite<'_> {
+            fn is_item(&self, e: &Expr) -> bool {
+                matches!(e, Expr::Path(p) if p.path.is_ident(self.name))
+            }
         }
         impl VisitMut for Rewrite<'_> {
             fn visit_expr_mut(&mut self, e: &mut Expr) {
-                let (array, size, start) = (self.array, self.size, self.start);
-                match e {
-                    Expr::Index(i) if matches!(&*i.expr, Expr::Path(p) if p.path.is_ident(self.name)) =>
-                    {
+                let (array, start) = (self.array, self.start);
+                match (self.view, &mut *e) {
+                    (View::Window { size, chunks }, Expr::Index(i)) if self.is_item(&i.expr) => {
                         self.visit_expr_mut(&mut i.index);
                         let j = &i.index;
-                        *e = if self.chunks {
+                        *e = if *chunks {
                             syn::parse_quote!(#array[#start * (#size) + (#j)])
                         } else {
                             syn::parse_quote!(#array[#start + (#j)])
                         };
                     }
-                    Expr::MethodCall(c)
-                        if c.method == "len"
-                            && c.args.is_empty()
-                            && matches!(&*c.receiver, Expr::Path(p) if p.path.is_ident(self.name)) =>
+                    (View::Window { size, .. }, Expr::MethodCall(c))
+                        if c.method == "len" && c.args.is_empty() && self.is_item(&c.receiver) =>
                     {
                         *e = syn::parse_quote!((#size));
                     }
-                    Expr::Path(p) if p.path.is_ident(self.name) => {
+                    (View::Element, Expr::Unary(u))
+                        if matches!(u.op, syn::UnOp::Deref(_)) && self.is_item(&u.expr) =>
+                    {
+                        *e = syn::parse_quote!(#array[#start]);
+                    }
+                    // `v.abs()`: methods see through the reference.
+                    (View::Element, Expr::MethodCall(c)) if self.is_item(&c.receiver) => {
+                        *c.receiver = syn::parse_quote!(#array[#start]);
+                        for a in &mut c.args {
+                            self.visit_expr_mut(a);
+                        }
+                    }
+                    (_, Expr::Path(p)) if p.path.is_ident(self.name) => {
                         self.misuse.get_or_insert(p.span());
+                    }
+                    (_, Expr::Path(p)) if self.index.is_some_and(|i| p.path.is_ident(i)) => {
+                        *e = syn::parse_quote!(#start);
                     }
                     _ => syn::visit_mut::visit_expr_mut(self, e),
                 }
             }
             fn visit_local_mut(&mut self, l: &mut syn::Local) {
-                if bindings(&l.pat).iter().any(|b| self.name == b) {
+                let names = bindings(&l.pat);
+                if names
+                    .iter()
+                    .any(|b| self.name == b || self.index.is_some_and(|i| i == b))
+                {
                     self.misuse.get_or_insert(l.pat.span());
                 }
                 syn::visit_mut::visit_local_mut(self, l);
@@ -1522,28 +1578,36 @@ impl Lower<'_, '_> {
         }
         let mut body = fl.body.clone();
         let mut rw = Rewrite {
-            name: &pi.ident,
+            name: &item_pat.ident,
+            index: index_pat,
             array,
-            size,
+            view: &view,
             start: &start,
-            chunks,
             misuse: None,
         };
         rw.visit_block_mut(&mut body);
         if let Some(span) = rw.misuse {
-            self.cx.push(syn::Error::new(
-                span,
-                format_args!(
-                    "use a {} by its elements (`{1}[0]`, `{1}[1]`) and its `len()`, not as a whole",
-                    if chunks { "chunk" } else { "window" },
-                    pi.ident
+            let name = &item_pat.ident;
+            let msg = match view {
+                View::Window { chunks, .. } => format!(
+                    "use a {} by its elements (`{name}[0]`, `{name}[1]`) and its `len()`, not as a whole",
+                    if chunks { "chunk" } else { "window" }
                 ),
-            ));
+                View::Element => format!(
+                    "use the element as `*{name}` (`*{name} = *{name} * 2.0`), and do not rebind the loop's names"
+                ),
+            };
+            self.cx.push(syn::Error::new(span, msg));
         }
-        let range: Expr = if chunks {
-            syn::parse_quote!(0..(#array).len() / (#size))
-        } else {
-            syn::parse_quote!(0..((#array).len() + 1).saturating_sub(#size))
+        let range: Expr = match view {
+            View::Window { size, chunks: true } => syn::parse_quote!(0..(#array).len() / (#size)),
+            View::Window {
+                size,
+                chunks: false,
+            } => {
+                syn::parse_quote!(0..((#array).len() + 1).saturating_sub(#size))
+            }
+            View::Element => syn::parse_quote!(0..(#array).len()),
         };
         let rewritten = std::rc::Rc::new(syn::ExprForLoop {
             attrs: fl.attrs.clone(),
@@ -2604,8 +2668,17 @@ impl Lower<'_, '_> {
             self.emit(Stmt::Store { var, index, value });
             return;
         }
-        let Expr::Path(p) = place else { return };
-        let Some(id) = p.path.get_ident() else { return };
+        let Some(id) = (match place {
+            Expr::Path(p) => p.path.get_ident(),
+            _ => None,
+        }) else {
+            // `*v = ..` outside a loop over `x.iter_mut()`.
+            self.cx.error(
+                place,
+                "assign to a local variable by name or to an array element (`x = ..`, `a[i] += ..`)",
+            );
+            return;
+        };
         let name = id.to_string();
         match self.lookup(&name).cloned() {
             Some(Val::Var(var)) if matches!(self.vars[var].shape, Shape::Scalar) => match v {

@@ -911,6 +911,10 @@ fn check_place(cx: &Check, place: &Expr) {
             check_place(cx, &i.expr);
             check_expr(cx, &i.index);
         }
+        // `*v = ..` in `for v in x.iter_mut()`; lowering reports other uses.
+        Expr::Unary(u)
+            if matches!(u.op, syn::UnOp::Deref(_))
+                && matches!(&*u.expr, Expr::Path(p) if p.path.get_ident().is_some()) => {}
         other => cx.error(
             other,
             "assign to a local variable by name or to an array element (`x = ..`, `a[i] += ..`)",
