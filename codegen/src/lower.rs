@@ -1504,9 +1504,7 @@ impl Lower<'_, '_> {
                 return None;
             }
         }
-        if self.array_ref(array).is_none() {
-            return None;
-        }
+        self.array_ref(array)?;
         // One name per rewritten loop: nested ones must not shadow.
         let start = format_ident!(
             "__tl_start{}",
