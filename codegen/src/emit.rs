@@ -16,7 +16,7 @@
 //!     -> (T, impl Fn(T, (T, T, T), &[bool]) -> (T, T, T) + use<T>) {
 //!     let __tl_v_q = x + y;
 //!     let __tl_v_out = __tl_v_q * z;
-//!     (__tl_v_out, move |__tl_dout: T, (_, _, z): (T, T, T), _: &[bool]| {
+//!     (__tl_v_out, move |__tl_dout: T, (x, y, z): (T, T, T), _: &[bool]| {
 //!         let __tl_d_q = __tl_dout * z;       // mul swaps
 //!         let __tl_d_z = __tl_dout * __tl_v_q;
 //!         (__tl_d_q, __tl_d_q, __tl_d_z)      // add distributes
