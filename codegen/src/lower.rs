@@ -22,7 +22,7 @@ use crate::graph::{
     Stmt, Val, Var, VarId,
 };
 use crate::names::Names;
-use crate::parse::{self, Function, Holds, Output, VecMacro};
+use crate::parse::{self, strip_parens, Function, Holds, Output, VecMacro};
 use crate::rules;
 use crate::sugar;
 
@@ -2966,13 +2966,6 @@ fn captures_names(fmt: &str) -> bool {
     })
 }
 
-/// `e` without the parentheses around it.
-fn strip_parens(mut e: &Expr) -> &Expr {
-    while let Expr::Paren(p) = e {
-        e = &p.expr;
-    }
-    e
-}
 
 /// A node's value in generated code: its local, or an inline constant.
 pub(crate) fn node_tokens(node: &Node) -> TokenStream {

@@ -612,7 +612,8 @@ pub(crate) const CLOSURE: &str = "closures are not supported in a `#[differentia
 pub(crate) const MATCH: &str =
     "`match` is not supported in a `#[differentiable]` fn; write the cases with `if`/`else`";
 
-fn strip_parens(mut e: &Expr) -> &Expr {
+/// `e` without the parentheses around it.
+pub(crate) fn strip_parens(mut e: &Expr) -> &Expr {
     while let Expr::Paren(p) = e {
         e = &p.expr;
     }
