@@ -22,7 +22,7 @@ use crate::graph::{
     Stmt, Val, Var, VarId,
 };
 use crate::names::Names;
-use crate::parse::{self, strip_parens, Function, Holds, Output, VecMacro};
+use crate::parse::{self, bindings, strip_parens, Function, Holds, Output, VecMacro};
 use crate::rules;
 use crate::sugar;
 
@@ -2987,20 +2987,6 @@ struct Substitute<'l, 'a, 'f> {
     /// Names the expression binds itself (closure parameters, `match` arm
     /// patterns), which shadow the user's variables inside their scope.
     bound: Vec<String>,
-}
-
-/// Every name a pattern binds (`&&l`, `(a, b)`, `Some(v)`, `n @ 1..=3`).
-fn bindings(pat: &Pat) -> Vec<String> {
-    struct Names(Vec<String>);
-    impl<'ast> Visit<'ast> for Names {
-        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
-            self.0.push(p.ident.to_string());
-            syn::visit::visit_pat_ident(self, p);
-        }
-    }
-    let mut n = Names(Vec::new());
-    n.visit_pat(pat);
-    n.0
 }
 
 impl VisitMut for Substitute<'_, '_, '_> {

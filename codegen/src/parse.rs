@@ -572,13 +572,7 @@ fn may_be_active(block: &Block, floats: Vec<String>) -> HashSet<String> {
         fn visit_local(&mut self, l: &'ast syn::Local) {
             if let Some(init) = &l.init {
                 if mentions_name(&init.expr, &self.0) {
-                    struct Names<'o>(&'o mut HashSet<String>);
-                    impl<'ast> Visit<'ast> for Names<'_> {
-                        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
-                            self.0.insert(p.ident.to_string());
-                        }
-                    }
-                    Names(&mut self.0).visit_pat(&l.pat);
+                    self.0.extend(bindings(&l.pat));
                 }
             }
             syn::visit::visit_local(self, l);
@@ -611,6 +605,20 @@ pub(crate) const CLOSURE: &str = "closures are not supported in a `#[differentia
 /// The `match` error, shared with lowering.
 pub(crate) const MATCH: &str =
     "`match` is not supported in a `#[differentiable]` fn; write the cases with `if`/`else`";
+
+/// Every name a pattern binds (`&&l`, `(a, b)`, `Some(v)`, `n @ 1..=3`).
+pub(crate) fn bindings(pat: &Pat) -> Vec<String> {
+    struct Names(Vec<String>);
+    impl<'ast> Visit<'ast> for Names {
+        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+            self.0.push(p.ident.to_string());
+            syn::visit::visit_pat_ident(self, p);
+        }
+    }
+    let mut n = Names(Vec::new());
+    n.visit_pat(pat);
+    n.0
+}
 
 /// `e` without the parentheses around it.
 pub(crate) fn strip_parens(mut e: &Expr) -> &Expr {
