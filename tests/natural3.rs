@@ -5,8 +5,8 @@
 //! with boolean labels, a spring simulated from a copy of its initial state,
 //! settings read from the fields of a struct, closures and `match` in
 //! constant expressions, assertions, `&w[..]` for `&w`, `windows` and
-//! `chunks_exact`, `.skip(k)`/`.take(k)`, and elements written through
-//! `iter_mut()`.
+//! `chunks_exact`, `.skip(k)`/`.take(k)`, elements written through
+//! `iter_mut()`, and helper `fn`s declared inside.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -263,6 +263,28 @@ fn softmax_in_place<T: Float>(z: &[T], k: T) -> T {
     s
 }
 
+/// A quadrature with its weights in a `const` and its nodes from a helper
+/// `fn` declared inside; conditions joined with `&&`, `||` and `!`.
+#[differentiable]
+fn quadrature<T: Float>(f0: T, scale: T) -> T {
+    const W: [f64; 3] = [0.25, 0.5, 0.25];
+    fn node(i: usize) -> f64 {
+        i as f64 * 0.5
+    }
+    let mut s = T::zero();
+    for i in 0..W.len() {
+        let t = T::from(node(i)).unwrap();
+        let v = (f0 * t).sin() * scale;
+        let past_one = t > T::one();
+        if v > T::zero() && !past_one || v < -scale {
+            s = s + T::from(W[i]).unwrap() * v;
+        } else {
+            s = s - v * v;
+        }
+    }
+    s
+}
+
 #[test]
 fn windows_and_chunks() {
     let x = [1.0, 2.0, 4.0, 3.0, 0.5];
@@ -328,6 +350,15 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         |q: &[T]| softmax_in_place(&q[..4], q[4]),
         &xk,
         &g,
+        tolerance::<T>(),
+    );
+
+    let (_, (g0, g1)) = quadrature_grad(x[0], x[1]);
+    assert_gradient(
+        "quadrature",
+        |q: &[T]| quadrature(q[0], q[1]),
+        &x[..2],
+        &[g0, g1],
         tolerance::<T>(),
     );
 

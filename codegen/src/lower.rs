@@ -2966,7 +2966,6 @@ fn captures_names(fmt: &str) -> bool {
     })
 }
 
-
 /// A node's value in generated code: its local, or an inline constant.
 pub(crate) fn node_tokens(node: &Node) -> TokenStream {
     match &node.op {

@@ -665,10 +665,12 @@ fn check_stmt(cx: &Check, stmt: &Stmt) {
                 check_expr(cx, &init.expr);
             }
         }
-        Stmt::Item(syn::Item::Const(_) | syn::Item::Use(_)) => {}
+        // Re-emitted in every generated fn; a helper fn is called on
+        // constants (a differentiated argument needs it `#[differentiable]`).
+        Stmt::Item(syn::Item::Const(_) | syn::Item::Use(_) | syn::Item::Fn(_)) => {}
         Stmt::Item(item) => cx.error(
             item,
-            "only `const` and `use` items are supported inside a `#[differentiable]` fn; define other items outside it",
+            "only `const`, `use` and `fn` items are supported inside a `#[differentiable]` fn; define other items outside it",
         ),
         Stmt::Expr(e, _) => check_expr(cx, e),
         Stmt::Macro(m) => check_macro(cx, &m.mac),
