@@ -3101,7 +3101,8 @@ fn needs_parens(e: &Expr) -> bool {
     )
 }
 
-/// Whether a block (with its own scope) or control flow is nested in `e`.
+/// Whether a block (with its own scope), control flow, a macro or an
+/// assignment is nested in `e`.
 fn has_block(e: &Expr) -> bool {
     struct Find(bool);
     impl<'ast> Visit<'ast> for Find {
@@ -3110,6 +3111,23 @@ fn has_block(e: &Expr) -> bool {
         }
         fn visit_macro(&mut self, _: &'ast syn::Macro) {
             self.0 = true;
+        }
+        // An assignment inside (a `match` arm, a closure) writes a variable
+        // behind lowering's back: not a constant.
+        fn visit_expr_assign(&mut self, _: &'ast syn::ExprAssign) {
+            self.0 = true;
+        }
+        fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
+            if matches!(
+                b.op,
+                BinOp::AddAssign(_)
+                    | BinOp::SubAssign(_)
+                    | BinOp::MulAssign(_)
+                    | BinOp::DivAssign(_)
+            ) {
+                self.0 = true;
+            }
+            syn::visit::visit_expr_binary(self, b);
         }
     }
     let mut f = Find(false);
