@@ -327,6 +327,43 @@ mod tests {
                     -(-(x))
                 }
             ),
+            // Loop rewrites and constant closures on odd input.
+            quote!(
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut s = T::zero();
+                    for w in x.windows() {
+                        s = s + w[0];
+                    }
+                    for w in x.windows(x[0]) {
+                        s = s + w;
+                    }
+                    for (i, v) in x.iter_mut().enumerate().rev() {
+                        *v = s;
+                    }
+                    for v in &mut 3 {
+                        *v = s;
+                    }
+                    for c in x.chunks_exact(0) {
+                        s = c[c[0]];
+                    }
+                    for v in x.iter().skip(x[0]).take() {
+                        s = s + *v;
+                    }
+                    *s = x[..][..][0];
+                    let k = match s {
+                        _ => |q| q,
+                    };
+                    s
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> [T; 2] {
+                    if x > x {
+                        return [x, x];
+                    }
+                    [x; 2]
+                }
+            ),
             quote!(
                 fn f<T: Float>(x: T) -> T {
                     !x
