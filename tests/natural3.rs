@@ -484,3 +484,31 @@ fn zips_with_constants_rows_and_simulations_f32() {
         check::<f32>(&mut rng);
     }
 }
+
+/// A loop over a constant slice of `f64` data in a generic fn (its tape's
+/// capacity is taken from the slice, which is not itself an iterator).
+#[differentiable]
+fn log_likelihood<T: Float>(mu: T, sigma: T, data: &[f64]) -> T {
+    let two_pi = T::from(2.0 * std::f64::consts::PI).unwrap();
+    let mut ll = T::zero();
+    for &x in data {
+        let z = (T::from(x).unwrap() - mu) / sigma;
+        ll = ll - 0.5 * z * z - sigma.ln() - 0.5 * two_pi.ln();
+    }
+    ll
+}
+
+#[test]
+fn loops_over_constant_data() {
+    let data = [0.5, 1.5, 2.0, -0.25];
+    for (mu, sigma) in [(1.0, 0.8), (-0.5, 2.0)] {
+        let (_, (gm, gs)) = log_likelihood_grad(mu, sigma, &data);
+        // d/dmu = sum z / sigma; d/dsigma = sum (z^2 - 1) / sigma.
+        let z: Vec<f64> = data.iter().map(|x| (x - mu) / sigma).collect();
+        let want_m: f64 = z.iter().sum::<f64>() / sigma;
+        let want_s: f64 = z.iter().map(|z| z * z - 1.0).sum::<f64>() / sigma;
+        assert!((gm - want_m).abs() < 1e-12 && (gs - want_s).abs() < 1e-12);
+        let (_, (gm32, gs32)) = log_likelihood_grad(mu as f32, sigma as f32, &data);
+        assert!((f64::from(gm32) - want_m).abs() < 1e-4 && (f64::from(gs32) - want_s).abs() < 1e-4);
+    }
+}

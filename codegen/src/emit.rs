@@ -395,7 +395,7 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
                     let hint = match &l.header {
                         Some(h) => {
                             let iter = node_tokens(&g.nodes[h.iter]);
-                            quote!((#iter).size_hint().0)
+                            quote!(::tapeless::__private::trip_hint(&(#iter)))
                         }
                         None => TokenStream::new(),
                     };

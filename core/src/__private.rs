@@ -142,6 +142,14 @@ pub fn push<X>(tape: &mut Vec<X>, x: X) {
     }
 }
 
+/// How many times a `for` loop will run, as far as its iterator knows (the
+/// lower bound of its size hint): for tape capacities. Takes anything a
+/// `for` takes by copy or clone: ranges, iterators, `&[T]`, `&Vec<T>`.
+#[inline(always)]
+pub fn trip_hint<I: IntoIterator + Clone>(iter: &I) -> usize {
+    iter.clone().into_iter().size_hint().0
+}
+
 #[cold]
 #[inline(never)]
 fn push_growing<X>(tape: &mut Vec<X>, x: X) {
