@@ -512,3 +512,77 @@ fn loops_over_constant_data() {
         assert!((f64::from(gm32) - want_m).abs() < 1e-4 && (f64::from(gs32) - want_s).abs() < 1e-4);
     }
 }
+
+/// Walking constant parameters: a graph's edges (`&(i, j)` with
+/// `.enumerate()`), rows of a data table, one row of it by index.
+#[differentiable]
+fn springs<T: Float>(x: &[T], edges: &[(usize, usize)], rest: &[f64]) -> T {
+    let mut e = T::zero();
+    for (k, &(i, j)) in edges.iter().enumerate() {
+        let d = (x[i] - x[j]).abs() - T::from(rest[k]).unwrap();
+        e = e + d * d;
+    }
+    e
+}
+
+#[differentiable]
+fn table<T: Float>(w: &[T], data: &[Vec<f64>]) -> T {
+    let mut s = T::zero();
+    for row in data {
+        let mut z = T::zero();
+        for j in 0..row.len() {
+            z = z + w[j] * T::from(row[j]).unwrap();
+        }
+        s = s + z.tanh();
+    }
+    for &v in data[0].iter().rev() {
+        s = s * T::from(v).unwrap();
+    }
+    s
+}
+
+#[test]
+fn loops_over_constant_parameters() {
+    let edges = [(0, 1), (1, 2), (0, 2)];
+    let rest = [1.0, 1.0, 2.0];
+    let data = vec![vec![1.0, 2.0], vec![-0.5, 0.25], vec![0.75, -1.0]];
+    let mut rng = Rng::new(77);
+    for _ in 0..10 {
+        let x = rng.point(3, -2.0, 2.0);
+        let (_, g) = springs_grad(&x, &edges, &rest);
+        assert_gradient(
+            "springs",
+            |q: &[f64]| springs(q, &edges, &rest),
+            &x,
+            &g,
+            tolerance::<f64>(),
+        );
+        let x32: Vec<f32> = cast(&x);
+        let (_, g) = springs_grad(&x32, &edges, &rest);
+        assert_gradient(
+            "springs f32",
+            |q: &[f32]| springs(q, &edges, &rest),
+            &x32,
+            &g,
+            tolerance::<f32>(),
+        );
+        let w = rng.point(2, -1.0, 1.0);
+        let (_, g) = table_grad(&w, &data);
+        assert_gradient(
+            "table",
+            |q: &[f64]| table(q, &data),
+            &w,
+            &g,
+            tolerance::<f64>(),
+        );
+        let w32: Vec<f32> = cast(&w);
+        let (_, g) = table_grad(&w32, &data);
+        assert_gradient(
+            "table f32",
+            |q: &[f32]| table(q, &data),
+            &w32,
+            &g,
+            tolerance::<f32>(),
+        );
+    }
+}

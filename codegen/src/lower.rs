@@ -1335,7 +1335,13 @@ impl Lower<'_, '_> {
     /// the index is part of the item.
     fn array_iteration(&mut self, e: &Expr) -> Option<(TokenStream, Walk)> {
         let walk = self.iterable(e)?;
-        if walk.arrays.is_empty() {
+        // Constants alone: an index loop only over slices of parameters
+        // (the pullback gets those again; items of other constants are taped).
+        let params_only = walk.parts.iter().all(|p| match p {
+            WalkPart::Constant { base, .. } => matches!(self.nodes[*base].op, Op::Param),
+            WalkPart::Array(_) => false,
+        });
+        if walk.arrays.is_empty() && !params_only {
             return None;
         }
         let lens: Vec<TokenStream> = walk
@@ -1362,6 +1368,9 @@ impl Lower<'_, '_> {
 
     /// The arrays an iterator walks, in the order of its adaptors.
     fn iterable(&mut self, e: &Expr) -> Option<Walk> {
+        if let Some(w) = self.param_walk(e) {
+            return Some(w);
+        }
         let one = |a| Walk {
             arrays: vec![a],
             parts: vec![WalkPart::Array(0)],
@@ -1665,6 +1674,35 @@ impl Lower<'_, '_> {
         })
     }
 
+    /// A constant parameter that is a slice, `Vec` or array, walked by
+    /// element (`for row in data`, `&data`, `data.iter()`, `.copied()`): an
+    /// index loop reading `&data[k]`, which the pullback can replay from
+    /// the arguments it is given again (a tape of `&row`s would borrow).
+    fn param_walk(&mut self, e: &Expr) -> Option<Walk> {
+        let w = self.constant_walk(e)?;
+        let Some(WalkPart::Constant { base, .. }) = w.parts.first() else {
+            return None;
+        };
+        if !matches!(self.nodes[*base].op, Op::Param) {
+            return None;
+        }
+        let ident = &self.nodes[*base].ident;
+        let ty = self.f.params.iter().find(|p| p.ident == ident)?.ty;
+        fn is_vec(ty: &syn::Type) -> bool {
+            matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Vec"))
+        }
+        let by_reference = matches!(strip_parens(e), Expr::Path(_) | Expr::Reference(_));
+        let ok = match ty {
+            syn::Type::Reference(r) => {
+                matches!(&*r.elem, syn::Type::Slice(_) | syn::Type::Array(_)) || is_vec(&r.elem)
+            }
+            // By value, only `.iter()`: `for x in v` would move `v`.
+            syn::Type::Array(_) => true,
+            other => is_vec(other) && !by_reference,
+        };
+        ok.then_some(w)
+    }
+
     /// An array variable or a row of one.
     fn array_ref(&mut self, e: &Expr) -> Option<(VarId, Vec<NodeId>)> {
         match whole(e) {
@@ -1676,10 +1714,25 @@ impl Lower<'_, '_> {
                 Val::Row(v, prefix) => Some((*v, prefix.clone())),
                 _ => None,
             },
-            Expr::Index(_) => match self.expr(e)? {
-                Val::Row(v, prefix) => Some((v, prefix)),
-                _ => None,
-            },
+            // Only rows of float arrays: lowering `data[0]` of a constant
+            // would emit a read (a move of a `Vec` row) that nothing uses.
+            Expr::Index(i) => {
+                let mut root = &*i.expr;
+                while let Expr::Index(inner) = whole(root) {
+                    root = &inner.expr;
+                }
+                let root = match whole(root) {
+                    Expr::Path(p) => p.path.get_ident()?.to_string(),
+                    _ => return None,
+                };
+                if !matches!(self.lookup(&root), Some(Val::Var(_) | Val::Row(..))) {
+                    return None;
+                }
+                match self.expr(e)? {
+                    Val::Row(v, prefix) => Some((v, prefix)),
+                    _ => None,
+                }
+            }
             _ => None,
         }
     }
