@@ -2471,6 +2471,19 @@ impl Lower<'_, '_> {
                 Some(Val::Tuple(vec![]))
             }
             Expr::Index(_) => self.index(e),
+            // Touches nothing differentiated, but holds a block, a macro or
+            // an assignment, which a constant may not (their names cannot
+            // be followed): say so, not "cannot be differentiated".
+            Expr::MethodCall(m)
+                if !self.touches_active(e) && method(&m.method.to_string()).is_none() =>
+            {
+                self.cx.error(
+                    &m.method,
+                    "this expression touches no differentiated value, but a constant expression may not contain \
+                     blocks, macros (`vec![..]`) or assignments; compute it outside the fn and pass it in",
+                );
+                None
+            }
             Expr::MethodCall(m) => {
                 let name = m.method.to_string();
                 let mut args = vec![&*m.receiver];
