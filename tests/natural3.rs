@@ -586,3 +586,58 @@ fn loops_over_constant_parameters() {
         );
     }
 }
+
+/// An array a call returns per loop iteration, passed to another call and
+/// read by element: kept whole per iteration for the backward.
+#[differentiable]
+fn hidden<T: Float>(w: &[Vec<T>], x: &[T]) -> Vec<T> {
+    let mut h = vec![T::zero(); w.len()];
+    for i in 0..w.len() {
+        h[i] = tapeless::dot(&w[i], x).tanh();
+    }
+    h
+}
+
+#[differentiable(wrt(w))]
+fn classify<T: Float>(w: &[Vec<T>], xs: &[Vec<T>], ys: &[usize]) -> T {
+    let mut loss = T::zero();
+    for k in 0..xs.len() {
+        let h: Vec<T> = hidden(w, &xs[k]);
+        loss = loss + tapeless::softmax_cross_entropy(&h, ys[k]) + h[0] * h[1];
+    }
+    loss / T::from(ys.len()).unwrap()
+}
+
+#[test]
+fn call_results_per_iteration() {
+    let xs = vec![vec![1.0, 2.0], vec![-1.0, 0.5], vec![0.25, -0.75]];
+    let ys = [2usize, 0, 1];
+    let mut rng = Rng::new(99);
+    for _ in 0..5 {
+        let p = rng.point(6, -1.0, 1.0);
+        let w: Vec<Vec<f64>> = p.chunks(2).map(|c| c.to_vec()).collect();
+        let (_, g) = classify_grad(&w, &xs, &ys);
+        let flat: Vec<f64> = g.iter().flatten().copied().collect();
+        let rows = |q: &[f64]| q.chunks(2).map(|c| c.to_vec()).collect::<Vec<_>>();
+        assert_gradient(
+            "classify",
+            |q: &[f64]| classify(&rows(q), &xs, &ys),
+            &p,
+            &flat,
+            tolerance::<f64>(),
+        );
+        let w32: Vec<Vec<f32>> = w.iter().map(|r| cast(r)).collect();
+        let xs32: Vec<Vec<f32>> = xs.iter().map(|r| cast(r)).collect();
+        let (_, g) = classify_grad(&w32, &xs32, &ys);
+        let flat: Vec<f32> = g.iter().flatten().copied().collect();
+        let p32: Vec<f32> = cast(&p);
+        let rows32 = |q: &[f32]| q.chunks(2).map(|c| c.to_vec()).collect::<Vec<_>>();
+        assert_gradient(
+            "classify f32",
+            |q: &[f32]| classify(&rows32(q), &xs32, &ys),
+            &p32,
+            &flat,
+            tolerance::<f32>(),
+        );
+    }
+}

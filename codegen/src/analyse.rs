@@ -928,6 +928,10 @@ fn storage(g: &Graph, a: &mut Analysis) {
             }
         }
     }
+    // Arrays calls return per iteration cannot be made again: kept whole.
+    for v in crate::graph::loop_call_results(g) {
+        a.settled[v] = true;
+    }
     // Inline constants are written where used; they need no storage.
     for (id, node) in g.nodes.iter().enumerate() {
         if matches!(node.op, Op::Const { inline: true, .. }) {

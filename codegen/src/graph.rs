@@ -372,3 +372,43 @@ impl Prim {
         Prim::Fract,
     ];
 }
+
+/// Arrays a call returns inside a loop body without `break` (`let h: Vec<T>
+/// = layer(&w, x);` per item), never written after: the backward cannot
+/// make them again, so they are kept whole, one per iteration, and read
+/// where they are needed (their length, elements, and the arguments of the
+/// calls they are passed to, instead of a copy each).
+pub(crate) fn loop_call_results(g: &Graph) -> Vec<VarId> {
+    fn breaks(b: &Block) -> bool {
+        b.stmts.iter().any(|s| match s {
+            Stmt::Break => true,
+            Stmt::If { then, els, .. } => breaks(then) || breaks(els),
+            _ => false,
+        })
+    }
+    fn walk(g: &Graph, b: &Block, in_loop_body: bool, out: &mut Vec<VarId>) {
+        let whole = in_loop_body && !breaks(b);
+        for s in &b.stmts {
+            match s {
+                Stmt::Declare {
+                    var,
+                    init: Init::Call(_),
+                } if whole
+                    && !g.vars[*var].written
+                    && matches!(g.vars[*var].shape, Shape::Array { .. }) =>
+                {
+                    out.push(*var)
+                }
+                Stmt::If { then, els, .. } => {
+                    walk(g, then, false, out);
+                    walk(g, els, false, out);
+                }
+                Stmt::Loop(l) => walk(g, &l.body, true, out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(g, &g.body, false, &mut out);
+    out
+}

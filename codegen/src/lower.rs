@@ -117,14 +117,16 @@ fn settle_snapshots(mut g: Graph) -> Graph {
         }
         false
     };
+    // Arrays a call returns per iteration are kept whole for the backward
+    // (analysis), so calls in their own iteration read them as they are.
+    let kept_whole = crate::graph::loop_call_results(&g);
     let mut dropped: HashSet<NodeId> = HashSet::default();
     for id in 0..g.nodes.len() {
         let Some(&call_at) = at.get(&id) else {
             continue;
         };
-        if in_loop(&g, g.nodes[id].region) {
-            continue;
-        }
+        let once = !in_loop(&g, g.nodes[id].region);
+        let call_region = g.nodes[id].region;
         let Op::Call { args, .. } = &g.nodes[id].op else {
             continue;
         };
@@ -133,10 +135,16 @@ fn settle_snapshots(mut g: Graph) -> Graph {
             .enumerate()
             .filter_map(|(k, a)| match a {
                 CallArg::Snapshot { var, .. }
-                    if g.vars[*var].region == 0
+                    if once
+                        && g.vars[*var].region == 0
                         && g.vars[*var].param.is_none()
                         && !returned.contains(var)
                         && last.get(var).is_none_or(|&w| w < call_at) =>
+                {
+                    Some(k)
+                }
+                CallArg::Snapshot { var, .. }
+                    if kept_whole.contains(var) && g.vars[*var].region == call_region =>
                 {
                     Some(k)
                 }
