@@ -608,6 +608,20 @@ fn classify<T: Float>(w: &[Vec<T>], xs: &[Vec<T>], ys: &[usize]) -> T {
     loss / T::from(ys.len()).unwrap()
 }
 
+/// The same, the rows passed on as the loop binds them (`layer(w, x)` with
+/// `x` a `&Vec` from `xs.iter()`, and `let r = &xs[0];`).
+#[differentiable(wrt(w))]
+fn classify_rows<T: Float>(w: &[Vec<T>], xs: &[Vec<T>], ys: &[usize]) -> T {
+    let mut loss = T::zero();
+    for (x, &y) in xs.iter().zip(ys) {
+        let h: Vec<T> = hidden(w, x);
+        loss = loss + tapeless::softmax_cross_entropy(&h, y);
+    }
+    let r = &xs[0];
+    let h0: Vec<T> = hidden(w, r);
+    loss / T::from(ys.len()).unwrap() + h0[0]
+}
+
 #[test]
 fn call_results_per_iteration() {
     let xs = vec![vec![1.0, 2.0], vec![-1.0, 0.5], vec![0.25, -0.75]];
@@ -622,6 +636,15 @@ fn call_results_per_iteration() {
         assert_gradient(
             "classify",
             |q: &[f64]| classify(&rows(q), &xs, &ys),
+            &p,
+            &flat,
+            tolerance::<f64>(),
+        );
+        let (_, g) = classify_rows_grad(&w, &xs, &ys);
+        let flat: Vec<f64> = g.iter().flatten().copied().collect();
+        assert_gradient(
+            "classify_rows",
+            |q: &[f64]| classify_rows(&rows(q), &xs, &ys),
             &p,
             &flat,
             tolerance::<f64>(),

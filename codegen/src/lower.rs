@@ -220,6 +220,7 @@ fn run(
         let_vars: 0,
         callees: Vec::new(),
         rewritten: Vec::new(),
+        ref_rows: HashSet::default(),
         reads: HashMap::default(),
         control_writes: ControlWrites::default(),
     };
@@ -503,6 +504,9 @@ struct Lower<'a, 'f> {
     /// Loops rewritten from `windows`/`chunks_exact`, kept alive (and at
     /// their addresses) while lowering runs.
     rewritten: Vec<std::rc::Rc<syn::ExprForLoop>>,
+    /// Names bound to a row by reference (`for x in xs.iter()`, `let r =
+    /// &w[i];`): passed on as they are, `layer(w, x)`, they are references.
+    ref_rows: HashSet<String>,
     /// Element reads of this region since the array was last written: a
     /// second `a[i]` is the same node (`q[l] * q[l]` keeps one value).
     reads: HashMap<(VarId, Vec<NodeId>), NodeId>,
@@ -815,6 +819,15 @@ impl Lower<'_, '_> {
                                     .any(|p| self.control_writes.assigned(p.stmts, n))
                             });
                     if let Some(v) = self.let_value(&init.expr, &local.pat) {
+                        let row_ref = matches!(v, Val::Row(..))
+                            && matches!(strip_parens(&init.expr), Expr::Reference(_));
+                        for name in bindings(&local.pat) {
+                            if row_ref {
+                                self.ref_rows.insert(name);
+                            } else {
+                                self.ref_rows.remove(&name);
+                            }
+                        }
                         self.bind(&local.pat, v, start, None, mutable_in_control);
                     }
                 }
@@ -1832,7 +1845,13 @@ impl Lower<'_, '_> {
     fn bind_item(&mut self, pat: &Pat, v: Val) {
         match pat {
             Pat::Ident(pi) => {
-                self.scopes.insert(pi.ident.to_string(), v);
+                let name = pi.ident.to_string();
+                if matches!(v, Val::Row(..)) {
+                    self.ref_rows.insert(name.clone());
+                } else {
+                    self.ref_rows.remove(&name);
+                }
+                self.scopes.insert(name, v);
             }
             Pat::Reference(r) => {
                 // `&v` on an inactive item dereferences it; float elements are values already.
@@ -1857,6 +1876,10 @@ impl Lower<'_, '_> {
                     other => other,
                 };
                 self.bind_item(&r.pat, v);
+                // `&row` copies the row: a value, not a reference.
+                for name in bindings(&r.pat) {
+                    self.ref_rows.remove(&name);
+                }
             }
             Pat::Paren(p) => self.bind_item(&p.pat, v),
             Pat::Wild(_) => {}
@@ -2896,6 +2919,14 @@ impl Lower<'_, '_> {
         for a in args {
             let (inner, by_ref) = match a {
                 Expr::Reference(r) if r.mutability.is_none() => (whole(&r.expr), true),
+                // A row bound by reference is passed as a reference.
+                Expr::Path(p)
+                    if p.path
+                        .get_ident()
+                        .is_some_and(|id| self.ref_rows.contains(&id.to_string())) =>
+                {
+                    (whole(a), true)
+                }
                 other => (whole(other), false),
             };
             let is_array = match inner {
