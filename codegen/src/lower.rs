@@ -535,6 +535,19 @@ enum Flow {
     Diverged,
 }
 
+/// An expression as written with the user's variables replaced
+/// ([`Lower::substituted`]).
+struct Substituted {
+    tokens: TokenStream,
+    /// The nodes and variables it reads.
+    deps: Vec<NodeId>,
+    var_deps: Vec<VarId>,
+    /// Whether (literals converted) it is simple enough to inline, and
+    /// needs parentheses there.
+    simple: bool,
+    parens: bool,
+}
+
 /// A `for` loop over float arrays: which (with index prefixes for rows),
 /// whether backwards, and whether the index is part of the item (counting
 /// from the back if `.rev()` came before `.enumerate()`). Zipped with them,
@@ -2175,7 +2188,12 @@ impl Lower<'_, '_> {
                 }
             }
             let tuple: Expr = syn::parse_quote!((#(#args,)*));
-            let (tokens, deps, var_deps, _) = self.substituted(&tuple);
+            let Substituted {
+                tokens,
+                deps,
+                var_deps,
+                ..
+            } = self.substituted(&tuple);
             let inner = match tokens.into_iter().next() {
                 Some(proc_macro2::TokenTree::Group(g)) => g.stream(),
                 _ => TokenStream::new(),
@@ -2322,12 +2340,18 @@ impl Lower<'_, '_> {
     /// A `Const` node for an expression computed as written: literals made
     /// the float type, the user's variables replaced by the values they hold.
     fn opaque(&mut self, e: &Expr) -> NodeId {
-        let (e_tokens, deps, var_deps, (simple, parens)) = self.substituted(e);
+        let Substituted {
+            tokens,
+            deps,
+            var_deps,
+            simple,
+            parens,
+        } = self.substituted(e);
         let inline = simple && deps.is_empty() && var_deps.is_empty();
         let expr = if inline && parens {
-            quote!((#e_tokens))
+            quote!((#tokens))
         } else {
-            e_tokens
+            tokens
         };
         self.push(
             Op::Const {
@@ -2343,10 +2367,8 @@ impl Lower<'_, '_> {
     }
 
     /// `e` as written, literals made the float type and the user's
-    /// variables replaced by the values they hold, with what it reads, and
-    /// whether the converted expression is simple and needs parentheses.
-    #[allow(clippy::type_complexity)]
-    fn substituted(&mut self, e: &Expr) -> (TokenStream, Vec<NodeId>, Vec<VarId>, (bool, bool)) {
+    /// variables replaced by the values they hold.
+    fn substituted(&mut self, e: &Expr) -> Substituted {
         let mut e = e.clone();
         if self.f.generic {
             sugar::convert_expr(&self.f.float, &mut e);
@@ -2381,7 +2403,13 @@ impl Lower<'_, '_> {
             }
             e_tokens = replace_idents(e_tokens, &map);
         }
-        (e_tokens, deps, var_deps, (simple, needs_parens(&e)))
+        Substituted {
+            tokens: e_tokens,
+            deps,
+            var_deps,
+            simple,
+            parens: needs_parens(&e),
+        }
     }
 
     fn prim(&mut self, prim: Prim, args: Vec<NodeId>, span: Span) -> NodeId {
@@ -2431,21 +2459,8 @@ impl Lower<'_, '_> {
                 }
             }
         }
-        if !self.touches_active(e)
-            && !has_block(e)
-            && !matches!(
-                e,
-                Expr::Macro(_)
-                    | Expr::Assign(_)
-                    | Expr::Binary(syn::ExprBinary {
-                        op: BinOp::AddAssign(_)
-                            | BinOp::SubAssign(_)
-                            | BinOp::MulAssign(_)
-                            | BinOp::DivAssign(_),
-                        ..
-                    })
-            )
-        {
+        // (`has_block` also sees a macro or an assignment at the top.)
+        if !self.touches_active(e) && !has_block(e) {
             return Some(Val::Node(self.opaque(e)));
         }
         match e {
@@ -2679,10 +2694,7 @@ impl Lower<'_, '_> {
             BinOp::Div(_) | BinOp::DivAssign(_) => Some(Prim::Div),
             _ => None,
         };
-        let compound = matches!(
-            b.op,
-            BinOp::AddAssign(_) | BinOp::SubAssign(_) | BinOp::MulAssign(_) | BinOp::DivAssign(_)
-        );
+        let compound = parse::is_compound(&b.op);
         match (arith(&b.op), &b.op) {
             // `1.0 / x` is a reciprocal, whose gradient needs no division.
             (Some(Prim::Div), BinOp::Div(_))
@@ -3223,15 +3235,7 @@ fn has_block(e: &Expr) -> bool {
             self.0 = true;
         }
         fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
-            if matches!(
-                b.op,
-                BinOp::AddAssign(_)
-                    | BinOp::SubAssign(_)
-                    | BinOp::MulAssign(_)
-                    | BinOp::DivAssign(_)
-            ) {
-                self.0 = true;
-            }
+            self.0 |= parse::is_compound(&b.op);
             syn::visit::visit_expr_binary(self, b);
         }
     }
@@ -3293,15 +3297,7 @@ fn assigned_in_control_of(stmt: &SynStmt) -> HashSet<String> {
                     self.target(&a.left);
                     syn::visit::visit_expr(self, e);
                 }
-                Expr::Binary(b)
-                    if matches!(
-                        b.op,
-                        BinOp::AddAssign(_)
-                            | BinOp::SubAssign(_)
-                            | BinOp::MulAssign(_)
-                            | BinOp::DivAssign(_)
-                    ) =>
-                {
+                Expr::Binary(b) if parse::is_compound(&b.op) => {
                     self.target(&b.left);
                     syn::visit::visit_expr(self, e);
                 }

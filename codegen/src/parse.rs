@@ -582,13 +582,7 @@ fn may_be_active(block: &Block, floats: Vec<String>) -> HashSet<String> {
             syn::visit::visit_expr_assign(self, a);
         }
         fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
-            if matches!(
-                b.op,
-                syn::BinOp::AddAssign(_)
-                    | syn::BinOp::SubAssign(_)
-                    | syn::BinOp::MulAssign(_)
-                    | syn::BinOp::DivAssign(_)
-            ) {
+            if is_compound(&b.op) {
                 self.assign(&b.left, &b.right);
             }
             syn::visit::visit_expr_binary(self, b);
@@ -605,6 +599,15 @@ pub(crate) const CLOSURE: &str = "closures are not supported in a `#[differentia
 /// The `match` error, shared with lowering.
 pub(crate) const MATCH: &str =
     "`match` is not supported in a `#[differentiable]` fn; write the cases with `if`/`else`";
+
+/// `+=`, `-=`, `*=`, `/=`.
+pub(crate) fn is_compound(op: &syn::BinOp) -> bool {
+    use syn::BinOp::*;
+    matches!(
+        op,
+        AddAssign(_) | SubAssign(_) | MulAssign(_) | DivAssign(_)
+    )
+}
 
 /// Every name a pattern binds (`&&l`, `(a, b)`, `Some(v)`, `n @ 1..=3`).
 pub(crate) fn bindings(pat: &Pat) -> Vec<String> {
@@ -705,10 +708,7 @@ fn check_expr(cx: &Check, expr: &Expr) {
     match expr {
         Expr::Lit(_) | Expr::Path(_) => {}
         Expr::Binary(b) => {
-            if matches!(
-                b.op,
-                syn::BinOp::AddAssign(_) | syn::BinOp::SubAssign(_) | syn::BinOp::MulAssign(_) | syn::BinOp::DivAssign(_)
-            ) {
+            if is_compound(&b.op) {
                 check_place(cx, &b.left);
             } else {
                 check_expr(cx, &b.left);
