@@ -73,6 +73,23 @@ fn returns_early<T: Float>(x: T) -> T {
     y * 2.0
 }
 
+// Returns from inside loops, with a tuple output.
+#[differentiable]
+fn returns_from_loops<T: Float>(x: &[T], t: T) -> (T, T) {
+    let mut s = T::zero();
+    for i in 0..x.len() {
+        let mut k = 0;
+        while k < 2 {
+            s += x[i] * t;
+            if s > t {
+                return (s, x[i]);
+            }
+            k += 1;
+        }
+    }
+    (s, t)
+}
+
 // Written-out f64: arrays filled from a value, index assignment, a call.
 #[differentiable]
 fn concrete_arrays(x: f64, v: &[f64]) -> f64 {
@@ -162,6 +179,10 @@ fn compiles_and_runs_under_deny_warnings() {
     let (dx, dw, dlimit) = back(vec![1.0, 0.0, 0.0]);
     assert_eq!((dx.len(), dw.len(), dlimit), (3, 3, 0.0));
     assert_eq!(returns_early_grad(-2.0), (4.0, -4.0));
+    let ((s, xi), back) = returns_from_loops_forward(&[0.25, 1.0], 1.0);
+    assert_eq!((s, xi), (1.5, 1.0));
+    // s = 2 x0 t + x1 t.
+    assert_eq!(back((1.0, 0.0)), (vec![2.0, 1.0], 1.5));
     assert_eq!(documented_grad(1.0, 2.0).0, documented(1.0, 2.0));
     assert!(only_grad_used_grad(0.0_f64).1 == -2.5);
     let ((a, b), back) = only_forward_used_forward(2.0, 3.0);

@@ -22,6 +22,7 @@ mod graph;
 mod lower;
 mod names;
 mod parse;
+mod returns;
 mod rules;
 mod sugar;
 
@@ -252,6 +253,47 @@ mod tests {
             quote!(
                 fn f<T: Float>(x: T) -> (T, T) {
                     x
+                }
+            ),
+            // Returns inside loops: without a value, of the wrong shape, in
+            // a loop's condition, in a block that leaves, in a closure.
+            quote!(
+                fn f<T: Float>(x: T) -> T {
+                    for _ in 0..3 {
+                        return;
+                    }
+                    while {
+                        return x;
+                    } {
+                        return (x, x);
+                    }
+                    loop {
+                        {
+                            return x;
+                        }
+                        x;
+                        let c = || {
+                            for _ in 0..2 {
+                                return 1;
+                            }
+                            0
+                        };
+                    }
+                }
+            ),
+            quote!(
+                fn f<T: Float>(x: T) -> (T, T) {
+                    for _ in 0..3 {
+                        if x > 0.0 {
+                            return x;
+                        }
+                        {
+                            break;
+                        }
+                    }
+                    'a: loop {
+                        return (x, x);
+                    }
                 }
             ),
             quote!(

@@ -33,10 +33,12 @@ pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option
     // reporting errors from the final run only.
     let mut active: HashSet<VarId> = HashSet::default();
     let mut written: HashSet<VarId> = HashSet::default();
+    let rewritten = crate::returns::rewrite(&f.item.block, &f.output);
+    let body = &rewritten.as_ref().unwrap_or(&f.item.block).stmts;
     for _ in 0..64 {
         let scratch = Diagnostics::default();
         let mut n = names.clone();
-        let (g, now_active) = run(&scratch, f, &mut n, &active, &written);
+        let (g, now_active) = run(&scratch, f, body, &mut n, &active, &written);
         let now_written: HashSet<VarId> = g
             .iter()
             .flat_map(|g| {
@@ -62,7 +64,7 @@ pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option
         active.extend(now_active);
         written.extend(now_written);
     }
-    let (graph, _) = run(cx, f, names, &active, &written);
+    let (graph, _) = run(cx, f, body, names, &active, &written);
     if cx.has_errors() {
         return None;
     }
@@ -194,6 +196,7 @@ fn settle_snapshots(mut g: Graph) -> Graph {
 fn run(
     cx: &Diagnostics,
     f: &Function,
+    stmts: &[SynStmt],
     names: &mut Names,
     active: &HashSet<VarId>,
     written: &HashSet<VarId>,
@@ -251,7 +254,7 @@ fn run(
         };
         lw.scopes.insert(p.ident.to_string(), val);
     }
-    let body: Vec<&SynStmt> = f.item.block.stmts.iter().collect();
+    let body: Vec<&SynStmt> = stmts.iter().collect();
     // A `mut` scalar parameter that a branch or loop assigns is a variable.
     for (i, p) in f.params.iter().enumerate() {
         if p.mutable
@@ -278,7 +281,7 @@ fn run(
         let _ = i;
     }
     // Early returns (anywhere but the end) deliver through variables.
-    if has_early_return(&f.item.block.stmts) {
+    if has_early_return(stmts) {
         let n = match f.output {
             Output::Scalar => 1,
             Output::Tuple(n) => n,
@@ -856,6 +859,21 @@ impl Lower<'_, '_> {
                         return flow;
                     }
                     let tail = last && semi.is_none();
+                    // A block that may leave (`{ s = v; break; }`) runs as
+                    // part of this sequence, so that what follows it is
+                    // lowered only where it falls through.
+                    if let Expr::Block(b) = e {
+                        if b.label.is_none() && !tail && may_leave(e) {
+                            let inner: Vec<&SynStmt> = b.block.stmts.iter().collect();
+                            let parts: Vec<Part> = std::iter::once(Part {
+                                stmts: &inner,
+                                depth: first.depth + 1,
+                            })
+                            .chain(after.iter().copied())
+                            .collect();
+                            return self.seq(&parts, want, sink);
+                        }
+                    }
                     if let Expr::If(ifx) = e {
                         let want_here = if tail { want } else { Want::Nothing };
                         let leaves = may_leave(e);

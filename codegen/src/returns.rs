@@ -1,0 +1,185 @@
+//! Pass 1b, before lowering: a `return` inside a loop becomes what one
+//! would write without it. The value goes to result variables, a flag
+//! records that the fn has returned, and `break` leaves the loop; after each
+//! loop that may return, an enclosing loop is left too (`if returned
+//! { break; }`), and after the outermost one the fn returns (`if returned
+//! { return ret; }`), an early return lowering already knows. Only the
+//! generated fns see this; the user's fn is kept as written.
+//!
+//! ```text
+//! for _ in 0..50 {                     let mut __tl_returned = false;
+//!     if fx.abs() < tol {              let mut __tl_ret = 0.0;
+//!         return x;          ==>       for _ in 0..50 {
+//!     }                                    if fx.abs() < tol {
+//!     x = x - fx / dfx;                        { __tl_ret = x; __tl_returned = true; break; }
+//! }                                        }
+//! x                                        x = x - fx / dfx;
+//!                                      }
+//!                                      if __tl_returned { return __tl_ret; }
+//!                                      x
+//! ```
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote_spanned};
+use syn::visit_mut::VisitMut;
+use syn::{Block, Expr, Stmt};
+
+use crate::parse::Output;
+
+const FLAG: &str = "__tl_returned";
+
+/// `body` with its returns inside loops rewritten, or `None` if it has
+/// none (or the output is an array, whose early returns lowering rejects
+/// with its own message).
+pub(crate) fn rewrite(body: &Block, output: &Output) -> Option<Block> {
+    let results = match output {
+        Output::Scalar => 1,
+        Output::Tuple(n) => *n,
+        Output::Array => return None,
+    };
+    let mut r = Rewrite {
+        results,
+        depth: 0,
+        found: false,
+        any: false,
+    };
+    let mut body = body.clone();
+    r.visit_block_mut(&mut body);
+    if !r.any {
+        return None;
+    }
+    let flag = format_ident!("{}", FLAG);
+    let mut head: Vec<Stmt> = vec![syn::parse_quote!(let mut #flag = false;)];
+    for i in 0..results {
+        let ret = result(results, i, Span::call_site());
+        head.push(syn::parse_quote!(let mut #ret = 0.0;));
+    }
+    head.append(&mut body.stmts);
+    body.stmts = head;
+    Some(body)
+}
+
+/// The `i`th result variable.
+fn result(results: usize, i: usize, span: Span) -> proc_macro2::Ident {
+    match results {
+        1 => proc_macro2::Ident::new("__tl_ret", span),
+        _ => proc_macro2::Ident::new(&format!("__tl_ret{i}"), span),
+    }
+}
+
+struct Rewrite {
+    results: usize,
+    /// Loops around the current expression.
+    depth: usize,
+    /// A return was rewritten in the statement being visited.
+    found: bool,
+    /// ... in any statement.
+    any: bool,
+}
+
+impl Rewrite {
+    /// `{ ret = value; returned = true; break; }`, spanned at the `return`.
+    fn leave(&self, r: &syn::ExprReturn) -> Expr {
+        let span = r.return_token.span;
+        let flag = proc_macro2::Ident::new(FLAG, span);
+        let value: TokenStream = match &r.expr {
+            Some(e) => quote::ToTokens::to_token_stream(e),
+            // `return;` in a fn with a float output: let lowering report it.
+            None => return Expr::Return(r.clone()),
+        };
+        let assign: TokenStream = if self.results == 1 {
+            let ret = result(1, 0, span);
+            quote_spanned!(span=> #ret = #value;)
+        } else {
+            let parts: Vec<_> = (0..self.results)
+                .map(|i| format_ident!("__tl_part{}", i, span = span))
+                .collect();
+            let rets: Vec<_> = (0..self.results)
+                .map(|i| result(self.results, i, span))
+                .collect();
+            quote_spanned!(span=> let (#(#parts),*) = #value; #(#rets = #parts;)*)
+        };
+        syn::parse_quote_spanned!(span=> { #assign #flag = true; break; })
+    }
+
+    /// After a loop that may return: leave the enclosing loop, or the fn.
+    fn after_loop(&self, span: Span) -> Stmt {
+        let flag = proc_macro2::Ident::new(FLAG, span);
+        if self.depth > 0 {
+            return syn::parse_quote_spanned!(span=> if #flag { break; });
+        }
+        let rets: Vec<_> = (0..self.results)
+            .map(|i| result(self.results, i, span))
+            .collect();
+        if self.results == 1 {
+            syn::parse_quote_spanned!(span=> if #flag { return #(#rets)*; })
+        } else {
+            syn::parse_quote_spanned!(span=> if #flag { return (#(#rets),*); })
+        }
+    }
+}
+
+fn is_loop(e: &Expr) -> bool {
+    matches!(e, Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_))
+}
+
+impl VisitMut for Rewrite {
+    fn visit_block_mut(&mut self, b: &mut Block) {
+        let outer = self.found;
+        let stmts = std::mem::take(&mut b.stmts);
+        let mut out = Vec::with_capacity(stmts.len());
+        let mut here = false;
+        for mut s in stmts {
+            self.found = false;
+            self.visit_stmt_mut(&mut s);
+            let check = match &mut s {
+                Stmt::Expr(e, semi) if self.found && is_loop(e) => {
+                    // A loop that was the block's value (`()`) is now followed
+                    // by the check.
+                    if semi.is_none() {
+                        *semi = Some(Default::default());
+                    }
+                    Some(self.after_loop(syn::spanned::Spanned::span(e)))
+                }
+                _ => None,
+            };
+            out.push(s);
+            out.extend(check);
+            here |= self.found;
+        }
+        self.any |= here;
+        self.found = outer || here;
+        b.stmts = out;
+    }
+
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        match e {
+            Expr::Return(r) if self.depth > 0 => {
+                self.found = true;
+                *e = self.leave(r);
+            }
+            Expr::ForLoop(fl) => {
+                self.visit_expr_mut(&mut fl.expr);
+                self.depth += 1;
+                self.visit_block_mut(&mut fl.body);
+                self.depth -= 1;
+            }
+            Expr::While(w) => {
+                self.depth += 1;
+                self.visit_expr_mut(&mut w.cond);
+                self.visit_block_mut(&mut w.body);
+                self.depth -= 1;
+            }
+            Expr::Loop(l) => {
+                self.depth += 1;
+                self.visit_block_mut(&mut l.body);
+                self.depth -= 1;
+            }
+            // Their returns are their own.
+            Expr::Closure(_) => {}
+            _ => syn::visit_mut::visit_expr_mut(self, e),
+        }
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
