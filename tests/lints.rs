@@ -75,6 +75,7 @@ fn returns_early<T: Float>(x: T) -> T {
 
 // Returns from inside loops, with a tuple output.
 #[differentiable]
+#[allow(clippy::needless_range_loop)]
 fn returns_from_loops<T: Float>(x: &[T], t: T) -> (T, T) {
     let mut s = T::zero();
     for i in 0..x.len() {
@@ -88,6 +89,14 @@ fn returns_from_loops<T: Float>(x: &[T], t: T) -> (T, T) {
         }
     }
     (s, t)
+}
+
+// Iterator reductions: written as loops in the generated fns.
+#[differentiable]
+fn reductions(x: &[f64], y: &[f64]) -> f64 {
+    let dot: f64 = x.iter().zip(y).map(|(a, b)| a * b).sum();
+    let m = (0..x.len()).map(|i| x[i] * y[i]).fold(f64::NEG_INFINITY, f64::max);
+    dot + m + x.iter().product::<f64>()
 }
 
 // Written-out f64: arrays filled from a value, index assignment, a call.
@@ -179,6 +188,9 @@ fn compiles_and_runs_under_deny_warnings() {
     let (dx, dw, dlimit) = back(vec![1.0, 0.0, 0.0]);
     assert_eq!((dx.len(), dw.len(), dlimit), (3, 3, 0.0));
     assert_eq!(returns_early_grad(-2.0), (4.0, -4.0));
+    // dot 5 + max 3 + product 3; d/dx = y + (0, y1) + (x1, x0).
+    let (v, (gx, gy)) = reductions_grad(&[1.0, 3.0], &[2.0, 1.0]);
+    assert_eq!((v, gx, gy), (11.0, vec![5.0, 3.0], vec![1.0, 6.0]));
     let ((s, xi), back) = returns_from_loops_forward(&[0.25, 1.0], 1.0);
     assert_eq!((s, xi), (1.5, 1.0));
     // s = 2 x0 t + x1 t.

@@ -33,8 +33,7 @@ pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option
     // reporting errors from the final run only.
     let mut active: HashSet<VarId> = HashSet::default();
     let mut written: HashSet<VarId> = HashSet::default();
-    let rewritten = crate::returns::rewrite(&f.item.block, &f.output);
-    let body = &rewritten.as_ref().unwrap_or(&f.item.block).stmts;
+    let body = &f.body.stmts;
     for _ in 0..64 {
         let scratch = Diagnostics::default();
         let mut n = names.clone();
@@ -332,8 +331,7 @@ fn run(
         (Some(vars), flow) => {
             if let Flow::Falls(Some(v)) = flow {
                 let at = f
-                    .item
-                    .block
+                    .body
                     .stmts
                     .last()
                     .map(|s| s.span())
@@ -2859,7 +2857,7 @@ impl Lower<'_, '_> {
                     name,
                     "iter" | "sum" | "map" | "fold" | "product" | "enumerate" | "zip"
                 ) {
-                    "; iterators are supported as `for` loops (`for v in x.iter()`, `.enumerate()`, `.zip(..)`)"
+                    "; iterators are supported as `for` loops (`for v in x.iter()`, `.enumerate()`, `.zip(..)`) and reduced by `.map(|v| ..)` then `.sum()`, `.product()` or `.fold(init, |acc, v| ..)` over such a loop's iterator (no `filter`, `chain`, ...)"
                 } else if matches!(name, "push" | "extend" | "insert" | "resize") {
                     "; make arrays with `vec![x; n]` or `[x; N]` and assign their elements (`a[i] = ..`)"
                 } else {

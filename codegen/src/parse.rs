@@ -18,6 +18,10 @@ use crate::diag::Diagnostics;
 /// A checked `#[differentiable]` fn.
 pub(crate) struct Function<'a> {
     pub item: &'a ItemFn,
+    /// The body the graph is built from: the item's, with iterator
+    /// reductions and returns inside loops written as plain loops
+    /// (reductions.rs, returns.rs).
+    pub body: std::borrow::Cow<'a, Block>,
     /// The float type: the `Float`-bound generic parameter, or `f32`/`f64`.
     pub float: Type,
     /// Whether the float type is a generic parameter (then plain float
@@ -276,15 +280,27 @@ pub(crate) fn function<'a>(
         .filter(|p| p.float.is_some())
         .map(|p| p.ident.to_string())
         .collect();
+    let reduced = if crate::reductions::any(&item.block) {
+        let active = may_be_active(&item.block, floats.clone(), true);
+        crate::reductions::rewrite(&item.block, &float, &active)
+    } else {
+        None
+    };
+    let returned = crate::returns::rewrite(reduced.as_ref().unwrap_or(&item.block), &output);
+    let body = match returned.or(reduced) {
+        Some(b) => std::borrow::Cow::Owned(b),
+        None => std::borrow::Cow::Borrowed(&*item.block),
+    };
     check_block(
         &Check {
             diag: cx,
-            active: may_be_active(&item.block, floats),
+            active: may_be_active(&body, floats, false),
         },
-        &item.block,
+        &body,
     );
     Some(Function {
         item,
+        body,
         float,
         generic,
         params,
@@ -534,7 +550,7 @@ impl std::ops::Deref for Check<'_> {
 }
 
 /// Whether `e` mentions one of `names` as a plain path.
-fn mentions_name(e: &Expr, names: &HashSet<String>) -> bool {
+pub(crate) fn mentions_name(e: &Expr, names: &HashSet<String>) -> bool {
     struct Find<'n>(&'n HashSet<String>, bool);
     impl<'ast> Visit<'ast> for Find<'_> {
         fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
@@ -557,8 +573,16 @@ fn mentions_name(e: &Expr, names: &HashSet<String>) -> bool {
 /// of lowering's activity, so that closures and `match` (constants only:
 /// nothing differentiated may flow into them) are reported with the other
 /// errors where they surely fail; lowering decides the rest exactly.
-fn may_be_active(block: &Block, floats: Vec<String>) -> HashSet<String> {
-    struct Spread(HashSet<String>);
+///
+/// With `through_loops`, also the names a `for` loop over such a value binds
+/// (its rows and elements): reductions.rs's test, where guessing wide is
+/// harmless; the checks leave them to lowering.
+pub(crate) fn may_be_active(
+    block: &Block,
+    floats: Vec<String>,
+    through_loops: bool,
+) -> HashSet<String> {
+    struct Spread(HashSet<String>, bool);
     impl Spread {
         fn assign(&mut self, place: &Expr, value: &Expr) {
             if let (Expr::Path(p), true) = (place, mentions_name(value, &self.0)) {
@@ -587,8 +611,14 @@ fn may_be_active(block: &Block, floats: Vec<String>) -> HashSet<String> {
             }
             syn::visit::visit_expr_binary(self, b);
         }
+        fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+            if self.1 && mentions_name(&f.expr, &self.0) {
+                self.0.extend(bindings(&f.pat));
+            }
+            syn::visit::visit_expr_for_loop(self, f);
+        }
     }
-    let mut spread = Spread(floats.into_iter().collect());
+    let mut spread = Spread(floats.into_iter().collect(), through_loops);
     spread.visit_block(block);
     spread.visit_block(block);
     spread.0

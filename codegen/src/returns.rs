@@ -37,6 +37,9 @@ pub(crate) fn rewrite(body: &Block, output: &Output) -> Option<Block> {
         Output::Tuple(n) => *n,
         Output::Array => return None,
     };
+    if !in_a_loop(body) {
+        return None;
+    }
     let mut r = Rewrite {
         results,
         depth: 0,
@@ -57,6 +60,36 @@ pub(crate) fn rewrite(body: &Block, output: &Output) -> Option<Block> {
     head.append(&mut body.stmts);
     body.stmts = head;
     Some(body)
+}
+
+/// Whether a `return` sits inside a loop (outside closures and items): the
+/// common case costs no copy of the body.
+fn in_a_loop(body: &Block) -> bool {
+    struct Find {
+        depth: usize,
+        hit: bool,
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                Expr::Return(_) if self.depth > 0 => self.hit = true,
+                Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => {
+                    self.depth += 1;
+                    syn::visit::visit_expr(self, e);
+                    self.depth -= 1;
+                }
+                Expr::Closure(_) => {}
+                _ => syn::visit::visit_expr(self, e),
+            }
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = Find {
+        depth: 0,
+        hit: false,
+    };
+    syn::visit::visit_block(&mut f, body);
+    f.hit
 }
 
 /// The `i`th result variable.

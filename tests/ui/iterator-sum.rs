@@ -1,13 +1,15 @@
 use tapeless::{differentiable, Float};
 
+// `.map(..)` then `.sum()`, `.product()` or `.fold(..)` over what a `for`
+// loop walks is accepted; other adaptors are not.
 #[differentiable]
 fn f<T: Float>(x: &[T]) -> T {
-    x.iter().copied().fold(T::zero(), |a, b| a + b)
+    x.iter().copied().filter(|v| *v > 0.0).fold(T::zero(), |a, b| a + b)
 }
 
 #[differentiable]
-fn g<T: Float>(x: &[T]) -> T {
-    let total: T = x.iter().sum();
+fn g(x: &[f64], y: &[f64]) -> f64 {
+    let total: f64 = x.iter().chain(y.iter()).map(|v| v * v).sum();
     total
 }
 

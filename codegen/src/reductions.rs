@@ -1,0 +1,293 @@
+//! Pass 1a, before the checks: iterator reductions of differentiated values
+//! become the loops they stand for, hoisted in front of the statement that
+//! uses them. `.sum()`, `.product()` and `.fold(init, f)`, after any number
+//! of `.map(|p| ..)`s, over whatever a `for` loop accepts (`x.iter()`,
+//! `.zip(..)`, `.enumerate()`, ranges, ...):
+//!
+//! ```text
+//! let m = x.iter().map(|&v| v * v).sum::<T>() / n;
+//!     ==>
+//! let mut __tl_acc0 = 0.0;
+//! for &v in x.iter() { __tl_acc0 = __tl_acc0 + (v * v); }
+//! let m = __tl_acc0 / n;
+//! ```
+//!
+//! Only reductions that may touch a differentiated value are rewritten (a
+//! sum of `usize`s stays a constant expression), and none in a `while`
+//! condition (evaluated again each iteration) or inside a closure. Only the
+//! generated fns see this; the user's fn is kept as written.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned, ToTokens};
+use syn::visit_mut::VisitMut;
+use syn::{Block, Expr, Pat, Stmt, Type};
+
+use crate::parse::same_type;
+
+/// `body` with its reductions of possibly differentiated values written as
+/// loops, or `None` if it has none. `active` names what may carry a
+/// differentiated value (parse's over-estimate).
+pub(crate) fn rewrite(
+    body: &Block,
+    float: &Type,
+    active: &rustc_hash::FxHashSet<String>,
+) -> Option<Block> {
+    let mut r = Rewrite {
+        float,
+        active,
+        pending: Vec::new(),
+        count: 0,
+        in_while_cond: false,
+    };
+    let mut body = body.clone();
+    r.visit_block_mut(&mut body);
+    (r.count > 0).then_some(body)
+}
+
+/// Whether `body` has a method call that could be a reduction (so that the
+/// common case costs no copy of the body).
+pub(crate) fn any(body: &Block) -> bool {
+    struct Find(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            self.0 |= reduction_kind(m).is_some();
+            syn::visit::visit_expr_method_call(self, m);
+        }
+    }
+    let mut f = Find(false);
+    syn::visit::visit_block(&mut f, body);
+    f.0
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Sum,
+    Product,
+    Fold,
+}
+
+fn reduction_kind(m: &syn::ExprMethodCall) -> Option<Kind> {
+    match (m.method.to_string().as_str(), m.args.len()) {
+        ("sum", 0) => Some(Kind::Sum),
+        ("product", 0) => Some(Kind::Product),
+        ("fold", 2) => Some(Kind::Fold),
+        _ => None,
+    }
+}
+
+/// A one-parameter closure's pattern (without its type) and body.
+fn unary(e: &Expr) -> Option<(Pat, &Expr)> {
+    match e {
+        Expr::Closure(c) if c.inputs.len() == 1 && c.capture.is_none() => {
+            Some((untyped(&c.inputs[0]).clone(), &c.body))
+        }
+        Expr::Paren(p) => unary(&p.expr),
+        _ => None,
+    }
+}
+
+fn untyped(p: &Pat) -> &Pat {
+    match p {
+        Pat::Type(t) => &t.pat,
+        other => other,
+    }
+}
+
+struct Rewrite<'a> {
+    float: &'a Type,
+    active: &'a rustc_hash::FxHashSet<String>,
+    /// Statements to put in front of the statement being visited.
+    pending: Vec<Stmt>,
+    count: usize,
+    in_while_cond: bool,
+}
+
+impl Rewrite<'_> {
+    fn mentions_active(&self, e: &Expr) -> bool {
+        crate::parse::mentions_name(e, self.active)
+    }
+
+    /// The loop for `m`, pushed to `pending`; the accumulator's name.
+    fn reduce(&mut self, m: &syn::ExprMethodCall, kind: Kind) -> Option<Expr> {
+        // A turbofish names the sum's type: only the float type is ours.
+        if let Some(t) = &m.turbofish {
+            let [syn::GenericArgument::Type(ty)] = t.args.iter().collect::<Vec<_>>()[..] else {
+                return None;
+            };
+            if !same_type(ty, self.float) {
+                return None;
+            }
+        }
+        // Peel `.map(..)`s from the end: the items, then each map's body
+        // bound to the next map's pattern.
+        let mut maps: Vec<(Pat, &Expr)> = Vec::new();
+        let mut iter = &*m.receiver;
+        while let Expr::MethodCall(inner) = iter {
+            if inner.method != "map" || inner.args.len() != 1 {
+                break;
+            }
+            maps.push(unary(&inner.args[0])?);
+            iter = &inner.receiver;
+        }
+        maps.reverse();
+        // What a `for` loop walks; anything else keeps lowering's error.
+        let mut walk = iter;
+        while let Expr::MethodCall(c) = strip(walk) {
+            if !WALKS.contains(&c.method.to_string().as_str()) {
+                return None;
+            }
+            walk = &c.receiver;
+        }
+        let span = m.method.span();
+        let acc = proc_macro2::Ident::new(&format!("__tl_acc{}", self.count), span);
+        let item = proc_macro2::Ident::new(&format!("__tl_item{}", self.count), span);
+        // fold's step: a closure of (accumulator, item), or a fn path
+        // (`T::max`).
+        enum Step<'e> {
+            Closure(&'e Pat, &'e Pat, &'e Expr),
+            Path(&'e syn::ExprPath),
+        }
+        let step = match kind {
+            Kind::Fold => match strip(&m.args[1]) {
+                Expr::Closure(c) if c.inputs.len() == 2 && c.capture.is_none() => Some(
+                    Step::Closure(untyped(&c.inputs[0]), untyped(&c.inputs[1]), &c.body),
+                ),
+                Expr::Path(p) => Some(Step::Path(p)),
+                _ => return None,
+            },
+            _ => None,
+        };
+        // The loop's pattern, the lets that carry each map's value to the
+        // next map's pattern, and the item's value.
+        let (pattern, mut lets, value): (Pat, Vec<TokenStream>, TokenStream) = match maps
+            .split_first()
+        {
+            Some(((first, body), rest)) => {
+                let mut lets = Vec::new();
+                let mut value = body.to_token_stream();
+                for (pat, body) in rest {
+                    lets.push(quote!(let #pat = #value;));
+                    value = body.to_token_stream();
+                }
+                (first.clone(), lets, value)
+            }
+            None => match &step {
+                // The fold closure's own pattern binds the items.
+                Some(Step::Closure(_, b, _)) => ((*b).clone(), Vec::new(), b.to_token_stream()),
+                _ => {
+                    let by_value = matches!(iter, Expr::MethodCall(c)
+                            if ["copied", "cloned", "into_iter"].contains(&c.method.to_string().as_str()));
+                    let pat: Pat = if by_value {
+                        syn::parse_quote!(#item)
+                    } else {
+                        syn::parse_quote!(&#item)
+                    };
+                    (pat, Vec::new(), item.to_token_stream())
+                }
+            },
+        };
+        let (init, update) = match (kind, step) {
+            (Kind::Sum, _) => (quote!(0.0), quote_spanned!(span=> #acc = #acc + (#value);)),
+            (Kind::Product, _) => (quote!(1.0), quote_spanned!(span=> #acc = #acc * (#value);)),
+            (Kind::Fold, Some(Step::Closure(a, b, body))) => {
+                if !maps.is_empty() {
+                    lets.push(quote!(let #b = #value;));
+                }
+                (
+                    m.args[0].to_token_stream(),
+                    quote_spanned!(span=> let #a = #acc; #acc = #body;),
+                )
+            }
+            (Kind::Fold, Some(Step::Path(p))) => (
+                m.args[0].to_token_stream(),
+                quote_spanned!(span=> #acc = #p(#acc, #value);),
+            ),
+            (Kind::Fold, None) => return None,
+        };
+        let decl: Stmt = syn::parse_quote_spanned!(span=> let mut #acc = #init;);
+        // `(0..n).map(..)`: the range alone heads the loop.
+        let iter = strip(iter);
+        let mut lp: Stmt = syn::parse_quote_spanned!(span=>
+            for #pattern in #iter {
+                #(#lets)*
+                #update
+            }
+        );
+        self.count += 1;
+        // Reductions inside the maps' bodies become loops inside this one.
+        let saved = std::mem::take(&mut self.pending);
+        self.visit_stmt_mut(&mut lp);
+        let inner = std::mem::replace(&mut self.pending, saved);
+        self.pending.extend(inner);
+        self.pending.push(decl);
+        self.pending.push(lp);
+        Some(syn::parse_quote_spanned!(span=> #acc))
+    }
+}
+
+/// The adaptors a `for` loop's iterator may have (lower.rs).
+const WALKS: &[&str] = &[
+    "iter",
+    "iter_mut",
+    "into_iter",
+    "copied",
+    "cloned",
+    "rev",
+    "enumerate",
+    "zip",
+    "skip",
+    "take",
+    "step_by",
+    "windows",
+    "chunks_exact",
+];
+
+fn strip(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => strip(&p.expr),
+        other => other,
+    }
+}
+
+impl VisitMut for Rewrite<'_> {
+    fn visit_block_mut(&mut self, b: &mut Block) {
+        let saved = std::mem::take(&mut self.pending);
+        let stmts = std::mem::take(&mut b.stmts);
+        let mut out = Vec::with_capacity(stmts.len());
+        for mut s in stmts {
+            self.visit_stmt_mut(&mut s);
+            out.append(&mut self.pending);
+            out.push(s);
+        }
+        b.stmts = out;
+        self.pending = saved;
+    }
+
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        match e {
+            Expr::MethodCall(m) if !self.in_while_cond => {
+                if let Some(kind) = reduction_kind(m) {
+                    let whole = Expr::MethodCall(m.clone());
+                    if self.mentions_active(&whole) {
+                        if let Some(acc) = self.reduce(m, kind) {
+                            *e = acc;
+                            return;
+                        }
+                    }
+                }
+                syn::visit_mut::visit_expr_mut(self, e);
+            }
+            Expr::While(w) => {
+                let saved = self.in_while_cond;
+                self.in_while_cond = true;
+                self.visit_expr_mut(&mut w.cond);
+                self.in_while_cond = saved;
+                self.visit_block_mut(&mut w.body);
+            }
+            Expr::Closure(_) => {}
+            _ => syn::visit_mut::visit_expr_mut(self, e),
+        }
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}

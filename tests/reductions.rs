@@ -1,0 +1,168 @@
+//! Iterator reductions as users write them: `.sum()`, `.product()` and
+//! `.fold(..)`, after `.map(..)`s, over slices, zips, enumerations and
+//! ranges, nested, inside loops and branches, as a fn's value. Each checked
+//! against finite differences in f64 and f32 at random points.
+
+#![allow(clippy::needless_range_loop)]
+
+mod common;
+
+use common::{assert_gradient, cast, tolerance, Rng};
+use std::iter::{Product, Sum};
+use tapeless::{differentiable, Float};
+
+/// Generic code without `Sum`: `fold`, with a closure or a fn path.
+#[differentiable]
+fn folds<T: Float>(x: &[T], y: &[T]) -> T {
+    let n = T::from(x.len()).unwrap();
+    let mean = x.iter().fold(T::zero(), |a, &b| a + b) / n;
+    let var = x
+        .iter()
+        .fold(T::zero(), |acc, v| acc + (*v - mean) * (*v - mean))
+        / n;
+    let mx = x.iter().copied().fold(T::neg_infinity(), T::max);
+    let mn = x.iter().fold(T::infinity(), |m, &v| m.min(v));
+    let dot = x
+        .iter()
+        .zip(y.iter())
+        .map(|(a, b)| *a * *b)
+        .fold(T::zero(), |s, p| s + p);
+    mean + var.sqrt() + mx * mn + dot
+}
+
+/// Generic code that asks for `Sum` and `Product`.
+#[differentiable]
+fn sums<T: Float + Sum + Product>(x: &[T], y: &[T], w: T) -> T {
+    let total: T = x.iter().copied().sum();
+    let sq = x.iter().map(|&v| v * v).sum::<T>();
+    let prod: T = x.iter().map(|v| *v * w).product();
+    let weighted = (0..x.len())
+        .map(|i| x[i] * T::from(i + 1).unwrap())
+        .sum::<T>();
+    let ranked: T = x
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| v.powi(i as i32 + 1))
+        .sum();
+    // A reduction inside a reduction's map.
+    let outer: T = x
+        .iter()
+        .map(|&a| y.iter().map(|&b| (a - b).tanh()).sum::<T>())
+        .sum();
+    // Sums of constants stay constants.
+    let count = (0..x.len()).map(|i| i * 2).sum::<usize>();
+    let lse = x.iter().map(|&v| v.exp()).sum::<T>().ln();
+    total + sq + prod + weighted + ranked + outer + T::from(count).unwrap() * w + lse
+}
+
+/// Written-out f64, the way a loss is often written.
+#[differentiable]
+fn mse(pred: &[f64], target: &[f64]) -> f64 {
+    pred.iter()
+        .zip(target)
+        .map(|(p, t)| (p - t).powi(2))
+        .sum::<f64>()
+        / pred.len() as f64
+}
+
+/// Softmax cross-entropy per row, reductions inside a loop and a branch.
+#[differentiable(wrt(logits))]
+fn cross_entropy(logits: &[Vec<f32>], labels: &[usize], smooth: bool) -> f32 {
+    let mut loss = 0.0;
+    for (row, &label) in logits.iter().zip(labels) {
+        let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let z: f32 = row.iter().map(|&v| (v - m).exp()).sum();
+        loss += z.ln() + m - row[label];
+        if smooth {
+            loss += 0.1 * row.iter().map(|v| v * v).sum::<f32>();
+        }
+    }
+    loss / labels.len() as f32
+}
+
+/// A reduction in a condition (hoisted before the `if`), and one as the
+/// value.
+#[differentiable]
+fn branchy<T: Float + Sum>(x: &[T]) -> T {
+    if x.iter().map(|&v| v * v).sum::<T>() > 4.0 {
+        return x.iter().map(|&v| v.sin()).sum();
+    }
+    x.iter().copied().map(|v| v.exp()).map(|e| e * e).sum()
+}
+
+fn check<T: Float + Sum + Product + std::fmt::Display>(rng: &mut Rng) {
+    let tol = tolerance::<T>();
+    // Elements 0.4 apart (max and min must not change within a finite
+    // difference's step), in a random order.
+    let start = (rng.next_u64() % 4) as usize;
+    let x: Vec<T> = (0..4)
+        .map(|i| T::from(-0.9 + 0.6 * ((start + i) % 4) as f64 + rng.uniform(-0.1, 0.1)).unwrap())
+        .collect();
+    let y: Vec<T> = cast(&rng.point(4, -1.0, 1.0));
+    let w = T::from(rng.uniform(0.5, 1.5)).unwrap();
+    let (v, (gx, gy)) = folds_grad(&x, &y);
+    assert!((v - folds(&x, &y)).abs() <= T::from(1e-5).unwrap() * (T::one() + v.abs()));
+    let p = [x.clone(), y.clone()].concat();
+    let g = [gx, gy].concat();
+    assert_gradient("folds", |q: &[T]| folds(&q[..4], &q[4..]), &p, &g, tol);
+    let (v, (gx, gy, gw)) = sums_grad(&x, &y, w);
+    assert!((v - sums(&x, &y, w)).abs() <= T::from(1e-5).unwrap() * (T::one() + v.abs()));
+    let p = [x.clone(), y.clone(), vec![w]].concat();
+    let g = [gx, gy, vec![gw]].concat();
+    assert_gradient("sums", |q: &[T]| sums(&q[..4], &q[4..8], q[8]), &p, &g, tol);
+    for scale in [0.5, 3.0] {
+        let xs: Vec<T> = x.iter().map(|&v| v * T::from(scale).unwrap()).collect();
+        let (_, g) = branchy_grad(&xs);
+        assert_gradient("branchy", |q: &[T]| branchy(q), &xs, &g, tol);
+    }
+}
+
+#[test]
+fn reductions_f64() {
+    let mut rng = Rng::new(41);
+    for _ in 0..20 {
+        check::<f64>(&mut rng);
+        let p = rng.point(6, -2.0, 2.0);
+        let t = rng.point(6, -2.0, 2.0);
+        let (_, (gp, gt)) = mse_grad(&p, &t);
+        assert_gradient("mse", |q: &[f64]| mse(q, &t), &p, &gp, 1e-6);
+        assert_gradient("mse", |q: &[f64]| mse(&p, q), &t, &gt, 1e-6);
+    }
+}
+
+#[test]
+fn reductions_f32() {
+    let mut rng = Rng::new(42);
+    for _ in 0..20 {
+        check::<f32>(&mut rng);
+        let rows: Vec<Vec<f32>> = (0..3).map(|_| cast(&rng.point(4, -2.0, 2.0))).collect();
+        let labels = [0, 3, 1];
+        for smooth in [false, true] {
+            let (_, g) = cross_entropy_grad(&rows, &labels, smooth);
+            let flat: Vec<f32> = rows.concat();
+            let unflat = |q: &[f32]| q.chunks(4).map(|c| c.to_vec()).collect::<Vec<_>>();
+            assert_gradient(
+                "cross_entropy",
+                |q: &[f32]| cross_entropy(&unflat(q), &labels, smooth),
+                &flat,
+                &g.concat(),
+                2e-2,
+            );
+        }
+    }
+}
+
+#[test]
+fn a_closed_form() {
+    // mse of (p - t): gradient 2 (p - t) / n.
+    let (v, (gp, gt)) = mse_grad(&[1.0, 2.0], &[0.0, 4.0]);
+    assert_eq!(v, (1.0 + 4.0) / 2.0);
+    assert_eq!((gp, gt), (vec![1.0, -2.0], vec![-1.0, 2.0]));
+    // fold with max/min: the winners get the gradient.
+    let (_, (gx, gy)) = folds_grad(&[1.0, 3.0], &[0.0, 0.0]);
+    // mean 2, var 1 (sqrt: 1), mx * mn = 3 * 1.
+    // d mean = 1/2 each; d sqrt(var) = (x - mean) / (n sqrt var) = -1/2, 1/2;
+    // d (mx mn) = (mn at x1, mx at x0) = (3, 1); dot: y.
+    assert_eq!(gx, vec![0.5 - 0.5 + 3.0, 0.5 + 0.5 + 1.0]);
+    assert_eq!(gy, vec![1.0, 3.0]);
+}
