@@ -231,3 +231,46 @@ fn calls_returning_tuples() {
         assert_gradient("through_tuple", f, &p, &[dr, dt, dw], tolerance::<f64>());
     }
 }
+
+/// `wrt(x)`, and a body that cannot be differentiated with respect to `y`
+/// (a `usize` cast from it): fine for its own `_grad`, and for callers that
+/// pass a constant `y`; a caller that needs `y`'s gradient gets a panic
+/// that says so, never a zero.
+#[differentiable(wrt(x))]
+fn picks<T: Float>(x: &[T], y: &[T]) -> T {
+    let k = y[0].to_usize().unwrap().min(x.len() - 1);
+    x[k] * x[k] + y[1]
+}
+
+#[differentiable(wrt(x))]
+fn picks_caller<T: Float>(x: &[T], y: &[T]) -> T {
+    picks(x, y).sin()
+}
+
+#[differentiable]
+fn picks_through_y<T: Float>(x: &[T], y: &[T]) -> T {
+    picks(x, y)
+}
+
+#[test]
+fn a_float_left_out_of_wrt_that_cannot_be_differentiated() {
+    let (x, y) = ([1.0, 2.0, 3.0], [1.7, 0.5]);
+    let (v, g) = picks_grad(&x, &y);
+    assert_eq!((v, g), (4.5, vec![0.0, 4.0, 0.0]));
+    let (v, g) = picks_caller_grad(&x, &y);
+    assert_eq!(v, 4.5f64.sin());
+    assert_eq!(g, vec![0.0, 4.0 * 4.5f64.cos(), 0.0]);
+    let through = std::panic::catch_unwind(|| picks_through_y_grad(&x, &y));
+    let payload = through.expect_err("y's gradient is needed");
+    let message = match payload.downcast_ref::<&str>() {
+        Some(m) => m.to_string(),
+        None => payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default(),
+    };
+    assert!(
+        message.contains("`picks` is not differentiated with respect to `y`"),
+        "{message}"
+    );
+}

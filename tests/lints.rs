@@ -95,7 +95,9 @@ fn returns_from_loops<T: Float>(x: &[T], t: T) -> (T, T) {
 #[differentiable]
 fn reductions(x: &[f64], y: &[f64]) -> f64 {
     let dot: f64 = x.iter().zip(y).map(|(a, b)| a * b).sum();
-    let m = (0..x.len()).map(|i| x[i] * y[i]).fold(f64::NEG_INFINITY, f64::max);
+    let m = (0..x.len())
+        .map(|i| x[i] * y[i])
+        .fold(f64::NEG_INFINITY, f64::max);
     dot + m + x.iter().product::<f64>()
 }
 

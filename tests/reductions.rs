@@ -1,7 +1,8 @@
-//! Iterator reductions as users write them: `.sum()`, `.product()` and
-//! `.fold(..)`, after `.map(..)`s, over slices, zips, enumerations and
-//! ranges, nested, inside loops and branches, as a fn's value. Each checked
-//! against finite differences in f64 and f32 at random points.
+//! Iterator reductions as users write them: `.sum()`, `.product()`,
+//! `.fold(..)` and `.collect()` into a `Vec`, after `.map(..)`s, over
+//! slices, zips, enumerations, windows and ranges, nested, inside loops and
+//! branches, as a fn's value; and arrays unpacked by `let [a, b] = p;`. Each
+//! checked against finite differences in f64 and f32 at random points.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -90,6 +91,37 @@ fn branchy<T: Float + Sum>(x: &[T]) -> T {
     x.iter().copied().map(|v| v.exp()).map(|e| e * e).sum()
 }
 
+/// Vectors made with `collect()`, and one returned.
+#[differentiable]
+fn softmax<T: Float>(z: &[T]) -> Vec<T> {
+    let m = z.iter().copied().fold(T::neg_infinity(), T::max);
+    let e: Vec<T> = z.iter().map(|&v| (v - m).exp()).collect();
+    let total = e.iter().fold(T::zero(), |a, &b| a + b);
+    e.iter().map(|&v| v / total).collect()
+}
+
+#[differentiable]
+fn collected<T: Float>(x: &[T], y: &[T]) -> T {
+    let steps: Vec<T> = x.windows(2).map(|w| w[1] - w[0]).collect();
+    let pairs = (1..x.len()).map(|i| x[i] * x[i - 1]).collect::<Vec<_>>();
+    let mid: Vec<T> = x.iter().skip(1).take(2).copied().collect();
+    let prods: Vec<T> = x.iter().zip(y.iter()).map(|(a, b)| *a * *b).collect();
+    let mut s = T::zero();
+    for k in 0..steps.len() {
+        s = s + steps[k] * pairs[k] + prods[k].sin();
+    }
+    s + mid[0] * mid[1]
+}
+
+/// `let [a, b] = p;` for arrays of the float type.
+#[differentiable]
+fn unpacked<T: Float>(p: [T; 2], q: &[T; 3]) -> T {
+    let [a, b] = p;
+    let [x, _, z] = *q;
+    let [s, c] = [a.sin(), b.cos()];
+    a * x + b * z + s * c
+}
+
 fn check<T: Float + Sum + Product + std::fmt::Display>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     // Elements 0.4 apart (max and min must not change within a finite
@@ -110,6 +142,21 @@ fn check<T: Float + Sum + Product + std::fmt::Display>(rng: &mut Rng) {
     let p = [x.clone(), y.clone(), vec![w]].concat();
     let g = [gx, gy, vec![gw]].concat();
     assert_gradient("sums", |q: &[T]| sums(&q[..4], &q[4..8], q[8]), &p, &g, tol);
+    let (out, back) = softmax_forward(&x);
+    for i in 0..4 {
+        let mut seed = vec![T::zero(); 4];
+        seed[i] = T::one();
+        assert_gradient("softmax", |q: &[T]| softmax(q)[i], &x, &back(seed), tol);
+    }
+    assert!((out.iter().fold(T::zero(), |a, &b| a + b) - T::one()).abs() < T::from(1e-5).unwrap());
+    let (_, (gx, gy)) = collected_grad(&x, &y);
+    let g = [gx, gy].concat();
+    assert_gradient("collected", |q: &[T]| collected(&q[..4], &q[4..]), &p[..8], &g, tol);
+    let (pp, qq) = ([x[0], x[1]], [y[0], y[1], y[2]]);
+    let (_, (gp, gq)) = unpacked_grad(pp, &qq);
+    let g = [gp.to_vec(), gq.to_vec()].concat();
+    let unpack = |v: &[T]| unpacked([v[0], v[1]], &[v[2], v[3], v[4]]);
+    assert_gradient("unpacked", unpack, &[x[0], x[1], y[0], y[1], y[2]], &g, tol);
     for scale in [0.5, 3.0] {
         let xs: Vec<T> = x.iter().map(|&v| v * T::from(scale).unwrap()).collect();
         let (_, g) = branchy_grad(&xs);

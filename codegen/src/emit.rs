@@ -581,12 +581,12 @@ fn forward(
                 None => quote!(_),
             })
             .collect();
-        let needed = f.params.iter().map(|p| p.float.is_some());
+        let needed = f.params.iter().map(|p| p.diff);
         let picked: Vec<&TokenStream> = f
             .params
             .iter()
             .zip(&slots)
-            .filter(|(p, _)| p.float.is_some())
+            .filter(|(p, _)| p.diff)
             .map(|(_, s)| s)
             .collect();
         let picked = match picked.as_slice() {
@@ -651,12 +651,13 @@ fn forward(
     let pats = f.params.iter().map(|p| p.ident);
     let returns = protocol_return(f);
     let _ = captures;
+    let needed = Ident::new("__tl_needed", Span::mixed_site());
     let dout_pat = bw.dout_pat.clone();
     let mut body = head;
     body.extend(stmts);
     let backward = bw.into_positional();
     body.extend(
-        quote!((#value, move |#dout_pat: #out, (#(#pats,)*): (#(#types,)*), _: &[bool]| #backward)),
+        quote!((#value, move |#dout_pat: #out, (#(#pats,)*): (#(#types,)*), #needed: &[bool]| #backward)),
     );
     let body = Group::new(Delimiter::Brace, body);
     let method = quote! {
@@ -1388,6 +1389,27 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
         .collect();
     let body = b.block(&g.body);
     let float = &b.float;
+    let needed = Ident::new("__tl_needed", Span::mixed_site());
+    let fn_name = f.item.sig.ident.to_string();
+    // The protocol's gradient of a float that `wrt(..)` leaves out, where
+    // the fn could not be differentiated with respect to every float (see
+    // lib.rs): no caller may need it.
+    let left_out = |k: usize, p: &crate::parse::Param| {
+        let zeros = match &p.float {
+            Some(Holds::Array { zeros, .. }) => zeros.clone(),
+            _ => quote!(::tapeless::__private::zero::<#float>()),
+        };
+        let message = format!(
+            "`{fn_name}` is not differentiated with respect to `{}`: it is outside `wrt(..)`, and \
+             the fn cannot be differentiated with respect to it (its own errors say why when it is \
+             named in `wrt(..)`); pass a constant there",
+            p.ident
+        );
+        quote!({
+            ::core::assert!(!#needed[#k], #message);
+            #zeros
+        })
+    };
     let grads: Vec<TokenStream> = f
         .params
         .iter()
@@ -1412,7 +1434,16 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
             }
         })
         .collect();
-    let positional = quote!((#(#grads,)*));
+    let positional =
+        f.params
+            .iter()
+            .zip(&grads)
+            .enumerate()
+            .map(|(k, (p, g))| match (p.diff, &p.float) {
+                (false, Some(_)) => left_out(k, p),
+                _ => g.clone(),
+            });
+    let positional = quote!((#(#positional,)*));
     let wrt: Vec<&TokenStream> = f
         .params
         .iter()

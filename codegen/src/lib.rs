@@ -22,6 +22,7 @@ mod graph;
 mod lower;
 mod names;
 mod parse;
+mod patterns;
 mod reductions;
 mod returns;
 mod rules;

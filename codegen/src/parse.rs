@@ -280,17 +280,21 @@ pub(crate) fn function<'a>(
         .filter(|p| p.float.is_some())
         .map(|p| p.ident.to_string())
         .collect();
-    let reduced = if crate::reductions::any(&item.block) {
-        let active = may_be_active(&item.block, floats.clone(), true);
-        crate::reductions::rewrite(&item.block, &float, &active)
-    } else {
-        None
-    };
-    let returned = crate::returns::rewrite(reduced.as_ref().unwrap_or(&item.block), &output);
-    let body = match returned.or(reduced) {
-        Some(b) => std::borrow::Cow::Owned(b),
-        None => std::borrow::Cow::Borrowed(&*item.block),
-    };
+    // The body the graph is built from: natural forms the checks and
+    // lowering do not know, written as forms they do.
+    let mut body = std::borrow::Cow::Borrowed(&*item.block);
+    if let Some(b) = crate::patterns::rewrite(&body) {
+        body = std::borrow::Cow::Owned(b);
+    }
+    if crate::reductions::any(&body) {
+        let active = may_be_active(&body, floats.clone(), true);
+        if let Some(b) = crate::reductions::rewrite(&body, &float, &active) {
+            body = std::borrow::Cow::Owned(b);
+        }
+    }
+    if let Some(b) = crate::returns::rewrite(&body, &output) {
+        body = std::borrow::Cow::Owned(b);
+    }
     check_block(
         &Check {
             diag: cx,

@@ -38,6 +38,7 @@ pub(crate) fn rewrite(
         pending: Vec::new(),
         count: 0,
         in_while_cond: false,
+        let_ty: None,
     };
     let mut body = body.clone();
     r.visit_block_mut(&mut body);
@@ -64,6 +65,8 @@ enum Kind {
     Sum,
     Product,
     Fold,
+    /// Into a `Vec`, filled by position.
+    Collect,
 }
 
 fn reduction_kind(m: &syn::ExprMethodCall) -> Option<Kind> {
@@ -71,6 +74,7 @@ fn reduction_kind(m: &syn::ExprMethodCall) -> Option<Kind> {
         ("sum", 0) => Some(Kind::Sum),
         ("product", 0) => Some(Kind::Product),
         ("fold", 2) => Some(Kind::Fold),
+        ("collect", 0) => Some(Kind::Collect),
         _ => None,
     }
 }
@@ -100,9 +104,26 @@ struct Rewrite<'a> {
     pending: Vec<Stmt>,
     count: usize,
     in_while_cond: bool,
+    /// The type a `let` gives the value being visited (`let v: Vec<T> =`).
+    let_ty: Option<Type>,
 }
 
 impl Rewrite<'_> {
+    /// `Vec<T>` or `Vec<_>` (T the float type).
+    fn vec_of_float(&self, ty: &Type) -> bool {
+        let Type::Path(p) = ty else { return false };
+        let Some(last) = p.path.segments.last() else {
+            return false;
+        };
+        let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+            return false;
+        };
+        p.qself.is_none()
+            && last.ident == "Vec"
+            && matches!(args.args.first(), Some(syn::GenericArgument::Type(t))
+                if matches!(t, Type::Infer(_)) || same_type(t, self.float))
+    }
+
     fn mentions_active(&self, e: &Expr) -> bool {
         crate::parse::mentions_name(e, self.active)
     }
@@ -114,7 +135,11 @@ impl Rewrite<'_> {
             let [syn::GenericArgument::Type(ty)] = t.args.iter().collect::<Vec<_>>()[..] else {
                 return None;
             };
-            if !same_type(ty, self.float) {
+            let ours = match kind {
+                Kind::Collect => self.vec_of_float(ty),
+                _ => same_type(ty, self.float),
+            };
+            if !ours {
                 return None;
             }
         }
@@ -203,6 +228,17 @@ impl Rewrite<'_> {
                 quote_spanned!(span=> #acc = #p(#acc, #value);),
             ),
             (Kind::Fold, None) => return None,
+            // acc[k] = value; k += 1, into a Vec as long as the loop.
+            (Kind::Collect, _) => {
+                let n = length(strip(iter))?;
+                let k = proc_macro2::Ident::new(&format!("__tl_at{}", self.count), span);
+                self.pending
+                    .push(syn::parse_quote_spanned!(span=> let mut #k = 0usize;));
+                (
+                    quote_spanned!(span=> vec![0.0; #n]),
+                    quote_spanned!(span=> #acc[#k] = #value; #k += 1;),
+                )
+            }
         };
         let decl: Stmt = syn::parse_quote_spanned!(span=> let mut #acc = #init;);
         // `(0..n).map(..)`: the range alone heads the loop.
@@ -223,6 +259,61 @@ impl Rewrite<'_> {
         self.pending.push(lp);
         Some(syn::parse_quote_spanned!(span=> #acc))
     }
+}
+
+/// How many items `iter` (what a `for` loop walks) yields, as a constant
+/// expression: lengths of the arrays walked, bounds of ranges.
+fn length(iter: &Expr) -> Option<TokenStream> {
+    let min = |a: TokenStream, b: TokenStream| quote!(usize::min(#a, #b));
+    Some(match strip(iter) {
+        Expr::Range(r) => {
+            let start = r
+                .start
+                .as_ref()
+                .map_or(quote!(0usize), |s| s.to_token_stream());
+            let end = r.end.as_ref()?;
+            match r.limits {
+                syn::RangeLimits::HalfOpen(_) => quote!((#end).saturating_sub(#start)),
+                syn::RangeLimits::Closed(_) => quote!((#end + 1).saturating_sub(#start)),
+            }
+        }
+        Expr::Reference(r) => length(&r.expr)?,
+        e @ (Expr::Path(_) | Expr::Index(_) | Expr::Field(_)) => quote!(#e.len()),
+        Expr::MethodCall(c) => {
+            let inner = || length(&c.receiver);
+            let arg = c.args.first();
+            match (c.method.to_string().as_str(), arg) {
+                ("iter" | "iter_mut" | "into_iter", None) => {
+                    let r = &c.receiver;
+                    match strip(r) {
+                        Expr::Range(_) | Expr::MethodCall(_) => inner()?,
+                        _ => quote!(#r.len()),
+                    }
+                }
+                ("copied" | "cloned" | "rev" | "enumerate", None) => inner()?,
+                ("zip", Some(other)) => min(inner()?, length(other)?),
+                ("skip", Some(k)) => {
+                    let n = inner()?;
+                    quote!((#n).saturating_sub(#k))
+                }
+                ("take", Some(k)) => min(inner()?, k.to_token_stream()),
+                ("step_by", Some(k)) => {
+                    let n = inner()?;
+                    quote!((#n).div_ceil(#k))
+                }
+                ("windows", Some(k)) => {
+                    let r = &c.receiver;
+                    quote!((#r.len() + 1).saturating_sub(#k))
+                }
+                ("chunks_exact", Some(k)) => {
+                    let r = &c.receiver;
+                    quote!(#r.len() / (#k))
+                }
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
 }
 
 /// The adaptors a `for` loop's iterator may have (lower.rs).
@@ -255,7 +346,14 @@ impl VisitMut for Rewrite<'_> {
         let stmts = std::mem::take(&mut b.stmts);
         let mut out = Vec::with_capacity(stmts.len());
         for mut s in stmts {
+            self.let_ty = match &s {
+                Stmt::Local(syn::Local {
+                    pat: Pat::Type(t), ..
+                }) => Some((*t.ty).clone()),
+                _ => None,
+            };
             self.visit_stmt_mut(&mut s);
+            self.let_ty = None;
             out.append(&mut self.pending);
             out.push(s);
         }
@@ -267,6 +365,15 @@ impl VisitMut for Rewrite<'_> {
         match e {
             Expr::MethodCall(m) if !self.in_while_cond => {
                 if let Some(kind) = reduction_kind(m) {
+                    // A `let` of another type (`Vec<bool>`) collects no floats.
+                    let typed = self.let_ty.take();
+                    if kind == Kind::Collect
+                        && m.turbofish.is_none()
+                        && typed.as_ref().is_some_and(|t| !self.vec_of_float(t))
+                    {
+                        syn::visit_mut::visit_expr_mut(self, e);
+                        return;
+                    }
                     let whole = Expr::MethodCall(m.clone());
                     if self.mentions_active(&whole) {
                         if let Some(acc) = self.reduce(m, kind) {
