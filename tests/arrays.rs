@@ -347,3 +347,48 @@ fn batches_of_rows() {
     assert_eq!(dxs, vec![[6.0, 1.0], [0.4, 7.0]]);
     assert_eq!(dys, vec![vec![1.0], vec![0.0]]);
 }
+
+/// Arrays made inside a loop or a branch and only read there: each
+/// iteration's array is kept for the backward (it was read from a name the
+/// backward does not have).
+#[differentiable]
+fn made_inside<T: Float>(points: &[[T; 2]], flag: bool) -> T {
+    let mut s = T::zero();
+    for k in 1..points.len() {
+        let d = [
+            points[k][0] - points[k - 1][0],
+            points[k][1] - points[k - 1][1],
+        ];
+        s = s + d[0] * d[1] + (d[0] * d[0] + d[1] * d[1]).sqrt();
+        let e = vec![points[k][0] * 2.0; 3];
+        s = s + e[1] * e[2].sin();
+    }
+    if flag {
+        let f = [points[0][0].exp(), points[0][1]];
+        s = s * f[0] + f[1];
+    }
+    s
+}
+
+#[test]
+fn arrays_made_inside_loops_and_branches() {
+    fn check<T: Float + std::fmt::Display + std::fmt::Debug>(rng: &mut Rng) {
+        let flat: Vec<T> = rng
+            .point(8, -2.0, 2.0)
+            .iter()
+            .map(|&v| T::from(v).unwrap())
+            .collect();
+        let rows = |q: &[T]| q.chunks(2).map(|c| [c[0], c[1]]).collect::<Vec<_>>();
+        for flag in [false, true] {
+            let (v, g) = made_inside_grad(&rows(&flat), flag);
+            assert_eq!(v, made_inside(&rows(&flat), flag));
+            let f = |q: &[T]| made_inside(&rows(q), flag);
+            assert_gradient("made_inside", f, &flat, &g.concat(), tolerance::<T>());
+        }
+    }
+    let mut rng = Rng::new(12);
+    for _ in 0..10 {
+        check::<f64>(&mut rng);
+        check::<f32>(&mut rng);
+    }
+}

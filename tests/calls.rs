@@ -274,3 +274,55 @@ fn a_float_left_out_of_wrt_that_cannot_be_differentiated() {
         "{message}"
     );
 }
+
+#[differentiable]
+fn norm_n<T: Float, const N: usize>(v: [T; N]) -> T {
+    let mut s = T::zero();
+    for i in 0..N {
+        s = s + v[i] * v[i];
+    }
+    s.sqrt()
+}
+
+/// Rows of `[T; 2]` passed by value (`*p`) and by reference.
+#[differentiable]
+fn path_length<T: Float>(points: &[[T; 2]]) -> T {
+    let mut s = T::zero();
+    for p in points {
+        s = s + norm_n(*p);
+    }
+    for k in 1..points.len() {
+        let d = [
+            points[k][0] - points[k - 1][0],
+            points[k][1] - points[k - 1][1],
+        ];
+        s = s + norm_n(d);
+    }
+    s
+}
+
+#[test]
+fn rows_passed_by_value() {
+    fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+        let flat: Vec<T> = rng
+            .point(6, -2.0, 2.0)
+            .iter()
+            .map(|&v| T::from(v).unwrap())
+            .collect();
+        let rows = |q: &[T]| q.chunks(2).map(|c| [c[0], c[1]]).collect::<Vec<_>>();
+        let (_, g) = path_length_grad(&rows(&flat));
+        let g: Vec<T> = g.concat();
+        assert_gradient(
+            "path_length",
+            |q: &[T]| path_length(&rows(q)),
+            &flat,
+            &g,
+            tolerance::<T>(),
+        );
+    }
+    let mut rng = Rng::new(8);
+    for _ in 0..10 {
+        check::<f64>(&mut rng);
+        check::<f32>(&mut rng);
+    }
+}

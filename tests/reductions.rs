@@ -151,7 +151,13 @@ fn check<T: Float + Sum + Product + std::fmt::Display>(rng: &mut Rng) {
     assert!((out.iter().fold(T::zero(), |a, &b| a + b) - T::one()).abs() < T::from(1e-5).unwrap());
     let (_, (gx, gy)) = collected_grad(&x, &y);
     let g = [gx, gy].concat();
-    assert_gradient("collected", |q: &[T]| collected(&q[..4], &q[4..]), &p[..8], &g, tol);
+    assert_gradient(
+        "collected",
+        |q: &[T]| collected(&q[..4], &q[4..]),
+        &p[..8],
+        &g,
+        tol,
+    );
     let (pp, qq) = ([x[0], x[1]], [y[0], y[1], y[2]]);
     let (_, (gp, gq)) = unpacked_grad(pp, &qq);
     let g = [gp.to_vec(), gq.to_vec()].concat();

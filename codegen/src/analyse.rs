@@ -852,13 +852,20 @@ fn collect(
     }
 }
 
+/// An array the backward pass can read as the forward left it: never
+/// written after its `let`, and that `let` at the fn's top level (an array
+/// made in a loop or a branch is gone, or another, by then).
+fn unchanged(g: &Graph, var: crate::graph::VarId) -> bool {
+    !g.vars[var].written && g.vars[var].region == 0
+}
+
 /// An element of an array never written, at indices the
 /// backward pass has anyway (free, or kept for the element's own adjoint):
 /// reading it again costs less than a tape entry.
 fn reloads(g: &Graph, a: &Analysis, node: &crate::graph::Node, free: &[bool]) -> bool {
     match &node.op {
         Op::ReadIndex { var, index } => {
-            !g.vars[*var].written && index.iter().all(|&d| free[d] || a.kept[d])
+            unchanged(g, *var) && index.iter().all(|&d| free[d] || a.kept[d])
         }
         _ => false,
     }
@@ -887,10 +894,10 @@ fn storage(g: &Graph, a: &mut Analysis) {
                 Op::Param => true,
                 Op::LoopItem => a.replayed[id],
                 Op::Const { deps, var_deps, .. } => {
-                    deps.iter().all(|&d| free[d]) && var_deps.iter().all(|&v| !g.vars[v].written)
+                    deps.iter().all(|&d| free[d]) && var_deps.iter().all(|&v| unchanged(g, v))
                 }
                 Op::ReadIndex { var, index } => {
-                    (!g.vars[*var].written || settled[id]) && index.iter().all(|&d| free[d])
+                    (unchanged(g, *var) || settled[id]) && index.iter().all(|&d| free[d])
                 }
                 // Arithmetic on free values is cheaper to redo than to tape.
                 Op::Prim { prim, args } => rules::cheap(*prim) && args.iter().all(|&d| free[d]),
@@ -915,7 +922,7 @@ fn storage(g: &Graph, a: &mut Analysis) {
         };
         // A settled array is kept whole for the reads redone from it.
         if let (Storage::Recompute, Op::ReadIndex { var, .. }) = (a.storage[id], &node.op) {
-            if g.vars[*var].written {
+            if !unchanged(g, *var) {
                 a.settled[*var] = true;
             }
         }

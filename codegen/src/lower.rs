@@ -2872,6 +2872,18 @@ impl Lower<'_, '_> {
         }
     }
 
+    /// A name bound to an array or a row of one.
+    fn is_array_name(&self, e: &Expr) -> bool {
+        let Expr::Path(p) = e else { return false };
+        p.path
+            .get_ident()
+            .and_then(|id| self.lookup(&id.to_string()))
+            .is_some_and(|v| {
+                matches!(v, Val::Var(var) if matches!(self.vars[*var].shape, Shape::Array { .. }))
+                    || matches!(v, Val::Row(..))
+            })
+    }
+
     fn call(&mut self, e: &Expr, c: &syn::ExprCall) -> Option<Val> {
         let Expr::Path(func) = &*c.func else {
             return None;
@@ -2947,6 +2959,12 @@ impl Lower<'_, '_> {
         for a in args {
             let (inner, by_ref) = match a {
                 Expr::Reference(r) if r.mutability.is_none() => (whole(&r.expr), true),
+                // `*p`, a row bound by reference passed by value (`[T; N]`).
+                Expr::Unary(syn::ExprUnary {
+                    op: UnOp::Deref(_),
+                    expr,
+                    ..
+                }) if self.is_array_name(expr) => (whole(expr), false),
                 // A row bound by reference is passed as a reference.
                 Expr::Path(p)
                     if p.path
@@ -2958,9 +2976,7 @@ impl Lower<'_, '_> {
                 other => (whole(other), false),
             };
             let is_array = match inner {
-                Expr::Path(p) => p.path.get_ident().and_then(|id| self.lookup(&id.to_string())).is_some_and(|v| {
-                    matches!(v, Val::Var(var) if matches!(self.vars[*var].shape, Shape::Array { .. })) || matches!(v, Val::Row(..))
-                }),
+                Expr::Path(_) => self.is_array_name(inner),
                 Expr::Index(_) => self.touches_active(inner) && self.is_row(inner),
                 _ => false,
             };
