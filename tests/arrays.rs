@@ -352,6 +352,7 @@ fn batches_of_rows() {
 /// iteration's array is kept for the backward (it was read from a name the
 /// backward does not have).
 #[differentiable]
+#[allow(clippy::useless_vec)]
 fn made_inside<T: Float>(points: &[[T; 2]], flag: bool) -> T {
     let mut s = T::zero();
     for k in 1..points.len() {
