@@ -113,6 +113,26 @@ fn collected<T: Float>(x: &[T], y: &[T]) -> T {
     s + mid[0] * mid[1]
 }
 
+/// Loops and sums over `.chain(..)`: one loop per half.
+#[differentiable]
+fn chained<T: Float>(w1: &[Vec<T>], w2: &[Vec<T>], b: &[T]) -> T {
+    let mut reg = T::zero();
+    for row in w1.iter().chain(w2.iter()) {
+        for &v in row {
+            if v < T::zero() {
+                continue;
+            }
+            reg = reg + v * v;
+        }
+    }
+    let extra = b
+        .iter()
+        .chain(w1[0].iter())
+        .chain(b.iter())
+        .fold(T::zero(), |a, &v| a + v.sin());
+    reg + extra
+}
+
 /// `let [a, b] = p;` for arrays of the float type.
 #[differentiable]
 fn unpacked<T: Float>(p: [T; 2], q: &[T; 3]) -> T {
@@ -158,6 +178,12 @@ fn check<T: Float + Sum + Product + std::fmt::Display>(rng: &mut Rng) {
         &g,
         tol,
     );
+    let rows = |q: &[T]| vec![q[..2].to_vec(), q[2..4].to_vec()];
+    let (_, (g1, g2, gb)) = chained_grad(&rows(&x), &rows(&y), &x[1..]);
+    let g = [g1.concat(), g2.concat(), gb].concat();
+    let p3 = [x.clone(), y.clone(), x[1..].to_vec()].concat();
+    let f = |q: &[T]| chained(&rows(&q[..4]), &rows(&q[4..8]), &q[8..]);
+    assert_gradient("chained", f, &p3, &g, tol);
     let (pp, qq) = ([x[0], x[1]], [y[0], y[1], y[2]]);
     let (_, (gp, gq)) = unpacked_grad(pp, &qq);
     let g = [gp.to_vec(), gq.to_vec()].concat();

@@ -1249,7 +1249,7 @@ impl Lower<'_, '_> {
                         &fl.expr,
                         "this loop cannot be differentiated; loop over a range (`0..n`, `(a..=b).rev()`, `.step_by(k)`) \
                          or a float slice or array (`x.iter()`, `&x`, `.rev()`, `.enumerate()`, `.zip(..)`, \
-                         `.skip(k)`, `.take(k)`, `x.windows(k)`, `x.chunks_exact(k)`)",
+                         `.skip(k)`, `.take(k)`, `x.windows(k)`, `x.chunks_exact(k)`, `a.chain(b)` with no `break`)",
                     );
                     return;
                 }

@@ -12,6 +12,9 @@
 //! let m = __tl_acc0 / n;
 //! ```
 //!
+//! A `for` loop over `a.chain(b)` with no `break` becomes a loop over `a`
+//! and one over `b`, with the same body.
+//!
 //! Only reductions that may touch a differentiated value are rewritten (a
 //! sum of `usize`s stays a constant expression), and none in a `while`
 //! condition (evaluated again each iteration) or inside a closure. Only the
@@ -45,14 +48,18 @@ pub(crate) fn rewrite(
     (r.count > 0).then_some(body)
 }
 
-/// Whether `body` has a method call that could be a reduction (so that the
-/// common case costs no copy of the body).
+/// Whether `body` has a method call that could be a reduction, or a loop
+/// over a `.chain(..)` (so that the common case costs no copy of the body).
 pub(crate) fn any(body: &Block) -> bool {
     struct Find(bool);
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
             self.0 |= reduction_kind(m).is_some();
             syn::visit::visit_expr_method_call(self, m);
+        }
+        fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+            self.0 |= chained(&f.expr).is_some();
+            syn::visit::visit_expr_for_loop(self, f);
         }
     }
     let mut f = Find(false);
@@ -109,6 +116,29 @@ struct Rewrite<'a> {
 }
 
 impl Rewrite<'_> {
+    /// `for p in a.chain(b) { body }` (no `break` in `body`): the body once
+    /// over `a`, then once over `b`, into `out`.
+    fn split_chain(&mut self, s: Stmt, out: &mut Vec<Stmt>) {
+        let Stmt::Expr(Expr::ForLoop(fl), semi) = &s else {
+            out.push(s);
+            return;
+        };
+        let Some((first, second)) = chained(&fl.expr) else {
+            out.push(s);
+            return;
+        };
+        if fl.label.is_some() || breaks(&fl.body) {
+            out.push(s);
+            return;
+        }
+        self.count += 1;
+        for part in [first, second] {
+            let mut half = fl.clone();
+            half.expr = Box::new(part.clone());
+            self.split_chain(Stmt::Expr(Expr::ForLoop(half), *semi), out);
+        }
+    }
+
     /// `Vec<T>` or `Vec<_>` (T the float type).
     fn vec_of_float(&self, ty: &Type) -> bool {
         let Type::Path(p) = ty else { return false };
@@ -261,6 +291,45 @@ impl Rewrite<'_> {
     }
 }
 
+/// The two halves of `a.chain(b)`.
+fn chained(iter: &Expr) -> Option<(Expr, Expr)> {
+    match strip(iter) {
+        Expr::MethodCall(c) if c.method == "chain" && c.args.len() == 1 => {
+            Some(((*c.receiver).clone(), c.args[0].clone()))
+        }
+        _ => None,
+    }
+}
+
+/// A `break` of this loop in `body` (not of a loop inside it).
+fn breaks(body: &Block) -> bool {
+    struct Find {
+        loops: usize,
+        hit: bool,
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                Expr::Break(_) if self.loops == 0 => self.hit = true,
+                Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => {
+                    self.loops += 1;
+                    syn::visit::visit_expr(self, e);
+                    self.loops -= 1;
+                }
+                Expr::Closure(_) => {}
+                _ => syn::visit::visit_expr(self, e),
+            }
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = Find {
+        loops: 0,
+        hit: false,
+    };
+    syn::visit::visit_block(&mut f, body);
+    f.hit
+}
+
 /// How many items `iter` (what a `for` loop walks) yields, as a constant
 /// expression: lengths of the arrays walked, bounds of ranges.
 fn length(iter: &Expr) -> Option<TokenStream> {
@@ -318,6 +387,7 @@ fn length(iter: &Expr) -> Option<TokenStream> {
 
 /// The adaptors a `for` loop's iterator may have (lower.rs).
 const WALKS: &[&str] = &[
+    "chain",
     "iter",
     "iter_mut",
     "into_iter",
@@ -354,8 +424,9 @@ impl VisitMut for Rewrite<'_> {
             };
             self.visit_stmt_mut(&mut s);
             self.let_ty = None;
-            out.append(&mut self.pending);
-            out.push(s);
+            for s in std::mem::take(&mut self.pending).into_iter().chain([s]) {
+                self.split_chain(s, &mut out);
+            }
         }
         b.stmts = out;
         self.pending = saved;
