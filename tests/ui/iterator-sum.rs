@@ -1,7 +1,7 @@
 use tapeless::{differentiable, Float};
 
 // `.map(..)` then `.sum()`, `.product()` or `.fold(..)` over what a `for`
-// loop walks is accepted; other adaptors are not.
+// loop walks (`.chain(..)` too) is accepted; other adaptors are not.
 #[differentiable]
 fn f<T: Float>(x: &[T]) -> T {
     x.iter().copied().filter(|v| *v > 0.0).fold(T::zero(), |a, b| a + b)
@@ -9,7 +9,7 @@ fn f<T: Float>(x: &[T]) -> T {
 
 #[differentiable]
 fn g(x: &[f64], y: &[f64]) -> f64 {
-    let total: f64 = x.iter().chain(y.iter()).map(|v| v * v).sum();
+    let total: f64 = x.iter().take_while(|v| **v < 5.0).map(|v| v * y[0]).sum();
     total
 }
 
