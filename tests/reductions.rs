@@ -133,6 +133,29 @@ fn chained<T: Float>(w1: &[Vec<T>], w2: &[Vec<T>], b: &[T]) -> T {
     reg + extra
 }
 
+/// Vectors built by one `push` per iteration, as many write them.
+#[differentiable]
+fn pushed<T: Float>(w: &[Vec<T>], x: &[T]) -> T {
+    let mut h = Vec::with_capacity(w.len());
+    for row in w {
+        let mut s = T::zero();
+        for j in 0..x.len() {
+            s = s + row[j] * x[j];
+        }
+        h.push(s.tanh());
+    }
+    let mut out: Vec<T> = Vec::new();
+    for (i, v) in h.iter().enumerate() {
+        let scaled = *v * T::from(i + 1).unwrap();
+        out.push(scaled * scaled);
+    }
+    let mut total = T::zero();
+    for k in 0..out.len() {
+        total = total + out[k] * x[k % x.len()];
+    }
+    total
+}
+
 /// `let [a, b] = p;` for arrays of the float type.
 #[differentiable]
 fn unpacked<T: Float>(p: [T; 2], q: &[T; 3]) -> T {
@@ -184,6 +207,10 @@ fn check<T: Float + Sum + Product + std::fmt::Display>(rng: &mut Rng) {
     let p3 = [x.clone(), y.clone(), x[1..].to_vec()].concat();
     let f = |q: &[T]| chained(&rows(&q[..4]), &rows(&q[4..8]), &q[8..]);
     assert_gradient("chained", f, &p3, &g, tol);
+    let (_, (gw, gx)) = pushed_grad(&rows(&y), &x[..2]);
+    let g = [gw.concat(), gx].concat();
+    let f = |q: &[T]| pushed(&rows(&q[..4]), &q[4..]);
+    assert_gradient("pushed", f, &[y.clone(), x[..2].to_vec()].concat(), &g, tol);
     let (pp, qq) = ([x[0], x[1]], [y[0], y[1], y[2]]);
     let (_, (gp, gq)) = unpacked_grad(pp, &qq);
     let g = [gp.to_vec(), gq.to_vec()].concat();

@@ -223,6 +223,7 @@ fn run(
         callees: Vec::new(),
         rewritten: Vec::new(),
         ref_rows: HashSet::default(),
+        mut_consts: HashSet::default(),
         reads: HashMap::default(),
         control_writes: ControlWrites::default(),
     };
@@ -508,6 +509,9 @@ struct Lower<'a, 'f> {
     /// Names bound to a row by reference (`for x in xs.iter()`, `let r =
     /// &w[i];`): passed on as they are, `layer(w, x)`, they are references.
     ref_rows: HashSet<String>,
+    /// Names `let mut` bound to a constant value (their changes through a
+    /// method, `idx.push(i)`, cannot be followed: an error).
+    mut_consts: HashSet<String>,
     /// Element reads of this region since the array was last written: a
     /// second `a[i]` is the same node (`q[l] * q[l]` keeps one value).
     reads: HashMap<(VarId, Vec<NodeId>), NodeId>,
@@ -840,6 +844,15 @@ impl Lower<'_, '_> {
                                 self.ref_rows.insert(name);
                             } else {
                                 self.ref_rows.remove(&name);
+                            }
+                        }
+                        for (name, mutable) in pat_idents(&local.pat) {
+                            let constant = matches!(&v, Val::Node(n)
+                                if matches!(self.nodes[*n].op, Op::Const { .. }));
+                            if mutable && constant {
+                                self.mut_consts.insert(name);
+                            } else {
+                                self.mut_consts.remove(&name);
                             }
                         }
                         self.bind(&local.pat, v, start, None, mutable_in_control);
@@ -2859,7 +2872,7 @@ impl Lower<'_, '_> {
                 ) {
                     "; iterators are supported as `for` loops (`for v in x.iter()`, `.enumerate()`, `.zip(..)`) and reduced by `.map(|v| ..)` then `.sum()`, `.product()` or `.fold(init, |acc, v| ..)` over such a loop's iterator (no `filter`, `chain`, ...)"
                 } else if matches!(name, "push" | "extend" | "insert" | "resize") {
-                    "; make arrays with `vec![x; n]` or `[x; N]` and assign their elements (`a[i] = ..`)"
+                    "; make arrays with `vec![x; n]` or `[x; N]` and assign their elements (`a[i] = ..`), or push once in every iteration of the `for` loop that first uses a `Vec::new()` (no `break`, `continue` or `if` around the push)"
                 } else {
                     ""
                 };
@@ -3158,6 +3171,31 @@ impl VisitMut for Substitute<'_, '_, '_> {
     }
 
     fn visit_expr_mut(&mut self, e: &mut Expr) {
+        // A constant changed in place (`idx.push(i)`, `rng.gen()`,
+        // `&mut idx`): its uses would see the value it was made with.
+        let changed = match &*e {
+            Expr::MethodCall(m) if MUTATORS.contains(&m.method.to_string().as_str()) => {
+                Some((&*m.receiver, m.method.to_token_stream()))
+            }
+            Expr::Reference(r) if r.mutability.is_some() => Some((&*r.expr, r.to_token_stream())),
+            _ => None,
+        };
+        if let Some((Expr::Path(p), at)) = changed {
+            if let Some(id) = p.path.get_ident() {
+                let name = id.to_string();
+                if self.lw.mut_consts.contains(&name) && !self.bound.contains(&name) {
+                    self.lw.cx.error(
+                        at,
+                        format_args!(
+                            "`{name}` is changed in place here, which `#[differentiable]` cannot \
+                             follow (it reads `{name}` as the value it was made with); make `{name}` \
+                             with one expression (`let {name}: Vec<usize> = (0..n).filter(..).collect();`) \
+                             or before the fn, and pass it in"
+                        ),
+                    );
+                }
+            }
+        }
         if let Expr::Path(p) = e {
             if let Some(v) = p
                 .path
@@ -3189,6 +3227,59 @@ impl VisitMut for Substitute<'_, '_, '_> {
         syn::visit_mut::visit_expr_mut(self, e);
     }
 }
+
+/// Methods that change their receiver in place (`&mut self`), on constants.
+const MUTATORS: &[&str] = &[
+    "push",
+    "push_str",
+    "pop",
+    "insert",
+    "remove",
+    "clear",
+    "extend",
+    "extend_from_slice",
+    "append",
+    "truncate",
+    "resize",
+    "sort",
+    "sort_by",
+    "sort_by_key",
+    "sort_unstable",
+    "sort_unstable_by",
+    "sort_unstable_by_key",
+    "dedup",
+    "reverse",
+    "swap",
+    "swap_remove",
+    "retain",
+    "drain",
+    "fill",
+    "rotate_left",
+    "rotate_right",
+    "iter_mut",
+    "get_mut",
+    "first_mut",
+    "last_mut",
+    "split_off",
+    "next",
+    "next_back",
+    "nth",
+    "gen",
+    "gen_range",
+    "gen_bool",
+    "random",
+    "random_range",
+    "sample",
+    "shuffle",
+    "entry",
+    "take",
+    "replace",
+    "set",
+    "as_mut",
+    "as_mut_slice",
+    "copy_from_slice",
+    "clone_from_slice",
+];
 
 /// Replaces identifiers by tokens (a variable's ident by its read's node).
 fn replace_idents(ts: TokenStream, map: &HashMap<String, TokenStream>) -> TokenStream {

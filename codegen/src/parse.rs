@@ -617,7 +617,7 @@ pub(crate) fn may_be_active(
         }
         fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
             if self.1 && mentions_name(&f.expr, &self.0) {
-                self.0.extend(bindings(&f.pat));
+                self.0.extend(item_bindings(&f.pat, &f.expr));
             }
             syn::visit::visit_expr_for_loop(self, f);
         }
@@ -626,6 +626,28 @@ pub(crate) fn may_be_active(
     spread.visit_block(block);
     spread.visit_block(block);
     spread.0
+}
+
+/// The names a `for` loop binds to the items of what it walks: none for a
+/// range (`usize`s), the item's for `.enumerate()` (not the index).
+fn item_bindings(pat: &Pat, iter: &Expr) -> Vec<String> {
+    let mut e = strip_parens(iter);
+    while let Expr::MethodCall(m) = e {
+        match m.method.to_string().as_str() {
+            "rev" | "step_by" | "skip" | "take" => e = strip_parens(&m.receiver),
+            "enumerate" => {
+                return match pat {
+                    Pat::Tuple(t) if t.elems.len() == 2 => bindings(&t.elems[1]),
+                    _ => bindings(pat),
+                }
+            }
+            _ => break,
+        }
+    }
+    match e {
+        Expr::Range(_) => Vec::new(),
+        _ => bindings(pat),
+    }
 }
 
 /// The closure error, shared with lowering.

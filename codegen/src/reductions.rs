@@ -54,7 +54,7 @@ pub(crate) fn any(body: &Block) -> bool {
     struct Find(bool);
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
-            self.0 |= reduction_kind(m).is_some();
+            self.0 |= reduction_kind(m).is_some() || m.method == "push";
             syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
@@ -116,6 +116,72 @@ struct Rewrite<'a> {
 }
 
 impl Rewrite<'_> {
+    /// `let mut v = Vec::new();` (or `Vec::with_capacity(..)`, `vec![]`)
+    /// whose first use is a `for` loop that pushes one float per iteration
+    /// (`v.push(e);` at the top of its body, no `break` or `continue`):
+    /// a `Vec` as long as the loop, filled by position.
+    fn fill_pushes(&mut self, stmts: &mut Vec<Stmt>) {
+        let mut inserts: Vec<(usize, Stmt)> = Vec::new();
+        for at in 0..stmts.len() {
+            let Some((name, typed)) = empty_vec(&stmts[at]) else {
+                continue;
+            };
+            if typed.as_ref().is_some_and(|t| !self.vec_of_float(t)) {
+                continue;
+            }
+            let Some(use_at) = (at + 1..stmts.len()).find(|&k| mentions(&stmts[k], &name)) else {
+                continue;
+            };
+            let Stmt::Expr(Expr::ForLoop(fl), _) = &stmts[use_at] else {
+                continue;
+            };
+            let pushes: Vec<usize> = fl
+                .body
+                .stmts
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| pushed(s, &name).is_some())
+                .map(|(k, _)| k)
+                .collect();
+            let [push_at] = pushes[..] else { continue };
+            let others = fl
+                .body
+                .stmts
+                .iter()
+                .enumerate()
+                .any(|(k, s)| k != push_at && mentions(s, &name));
+            let value = pushed(&fl.body.stmts[push_at], &name).cloned();
+            let (Some(value), Some(n)) = (value, length(&fl.expr)) else {
+                continue;
+            };
+            if others
+                || fl.label.is_some()
+                || breaks(&fl.body)
+                || continues(&fl.body)
+                || (typed.is_none() && !self.mentions_active(&value))
+            {
+                continue;
+            }
+            let span = name.span();
+            let k = proc_macro2::Ident::new(&format!("__tl_at{}", self.count), span);
+            self.count += 1;
+            stmts[at] = syn::parse_quote_spanned!(span=> let mut #name = vec![0.0; #n];);
+            let Stmt::Expr(Expr::ForLoop(fl), _) = &mut stmts[use_at] else {
+                continue;
+            };
+            fl.body.stmts[push_at] =
+                syn::parse_quote_spanned!(span=> { #name[#k] = #value; #k += 1; });
+            // The counter, declared just before the loop.
+            inserts.push((
+                use_at,
+                syn::parse_quote_spanned!(span=> let mut #k = 0usize;),
+            ));
+        }
+        for (at, decl) in inserts.into_iter().rev() {
+            stmts.insert(at, decl);
+        }
+    }
+
     /// `for p in a.chain(b) { body }` (no `break` in `body`): the body once
     /// over `a`, then once over `b`, into `out`.
     fn split_chain(&mut self, s: Stmt, out: &mut Vec<Stmt>) {
@@ -291,6 +357,108 @@ impl Rewrite<'_> {
     }
 }
 
+/// `let mut v = Vec::new();`, `Vec::with_capacity(n)` or `vec![]`: the
+/// name, and the type it is given.
+fn empty_vec(s: &Stmt) -> Option<(proc_macro2::Ident, Option<Type>)> {
+    let Stmt::Local(l) = s else { return None };
+    let (pat, ty) = match &l.pat {
+        Pat::Type(t) => (&*t.pat, Some((*t.ty).clone())),
+        p => (p, None),
+    };
+    let Pat::Ident(id) = pat else { return None };
+    if id.mutability.is_none() || id.by_ref.is_some() || id.subpat.is_some() {
+        return None;
+    }
+    let init = l.init.as_ref()?;
+    if init.diverge.is_some() {
+        return None;
+    }
+    let empty = match strip(&init.expr) {
+        Expr::Call(c) => match &*c.func {
+            Expr::Path(p) => {
+                let segs: Vec<String> = p
+                    .path
+                    .segments
+                    .iter()
+                    .map(|s| s.ident.to_string())
+                    .collect();
+                segs.len() >= 2
+                    && segs[segs.len() - 2] == "Vec"
+                    && matches!(segs[segs.len() - 1].as_str(), "new" | "with_capacity")
+            }
+            _ => false,
+        },
+        Expr::Macro(m) => m.mac.path.is_ident("vec") && m.mac.tokens.is_empty(),
+        _ => false,
+    };
+    empty.then(|| (id.ident.clone(), ty))
+}
+
+/// Whether `s` mentions `name`.
+fn mentions(s: &Stmt, name: &proc_macro2::Ident) -> bool {
+    struct Find<'n>(&'n proc_macro2::Ident, bool);
+    impl<'ast> syn::visit::Visit<'ast> for Find<'_> {
+        fn visit_ident(&mut self, i: &'ast proc_macro2::Ident) {
+            self.1 |= i == self.0;
+        }
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            // Tokens inside a macro (`assert!(v.len() > 0)`).
+            self.1 |= m
+                .tokens
+                .clone()
+                .into_iter()
+                .any(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == *self.0));
+        }
+    }
+    let mut f = Find(name, false);
+    syn::visit::visit_stmt(&mut f, s);
+    f.1
+}
+
+/// `name.push(value);`: the value.
+fn pushed<'s>(s: &'s Stmt, name: &proc_macro2::Ident) -> Option<&'s Expr> {
+    let Stmt::Expr(Expr::MethodCall(m), Some(_)) = s else {
+        return None;
+    };
+    match (&*m.receiver, m.args.first()) {
+        (Expr::Path(p), Some(v))
+            if m.method == "push" && m.args.len() == 1 && p.path.is_ident(name) =>
+        {
+            Some(v)
+        }
+        _ => None,
+    }
+}
+
+/// A `continue` of this loop in `body`.
+fn continues(body: &Block) -> bool {
+    struct Find {
+        loops: usize,
+        hit: bool,
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                Expr::Continue(_) if self.loops == 0 => self.hit = true,
+                Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => {
+                    self.loops += 1;
+                    syn::visit::visit_expr(self, e);
+                    self.loops -= 1;
+                }
+                Expr::Closure(_) => {}
+                _ => syn::visit::visit_expr(self, e),
+            }
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = Find {
+        loops: 0,
+        hit: false,
+    };
+    syn::visit::visit_block(&mut f, body);
+    f.hit
+}
+
 /// The two halves of `a.chain(b)`.
 fn chained(iter: &Expr) -> Option<(Expr, Expr)> {
     match strip(iter) {
@@ -428,6 +596,7 @@ impl VisitMut for Rewrite<'_> {
                 self.split_chain(s, &mut out);
             }
         }
+        self.fill_pushes(&mut out);
         b.stmts = out;
         self.pending = saved;
     }
