@@ -91,6 +91,18 @@ fn returns_from_loops<T: Float>(x: &[T], t: T) -> (T, T) {
     (s, t)
 }
 
+// A match on constants with differentiated arms, bindings and guards.
+#[differentiable]
+fn matched<T: Float>(x: T, mode: Option<usize>) -> T {
+    match mode {
+        Some(0) => x,
+        Some(k) if k < 3 => x * T::from(k).unwrap(),
+        Some(k @ 3..=5) => x.powi(k as i32),
+        Some(_) => x.sin(),
+        None => T::zero(),
+    }
+}
+
 // Iterator reductions: written as loops in the generated fns.
 #[differentiable]
 fn reductions(x: &[f64], y: &[f64]) -> f64 {
@@ -190,6 +202,9 @@ fn compiles_and_runs_under_deny_warnings() {
     let (dx, dw, dlimit) = back(vec![1.0, 0.0, 0.0]);
     assert_eq!((dx.len(), dw.len(), dlimit), (3, 3, 0.0));
     assert_eq!(returns_early_grad(-2.0), (4.0, -4.0));
+    assert_eq!(matched_grad(2.0, Some(2)), (4.0, 2.0));
+    assert_eq!(matched_grad(2.0, Some(3)), (8.0, 12.0));
+    assert_eq!(matched_grad(2.0, None), (0.0, 0.0));
     // dot 5 + max 3 + product 3; d/dx = y + (0, y1) + (x1, x0).
     let (v, (gx, gy)) = reductions_grad(&[1.0, 3.0], &[2.0, 1.0]);
     assert_eq!((v, gx, gy), (11.0, vec![5.0, 3.0], vec![1.0, 6.0]));

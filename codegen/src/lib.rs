@@ -20,6 +20,7 @@ mod emit;
 mod fallback;
 mod graph;
 mod lower;
+mod matches;
 mod names;
 mod parse;
 mod patterns;

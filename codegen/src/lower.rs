@@ -3349,8 +3349,10 @@ fn has_block(e: &Expr) -> bool {
         fn visit_block(&mut self, _: &'ast syn::Block) {
             self.0 = true;
         }
-        fn visit_macro(&mut self, _: &'ast syn::Macro) {
-            self.0 = true;
+        // A macro whose tokens name nothing (`unreachable!()`) reads and
+        // writes nothing.
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            self.0 |= names_anything(m.tokens.clone());
         }
         // An assignment inside (a `match` arm, a closure) writes a variable
         // behind lowering's back: not a constant.
@@ -3365,6 +3367,14 @@ fn has_block(e: &Expr) -> bool {
     let mut f = Find(false);
     f.visit_expr(e);
     f.0
+}
+
+fn names_anything(ts: TokenStream) -> bool {
+    ts.into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(_) => true,
+        proc_macro2::TokenTree::Group(g) => names_anything(g.stream()),
+        _ => false,
+    })
 }
 
 /// A range the backward pass can run in reverse: `a..b`, `a..=b`, and

@@ -286,6 +286,12 @@ pub(crate) fn function<'a>(
     if let Some(b) = crate::patterns::rewrite(&body) {
         body = std::borrow::Cow::Owned(b);
     }
+    if crate::matches::any(&body) {
+        let active = may_be_active(&body, floats.clone(), true);
+        if let Some(b) = crate::matches::rewrite(&body, &active) {
+            body = std::borrow::Cow::Owned(b);
+        }
+    }
     if crate::reductions::any(&body) {
         let active = may_be_active(&body, floats.clone(), true);
         if let Some(b) = crate::reductions::rewrite(&body, &float, &active) {
@@ -557,6 +563,13 @@ impl std::ops::Deref for Check<'_> {
 pub(crate) fn mentions_name(e: &Expr, names: &HashSet<String>) -> bool {
     struct Find<'n>(&'n HashSet<String>, bool);
     impl<'ast> Visit<'ast> for Find<'_> {
+        // A length carries no differentiated value (`k < x.len()`).
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            if (m.method == "len" || m.method == "is_empty") && m.args.is_empty() {
+                return;
+            }
+            syn::visit::visit_expr_method_call(self, m);
+        }
         fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
             if p.path
                 .get_ident()
@@ -653,8 +666,7 @@ fn item_bindings(pat: &Pat, iter: &Expr) -> Vec<String> {
 /// The closure error, shared with lowering.
 pub(crate) const CLOSURE: &str = "closures are not supported in a `#[differentiable]` fn; write the code inline or in another `#[differentiable]` fn";
 /// The `match` error, shared with lowering.
-pub(crate) const MATCH: &str =
-    "`match` is not supported in a `#[differentiable]` fn; write the cases with `if`/`else`";
+pub(crate) const MATCH: &str = "`match` on a differentiated value is not supported in a `#[differentiable]` fn; write the cases with `if`/`else` (a `match` on constants, `match mode { .. }`, may compute differentiated values in its arms)";
 
 /// `+=`, `-=`, `*=`, `/=`.
 pub(crate) fn is_compound(op: &syn::BinOp) -> bool {

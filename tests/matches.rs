@@ -1,0 +1,162 @@
+//! `match` on constants with differentiated arms, as users write it:
+//! activations chosen by an enum (with data), modes and indices with `|`,
+//! ranges, `@` bindings and guards, tuples, `Option`, arms that assign,
+//! nested, in loops. Each checked against finite differences in f64 and
+//! f32, every arm taken.
+
+mod common;
+
+use common::{assert_gradient, cast, tolerance, Rng};
+use tapeless::{differentiable, Float};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Act {
+    Relu,
+    Tanh,
+    Leaky(f64),
+    Scaled { gain: f64, bias: f64 },
+}
+
+#[differentiable]
+fn act<T: Float>(x: T, a: Act) -> T {
+    match a {
+        Act::Relu => x.max(T::zero()),
+        Act::Leaky(s) => {
+            if x > T::zero() {
+                x
+            } else {
+                x * T::from(s).unwrap()
+            }
+        }
+        Act::Scaled { gain, bias: b } if gain > 0.0_f64 => {
+            x * T::from(gain).unwrap() + T::from(b).unwrap()
+        }
+        _ => x.tanh(),
+    }
+}
+
+/// A layer whose activation is a parameter, the match inside a loop.
+#[differentiable(wrt(w, x))]
+fn layer<T: Float>(w: &[T], x: &[T], a: Act) -> T {
+    let mut s = T::zero();
+    for i in 0..x.len() {
+        s = s + act(w[i] * x[i], a);
+    }
+    s
+}
+
+#[differentiable]
+fn modes<T: Float>(x: &[T], mode: usize, pick: Option<usize>) -> T {
+    let mut s = T::zero();
+    let mut hits = 0;
+    for (i, &v) in x.iter().enumerate() {
+        let term = match (mode, i % 2) {
+            (0, _) => v,
+            (1, 0) | (2, 0) => v * v,
+            (m, 1) if m > 0 => v.sin() * T::from(m).unwrap(),
+            (k, _) => v.powi(k as i32),
+        };
+        s = s + term;
+        match i {
+            0 => s = s * 2.0,
+            n @ 1..=3 => {
+                s = s + v * T::from(n).unwrap();
+                hits += 1;
+            }
+            _ => {}
+        }
+    }
+    let extra = match pick {
+        Some(k) if k < x.len() => match k % 2 {
+            0 => x[k].exp(),
+            _ => x[k].cos(),
+        },
+        Some(_) => T::one(),
+        None => T::zero(),
+    };
+    s + extra * T::from(hits).unwrap()
+}
+
+fn check<T: Float + std::fmt::Display + std::fmt::Debug>(rng: &mut Rng) {
+    let tol = tolerance::<T>();
+    let acts = [
+        Act::Relu,
+        Act::Tanh,
+        Act::Leaky(0.1),
+        Act::Scaled {
+            gain: 2.0,
+            bias: 0.5,
+        },
+        Act::Scaled {
+            gain: -1.0,
+            bias: 0.5,
+        },
+    ];
+    // Away from relu's kink and leaky's.
+    let x: Vec<T> = rng
+        .point(5, 0.2, 2.0)
+        .iter()
+        .zip([1.0, -1.0, 1.0, -1.0, 1.0])
+        .map(|(v, s)| T::from(v * s).unwrap())
+        .collect();
+    for a in acts {
+        for &xi in &x {
+            let (_, g) = act_grad(xi, a);
+            assert_gradient("act", |q: &[T]| act(q[0], a), &[xi], &[g], tol);
+        }
+        let w: Vec<T> = cast(&rng.point(5, 0.5, 1.5));
+        let (_, (gw, gx)) = layer_grad(&w, &x, a);
+        let p = [w.clone(), x.clone()].concat();
+        let f = |q: &[T]| layer(&q[..5], &q[5..], a);
+        assert_gradient("layer", f, &p, &[gw, gx].concat(), tol);
+    }
+    for mode in 0..4 {
+        for pick in [None, Some(1), Some(2), Some(9)] {
+            let (v, g) = modes_grad(&x, mode, pick);
+            assert_eq!(v, modes(&x, mode, pick));
+            let f = |q: &[T]| modes(q, mode, pick);
+            assert_gradient("modes", f, &x, &g, tol);
+        }
+    }
+}
+
+#[test]
+fn matches_f64() {
+    let mut rng = Rng::new(61);
+    for _ in 0..10 {
+        check::<f64>(&mut rng);
+    }
+}
+
+#[test]
+fn matches_f32() {
+    let mut rng = Rng::new(62);
+    for _ in 0..10 {
+        check::<f32>(&mut rng);
+    }
+}
+
+#[test]
+fn the_arm_taken_is_the_one_the_fn_takes() {
+    assert_eq!(act_grad(-2.0, Act::Relu), (0.0, 0.0));
+    assert_eq!(act_grad(-2.0, Act::Leaky(0.1)), (-0.2, 0.1));
+    assert_eq!(
+        act_grad(
+            3.0,
+            Act::Scaled {
+                gain: 2.0,
+                bias: 0.5
+            }
+        ),
+        (6.5, 2.0)
+    );
+    // A failed guard falls through to the last arm.
+    let (v, g) = act_grad(
+        0.5,
+        Act::Scaled {
+            gain: -1.0,
+            bias: 0.5,
+        },
+    );
+    assert_eq!((v, g), (0.5f64.tanh(), 1.0 - 0.5f64.tanh().powi(2)));
+}
