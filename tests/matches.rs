@@ -1,7 +1,7 @@
 //! `match` on constants with differentiated arms, as users write it:
 //! activations chosen by an enum (with data), modes and indices with `|`,
 //! ranges, `@` bindings and guards, tuples, `Option`, arms that assign,
-//! nested, in loops. Each checked against finite differences in f64 and
+//! nested, in loops; `if let` and `matches!`. Each checked against finite differences in f64 and
 //! f32, every arm taken.
 
 mod common;
@@ -77,6 +77,31 @@ fn modes<T: Float>(x: &[T], mode: usize, pick: Option<usize>) -> T {
     s + extra * T::from(hits).unwrap()
 }
 
+/// `if let`, `else if let` and `matches!`, which are matches too.
+#[differentiable]
+fn if_lets<T: Float>(x: T, a: Act, pick: Option<usize>, w: &[T]) -> T {
+    let mut y = if matches!(a, Act::Relu) {
+        x.max(T::zero())
+    } else if let Act::Leaky(s) = a {
+        if x > T::zero() {
+            x
+        } else {
+            x * T::from(s).unwrap()
+        }
+    } else {
+        x.tanh()
+    };
+    if let Some(k) = pick {
+        y = y + w[k] * x;
+    }
+    let flag = matches!(pick, Some(k) if k > 0);
+    if flag {
+        y * 2.0
+    } else {
+        y
+    }
+}
+
 fn check<T: Float + std::fmt::Display + std::fmt::Debug>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     let acts = [
@@ -109,6 +134,20 @@ fn check<T: Float + std::fmt::Display + std::fmt::Debug>(rng: &mut Rng) {
         let p = [w.clone(), x.clone()].concat();
         let f = |q: &[T]| layer(&q[..5], &q[5..], a);
         assert_gradient("layer", f, &p, &[gw, gx].concat(), tol);
+    }
+    for a in acts {
+        for pick in [None, Some(0), Some(1)] {
+            let w: Vec<T> = cast(&rng.point(2, -1.0, 1.0));
+            let (_, (gx, gw)) = if_lets_grad(x[1], a, pick, &w);
+            let f = |q: &[T]| if_lets(q[0], a, pick, &q[1..]);
+            assert_gradient(
+                "if_lets",
+                f,
+                &[x[1], w[0], w[1]],
+                &[vec![gx], gw].concat(),
+                tol,
+            );
+        }
     }
     for mode in 0..4 {
         for pick in [None, Some(1), Some(2), Some(9)] {

@@ -48,6 +48,12 @@ pub(crate) fn any(body: &Block) -> bool {
         fn visit_expr_match(&mut self, _: &'ast syn::ExprMatch) {
             self.0 = true;
         }
+        fn visit_expr_let(&mut self, _: &'ast syn::ExprLet) {
+            self.0 = true;
+        }
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            self.0 |= m.path.is_ident("matches");
+        }
     }
     let mut f = Find(false);
     syn::visit::visit_block(&mut f, body);
@@ -124,6 +130,44 @@ fn unbound(p: &Pat, guard: Option<&Expr>) -> Pat {
     let mut p = p.clone();
     Strip(used).visit_pat_mut(&mut p);
     p
+}
+
+/// `if let P = s { a } else { b }` as `match s { P => { a } _ => { b } }`,
+/// and `matches!(s, P if g)` as `match s { P if g => true, _ => false }`.
+fn as_match(e: &Expr) -> Option<syn::ExprMatch> {
+    match e {
+        Expr::If(i) => {
+            let Expr::Let(l) = &*i.cond else { return None };
+            let (pat, scrut, then) = (&l.pat, &l.expr, &i.then_branch);
+            let span = i.if_token.span;
+            let els = match &i.else_branch {
+                Some((_, e)) => quote::quote!(#e),
+                None => quote::quote!({}),
+            };
+            Some(syn::parse_quote_spanned!(span=> match #scrut { #pat => #then, _ => #els }))
+        }
+        Expr::Macro(m) if m.mac.path.is_ident("matches") => {
+            let parser = |input: syn::parse::ParseStream| {
+                let scrut: Expr = input.parse()?;
+                input.parse::<syn::Token![,]>()?;
+                let pat = Pat::parse_multi_with_leading_vert(input)?;
+                let guard = if input.peek(syn::Token![if]) {
+                    let i: syn::Token![if] = input.parse()?;
+                    let g: Expr = input.parse()?;
+                    Some(quote::quote!(#i #g))
+                } else {
+                    None
+                };
+                let _ = input.parse::<Option<syn::Token![,]>>()?;
+                Ok((scrut, pat, guard))
+            };
+            let (scrut, pat, guard) =
+                syn::parse::Parser::parse2(parser, m.mac.tokens.clone()).ok()?;
+            let span = m.mac.path.span();
+            Some(syn::parse_quote_spanned!(span=> match #scrut { #pat #guard => true, _ => false }))
+        }
+        _ => None,
+    }
 }
 
 /// An assignment in `e` (`count += 1` in an arm): lowering follows it in
@@ -232,6 +276,11 @@ impl VisitMut for Rewrite<'_> {
     }
 
     fn visit_expr_mut(&mut self, e: &mut Expr) {
+        // `if let` and `matches!` are matches.
+        if let Some(m) = as_match(e) {
+            *e = Expr::Match(m);
+            self.count += 1;
+        }
         match e {
             Expr::Match(m) => {
                 // Inner matches first; their lets stay inside their arms.
