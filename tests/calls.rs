@@ -326,3 +326,85 @@ fn rows_passed_by_value() {
         check::<f32>(&mut rng);
     }
 }
+
+#[differentiable]
+fn dense_tanh<T: Float>(w: &[Vec<T>], b: &[T], x: &[T]) -> Vec<T> {
+    let mut out = vec![T::zero(); w.len()];
+    for i in 0..w.len() {
+        let mut s = b[i];
+        for j in 0..x.len() {
+            s = s + w[i][j] * x[j];
+        }
+        out[i] = s.tanh();
+    }
+    out
+}
+
+#[differentiable]
+fn cross3<T: Float>(a: [T; 3], b: [T; 3]) -> [T; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+#[differentiable]
+fn outer_product<T: Float>(a: &[T]) -> Vec<Vec<T>> {
+    let mut m = vec![vec![T::zero(); a.len()]; a.len()];
+    for i in 0..a.len() {
+        for j in 0..a.len() {
+            m[i][j] = a[i] * a[j];
+        }
+    }
+    m
+}
+
+/// Arrays returned by calls and bound without their type, as users write
+/// it: the statements after the `let` use them as arrays.
+#[differentiable]
+fn untyped_results<T: Float>(w: &[Vec<T>], b: &[T], xs: &[Vec<T>], r: [T; 3]) -> T {
+    let mut loss = T::zero();
+    for x in xs {
+        let h = dense_tanh(w, b, x);
+        let o = dense_tanh(w, b, &[x[1], h[2]]);
+        for v in o.iter() {
+            loss = loss + *v * *v;
+        }
+        loss = loss + h[0] + norm_n([h[1], h[2]]);
+    }
+    let t = cross3(r, [b[0], b[1], b[2]]);
+    let m = outer_product(b);
+    loss + t[0] * t[1] + m[0][1] * t[2]
+}
+
+#[test]
+fn array_results_bound_without_their_type() {
+    fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+        let p: Vec<T> = rng
+            .point(6 + 3 + 4 + 3, -1.0, 1.0)
+            .iter()
+            .map(|&v| T::from(v).unwrap())
+            .collect();
+        let split = |q: &[T]| {
+            let w = vec![q[0..2].to_vec(), q[2..4].to_vec(), q[4..6].to_vec()];
+            let b = q[6..9].to_vec();
+            let xs = vec![q[9..11].to_vec(), q[11..13].to_vec()];
+            let r = [q[13], q[14], q[15]];
+            (w, b, xs, r)
+        };
+        let (w, b, xs, r) = split(&p);
+        let (_, (gw, gb, gxs, gr)) = untyped_results_grad(&w, &b, &xs, r);
+        let g = [gw.concat(), gb, gxs.concat(), gr.to_vec()].concat();
+        let f = |q: &[T]| {
+            let (w, b, xs, r) = split(q);
+            untyped_results(&w, &b, &xs, r)
+        };
+        assert_gradient("untyped_results", f, &p, &g, tolerance::<T>());
+    }
+    let mut rng = Rng::new(21);
+    for _ in 0..10 {
+        check::<f64>(&mut rng);
+        check::<f32>(&mut rng);
+    }
+}

@@ -905,11 +905,18 @@ impl Forward<'_> {
                 func,
                 args,
                 pullback,
-                ..
+                result,
+                parts,
             } => {
                 let pb = &g.nodes[*pullback].ident;
                 let args = args.iter().map(|a| call_arg(g, a));
-                quote_spanned!(node.span=> let (#ident, #pb) = #func(#(#args),*);)
+                // A value taken as one float says so, at the user's call: an
+                // array bound without its type is a type error there.
+                let ty = (result.is_none() && parts.is_empty()).then(|| {
+                    let float = &self.float;
+                    quote_spanned!(node.span=> : (#float, _))
+                });
+                quote_spanned!(node.span=> let (#ident, #pb) #ty = #func(#(#args),*);)
             }
             // Bound with its call.
             Op::Pullback { .. } => TokenStream::new(),

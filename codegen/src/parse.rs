@@ -109,6 +109,29 @@ pub(crate) fn holds(ty: &Type, float: &Type, ident: Option<&Ident>) -> Option<Ho
         }
         None
     };
+    // `let h = layer(..);` used as an array later: patterns.rs marks it
+    // `__tl_array1` (or `2` for rows); its type is the callee's.
+    if let Type::Path(tp) = ty {
+        let depth = match tp.path.get_ident().map(|i| i.to_string()).as_deref() {
+            Some("__tl_array1") => Some(1),
+            Some("__tl_array2") => Some(2),
+            _ => None,
+        };
+        if let Some(depth) = depth {
+            let helper = proc_macro2::Ident::new(
+                &format!("ZerosLike{depth}"),
+                proc_macro2::Span::call_site(),
+            );
+            let zeros = ident
+                .map(|id| quote::quote!(::tapeless::__private::#helper::<#float>::zeros_like(&#id)))
+                .unwrap_or_default();
+            return Some(Holds::Array {
+                depth,
+                grad: Box::new(syn::parse_quote!(::tapeless::__private::Vec<#float>)),
+                zeros,
+            });
+        }
+    }
     let vec_elem = |ty: &Type| vec_of(ty).is_some_and(|t| same_type(&t, float));
     let by_len = || {
         let zeros = ident
@@ -283,8 +306,11 @@ pub(crate) fn function<'a>(
     // The body the graph is built from: natural forms the checks and
     // lowering do not know, written as forms they do.
     let mut body = std::borrow::Cow::Borrowed(&*item.block);
-    if let Some(b) = crate::patterns::rewrite(&body) {
-        body = std::borrow::Cow::Owned(b);
+    if crate::patterns::any(&body) {
+        let active = may_be_active(&body, floats.clone(), true);
+        if let Some(b) = crate::patterns::rewrite(&body, &active) {
+            body = std::borrow::Cow::Owned(b);
+        }
     }
     if crate::matches::any(&body) {
         let active = may_be_active(&body, floats.clone(), true);

@@ -2,20 +2,125 @@
 //! names, as one unpacks a `[T; 3]`) becomes a read of each element,
 //! `let a = v[0]; let b = v[1]; let c = v[2];`, which lowering knows.
 //! `*v` and `&v` are read through; any other value is bound to a name
-//! first. Only the generated fns see this; the user's fn is kept as
-//! written.
+//! first.
+//!
+//! And `let h = layer(&w, x);`, a call of differentiated values whose
+//! result the statements after it use as an array (`h[i]`, `h.iter()`,
+//! `h.len()`, `&h`, `for v in &h`), is marked as one (`__tl_array1`, or
+//! `__tl_array2` where `h[i][j]` reads rows; parse.rs's `holds` knows the
+//! marks): the callee's own type, whatever it is, is kept. Only the
+//! generated fns see this; the user's fn is kept as written.
 
 use syn::visit_mut::VisitMut;
 use syn::{Block, Expr, Pat, Stmt};
 
-/// `body` with its array patterns unpacked, or `None` if it has none.
-pub(crate) fn rewrite(body: &Block) -> Option<Block> {
-    if !any(body) {
+/// `body` with its array patterns unpacked and array results of calls
+/// marked, or `None` if it has neither. `active` names what may carry a
+/// differentiated value (parse's over-estimate).
+pub(crate) fn rewrite(body: &Block, active: &rustc_hash::FxHashSet<String>) -> Option<Block> {
+    let mut body = body.clone();
+    let mut u = Unpack {
+        count: 0,
+        active,
+        changed: false,
+    };
+    u.visit_block_mut(&mut body);
+    u.changed.then_some(body)
+}
+
+/// A `let` of a call's result to a plain name, without a type.
+fn untyped_call(s: &Stmt) -> Option<(&syn::PatIdent, &syn::ExprCall)> {
+    let Stmt::Local(l) = s else { return None };
+    let Pat::Ident(pi) = &l.pat else { return None };
+    let init = l.init.as_ref()?;
+    if init.diverge.is_some() || pi.subpat.is_some() || pi.by_ref.is_some() {
         return None;
     }
-    let mut body = body.clone();
-    Unpack { count: 0 }.visit_block_mut(&mut body);
-    Some(body)
+    let Expr::Call(c) = &*init.expr else {
+        return None;
+    };
+    let Expr::Path(f) = &*c.func else { return None };
+    // A fn (`layer`, `nn::layer`), not a tuple struct or `T::from`.
+    let last = f.path.segments.last()?.ident.to_string();
+    let lower = last
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_lowercase() || c == '_');
+    let typeish = f.path.segments.len() > 1
+        && f.path.segments[f.path.segments.len() - 2]
+            .ident
+            .to_string()
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_uppercase());
+    (lower && !typeish).then_some((pi, c))
+}
+
+/// How deep the statements use `name` as an array: 2 for `name[i][j]`, 1
+/// for `name[i]`, `name.iter()`, `name.len()`, `&name`; `None` if not.
+fn array_use(stmts: &[Stmt], name: &proc_macro2::Ident) -> Option<usize> {
+    struct Find<'n> {
+        name: &'n proc_macro2::Ident,
+        depth: Option<usize>,
+    }
+    impl Find<'_> {
+        fn is_name(&self, e: &Expr) -> bool {
+            matches!(e, Expr::Path(p) if p.path.is_ident(self.name))
+        }
+        fn saw(&mut self, d: usize) {
+            self.depth = Some(self.depth.map_or(d, |k| k.max(d)));
+        }
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Find<'_> {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                Expr::Index(i) => {
+                    if let Expr::Index(inner) = &*i.expr {
+                        if self.is_name(&inner.expr) {
+                            self.saw(2);
+                        }
+                    }
+                    if self.is_name(&i.expr) {
+                        self.saw(1);
+                    }
+                }
+                Expr::MethodCall(m) if self.is_name(&m.receiver) => {
+                    const ARRAY: &[&str] = &[
+                        "iter",
+                        "iter_mut",
+                        "len",
+                        "is_empty",
+                        "to_vec",
+                        "windows",
+                        "chunks_exact",
+                        "first",
+                        "last",
+                    ];
+                    if ARRAY.contains(&m.method.to_string().as_str()) {
+                        self.saw(1);
+                    }
+                }
+                Expr::Reference(r) if self.is_name(&r.expr) => self.saw(1),
+                Expr::ForLoop(f) if self.is_name(&f.expr) => self.saw(1),
+                _ => {}
+            }
+            syn::visit::visit_expr(self, e);
+        }
+    }
+    let mut f = Find { name, depth: None };
+    for s in stmts {
+        // A new `let` of the name ends the search (the old value is gone).
+        if let Stmt::Local(l) = s {
+            if crate::parse::bindings(&l.pat).contains(&name.to_string()) {
+                if let Some(init) = &l.init {
+                    syn::visit::Visit::visit_expr(&mut f, &init.expr);
+                }
+                break;
+            }
+        }
+        syn::visit::Visit::visit_stmt(&mut f, s);
+    }
+    f.depth
 }
 
 /// An array pattern of names (no `..`, no nesting): the names.
@@ -39,11 +144,13 @@ fn unpacks(s: &Stmt) -> bool {
         if l.init.as_ref().is_some_and(|i| i.diverge.is_none()) && names(&l.pat).is_some())
 }
 
-fn any(body: &Block) -> bool {
+/// Whether `body` has an array pattern or an untyped `let` of a call (so
+/// that the common case costs no copy of the body).
+pub(crate) fn any(body: &Block) -> bool {
     struct Find(bool);
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_stmt(&mut self, s: &'ast Stmt) {
-            self.0 |= unpacks(s);
+            self.0 |= unpacks(s) || untyped_call(s).is_some();
             syn::visit::visit_stmt(self, s);
         }
     }
@@ -52,12 +159,42 @@ fn any(body: &Block) -> bool {
     f.0
 }
 
-struct Unpack {
+struct Unpack<'a> {
     count: usize,
+    active: &'a rustc_hash::FxHashSet<String>,
+    changed: bool,
 }
 
-impl VisitMut for Unpack {
+impl VisitMut for Unpack<'_> {
     fn visit_block_mut(&mut self, b: &mut Block) {
+        // Calls whose results are used as arrays: marked.
+        for k in 0..b.stmts.len() {
+            let Some((pi, call)) = untyped_call(&b.stmts[k]) else {
+                continue;
+            };
+            let args_active = call
+                .args
+                .iter()
+                .any(|a| crate::parse::mentions_name(a, self.active));
+            let Some(depth) = array_use(&b.stmts[k + 1..], &pi.ident).filter(|_| args_active)
+            else {
+                continue;
+            };
+            let mark =
+                proc_macro2::Ident::new(&format!("__tl_array{}", depth.min(2)), pi.ident.span());
+            if let Stmt::Local(l) = &mut b.stmts[k] {
+                l.pat = Pat::Type(syn::PatType {
+                    attrs: Vec::new(),
+                    pat: Box::new(l.pat.clone()),
+                    colon_token: Default::default(),
+                    ty: Box::new(syn::Type::Path(syn::TypePath {
+                        qself: None,
+                        path: mark.into(),
+                    })),
+                });
+                self.changed = true;
+            }
+        }
         let stmts = std::mem::take(&mut b.stmts);
         let mut out = Vec::with_capacity(stmts.len());
         for mut s in stmts {
@@ -97,6 +234,7 @@ impl VisitMut for Unpack {
                     syn::parse_quote!(#tmp)
                 }
             };
+            self.changed = true;
             let span = syn::spanned::Spanned::span(&l.pat);
             for (i, name) in names.into_iter().enumerate() {
                 if matches!(name, Pat::Wild(_)) {

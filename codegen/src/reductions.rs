@@ -61,6 +61,17 @@ pub(crate) fn any(body: &Block) -> bool {
             self.0 |= chained(&f.expr).is_some();
             syn::visit::visit_expr_for_loop(self, f);
         }
+        fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
+            self.0 |= c.args.iter().any(|a| {
+                let a = match a {
+                    Expr::Reference(r) => &*r.expr,
+                    other => other,
+                };
+                matches!(a, Expr::Array(_) | Expr::Repeat(_))
+                    || matches!(a, Expr::Macro(m) if m.mac.path.is_ident("vec"))
+            });
+            syn::visit::visit_expr_call(self, c);
+        }
     }
     let mut f = Find(false);
     syn::visit::visit_block(&mut f, body);
@@ -623,6 +634,36 @@ impl VisitMut for Rewrite<'_> {
                     }
                 }
                 syn::visit_mut::visit_expr_mut(self, e);
+            }
+            // An array written out as a call's argument (`cross(r, [a, b,
+            // c])`, `&[x, y]`, `vec![..]`): made by a `let` just before, as
+            // lowering makes arrays.
+            Expr::Call(c) if !self.in_while_cond => {
+                syn::visit_mut::visit_expr_call_mut(self, c);
+                for arg in c.args.iter_mut() {
+                    let (literal, by_ref) = match &*arg {
+                        Expr::Reference(r) if r.mutability.is_none() => (&*r.expr, true),
+                        other => (other, false),
+                    };
+                    let is_array = match literal {
+                        Expr::Array(_) | Expr::Repeat(_) => true,
+                        Expr::Macro(m) => m.mac.path.is_ident("vec"),
+                        _ => false,
+                    };
+                    if !is_array || !self.mentions_active(literal) {
+                        continue;
+                    }
+                    let span = syn::spanned::Spanned::span(literal);
+                    let name = proc_macro2::Ident::new(&format!("__tl_arg{}", self.count), span);
+                    self.count += 1;
+                    let decl: Stmt = syn::parse_quote_spanned!(span=> let #name = #literal;);
+                    self.pending.push(decl);
+                    *arg = if by_ref {
+                        syn::parse_quote_spanned!(span=> &#name)
+                    } else {
+                        syn::parse_quote_spanned!(span=> #name)
+                    };
+                }
             }
             Expr::While(w) => {
                 let saved = self.in_while_cond;

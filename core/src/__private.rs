@@ -150,6 +150,66 @@ pub fn trip_hint<I: IntoIterator + Clone>(iter: &I) -> usize {
     iter.clone().into_iter().size_hint().0
 }
 
+/// Zeros of the shape of an array of floats whose type the macro does
+/// not see (`let h = layer(..);` then `h[i]`): `Vec<T>`, `[T; N]`, or a
+/// reference to one.
+pub trait ZerosLike1<T> {
+    /// The owned array.
+    type Out;
+    /// Zeros of `self`'s shape.
+    fn zeros_like(&self) -> Self::Out;
+}
+
+impl<T: Float> ZerosLike1<T> for Vec<T> {
+    type Out = Vec<T>;
+    fn zeros_like(&self) -> Vec<T> {
+        alloc::vec![T::zero(); self.len()]
+    }
+}
+
+impl<T: Float, const N: usize> ZerosLike1<T> for [T; N] {
+    type Out = [T; N];
+    fn zeros_like(&self) -> [T; N] {
+        [T::zero(); N]
+    }
+}
+
+impl<T, X: ZerosLike1<T> + ?Sized> ZerosLike1<T> for &X {
+    type Out = X::Out;
+    fn zeros_like(&self) -> X::Out {
+        (**self).zeros_like()
+    }
+}
+
+/// [`ZerosLike1`] for rows: `Vec<Vec<T>>`, `Vec<[T; N]>`, `[[T; N]; M]`.
+pub trait ZerosLike2<T> {
+    /// The owned array of rows.
+    type Out;
+    /// Zeros of `self`'s shape.
+    fn zeros_like(&self) -> Self::Out;
+}
+
+impl<T, R: ZerosLike1<T>> ZerosLike2<T> for Vec<R> {
+    type Out = Vec<R::Out>;
+    fn zeros_like(&self) -> Self::Out {
+        self.iter().map(|r| r.zeros_like()).collect()
+    }
+}
+
+impl<T, R: ZerosLike1<T>, const M: usize> ZerosLike2<T> for [R; M] {
+    type Out = [R::Out; M];
+    fn zeros_like(&self) -> Self::Out {
+        core::array::from_fn(|i| self[i].zeros_like())
+    }
+}
+
+impl<T, X: ZerosLike2<T> + ?Sized> ZerosLike2<T> for &X {
+    type Out = X::Out;
+    fn zeros_like(&self) -> X::Out {
+        (**self).zeros_like()
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn push_growing<X>(tape: &mut Vec<X>, x: X) {

@@ -10,9 +10,17 @@ fn double<T: Float>(x: &[T]) -> Vec<T> {
 }
 
 #[differentiable]
+fn total<T: Float>(x: Vec<T>) -> T {
+    x[0] + x[1]
+}
+
+// A call's result used as an array later (`y[0]`, `&y`, `y.iter()`) is
+// taken as one; passed on by value only, it is taken for a float.
+#[differentiable]
 fn f<T: Float>(x: &[T]) -> T {
     let y = double(x);
-    y[0] + y[1]
+    let z = double(&y);
+    total(z)
 }
 
 fn main() {}
