@@ -1,7 +1,8 @@
 //! `match` on constants with differentiated arms, as users write it:
 //! activations chosen by an enum (with data), modes and indices with `|`,
 //! ranges, `@` bindings and guards, tuples, `Option`, arms that assign,
-//! nested, in loops; `if let` and `matches!`. Each checked against finite differences in f64 and
+//! nested, in loops; `if let` and `matches!`; closures bound to names and
+//! called. Each checked against finite differences in f64 and
 //! f32, every arm taken.
 
 mod common;
@@ -102,6 +103,29 @@ fn if_lets<T: Float>(x: T, a: Act, pick: Option<usize>, w: &[T]) -> T {
     }
 }
 
+/// Closures bound to names and called, as helpers inside a fn.
+#[differentiable]
+fn helpers<T: Float>(x: &[T], k: T) -> T {
+    let sq = |v: T| v * v;
+    let scaled = |a: T, b: T| (a - b) * k;
+    let sig = |z: T| T::one() / (T::one() + (-z).exp());
+    let mut s = T::zero();
+    for i in 1..x.len() {
+        s = s + sq(scaled(x[i], x[i - 1])) + sig(x[i]);
+    }
+    // Arguments named like the parameters, swapped: bound together, not
+    // one by one.
+    let (a, b) = (x[0], x[1] * 2.0);
+    s = s + scaled(b, a);
+    let mut count = 0;
+    let mut bump = |v: T| {
+        count += 1;
+        v * 0.5
+    };
+    s = s + bump(x[0]) + bump(x[1]);
+    s * T::from(count).unwrap()
+}
+
 fn check<T: Float + std::fmt::Display + std::fmt::Debug>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     let acts = [
@@ -149,6 +173,16 @@ fn check<T: Float + std::fmt::Display + std::fmt::Debug>(rng: &mut Rng) {
             );
         }
     }
+    let k = T::from(rng.uniform(0.5, 1.5)).unwrap();
+    let (_, (g, gk)) = helpers_grad(&x, k);
+    let f = |q: &[T]| helpers(&q[..5], q[5]);
+    assert_gradient(
+        "helpers",
+        f,
+        &[x.clone(), vec![k]].concat(),
+        &[g, vec![gk]].concat(),
+        tol,
+    );
     for mode in 0..4 {
         for pick in [None, Some(1), Some(2), Some(9)] {
             let (v, g) = modes_grad(&x, mode, pick);

@@ -14,6 +14,7 @@
 
 mod analyse;
 mod args;
+mod closures;
 mod custom;
 mod diag;
 mod emit;

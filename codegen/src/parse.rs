@@ -306,6 +306,11 @@ pub(crate) fn function<'a>(
     // The body the graph is built from: natural forms the checks and
     // lowering do not know, written as forms they do.
     let mut body = std::borrow::Cow::Borrowed(&*item.block);
+    if crate::closures::any(&body) {
+        if let Some(b) = crate::closures::rewrite(&body) {
+            body = std::borrow::Cow::Owned(b);
+        }
+    }
     if crate::patterns::any(&body) {
         let active = may_be_active(&body, floats.clone(), true);
         if let Some(b) = crate::patterns::rewrite(&body, &active) {
@@ -690,7 +695,7 @@ fn item_bindings(pat: &Pat, iter: &Expr) -> Vec<String> {
 }
 
 /// The closure error, shared with lowering.
-pub(crate) const CLOSURE: &str = "closures are not supported in a `#[differentiable]` fn; write the code inline or in another `#[differentiable]` fn";
+pub(crate) const CLOSURE: &str = "this closure is not supported in a `#[differentiable]` fn: closures are, as the arguments of `.map(..)`/`.fold(..)` reductions and bound to a name that is only called (not `move`, no `return` inside); write the code inline or in another `#[differentiable]` fn";
 /// The `match` error, shared with lowering.
 pub(crate) const MATCH: &str = "`match` on a differentiated value is not supported in a `#[differentiable]` fn; write the cases with `if`/`else` (a `match` on constants, `match mode { .. }`, may compute differentiated values in its arms)";
 

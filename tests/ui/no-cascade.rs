@@ -4,7 +4,7 @@ use tapeless::{differentiable, Float};
 // in differentiable code that calls `f`.
 #[differentiable]
 fn f<T: Float>(x: T) -> T {
-    let c = |v: T| v * v;
+    let c = move |v: T| v * v;
     x
 }
 

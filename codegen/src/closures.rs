@@ -1,0 +1,186 @@
+//! Pass 1a, before the checks: a closure bound to a name and only called
+//! (`let sq = |v: T| v * v; .. sq(a) + sq(b)`) is written out at each
+//! call, its parameters bound to the arguments first:
+//!
+//! ```text
+//! let sq = |v: T| v * v;           (gone)
+//! sq(a) + sq(b)            ==>     { let (v,): (T,) = (a,); v * v } + { let (v,): (T,) = (b,); v * v }
+//! ```
+//!
+//! The same as calling it, for closures that borrow what they capture
+//! (Rust keeps what they borrow from changing while they live). Left as
+//! written, and so an error, are `move` closures (they copy what they
+//! capture when made), closures with `return` inside, and names used other
+//! than by a call. Only the generated fns see this; the user's fn is kept
+//! as written.
+
+use syn::visit_mut::VisitMut;
+use syn::{Block, Expr, Pat, Stmt};
+
+/// Whether `body` binds a closure to a name (so that the common case costs
+/// nothing).
+pub(crate) fn any(body: &Block) -> bool {
+    struct Find(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_local(&mut self, l: &'ast syn::Local) {
+            self.0 |= l
+                .init
+                .as_ref()
+                .is_some_and(|i| matches!(&*i.expr, Expr::Closure(_)));
+            syn::visit::visit_local(self, l);
+        }
+    }
+    let mut f = Find(false);
+    syn::visit::visit_block(&mut f, body);
+    f.0
+}
+
+/// `body` with its named closures written out at their calls, or `None`.
+pub(crate) fn rewrite(body: &Block) -> Option<Block> {
+    let mut body = body.clone();
+    let mut r = Inline { changed: false };
+    r.visit_block_mut(&mut body);
+    r.changed.then_some(body)
+}
+
+struct Inline {
+    changed: bool,
+}
+
+/// `let name = |..| ..;` that can be written out: its name and closure.
+fn named_closure(s: &Stmt) -> Option<(&syn::Ident, &syn::ExprClosure)> {
+    let Stmt::Local(l) = s else { return None };
+    let Pat::Ident(pi) = &l.pat else { return None };
+    let init = l.init.as_ref()?;
+    let Expr::Closure(c) = &*init.expr else {
+        return None;
+    };
+    let plain = init.diverge.is_none()
+        && pi.subpat.is_none()
+        && pi.by_ref.is_none()
+        && c.capture.is_none()
+        && c.asyncness.is_none()
+        && c.constness.is_none()
+        && c.movability.is_none()
+        && c.lifetimes.is_none()
+        && !returns(&c.body);
+    plain.then_some((&pi.ident, c))
+}
+
+/// A `return` in `e` (it would leave the closure, not the fn).
+fn returns(e: &Expr) -> bool {
+    struct Find(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
+            self.0 = true;
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    }
+    let mut f = Find(false);
+    syn::visit::visit_expr(&mut f, e);
+    f.0
+}
+
+/// Every use of `name` in `stmts` is a call with `arity` arguments, and no
+/// `let` binds it again.
+fn only_called(stmts: &[Stmt], name: &syn::Ident, arity: usize) -> bool {
+    struct Check<'n> {
+        name: &'n syn::Ident,
+        arity: usize,
+        ok: bool,
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Check<'_> {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                Expr::Call(c) if matches!(&*c.func, Expr::Path(p) if p.path.is_ident(self.name)) => {
+                    self.ok &= c.args.len() == self.arity;
+                    for a in &c.args {
+                        self.visit_expr(a);
+                    }
+                }
+                Expr::Path(p) if p.path.is_ident(self.name) => self.ok = false,
+                _ => syn::visit::visit_expr(self, e),
+            }
+        }
+        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+            self.ok &= p.ident != *self.name;
+        }
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            let name = self.name.to_string();
+            self.ok &= !m.tokens.clone().into_iter().any(|t| t.to_string() == name);
+        }
+    }
+    let mut c = Check {
+        name,
+        arity,
+        ok: true,
+    };
+    for s in stmts {
+        syn::visit::Visit::visit_stmt(&mut c, s);
+    }
+    c.ok
+}
+
+/// Writes out the calls of one closure.
+struct Calls<'c> {
+    name: &'c syn::Ident,
+    closure: &'c syn::ExprClosure,
+}
+
+impl VisitMut for Calls<'_> {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        syn::visit_mut::visit_expr_mut(self, e);
+        let Expr::Call(call) = e else { return };
+        if !matches!(&*call.func, Expr::Path(p) if p.path.is_ident(self.name)) {
+            return;
+        }
+        let (pats, tys): (Vec<&Pat>, Vec<Option<&syn::Type>>) = self
+            .closure
+            .inputs
+            .iter()
+            .map(|p| match p {
+                Pat::Type(t) => (&*t.pat, Some(&*t.ty)),
+                other => (other, None),
+            })
+            .unzip();
+        let args = call.args.iter();
+        let body = &self.closure.body;
+        let span = syn::spanned::Spanned::span(&*call);
+        // A type on every parameter or on none (`_` for the ones without
+        // would leave float literals untyped).
+        let ty = tys.iter().all(|t| t.is_some()).then(|| {
+            let tys = tys.iter().flatten();
+            quote::quote!(: (#(#tys,)*))
+        });
+        *e = syn::parse_quote_spanned!(span=> { let (#(#pats,)*) #ty = (#(#args,)*); #body });
+    }
+}
+
+impl VisitMut for Inline {
+    fn visit_block_mut(&mut self, b: &mut Block) {
+        let mut k = 0;
+        while k < b.stmts.len() {
+            let found = named_closure(&b.stmts[k])
+                .filter(|(name, c)| only_called(&b.stmts[k + 1..], name, c.inputs.len()))
+                .map(|(name, c)| (name.clone(), c.clone()));
+            if let Some((name, closure)) = found {
+                let mut calls = Calls {
+                    name: &name,
+                    closure: &closure,
+                };
+                for s in &mut b.stmts[k + 1..] {
+                    calls.visit_stmt_mut(s);
+                }
+                b.stmts.remove(k);
+                self.changed = true;
+                continue;
+            }
+            k += 1;
+        }
+        for s in &mut b.stmts {
+            self.visit_stmt_mut(s);
+        }
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
