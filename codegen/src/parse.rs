@@ -1130,13 +1130,13 @@ mod tests {
     fn reports_every_unsupported_construct() {
         let msgs = errors(parse_quote! {
             async fn f<T: Float>(x: T) -> T {
-                let c = |y: T| y;
+                let c = move |y: T| y;
                 unsafe { x }
             }
         });
         assert_eq!(msgs.len(), 3, "{msgs:?}");
         assert!(msgs[0].contains("async"));
-        assert!(msgs[1].contains("closures"));
+        assert!(msgs[1].contains("closure"));
         assert!(msgs[2].contains("unsafe"));
     }
 
