@@ -272,3 +272,82 @@ fn a_block_that_breaks() {
         tolerance::<f32>(),
     );
 }
+
+/// Labelled loops: `continue 'rows` and `break 'rows` from an inner loop.
+#[differentiable]
+fn labelled<T: Float>(a: &[Vec<T>], t: T) -> T {
+    let mut found = T::zero();
+    let mut s = T::zero();
+    'rows: for i in 0..a.len() {
+        for j in 0..a[i].len() {
+            if a[i][j] < T::zero() {
+                continue 'rows;
+            }
+            if a[i][j] > t {
+                found = a[i][j] * t;
+                break 'rows;
+            }
+            s = s + a[i][j].sin();
+        }
+        s = s * 0.5;
+    }
+    found + s
+}
+
+/// Three levels, two labels, and a label on the innermost loop itself.
+#[differentiable]
+fn three_levels<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    'a: for i in 0..x.len() {
+        'b: for j in 0..x.len() {
+            'c: for k in 0..x.len() {
+                if k == j {
+                    continue 'b;
+                }
+                if k + 1 == i {
+                    continue 'c;
+                }
+                if i + j + k > 5 {
+                    break 'a;
+                }
+                s = s + x[i] * x[j] * x[k];
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn labelled_breaks_and_continues() {
+    fn check<T: Float + std::fmt::Display + std::fmt::Debug>(rng: &mut Rng) {
+        let tol = tolerance::<T>();
+        // Rows with a negative element (continue), one above the threshold
+        // (break), or neither; elements 0.1 or more from 0 and from t.
+        let pick = |rng: &mut Rng, lo: f64, hi: f64| T::from(rng.uniform(lo, hi)).unwrap();
+        let a = vec![
+            vec![pick(rng, 0.2, 1.0), pick(rng, 0.2, 1.0)],
+            vec![pick(rng, -1.0, -0.2), pick(rng, 3.0, 4.0)],
+            vec![
+                pick(rng, 0.2, 1.0),
+                pick(rng, 3.0, 4.0),
+                pick(rng, 0.2, 1.0),
+            ],
+        ];
+        let t = T::from(2.0).unwrap();
+        let (v, (g, gt)) = labelled_grad(&a, t);
+        assert_eq!(v, labelled(&a, t));
+        let un = |q: &[T]| vec![q[0..2].to_vec(), q[2..4].to_vec(), q[4..7].to_vec()];
+        let p = [a.concat(), vec![t]].concat();
+        let f = |q: &[T]| labelled(&un(&q[..7]), q[7]);
+        assert_gradient("labelled", f, &p, &[g.concat(), vec![gt]].concat(), tol);
+        let x: Vec<T> = cast(&rng.point(4, -2.0, 2.0));
+        let (v, g) = three_levels_grad(&x);
+        assert_eq!(v, three_levels(&x));
+        assert_gradient("three_levels", |q: &[T]| three_levels(q), &x, &g, tol);
+    }
+    let mut rng = Rng::new(71);
+    for _ in 0..10 {
+        check::<f64>(&mut rng);
+        check::<f32>(&mut rng);
+    }
+}

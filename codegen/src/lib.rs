@@ -20,6 +20,7 @@ mod diag;
 mod emit;
 mod fallback;
 mod graph;
+mod labels;
 mod lower;
 mod matches;
 mod names;

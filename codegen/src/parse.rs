@@ -306,6 +306,9 @@ pub(crate) fn function<'a>(
     // The body the graph is built from: natural forms the checks and
     // lowering do not know, written as forms they do.
     let mut body = std::borrow::Cow::Borrowed(&*item.block);
+    if let Some(b) = crate::labels::rewrite(&body) {
+        body = std::borrow::Cow::Owned(b);
+    }
     if crate::closures::any(&body) {
         if let Some(b) = crate::closures::rewrite(&body) {
             body = std::borrow::Cow::Owned(b);
@@ -869,7 +872,7 @@ fn check_expr(cx: &Check, expr: &Expr) {
         }
         Expr::ForLoop(f) => {
             if let Some(label) = &f.label {
-                cx.error(label, "loop labels are not supported; `break` and `continue` act on the innermost loop");
+                cx.error(label, "a label on a loop used as a value is not supported; labels are, on loops written as statements");
             }
             check_loop_pat(cx, &f.pat);
             check_expr(cx, &f.expr);
@@ -877,7 +880,7 @@ fn check_expr(cx: &Check, expr: &Expr) {
         }
         Expr::While(w) => {
             if let Some(label) = &w.label {
-                cx.error(label, "loop labels are not supported; `break` and `continue` act on the innermost loop");
+                cx.error(label, "a label on a loop used as a value is not supported; labels are, on loops written as statements");
             }
             if let Expr::Let(l) = &*w.cond {
                 cx.error(l.let_token, "`while let` is not supported in a `#[differentiable]` fn; loop over a range or a slice");
@@ -888,13 +891,13 @@ fn check_expr(cx: &Check, expr: &Expr) {
         }
         Expr::Loop(l) => {
             if let Some(label) = &l.label {
-                cx.error(label, "loop labels are not supported; `break` and `continue` act on the innermost loop");
+                cx.error(label, "a label on a loop used as a value is not supported; labels are, on loops written as statements");
             }
             check_block(cx, &l.body);
         }
         Expr::Break(b) => {
             if let Some(label) = &b.label {
-                cx.error(label, "loop labels are not supported; `break` leaves the innermost loop");
+                cx.error(label, "this `break` leaves a labelled block or a loop used as a value, which is not supported; labels are, on loops written as statements");
             }
             if let Some(e) = &b.expr {
                 cx.error(e, "`break` with a value is not supported; assign the value to a variable, then `break`");
@@ -902,7 +905,7 @@ fn check_expr(cx: &Check, expr: &Expr) {
         }
         Expr::Continue(c) => {
             if let Some(label) = &c.label {
-                cx.error(label, "loop labels are not supported; `continue` acts on the innermost loop");
+                cx.error(label, "this `continue` names a loop used as a value, which is not supported; labels are, on loops written as statements");
             }
         }
         Expr::Return(r) => {

@@ -1,5 +1,7 @@
 use tapeless::{differentiable, Float};
 
+// Labelled loops are fine (`continue 'outer;`, `break 'outer;`); a
+// labelled block is not.
 #[differentiable]
 fn f<T: Float>(x: &[T]) -> T {
     let mut s = T::zero();
@@ -11,7 +13,13 @@ fn f<T: Float>(x: &[T]) -> T {
             s += x[i] * x[j];
         }
     }
-    s
+    let t = 'done: {
+        if s > 1.0 {
+            break 'done s;
+        }
+        s * 2.0
+    };
+    t
 }
 
 fn main() {}
