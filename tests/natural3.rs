@@ -664,3 +664,50 @@ fn call_results_per_iteration() {
         );
     }
 }
+
+/// Conditions on elements taken by reference, as Rust asks for them
+/// (`*p > limit`): the generated code reads the element by value.
+#[differentiable]
+fn thresholded<T: Float>(x: &[T], limit: T) -> T {
+    let mut s = T::zero();
+    for p in x.iter() {
+        if *p > limit {
+            s = s + *p * *p;
+        } else if (*p).abs() < limit * 0.5 {
+            s = s - *p;
+        }
+    }
+    for (i, p) in x.iter().enumerate() {
+        let q = &x[x.len() - 1 - i];
+        let bigger = if *p > *q { *p } else { *q };
+        s = s + bigger.sin();
+    }
+    s
+}
+
+#[test]
+fn conditions_on_elements_by_reference() {
+    fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+        // Away from the thresholds (0.5 and 1) and from ties.
+        let x: Vec<T> = [0.1, 0.3, 0.7, 1.4, -0.2, -1.6]
+            .iter()
+            .map(|&v| T::from(v + rng.uniform(-0.05, 0.05)).unwrap())
+            .collect();
+        let limit = T::one();
+        let (_, (g, gl)) = thresholded_grad(&x, limit);
+        let f = |q: &[T]| thresholded(&q[..6], q[6]);
+        let p = [x.clone(), vec![limit]].concat();
+        assert_gradient(
+            "thresholded",
+            f,
+            &p,
+            &[g, vec![gl]].concat(),
+            tolerance::<T>(),
+        );
+    }
+    let mut rng = Rng::new(5);
+    for _ in 0..10 {
+        check::<f64>(&mut rng);
+        check::<f32>(&mut rng);
+    }
+}

@@ -2601,6 +2601,13 @@ impl Lower<'_, '_> {
             }
             Expr::Reference(r) => match self.expr(&r.expr)? {
                 v @ (Val::Var(_) | Val::Row(..)) => Some(v),
+                // `let q = &x[k];`, read as `*q`: the element's value.
+                v @ Val::Node(_)
+                    if r.mutability.is_none()
+                        && matches!(strip_parens(&r.expr), Expr::Index(_)) =>
+                {
+                    Some(v)
+                }
                 _ => {
                     self.cx.error(r, "references to differentiated values are not supported; pass the value itself");
                     None
@@ -3193,6 +3200,29 @@ impl VisitMut for Substitute<'_, '_, '_> {
                              or before the fn, and pass it in"
                         ),
                     );
+                }
+            }
+        }
+        // `*p` for a float the graph holds by value (`for p in x.iter()`,
+        // `if *p > t`): the value itself.
+        if let Expr::Unary(syn::ExprUnary {
+            op: UnOp::Deref(_),
+            expr,
+            ..
+        }) = &*e
+        {
+            if let Expr::Path(p) = strip_parens(expr) {
+                let by_value = p
+                    .path
+                    .get_ident()
+                    .filter(|id| !self.bound.iter().any(|b| *id == b))
+                    .and_then(|id| self.lw.lookup(&id.to_string()))
+                    .is_some_and(|v| {
+                        matches!(v, Val::Node(n)
+                            if !matches!(self.lw.nodes[*n].op, Op::Const { .. } | Op::Param))
+                    });
+                if by_value {
+                    *e = (**expr).clone();
                 }
             }
         }
