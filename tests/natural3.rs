@@ -711,3 +711,51 @@ fn conditions_on_elements_by_reference() {
         check::<f32>(&mut rng);
     }
 }
+
+/// Questions about differentiated values answered as constants: `any`,
+/// `position(..).unwrap_or(..)`, flags, a `while` on a difference.
+#[differentiable]
+fn questions<T: Float>(x: &[T], eps: T) -> T {
+    let mut s = T::zero();
+    let any_big = x.iter().any(|&v| v > T::from(1.5).unwrap());
+    let all_small = x.iter().all(|v| v.abs() < T::from(10.0).unwrap());
+    let first_neg = x.iter().position(|v| *v < T::zero()).unwrap_or(0);
+    let negatives = x.iter().filter(|v| **v < T::zero()).count();
+    for i in 1..x.len() {
+        let flag = x[i] > x[i - 1] && !x[i].is_nan();
+        if (x[i] - x[i - 1]).abs() < eps || flag {
+            s = s + x[i] * x[i - 1];
+        }
+    }
+    let (mut prev, mut cur, mut it) = (x[0], x[0] * 0.5, 0);
+    while (cur - prev).abs() > eps && it < 20 {
+        prev = cur;
+        cur = (cur + x[1] / cur) * 0.5;
+        it += 1;
+    }
+    let scale = if any_big && all_small {
+        T::one()
+    } else {
+        T::zero()
+    };
+    s + x[first_neg] * scale + cur * T::from(negatives + 1).unwrap()
+}
+
+#[test]
+fn questions_about_values_are_constants() {
+    fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+        let x: Vec<T> = [0.3, 2.0, -0.5, 1.7]
+            .iter()
+            .map(|&v| T::from(v + rng.uniform(-0.05, 0.05)).unwrap())
+            .collect();
+        let eps = T::from(0.01).unwrap();
+        let (_, (g, _)) = questions_grad(&x, eps);
+        let f = |q: &[T]| questions(q, eps);
+        assert_gradient("questions", f, &x, &g, tolerance::<T>());
+    }
+    let mut rng = Rng::new(6);
+    for _ in 0..10 {
+        check::<f64>(&mut rng);
+        check::<f32>(&mut rng);
+    }
+}

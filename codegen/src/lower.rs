@@ -667,6 +667,8 @@ fn method(name: &str) -> Option<Method> {
         | "is_sign_positive" | "is_sign_negative" | "classify" | "len" | "is_empty" => {
             Some(Method::Predicate)
         }
+        // Questions about the items, answered with `bool`s and indices.
+        "any" | "all" | "position" | "rposition" | "count" | "contains" => Some(Method::Predicate),
         _ => None,
     }
 }
@@ -2851,6 +2853,26 @@ impl Lower<'_, '_> {
         args: &[&Expr],
         whole: &Expr,
     ) -> Option<Val> {
+        // `x.iter().position(..).unwrap()`: the answer to a question stays
+        // a constant through `Option`'s methods.
+        const OPTION: &[&str] = &[
+            "unwrap",
+            "unwrap_or",
+            "unwrap_or_default",
+            "unwrap_or_else",
+            "expect",
+            "is_some",
+            "is_none",
+        ];
+        if OPTION.contains(&name) {
+            if let Expr::MethodCall(m) = strip_parens(whole) {
+                if let Expr::MethodCall(inner) = strip_parens(&m.receiver) {
+                    if matches!(method(&inner.method.to_string()), Some(Method::Predicate)) {
+                        return Some(Val::Node(self.opaque(whole)));
+                    }
+                }
+            }
+        }
         match method(name) {
             Some(Method::Prim(prim, arity)) if arity == args.len() => {
                 let vals: Vec<Option<NodeId>> = args.iter().map(|a| self.scalar(a)).collect();
