@@ -351,3 +351,63 @@ fn labelled_breaks_and_continues() {
         check::<f32>(&mut rng);
     }
 }
+
+/// `loop` as a value: `let root = loop { .. break x; .. };` and a loop as
+/// the fn's value.
+#[differentiable]
+fn loop_value<T: Float>(a: T) -> T {
+    let mut x = a;
+    let mut k = 0;
+    let root: T = loop {
+        let fx = x * x - a;
+        k += 1;
+        if fx.abs() < T::from(1e-6).unwrap() * a || k > 60 {
+            break x;
+        }
+        x = x - fx / (2.0 * x);
+    };
+    root * 2.0
+}
+
+#[differentiable]
+fn loop_tail<T: Float>(x: &[T]) -> T {
+    let mut i = 0;
+    let mut s = T::zero();
+    loop {
+        s = s + x[i].sin();
+        i += 1;
+        if i == x.len() {
+            break s * 2.0;
+        }
+        for j in 0..i {
+            if j > 5 {
+                break;
+            }
+            s = s + x[j] * 0.1;
+        }
+    }
+}
+
+#[test]
+fn loops_with_values() {
+    let mut rng = Rng::new(9);
+    for _ in 0..10 {
+        let a = rng.uniform(0.5, 20.0);
+        let (v, g) = loop_value_grad(a);
+        assert!((v - 2.0 * a.sqrt()).abs() < 1e-5 * a.sqrt());
+        assert!((g - 1.0 / a.sqrt()).abs() < 1e-4, "{a}: {g}");
+        let x: Vec<f64> = rng.point(4, -1.0, 1.0);
+        let (v, g) = loop_tail_grad(&x);
+        assert_eq!(v, loop_tail(&x));
+        assert_gradient("loop_tail", |q: &[f64]| loop_tail(q), &x, &g, 1e-6);
+        let x32: Vec<f32> = cast(&x);
+        let (_, g) = loop_tail_grad(&x32);
+        assert_gradient(
+            "loop_tail",
+            |q: &[f32]| loop_tail(q),
+            &x32,
+            &g,
+            tolerance::<f32>(),
+        );
+    }
+}

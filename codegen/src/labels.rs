@@ -14,11 +14,15 @@
 //! }                                    }
 //! ```
 //!
+//! A `loop` whose value is used (`let root = loop { .. break x; .. };`, or
+//! a block's last expression) becomes a `let root;` assigned before each
+//! of its `break`s, which lowering knows as a variable assigned later.
+//!
 //! Only the generated fns see this; the user's fn is kept as written.
 
 use proc_macro2::Span;
 use syn::visit_mut::VisitMut;
-use syn::{Block, Expr, Stmt};
+use syn::{Block, Expr, Pat, Stmt};
 
 /// `body` without loop labels, or `None` if it has none.
 pub(crate) fn rewrite(body: &Block) -> Option<Block> {
@@ -36,6 +40,10 @@ fn any(body: &Block) -> bool {
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_label(&mut self, _: &'ast syn::Label) {
             self.0 = true;
+        }
+        fn visit_expr_break(&mut self, b: &'ast syn::ExprBreak) {
+            self.0 |= b.expr.is_some();
+            syn::visit::visit_expr_break(self, b);
         }
     }
     let mut f = Find(false);
@@ -203,11 +211,138 @@ impl Labels {
     }
 }
 
+/// A `loop` whose value is used: the variable's `let`, the loop with its
+/// `break v` made `{ name = v; break; }`, and (for a block's value) the
+/// statement that reads the variable. `Err` gives the statement back.
+#[allow(clippy::result_large_err)]
+fn valued_loop(
+    s: Stmt,
+    tail: bool,
+    count: usize,
+) -> Result<(Stmt, syn::ExprLoop, Option<Stmt>), Stmt> {
+    let (name, mutable, lp, tail_value, ty) = match &s {
+        Stmt::Local(l) => {
+            let (pat, ty) = match &l.pat {
+                Pat::Type(t) => (&*t.pat, Some((*t.ty).clone())),
+                p => (p, None),
+            };
+            let Pat::Ident(pi) = pat else { return Err(s) };
+            let Some(init) = &l.init else { return Err(s) };
+            let Expr::Loop(lp) = &*init.expr else {
+                return Err(s);
+            };
+            if init.diverge.is_some() || pi.subpat.is_some() || pi.by_ref.is_some() {
+                return Err(s);
+            }
+            (
+                pi.ident.clone(),
+                pi.mutability.is_some(),
+                lp.clone(),
+                false,
+                ty,
+            )
+        }
+        Stmt::Expr(Expr::Loop(lp), None) if tail => {
+            let name = syn::Ident::new(&format!("__tl_value{count}"), lp.loop_token.span);
+            (name, false, lp.clone(), true, None)
+        }
+        _ => return Err(s),
+    };
+    if lp.label.is_some() || !breaks_with_value(&lp.body) {
+        return Err(s);
+    }
+    struct Assign<'n> {
+        name: &'n syn::Ident,
+        loops: usize,
+    }
+    impl VisitMut for Assign<'_> {
+        fn visit_expr_mut(&mut self, e: &mut Expr) {
+            match e {
+                Expr::Break(b) if self.loops == 0 && b.label.is_none() => {
+                    if let Some(v) = b.expr.take() {
+                        let (name, span) = (self.name, b.break_token.span);
+                        *e = syn::parse_quote_spanned!(span=> { #name = #v; break; });
+                    }
+                }
+                Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => {
+                    self.loops += 1;
+                    syn::visit_mut::visit_expr_mut(self, e);
+                    self.loops -= 1;
+                }
+                Expr::Closure(_) => {}
+                _ => syn::visit_mut::visit_expr_mut(self, e),
+            }
+        }
+        fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+    }
+    let mut lp = lp;
+    Assign {
+        name: &name,
+        loops: 0,
+    }
+    .visit_block_mut(&mut lp.body);
+    let span = lp.loop_token.span;
+    let ty = ty.map(|t| quote::quote!(: #t));
+    let decl: Stmt = if mutable {
+        syn::parse_quote_spanned!(span=> let mut #name #ty;)
+    } else {
+        syn::parse_quote_spanned!(span=> let #name #ty;)
+    };
+    let value = tail_value.then(|| Stmt::Expr(syn::parse_quote_spanned!(span=> #name), None));
+    Ok((decl, lp, value))
+}
+
+/// A `break v` of this loop in `body`.
+fn breaks_with_value(body: &Block) -> bool {
+    struct Find {
+        loops: usize,
+        hit: bool,
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                Expr::Break(b) if self.loops == 0 && b.expr.is_some() && b.label.is_none() => {
+                    self.hit = true
+                }
+                Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => {
+                    self.loops += 1;
+                    syn::visit::visit_expr(self, e);
+                    self.loops -= 1;
+                }
+                Expr::Closure(_) => {}
+                _ => syn::visit::visit_expr(self, e),
+            }
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = Find {
+        loops: 0,
+        hit: false,
+    };
+    syn::visit::visit_block(&mut f, body);
+    f.hit
+}
+
 impl VisitMut for Labels {
     fn visit_block_mut(&mut self, b: &mut Block) {
         let stmts = std::mem::take(&mut b.stmts);
+        let last = stmts.len();
         let mut out = Vec::with_capacity(stmts.len());
-        for s in stmts {
+        for (k, s) in stmts.into_iter().enumerate() {
+            // `let v = loop { .. break x; .. };` and a `loop` as the block's
+            // value: a variable assigned before each `break`.
+            let s = match valued_loop(s, k + 1 == last, self.count) {
+                Ok((decl, lp, value)) => {
+                    self.count += 1;
+                    out.push(decl);
+                    self.loop_stmt(&mut Expr::Loop(lp), &mut out, Some(Default::default()));
+                    match value {
+                        Some(v) => v,
+                        None => continue,
+                    }
+                }
+                Err(s) => s,
+            };
             match s {
                 Stmt::Expr(mut e, semi)
                     if matches!(e, Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_)) =>

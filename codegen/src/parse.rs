@@ -900,7 +900,7 @@ fn check_expr(cx: &Check, expr: &Expr) {
                 cx.error(label, "this `break` leaves a labelled block or a loop used as a value, which is not supported; labels are, on loops written as statements");
             }
             if let Some(e) = &b.expr {
-                cx.error(e, "`break` with a value is not supported; assign the value to a variable, then `break`");
+                cx.error(e, "this `break` with a value is not supported; it is, in a `loop` that is a `let`'s value (`let v = loop { .. break x; .. };`) or a block's; else assign the value to a variable, then `break`");
             }
         }
         Expr::Continue(c) => {
