@@ -1042,6 +1042,13 @@ impl Forward<'_> {
         for (v, (t, _)) in &self.plan.var_tape {
             tapes.push((g.vars[*v].region, t, g.nodes.len() + *v));
         }
+        // Counters' last values: one per iteration of the block declaring
+        // them.
+        for (k, c) in self.plan.counters.iter().enumerate() {
+            if let Some((t, _)) = &c.tape {
+                tapes.push((g.vars[c.var].region, t, g.nodes.len() + g.vars.len() + k));
+            }
+        }
         tapes.sort_by_key(|(_, _, order)| *order);
         tapes
             .into_iter()
