@@ -103,6 +103,22 @@ fn matched<T: Float>(x: T, mode: Option<usize>) -> T {
     }
 }
 
+/// A variant with fields, some unread.
+#[derive(Clone, Copy)]
+pub enum Shape {
+    Box { w: f64, h: f64 },
+    Disc { r: f64 },
+}
+
+#[differentiable]
+fn shaped<T: Float>(x: T, s: Shape) -> T {
+    match s {
+        Shape::Box { w, h: _ } => x * T::from(w).unwrap(),
+        Shape::Disc { r } if r > 1.0_f64 => x * x,
+        Shape::Disc { .. } => x,
+    }
+}
+
 // Iterator reductions: written as loops in the generated fns.
 #[differentiable]
 fn reductions(x: &[f64], y: &[f64]) -> f64 {
@@ -205,6 +221,9 @@ fn compiles_and_runs_under_deny_warnings() {
     assert_eq!(matched_grad(2.0, Some(2)), (4.0, 2.0));
     assert_eq!(matched_grad(2.0, Some(3)), (8.0, 12.0));
     assert_eq!(matched_grad(2.0, None), (0.0, 0.0));
+    assert_eq!(shaped_grad(3.0, Shape::Box { w: 2.0, h: 1.0 }), (6.0, 2.0));
+    assert_eq!(shaped_grad(3.0, Shape::Disc { r: 2.0 }), (9.0, 6.0));
+    assert_eq!(shaped_grad(3.0, Shape::Disc { r: 0.5 }), (3.0, 1.0));
     // dot 5 + max 3 + product 3; d/dx = y + (0, y1) + (x1, x0).
     let (v, (gx, gy)) = reductions_grad(&[1.0, 3.0], &[2.0, 1.0]);
     assert_eq!((v, gx, gy), (11.0, vec![5.0, 3.0], vec![1.0, 6.0]));

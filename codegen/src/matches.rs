@@ -94,14 +94,38 @@ fn bound(p: &Pat) -> Vec<(syn::Ident, bool)> {
     n.0
 }
 
-/// `p` without the names `guard` does not read (the arm index's `match`
-/// binds nothing it does not use).
-fn unbound(p: &Pat, guard: Option<&Expr>) -> Pat {
-    struct Strip(Vec<String>);
-    impl VisitMut for Strip {
+/// Every identifier in `ts`.
+fn idents(ts: TokenStream, out: &mut Vec<String>) {
+    for t in ts {
+        match t {
+            proc_macro2::TokenTree::Ident(i) => out.push(i.to_string()),
+            proc_macro2::TokenTree::Group(g) => idents(g.stream(), out),
+            _ => {}
+        }
+    }
+}
+
+/// `p` without the bindings not named in `keep` (`_` in their place; a
+/// match binds nothing it does not use).
+fn unbound(p: &Pat, keep: &[String]) -> Pat {
+    struct Strip<'k>(&'k [String]);
+    impl Strip<'_> {
+        fn strips(&self, p: &Pat) -> bool {
+            matches!(p, Pat::Ident(i) if binds(i) && !self.0.contains(&i.ident.to_string()))
+        }
+    }
+    impl VisitMut for Strip<'_> {
+        // `S { g, .. }`: a shorthand field keeps its name when its binding
+        // goes (`S { g: _, .. }`).
+        fn visit_field_pat_mut(&mut self, f: &mut syn::FieldPat) {
+            if f.colon_token.is_none() && self.strips(&f.pat) {
+                f.colon_token = Some(Default::default());
+            }
+            syn::visit_mut::visit_field_pat_mut(self, f);
+        }
         fn visit_pat_mut(&mut self, p: &mut Pat) {
-            if let Pat::Ident(i) = p {
-                if binds(i) && !self.0.contains(&i.ident.to_string()) {
+            if self.strips(p) {
+                if let Pat::Ident(i) = p {
                     *p = match i.subpat.take() {
                         Some((_, sub)) => *sub,
                         None => Pat::Wild(syn::PatWild {
@@ -114,21 +138,8 @@ fn unbound(p: &Pat, guard: Option<&Expr>) -> Pat {
             syn::visit_mut::visit_pat_mut(self, p);
         }
     }
-    let mut used = Vec::new();
-    if let Some(g) = guard {
-        fn idents(ts: TokenStream, out: &mut Vec<String>) {
-            for t in ts {
-                match t {
-                    proc_macro2::TokenTree::Ident(i) => out.push(i.to_string()),
-                    proc_macro2::TokenTree::Group(g) => idents(g.stream(), out),
-                    _ => {}
-                }
-            }
-        }
-        idents(g.to_token_stream(), &mut used);
-    }
     let mut p = p.clone();
-    Strip(used).visit_pat_mut(&mut p);
+    Strip(keep).visit_pat_mut(&mut p);
     p
 }
 
@@ -212,25 +223,44 @@ impl Rewrite<'_> {
         let arm = proc_macro2::Ident::new(&format!("__tl_arm{}", self.count), span);
         self.count += 1;
         let index_arms = m.arms.iter().enumerate().map(|(k, a)| {
-            let pat = unbound(&a.pat, a.guard.as_ref().map(|(_, g)| &**g));
+            let mut used = Vec::new();
+            if let Some((_, g)) = &a.guard {
+                idents(g.to_token_stream(), &mut used);
+            }
+            let pat = unbound(&a.pat, &used);
             let guard = a.guard.as_ref().map(|(i, g)| quote_spanned!(span=> #i #g));
             quote_spanned!(a.pat.span()=> #pat #guard => #k,)
         });
-        self.pending.push(syn::parse_quote_spanned!(span=>
+        // Parsed, not quoted: a pattern this pass cannot rewrite leaves the
+        // `match` as written (and to the checks), never a panic.
+        let index: Stmt = syn::parse2(quote_spanned!(span=>
             let #arm: usize = match #scrut { #(#index_arms)* };
-        ));
+        ))
+        .ok()?;
+        self.pending.push(index);
         // From the last arm back: each an `if` whose `else` is the rest.
         let mut chain: Option<Expr> = None;
         for (k, a) in m.arms.iter().enumerate().rev() {
-            let names = bound(&a.pat);
+            // The names the arm's body reads (the others would be unused).
+            let used = {
+                let mut out = Vec::new();
+                idents(a.body.to_token_stream(), &mut out);
+                out
+            };
+            let names: Vec<_> = bound(&a.pat)
+                .into_iter()
+                .filter(|(n, _)| used.contains(&n.to_string()))
+                .collect();
             let body = &a.body;
             let rebind: TokenStream = if names.is_empty() {
                 TokenStream::new()
             } else if irrefutable(&a.pat) {
-                let pat = &a.pat;
+                let kept: Vec<String> = names.iter().map(|(n, _)| n.to_string()).collect();
+                let pat = unbound(&a.pat, &kept);
                 quote_spanned!(a.pat.span()=> let #pat = #scrut;)
             } else {
-                let pat = &a.pat;
+                let kept: Vec<String> = names.iter().map(|(n, _)| n.to_string()).collect();
+                let pat = unbound(&a.pat, &kept);
                 let lets = names.iter().map(|(n, m)| match m {
                     true => quote_spanned!(n.span()=> mut #n),
                     false => n.to_token_stream(),
