@@ -233,3 +233,19 @@ fn the_arm_taken_is_the_one_the_fn_takes() {
     );
     assert_eq!((v, g), (0.5f64.tanh(), 1.0 - 0.5f64.tanh().powi(2)));
 }
+
+/// A closure bound again to the same name: each call goes to the closure
+/// in scope.
+#[differentiable]
+fn rebound<T: Float>(x: T) -> T {
+    let f = |v: T| v * v;
+    let a = f(x);
+    let f = |v: T| f(v) * v;
+    a + f(x)
+}
+
+#[test]
+fn closures_bound_again() {
+    // x^2 + x^3.
+    assert_eq!(rebound_grad(2.0), (12.0, 4.0 + 12.0));
+}

@@ -712,12 +712,13 @@ fn conditions_on_elements_by_reference() {
     }
 }
 
-/// Questions about differentiated values answered as constants: `any`,
+/// Questions about differentiated values answered as constants (closures
+/// reading them too): `any`,
 /// `position(..).unwrap_or(..)`, flags, a `while` on a difference.
 #[differentiable]
 fn questions<T: Float>(x: &[T], eps: T) -> T {
     let mut s = T::zero();
-    let any_big = x.iter().any(|&v| v > T::from(1.5).unwrap());
+    let any_big = x.iter().any(|&v| v > eps * T::from(150.0).unwrap());
     let all_small = x.iter().all(|v| v.abs() < T::from(10.0).unwrap());
     let first_neg = x.iter().position(|v| *v < T::zero()).unwrap_or(0);
     let negatives = x.iter().filter(|v| **v < T::zero()).count();

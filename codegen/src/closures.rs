@@ -144,7 +144,7 @@ impl VisitMut for Calls<'_> {
             })
             .unzip();
         let args = call.args.iter();
-        let body = &self.closure.body;
+        let body = crate::parse::spliceable(&self.closure.body);
         let span = syn::spanned::Spanned::span(&*call);
         // A type on every parameter or on none (`_` for the ones without
         // would leave float literals untyped).
@@ -160,16 +160,42 @@ impl VisitMut for Inline {
     fn visit_block_mut(&mut self, b: &mut Block) {
         let mut k = 0;
         while k < b.stmts.len() {
+            // Its scope: up to a `let` that binds the name again (whose
+            // value may still call it).
+            let end = named_closure(&b.stmts[k]).map(|(name, _)| {
+                let name = name.to_string();
+                (k + 1..b.stmts.len())
+                    .find(|&j| {
+                        matches!(&b.stmts[j], Stmt::Local(l)
+                            if crate::parse::bindings(&l.pat).contains(&name))
+                    })
+                    .unwrap_or(b.stmts.len())
+            });
+            let scope = |end: usize| {
+                let mut stmts: Vec<Stmt> = b.stmts[k + 1..end].to_vec();
+                if let Some(Stmt::Local(l)) = b.stmts.get(end) {
+                    if let Some(init) = &l.init {
+                        stmts.push(Stmt::Expr((*init.expr).clone(), None));
+                    }
+                }
+                stmts
+            };
             let found = named_closure(&b.stmts[k])
-                .filter(|(name, c)| only_called(&b.stmts[k + 1..], name, c.inputs.len()))
-                .map(|(name, c)| (name.clone(), c.clone()));
-            if let Some((name, closure)) = found {
+                .zip(end)
+                .filter(|((name, c), end)| only_called(&scope(*end), name, c.inputs.len()))
+                .map(|((name, c), end)| (name.clone(), c.clone(), end));
+            if let Some((name, closure, end)) = found {
                 let mut calls = Calls {
                     name: &name,
                     closure: &closure,
                 };
-                for s in &mut b.stmts[k + 1..] {
+                for s in &mut b.stmts[k + 1..end] {
                     calls.visit_stmt_mut(s);
+                }
+                if let Some(Stmt::Local(l)) = b.stmts.get_mut(end) {
+                    if let Some(init) = &mut l.init {
+                        calls.visit_expr_mut(&mut init.expr);
+                    }
                 }
                 b.stmts.remove(k);
                 self.changed = true;

@@ -241,6 +241,7 @@ impl Rewrite<'_> {
         // From the last arm back: each an `if` whose `else` is the rest.
         let mut chain: Option<Expr> = None;
         for (k, a) in m.arms.iter().enumerate().rev() {
+            let spliced = crate::parse::spliceable(&a.body);
             // The names the arm's body reads (the others would be unused).
             let used = {
                 let mut out = Vec::new();
@@ -251,7 +252,7 @@ impl Rewrite<'_> {
                 .into_iter()
                 .filter(|(n, _)| used.contains(&n.to_string()))
                 .collect();
-            let body = &a.body;
+            let body = &spliced;
             let rebind: TokenStream = if names.is_empty() {
                 TokenStream::new()
             } else if irrefutable(&a.pat) {
@@ -319,7 +320,7 @@ impl VisitMut for Rewrite<'_> {
                     self.visit_expr_mut(&mut a.body);
                     let inner = std::mem::replace(&mut self.pending, saved);
                     if !inner.is_empty() {
-                        let body = &a.body;
+                        let body = crate::parse::spliceable(&a.body);
                         *a.body = syn::parse_quote_spanned!(body.span()=> { #(#inner)* #body });
                     }
                 }

@@ -702,6 +702,48 @@ pub(crate) const CLOSURE: &str = "this closure is not supported in a `#[differen
 /// The `match` error, shared with lowering.
 pub(crate) const MATCH: &str = "`match` on a differentiated value is not supported in a `#[differentiable]` fn; write the cases with `if`/`else` (a `match` on constants, `match mode { .. }`, may compute differentiated values in its arms)";
 
+/// `e` with parentheses where its tokens would start with a block
+/// (`{ a } * b`, or `match`, `if`, `loop` at its left): written at the start
+/// of a statement, such tokens parse as a block statement and then `*b`.
+/// Rewrites that splice an expression into a block's tail use it.
+pub(crate) fn spliceable(e: &Expr) -> Expr {
+    fn leftmost_block(e: &Expr) -> bool {
+        match e {
+            Expr::Block(_)
+            | Expr::If(_)
+            | Expr::Match(_)
+            | Expr::Loop(_)
+            | Expr::While(_)
+            | Expr::ForLoop(_)
+            | Expr::Unsafe(_) => true,
+            Expr::Binary(b) => leftmost_block(&b.left),
+            Expr::MethodCall(m) => leftmost_block(&m.receiver),
+            Expr::Field(f) => leftmost_block(&f.base),
+            Expr::Index(i) => leftmost_block(&i.expr),
+            Expr::Cast(c) => leftmost_block(&c.expr),
+            Expr::Try(t) => leftmost_block(&t.expr),
+            Expr::Range(r) => r.start.as_deref().is_some_and(leftmost_block),
+            _ => false,
+        }
+    }
+    if leftmost_block(e)
+        && !matches!(
+            e,
+            Expr::Block(_)
+                | Expr::If(_)
+                | Expr::Match(_)
+                | Expr::Loop(_)
+                | Expr::While(_)
+                | Expr::ForLoop(_)
+                | Expr::Unsafe(_)
+        )
+    {
+        syn::parse_quote!((#e))
+    } else {
+        e.clone()
+    }
+}
+
 /// `+=`, `-=`, `*=`, `/=`.
 pub(crate) fn is_compound(op: &syn::BinOp) -> bool {
     use syn::BinOp::*;
@@ -835,6 +877,12 @@ fn check_expr(cx: &Check, expr: &Expr) {
         Expr::Range(r) => {
             r.start.iter().chain(r.end.iter()).for_each(|e| check_expr(cx, e));
         }
+        // A question about the items (`x.iter().any(|&v| v > t)`,
+        // `.filter(..).count()`) is answered as a constant: its closures may
+        // read differentiated values (lowering takes it whole).
+        Expr::MethodCall(m)
+            if ["any", "all", "position", "rposition", "count"]
+                .contains(&m.method.to_string().as_str()) => {}
         Expr::MethodCall(m) => {
             check_expr(cx, &m.receiver);
             m.args.iter().for_each(|e| check_expr(cx, e));
