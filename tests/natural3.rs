@@ -760,3 +760,25 @@ fn questions_about_values_are_constants() {
         check::<f32>(&mut rng);
     }
 }
+
+/// The returned value read by a condition before it is returned.
+#[differentiable]
+fn checked_sum<T: Float>(x: &[T], cap: T) -> T {
+    let mut s = T::zero();
+    s = s + x[0] * x[1];
+    let t = if s > cap { cap } else { s };
+    assert!(t <= cap || t.is_nan());
+    s
+}
+
+#[test]
+fn a_returned_value_read_by_a_condition() {
+    assert_eq!(
+        checked_sum_grad(&[2.0, 3.0], 1.0),
+        (6.0, (vec![3.0, 2.0], 0.0))
+    );
+    assert_eq!(
+        checked_sum_grad(&[2.0_f32, 3.0], 10.0),
+        (6.0, (vec![3.0, 2.0], 0.0))
+    );
+}

@@ -355,13 +355,20 @@ fn run(
     let output = output.and_then(|v| lw.check_output(v));
     // A returned temporary reads best as `__tl_v_out`.
     if let Some(Val::Node(n)) = output {
+        // Not one a constant expression wrote by its name (`if k > s`
+        // before `s` is returned): those tokens are fixed.
+        let named = lw
+            .nodes
+            .iter()
+            .any(|d| matches!(&d.op, Op::Const { deps, .. } if deps.contains(&n)));
         let node = &mut lw.nodes[n];
-        let temp = node
-            .ident
-            .to_string()
-            .trim_start_matches("__tl_v")
-            .chars()
-            .all(|c| c.is_ascii_digit());
+        let temp = !named
+            && node
+                .ident
+                .to_string()
+                .trim_start_matches("__tl_v")
+                .chars()
+                .all(|c| c.is_ascii_digit());
         if temp && matches!(node.op, Op::Prim { .. } | Op::Const { inline: false, .. }) {
             node.ident = lw.names.fresh("v", Some("out"));
         }
@@ -2332,14 +2339,35 @@ impl Lower<'_, '_> {
         struct Reads<'l, 'a, 'f> {
             lw: &'l Lower<'a, 'f>,
             hit: bool,
+            /// Names bound inside the expression (closure parameters,
+            /// `match` arms): not the fn's.
+            bound: Vec<String>,
         }
         impl<'ast> Visit<'ast> for Reads<'_, '_, '_> {
             fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
                 if let Some(id) = p.path.get_ident() {
-                    if let Some(v) = self.lw.lookup(&id.to_string()) {
+                    let name = id.to_string();
+                    if self.bound.contains(&name) {
+                        return;
+                    }
+                    if let Some(v) = self.lw.lookup(&name) {
                         self.hit |= self.lw.is_active(v);
                     }
                 }
+            }
+            fn visit_arm(&mut self, a: &'ast syn::Arm) {
+                let depth = self.bound.len();
+                self.bound.extend(bindings(&a.pat));
+                syn::visit::visit_arm(self, a);
+                self.bound.truncate(depth);
+            }
+            fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+                let depth = self.bound.len();
+                for p in &c.inputs {
+                    self.bound.extend(bindings(p));
+                }
+                self.visit_expr(&c.body);
+                self.bound.truncate(depth);
             }
             // The length of an array does not depend on its values.
             fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
@@ -2363,6 +2391,7 @@ impl Lower<'_, '_> {
         let mut r = Reads {
             lw: self,
             hit: false,
+            bound: Vec::new(),
         };
         r.visit_expr(e);
         r.hit

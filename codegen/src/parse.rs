@@ -633,21 +633,52 @@ pub(crate) fn may_be_active(
     floats: Vec<String>,
     through_loops: bool,
 ) -> HashSet<String> {
-    struct Spread(HashSet<String>, bool);
+    struct Spread {
+        active: HashSet<String>,
+        through_loops: bool,
+        /// Per nested block, the names its `let`s bind and whether each
+        /// was active before: restored when the block ends (a `let m` in
+        /// a loop is not the fn's `m`), for the checks.
+        frames: Vec<Vec<(String, bool)>>,
+    }
     impl Spread {
         fn assign(&mut self, place: &Expr, value: &Expr) {
-            if let (Expr::Path(p), true) = (place, mentions_name(value, &self.0)) {
+            if let (Expr::Path(p), true) = (place, mentions_name(value, &self.active)) {
                 if let Some(id) = p.path.get_ident() {
-                    self.0.insert(id.to_string());
+                    self.active.insert(id.to_string());
                 }
             }
         }
     }
     impl<'ast> Visit<'ast> for Spread {
+        fn visit_block(&mut self, b: &'ast Block) {
+            // The rewrites ask about names anywhere (wide); the checks about
+            // names in scope.
+            if self.through_loops {
+                return syn::visit::visit_block(self, b);
+            }
+            self.frames.push(Vec::new());
+            syn::visit::visit_block(self, b);
+            for (name, was) in self.frames.pop().unwrap_or_default() {
+                if was {
+                    self.active.insert(name);
+                } else {
+                    self.active.remove(&name);
+                }
+            }
+        }
         fn visit_local(&mut self, l: &'ast syn::Local) {
+            let names = bindings(&l.pat);
+            if let Some(frame) = self.frames.last_mut() {
+                for n in &names {
+                    if !frame.iter().any(|(m, _)| m == n) {
+                        frame.push((n.clone(), self.active.contains(n)));
+                    }
+                }
+            }
             if let Some(init) = &l.init {
-                if mentions_name(&init.expr, &self.0) {
-                    self.0.extend(bindings(&l.pat));
+                if mentions_name(&init.expr, &self.active) {
+                    self.active.extend(names);
                 }
             }
             syn::visit::visit_local(self, l);
@@ -663,16 +694,24 @@ pub(crate) fn may_be_active(
             syn::visit::visit_expr_binary(self, b);
         }
         fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
-            if self.1 && mentions_name(&f.expr, &self.0) {
-                self.0.extend(item_bindings(&f.pat, &f.expr));
+            if self.through_loops && mentions_name(&f.expr, &self.active) {
+                self.active.extend(item_bindings(&f.pat, &f.expr));
             }
             syn::visit::visit_expr_for_loop(self, f);
         }
     }
-    let mut spread = Spread(floats.into_iter().collect(), through_loops);
-    spread.visit_block(block);
-    spread.visit_block(block);
-    spread.0
+    let mut spread = Spread {
+        active: floats.into_iter().collect(),
+        through_loops,
+        frames: Vec::new(),
+    };
+    // The body's own `let`s stand to its end: no frame for it.
+    for _ in 0..2 {
+        for s in &block.stmts {
+            spread.visit_stmt(s);
+        }
+    }
+    spread.active
 }
 
 /// The names a `for` loop binds to the items of what it walks: none for a
@@ -695,6 +734,25 @@ fn item_bindings(pat: &Pat, iter: &Expr) -> Vec<String> {
         Expr::Range(_) => Vec::new(),
         _ => bindings(pat),
     }
+}
+
+/// A `match` reads a possibly differentiated name: in its scrutinee, or in
+/// an arm's guard or value other than through the arm's own bindings (an
+/// arm's `t` is not the fn's `t`).
+fn match_reads_active(m: &syn::ExprMatch, active: &HashSet<String>) -> bool {
+    mentions_name(&m.expr, active)
+        || m.arms.iter().any(|a| {
+            let own = bindings(&a.pat);
+            let outer: HashSet<String> = active
+                .iter()
+                .filter(|n| !own.contains(n))
+                .cloned()
+                .collect();
+            mentions_name(&a.body, &outer)
+                || a.guard
+                    .as_ref()
+                    .is_some_and(|(_, g)| mentions_name(g, &outer))
+        })
 }
 
 /// The closure error, shared with lowering.
@@ -966,7 +1024,7 @@ fn check_expr(cx: &Check, expr: &Expr) {
         // in (`labels.iter().filter(|&&l| l).count()`, `match mode { 0 => 1,
         // _ => 2 }`); lowering decides where this cannot tell.
         Expr::Closure(c) if mentions_name(expr, &cx.active) => cx.error(c.or1_token, CLOSURE),
-        Expr::Match(m) if mentions_name(expr, &cx.active) => cx.error(m.match_token, MATCH),
+        Expr::Match(m) if match_reads_active(m, &cx.active) => cx.error(m.match_token, MATCH),
         Expr::Closure(_) | Expr::Match(_) => {}
         Expr::Unsafe(u) => cx.error(
             u.unsafe_token,
