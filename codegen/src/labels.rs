@@ -294,33 +294,10 @@ fn valued_loop(
 
 /// A `break v` of this loop in `body`.
 fn breaks_with_value(body: &Block) -> bool {
-    struct Find {
-        loops: usize,
-        hit: bool,
-    }
-    impl<'ast> syn::visit::Visit<'ast> for Find {
-        fn visit_expr(&mut self, e: &'ast Expr) {
-            match e {
-                Expr::Break(b) if self.loops == 0 && b.expr.is_some() && b.label.is_none() => {
-                    self.hit = true
-                }
-                Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => {
-                    self.loops += 1;
-                    syn::visit::visit_expr(self, e);
-                    self.loops -= 1;
-                }
-                Expr::Closure(_) => {}
-                _ => syn::visit::visit_expr(self, e),
-            }
-        }
-        fn visit_item(&mut self, _: &'ast syn::Item) {}
-    }
-    let mut f = Find {
-        loops: 0,
-        hit: false,
-    };
-    syn::visit::visit_block(&mut f, body);
-    f.hit
+    crate::parse::at_loop_level(
+        &body.stmts,
+        |e| matches!(e, Expr::Break(b) if b.expr.is_some() && b.label.is_none()),
+    )
 }
 
 impl VisitMut for Labels {

@@ -3602,29 +3602,7 @@ fn may_leave(e: &Expr) -> bool {
 
 /// Whether a loop body `break`s out of its own loop.
 fn breaks(stmts: &[SynStmt]) -> bool {
-    struct Find {
-        loops: usize,
-        hit: bool,
-    }
-    impl<'ast> Visit<'ast> for Find {
-        fn visit_expr(&mut self, e: &'ast Expr) {
-            match e {
-                Expr::Break(_) if self.loops == 0 => self.hit = true,
-                Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => {
-                    self.loops += 1;
-                    syn::visit::visit_expr(self, e);
-                    self.loops -= 1;
-                }
-                _ => syn::visit::visit_expr(self, e),
-            }
-        }
-    }
-    let mut f = Find {
-        loops: 0,
-        hit: false,
-    };
-    stmts.iter().for_each(|s| f.visit_stmt(s));
-    f.hit
+    parse::at_loop_level(stmts, |e| matches!(e, Expr::Break(_)))
 }
 
 /// Whether the body returns anywhere but at its very end.

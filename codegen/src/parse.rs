@@ -765,15 +765,21 @@ pub(crate) const MATCH: &str = "`match` on a differentiated value is not support
 /// of a statement, such tokens parse as a block statement and then `*b`.
 /// Rewrites that splice an expression into a block's tail use it.
 pub(crate) fn spliceable(e: &Expr) -> Expr {
+    fn block_like(e: &Expr) -> bool {
+        matches!(
+            e,
+            Expr::Block(_)
+                | Expr::If(_)
+                | Expr::Match(_)
+                | Expr::Loop(_)
+                | Expr::While(_)
+                | Expr::ForLoop(_)
+                | Expr::Unsafe(_)
+        )
+    }
     fn leftmost_block(e: &Expr) -> bool {
         match e {
-            Expr::Block(_)
-            | Expr::If(_)
-            | Expr::Match(_)
-            | Expr::Loop(_)
-            | Expr::While(_)
-            | Expr::ForLoop(_)
-            | Expr::Unsafe(_) => true,
+            e if block_like(e) => true,
             Expr::Binary(b) => leftmost_block(&b.left),
             Expr::MethodCall(m) => leftmost_block(&m.receiver),
             Expr::Field(f) => leftmost_block(&f.base),
@@ -784,22 +790,44 @@ pub(crate) fn spliceable(e: &Expr) -> Expr {
             _ => false,
         }
     }
-    if leftmost_block(e)
-        && !matches!(
-            e,
-            Expr::Block(_)
-                | Expr::If(_)
-                | Expr::Match(_)
-                | Expr::Loop(_)
-                | Expr::While(_)
-                | Expr::ForLoop(_)
-                | Expr::Unsafe(_)
-        )
-    {
+    if leftmost_block(e) && !block_like(e) {
         syn::parse_quote!((#e))
     } else {
         e.clone()
     }
+}
+
+/// Whether an expression of `body` satisfies `hit` at the level of the
+/// loop whose body it is: not inside a loop within it, a closure or an
+/// item (`break`, `continue`, `break v` of this loop).
+pub(crate) fn at_loop_level(body: &[Stmt], hit: impl Fn(&Expr) -> bool) -> bool {
+    struct Find<F> {
+        loops: usize,
+        hit: F,
+        found: bool,
+    }
+    impl<'ast, F: Fn(&Expr) -> bool> Visit<'ast> for Find<F> {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                e if self.loops == 0 && (self.hit)(e) => self.found = true,
+                Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => {
+                    self.loops += 1;
+                    syn::visit::visit_expr(self, e);
+                    self.loops -= 1;
+                }
+                Expr::Closure(_) => {}
+                _ => syn::visit::visit_expr(self, e),
+            }
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = Find {
+        loops: 0,
+        hit,
+        found: false,
+    };
+    body.iter().for_each(|s| f.visit_stmt(s));
+    f.found
 }
 
 /// `+=`, `-=`, `*=`, `/=`.

@@ -443,31 +443,7 @@ fn pushed<'s>(s: &'s Stmt, name: &proc_macro2::Ident) -> Option<&'s Expr> {
 
 /// A `continue` of this loop in `body`.
 fn continues(body: &Block) -> bool {
-    struct Find {
-        loops: usize,
-        hit: bool,
-    }
-    impl<'ast> syn::visit::Visit<'ast> for Find {
-        fn visit_expr(&mut self, e: &'ast Expr) {
-            match e {
-                Expr::Continue(_) if self.loops == 0 => self.hit = true,
-                Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => {
-                    self.loops += 1;
-                    syn::visit::visit_expr(self, e);
-                    self.loops -= 1;
-                }
-                Expr::Closure(_) => {}
-                _ => syn::visit::visit_expr(self, e),
-            }
-        }
-        fn visit_item(&mut self, _: &'ast syn::Item) {}
-    }
-    let mut f = Find {
-        loops: 0,
-        hit: false,
-    };
-    syn::visit::visit_block(&mut f, body);
-    f.hit
+    crate::parse::at_loop_level(&body.stmts, |e| matches!(e, Expr::Continue(_)))
 }
 
 /// The two halves of `a.chain(b)`.
@@ -482,31 +458,7 @@ fn chained(iter: &Expr) -> Option<(Expr, Expr)> {
 
 /// A `break` of this loop in `body` (not of a loop inside it).
 fn breaks(body: &Block) -> bool {
-    struct Find {
-        loops: usize,
-        hit: bool,
-    }
-    impl<'ast> syn::visit::Visit<'ast> for Find {
-        fn visit_expr(&mut self, e: &'ast Expr) {
-            match e {
-                Expr::Break(_) if self.loops == 0 => self.hit = true,
-                Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => {
-                    self.loops += 1;
-                    syn::visit::visit_expr(self, e);
-                    self.loops -= 1;
-                }
-                Expr::Closure(_) => {}
-                _ => syn::visit::visit_expr(self, e),
-            }
-        }
-        fn visit_item(&mut self, _: &'ast syn::Item) {}
-    }
-    let mut f = Find {
-        loops: 0,
-        hit: false,
-    };
-    syn::visit::visit_block(&mut f, body);
-    f.hit
+    crate::parse::at_loop_level(&body.stmts, |e| matches!(e, Expr::Break(_)))
 }
 
 /// How many items `iter` (what a `for` loop walks) yields, as a constant
