@@ -156,6 +156,24 @@ fn pushed<T: Float>(w: &[Vec<T>], x: &[T]) -> T {
     total
 }
 
+/// Loops and reductions over ranges of arrays (`&x[1..]`, `x[..3].iter()`).
+#[differentiable]
+fn sliced<T: Float + Sum>(x: &[T], w: &[T]) -> T {
+    let mut s = T::zero();
+    for &v in &x[1..] {
+        s = s + v * v;
+    }
+    for (i, v) in x[..3].iter().enumerate() {
+        s = s + *v * w[i];
+    }
+    for v in x[1..=2].iter().rev() {
+        s = s + v.sin();
+    }
+    let tail: T = x[2..].iter().map(|&v| v.exp()).sum();
+    let head: Vec<T> = w[..2].iter().map(|&v| v * v).collect();
+    s + tail + head[1]
+}
+
 /// `let [a, b] = p;` for arrays of the float type.
 #[differentiable]
 fn unpacked<T: Float>(p: [T; 2], q: &[T; 3]) -> T {
@@ -211,6 +229,9 @@ fn check<T: Float + Sum + Product + std::fmt::Display>(rng: &mut Rng) {
     let g = [gw.concat(), gx].concat();
     let f = |q: &[T]| pushed(&rows(&q[..4]), &q[4..]);
     assert_gradient("pushed", f, &[y.clone(), x[..2].to_vec()].concat(), &g, tol);
+    let (_, (gx, gy)) = sliced_grad(&x, &y);
+    let f = |q: &[T]| sliced(&q[..4], &q[4..]);
+    assert_gradient("sliced", f, &p[..8], &[gx, gy].concat(), tol);
     let (pp, qq) = ([x[0], x[1]], [y[0], y[1], y[2]]);
     let (_, (gp, gq)) = unpacked_grad(pp, &qq);
     let g = [gp.to_vec(), gq.to_vec()].concat();

@@ -58,7 +58,7 @@ pub(crate) fn any(body: &Block) -> bool {
             syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
-            self.0 |= chained(&f.expr).is_some();
+            self.0 |= chained(&f.expr).is_some() || unslice(&mut f.expr.clone());
             syn::visit::visit_expr_for_loop(self, f);
         }
         fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
@@ -195,7 +195,13 @@ impl Rewrite<'_> {
 
     /// `for p in a.chain(b) { body }` (no `break` in `body`): the body once
     /// over `a`, then once over `b`, into `out`.
-    fn split_chain(&mut self, s: Stmt, out: &mut Vec<Stmt>) {
+    fn split_chain(&mut self, mut s: Stmt, out: &mut Vec<Stmt>) {
+        // `for v in x[a..b].iter()`: `x.iter().skip(a).take(b - a)`.
+        if let Stmt::Expr(Expr::ForLoop(fl), _) = &mut s {
+            if unslice(&mut fl.expr) {
+                self.count += 1;
+            }
+        }
         let Stmt::Expr(Expr::ForLoop(fl), semi) = &s else {
             out.push(s);
             return;
@@ -446,6 +452,61 @@ fn continues(body: &Block) -> bool {
     crate::parse::at_loop_level(&body.stmts, |e| matches!(e, Expr::Continue(_)))
 }
 
+/// Rewrites a loop's iterable over a range of an array (`x[a..b].iter()`,
+/// `&x[a..]`, then any adaptors) into `x.iter().skip(a).take(b - a)`,
+/// which the loop walker knows; whether it did.
+fn unslice(e: &mut Expr) -> bool {
+    fn sliced(e: &Expr) -> Option<(&Expr, &syn::ExprRange)> {
+        match strip(e) {
+            Expr::Index(ix) => match strip(&ix.index) {
+                Expr::Range(r) => Some((&ix.expr, r)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    fn walk(base: &Expr, r: &syn::ExprRange) -> Expr {
+        let mut out: Expr = syn::parse_quote!(#base.iter());
+        if let Some(a) = &r.start {
+            out = syn::parse_quote!(#out.skip(#a));
+        }
+        if let Some(b) = &r.end {
+            let n = match (&r.start, &r.limits) {
+                (Some(a), syn::RangeLimits::HalfOpen(_)) => quote!(usize::saturating_sub(#b, #a)),
+                (Some(a), syn::RangeLimits::Closed(_)) => quote!(usize::saturating_sub(#b + 1, #a)),
+                (None, syn::RangeLimits::HalfOpen(_)) => quote!(#b),
+                (None, syn::RangeLimits::Closed(_)) => quote!(#b + 1),
+            };
+            out = syn::parse_quote!(#out.take(#n));
+        }
+        out
+    }
+    match e {
+        Expr::Paren(p) => unslice(&mut p.expr),
+        Expr::Reference(r) if r.mutability.is_none() => match sliced(&r.expr) {
+            Some((base, range)) => {
+                *e = walk(base, range);
+                true
+            }
+            None => false,
+        },
+        Expr::MethodCall(m)
+            if (m.method == "iter" || m.method == "into_iter") && m.args.is_empty() =>
+        {
+            match sliced(&m.receiver) {
+                Some((base, range)) => {
+                    *e = walk(base, range);
+                    true
+                }
+                None => false,
+            }
+        }
+        // `.enumerate()`, `.rev()`, `.copied()`, ... after the slice.
+        Expr::MethodCall(m) if m.method != "zip" => unslice(&mut m.receiver),
+        _ => false,
+    }
+}
+
 /// The two halves of `a.chain(b)`.
 fn chained(iter: &Expr) -> Option<(Expr, Expr)> {
     match strip(iter) {
@@ -473,8 +534,8 @@ fn length(iter: &Expr) -> Option<TokenStream> {
                 .map_or(quote!(0usize), |s| s.to_token_stream());
             let end = r.end.as_ref()?;
             match r.limits {
-                syn::RangeLimits::HalfOpen(_) => quote!((#end).saturating_sub(#start)),
-                syn::RangeLimits::Closed(_) => quote!((#end + 1).saturating_sub(#start)),
+                syn::RangeLimits::HalfOpen(_) => quote!(usize::saturating_sub(#end, #start)),
+                syn::RangeLimits::Closed(_) => quote!(usize::saturating_sub(#end + 1, #start)),
             }
         }
         Expr::Reference(r) => length(&r.expr)?,
@@ -494,7 +555,7 @@ fn length(iter: &Expr) -> Option<TokenStream> {
                 ("zip", Some(other)) => min(inner()?, length(other)?),
                 ("skip", Some(k)) => {
                     let n = inner()?;
-                    quote!((#n).saturating_sub(#k))
+                    quote!(usize::saturating_sub(#n, #k))
                 }
                 ("take", Some(k)) => min(inner()?, k.to_token_stream()),
                 ("step_by", Some(k)) => {
