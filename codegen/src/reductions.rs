@@ -58,7 +58,7 @@ pub(crate) fn any(body: &Block) -> bool {
             syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
-            self.0 |= chained(&f.expr).is_some() || unslice(&mut f.expr.clone());
+            self.0 |= chained(&f.expr).is_some() || unsliced(&f.expr).is_some();
             syn::visit::visit_expr_for_loop(self, f);
         }
         fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
@@ -180,8 +180,11 @@ impl Rewrite<'_> {
             let Stmt::Expr(Expr::ForLoop(fl), _) = &mut stmts[use_at] else {
                 continue;
             };
-            fl.body.stmts[push_at] =
-                syn::parse_quote_spanned!(span=> { #name[#k] = #value; #k += 1; });
+            let fill: [Stmt; 2] = [
+                syn::parse_quote_spanned!(span=> #name[#k] = #value;),
+                syn::parse_quote_spanned!(span=> #k += 1;),
+            ];
+            fl.body.stmts.splice(push_at..=push_at, fill);
             // The counter, declared just before the loop.
             inserts.push((
                 use_at,
@@ -198,7 +201,8 @@ impl Rewrite<'_> {
     fn split_chain(&mut self, mut s: Stmt, out: &mut Vec<Stmt>) {
         // `for v in x[a..b].iter()`: `x.iter().skip(a).take(b - a)`.
         if let Stmt::Expr(Expr::ForLoop(fl), _) = &mut s {
-            if unslice(&mut fl.expr) {
+            if let Some(walk) = unsliced(&fl.expr) {
+                *fl.expr = walk;
                 self.count += 1;
             }
         }
@@ -452,10 +456,10 @@ fn continues(body: &Block) -> bool {
     crate::parse::at_loop_level(&body.stmts, |e| matches!(e, Expr::Continue(_)))
 }
 
-/// Rewrites a loop's iterable over a range of an array (`x[a..b].iter()`,
-/// `&x[a..]`, then any adaptors) into `x.iter().skip(a).take(b - a)`,
-/// which the loop walker knows; whether it did.
-fn unslice(e: &mut Expr) -> bool {
+/// A loop's iterable over a range of an array (`x[a..b].iter()`,
+/// `&x[a..]`, then any adaptors) as `x.iter().skip(a).take(b - a)`, which
+/// the loop walker knows; `None` for any other iterable.
+fn unsliced(e: &Expr) -> Option<Expr> {
     fn sliced(e: &Expr) -> Option<(&Expr, &syn::ExprRange)> {
         match strip(e) {
             Expr::Index(ix) => match strip(&ix.index) {
@@ -482,28 +486,23 @@ fn unslice(e: &mut Expr) -> bool {
         out
     }
     match e {
-        Expr::Paren(p) => unslice(&mut p.expr),
-        Expr::Reference(r) if r.mutability.is_none() => match sliced(&r.expr) {
-            Some((base, range)) => {
-                *e = walk(base, range);
-                true
-            }
-            None => false,
-        },
+        Expr::Paren(p) => unsliced(&p.expr),
+        Expr::Reference(r) if r.mutability.is_none() => {
+            sliced(&r.expr).map(|(base, range)| walk(base, range))
+        }
         Expr::MethodCall(m)
             if (m.method == "iter" || m.method == "into_iter") && m.args.is_empty() =>
         {
-            match sliced(&m.receiver) {
-                Some((base, range)) => {
-                    *e = walk(base, range);
-                    true
-                }
-                None => false,
-            }
+            sliced(&m.receiver).map(|(base, range)| walk(base, range))
         }
         // `.enumerate()`, `.rev()`, `.copied()`, ... after the slice.
-        Expr::MethodCall(m) if m.method != "zip" => unslice(&mut m.receiver),
-        _ => false,
+        Expr::MethodCall(m) if m.method != "zip" => {
+            let receiver = unsliced(&m.receiver)?;
+            let mut m = m.clone();
+            *m.receiver = receiver;
+            Some(Expr::MethodCall(m))
+        }
+        _ => None,
     }
 }
 
