@@ -30,6 +30,7 @@ mod reductions;
 mod returns;
 mod rules;
 mod sugar;
+mod zips;
 
 use proc_macro2::TokenStream;
 

@@ -1271,7 +1271,7 @@ impl Lower<'_, '_> {
                         &fl.expr,
                         "this loop cannot be differentiated; loop over a range (`0..n`, `(a..=b).rev()`, `.step_by(k)`) \
                          or a float slice or array (`x.iter()`, `&x`, `.rev()`, `.enumerate()`, `.zip(..)`, \
-                         `.skip(k)`, `.take(k)`, `x.windows(k)`, `x.chunks_exact(k)`, `a.chain(b)` with no `break`)",
+                         `.skip(k)`, `.take(k)`, `x.windows(k)`, `x.chunks(k)`, `x.chunks_exact(k)`, `a.chain(b)` with no `break`)",
                     );
                     return;
                 }
@@ -1541,7 +1541,12 @@ impl Lower<'_, '_> {
     /// as `x[__tl_startN]`.
     fn windowed(&mut self, fl: &syn::ExprForLoop) -> Option<std::rc::Rc<syn::ExprForLoop>> {
         enum View<'e> {
-            Window { size: &'e Expr, chunks: bool },
+            /// `exact`: every chunk has `size` elements (`chunks_exact`).
+            Window {
+                size: &'e Expr,
+                chunks: bool,
+                exact: bool,
+            },
             Element,
         }
         let (array, view, index_pat, item_pat) = match (strip_parens(&fl.expr), &*fl.pat) {
@@ -1556,13 +1561,21 @@ impl Lower<'_, '_> {
                         View::Window {
                             size,
                             chunks: false,
+                            exact: true,
                         },
                         None,
                         pi,
                     ),
-                    ("chunks_exact", [size], Pat::Ident(pi)) => {
-                        (&*m.receiver, View::Window { size, chunks: true }, None, pi)
-                    }
+                    (method @ ("chunks_exact" | "chunks"), [size], Pat::Ident(pi)) => (
+                        &*m.receiver,
+                        View::Window {
+                            size,
+                            chunks: true,
+                            exact: method == "chunks_exact",
+                        },
+                        None,
+                        pi,
+                    ),
                     ("iter_mut", [], Pat::Ident(pi)) => (&*m.receiver, View::Element, None, pi),
                     ("enumerate", [], Pat::Tuple(t)) => match (
                         strip_parens(&m.receiver),
@@ -1609,7 +1622,9 @@ impl Lower<'_, '_> {
             fn visit_expr_mut(&mut self, e: &mut Expr) {
                 let (array, start) = (self.array, self.start);
                 match (self.view, &mut *e) {
-                    (View::Window { size, chunks }, Expr::Index(i)) if self.is_item(&i.expr) => {
+                    (View::Window { size, chunks, .. }, Expr::Index(i))
+                        if self.is_item(&i.expr) =>
+                    {
                         self.visit_expr_mut(&mut i.index);
                         let j = &i.index;
                         *e = if *chunks {
@@ -1618,10 +1633,17 @@ impl Lower<'_, '_> {
                             syn::parse_quote!(#array[#start + (#j)])
                         };
                     }
-                    (View::Window { size, .. }, Expr::MethodCall(c))
+                    (View::Window { size, exact, .. }, Expr::MethodCall(c))
                         if c.method == "len" && c.args.is_empty() && self.is_item(&c.receiver) =>
                     {
-                        *e = syn::parse_quote!((#size));
+                        // The last of `chunks` may be short.
+                        *e = match exact {
+                            true => syn::parse_quote!((#size)),
+                            false => syn::parse_quote!(usize::min(
+                                #size,
+                                (#array).len() - #start * (#size)
+                            )),
+                        };
                     }
                     (View::Element, Expr::Unary(u))
                         if matches!(u.op, syn::UnOp::Deref(_)) && self.is_item(&u.expr) =>
@@ -1679,10 +1701,20 @@ impl Lower<'_, '_> {
             self.cx.push(syn::Error::new(span, msg));
         }
         let range: Expr = match view {
-            View::Window { size, chunks: true } => syn::parse_quote!(0..(#array).len() / (#size)),
+            View::Window {
+                size,
+                chunks: true,
+                exact: true,
+            } => syn::parse_quote!(0..(#array).len() / (#size)),
+            View::Window {
+                size,
+                chunks: true,
+                exact: false,
+            } => syn::parse_quote!(0..(#array).len().div_ceil(#size)),
             View::Window {
                 size,
                 chunks: false,
+                ..
             } => {
                 syn::parse_quote!(0..((#array).len() + 1).saturating_sub(#size))
             }

@@ -332,6 +332,12 @@ pub(crate) fn function<'a>(
             body = std::borrow::Cow::Owned(b);
         }
     }
+    if crate::zips::any(&body) {
+        let active = may_be_active(&body, floats.clone(), true);
+        if let Some(b) = crate::zips::rewrite(&body, &active) {
+            body = std::borrow::Cow::Owned(b);
+        }
+    }
     if let Some(b) = crate::returns::rewrite(&body, &output) {
         body = std::borrow::Cow::Owned(b);
     }
@@ -642,7 +648,18 @@ pub(crate) fn may_be_active(
         frames: Vec<Vec<(String, bool)>>,
     }
     impl Spread {
-        fn assign(&mut self, place: &Expr, value: &Expr) {
+        /// `place = value`: the place's variable (`s`, also `out` in
+        /// `out[i][j]` and `*r`) is active if the value may be.
+        fn assign(&mut self, mut place: &Expr, value: &Expr) {
+            loop {
+                place = match place {
+                    Expr::Index(i) => &i.expr,
+                    Expr::Field(f) => &f.base,
+                    Expr::Paren(p) => &p.expr,
+                    Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => &u.expr,
+                    _ => break,
+                };
+            }
             if let (Expr::Path(p), true) = (place, mentions_name(value, &self.active)) {
                 if let Some(id) = p.path.get_ident() {
                     self.active.insert(id.to_string());
@@ -692,6 +709,17 @@ pub(crate) fn may_be_active(
                 self.assign(&b.left, &b.right);
             }
             syn::visit::visit_expr_binary(self, b);
+        }
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            // `v.push(x)`, `v.insert(0, x)`, `v.extend(..)`, `a.fill(x)`:
+            // what goes in makes the receiver active.
+            let fills = ["push", "insert", "extend", "extend_from_slice", "fill"];
+            if fills.contains(&m.method.to_string().as_str()) {
+                for a in &m.args {
+                    self.assign(&m.receiver, a);
+                }
+            }
+            syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
             if self.through_loops && mentions_name(&f.expr, &self.active) {

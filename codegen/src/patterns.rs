@@ -10,6 +10,10 @@
 //! `__tl_array2` where `h[i][j]` reads rows; parse.rs's `holds` knows the
 //! marks): the callee's own type, whatever it is, is kept. Only the
 //! generated fns see this; the user's fn is kept as written.
+//!
+//! And the ends of an array taken as Rust offers them, `*x.last().unwrap()`,
+//! `x.first().copied().unwrap()`, `x.last().unwrap().exp()` (or
+//! `.expect(..)`), are its elements `x[x.len() - 1]` and `x[0]`.
 
 use syn::visit_mut::VisitMut;
 use syn::{Block, Expr, Pat, Stmt};
@@ -93,6 +97,7 @@ fn array_use(stmts: &[Stmt], name: &proc_macro2::Ident) -> Option<usize> {
                         "to_vec",
                         "windows",
                         "chunks_exact",
+                        "chunks",
                         "first",
                         "last",
                     ];
@@ -152,6 +157,10 @@ pub(crate) fn any(body: &Block) -> bool {
         fn visit_stmt(&mut self, s: &'ast Stmt) {
             self.0 |= unpacks(s) || untyped_call(s).is_some();
             syn::visit::visit_stmt(self, s);
+        }
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            self.0 |= m.method == "first" || m.method == "last";
+            syn::visit::visit_expr_method_call(self, m);
         }
     }
     let mut f = Find(false);
@@ -248,10 +257,89 @@ impl VisitMut for Unpack<'_> {
     }
 
     fn visit_expr_mut(&mut self, e: &mut Expr) {
+        // An end of an array: its element, by value where Rust reads one
+        // (through `*`, `.copied()`, a method), else by reference.
+        let (end, by_value) = match &*e {
+            Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => (end_element(&u.expr), true),
+            Expr::MethodCall(m) => match end_element(&m.receiver)
+                .filter(|end| crate::parse::mentions_name(&end.base, self.active))
+            {
+                Some(end) => {
+                    let Expr::MethodCall(m) = e else {
+                        unreachable!()
+                    };
+                    *m.receiver = end.read(true);
+                    self.changed = true;
+                    return syn::visit_mut::visit_expr_mut(self, e);
+                }
+                None => (end_element(e), false),
+            },
+            _ => (None, false),
+        };
+        if let Some(end) = end.filter(|end| crate::parse::mentions_name(&end.base, self.active)) {
+            *e = end.read(by_value || end.copied);
+            self.changed = true;
+        }
         if !matches!(e, Expr::Closure(_)) {
             syn::visit_mut::visit_expr_mut(self, e);
         }
     }
 
     fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
+/// `x.first()` or `x.last()` unwrapped, `.copied()` or `.cloned()` in
+/// between or not.
+struct End {
+    base: Expr,
+    last: bool,
+    copied: bool,
+}
+
+impl End {
+    /// The element, `x[0]` or `x[x.len() - 1]`, or a reference to it.
+    fn read(&self, by_value: bool) -> Expr {
+        let base = &self.base;
+        let index = match self.last {
+            true => quote::quote!(#base.len() - 1),
+            false => quote::quote!(0),
+        };
+        match by_value {
+            true => syn::parse_quote!(#base[#index]),
+            false => syn::parse_quote!(&#base[#index]),
+        }
+    }
+}
+
+fn end_element(e: &Expr) -> Option<End> {
+    let Expr::MethodCall(unwrap) = crate::parse::strip_parens(e) else {
+        return None;
+    };
+    match (unwrap.method.to_string().as_str(), unwrap.args.len()) {
+        ("unwrap", 0) | ("expect", 1) => {}
+        _ => return None,
+    }
+    let mut inner = crate::parse::strip_parens(&unwrap.receiver);
+    let mut copied = false;
+    if let Expr::MethodCall(c) = inner {
+        if (c.method == "copied" || c.method == "cloned") && c.args.is_empty() {
+            copied = true;
+            inner = crate::parse::strip_parens(&c.receiver);
+        }
+    }
+    let Expr::MethodCall(end) = inner else {
+        return None;
+    };
+    let last = match (end.method.to_string().as_str(), end.args.len()) {
+        ("first", 0) => false,
+        ("last", 0) => true,
+        _ => return None,
+    };
+    // A place, read twice for `len()`.
+    let base = crate::parse::strip_parens(&end.receiver);
+    matches!(base, Expr::Path(_) | Expr::Field(_) | Expr::Index(_)).then(|| End {
+        base: base.clone(),
+        last,
+        copied,
+    })
 }

@@ -569,6 +569,10 @@ fn length(iter: &Expr) -> Option<TokenStream> {
                     let r = &c.receiver;
                     quote!(#r.len() / (#k))
                 }
+                ("chunks", Some(k)) => {
+                    let r = &c.receiver;
+                    quote!(#r.len().div_ceil(#k))
+                }
                 _ => return None,
             }
         }
@@ -592,6 +596,7 @@ const WALKS: &[&str] = &[
     "step_by",
     "windows",
     "chunks_exact",
+    "chunks",
 ];
 
 fn strip(e: &Expr) -> &Expr {

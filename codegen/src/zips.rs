@@ -1,0 +1,460 @@
+//! Pass 1c, before lowering: a `for` loop over a zip whose parts start at
+//! different places, run backwards or are ranges (`x.iter().zip(x.iter()
+//! .skip(1))`, `x[..n - 1].iter().zip(&x[1..])`, `a.iter().zip(b.iter()
+//! .rev())`, `(0..n).zip(y)`, `x.iter().enumerate().zip(..)`) becomes a loop
+//! over one index that reads each part at its own offset. Lowering's loop
+//! walker knows zips of whole arrays (one start, one direction); this pass
+//! writes the others in the form it knows, an index loop. Only the
+//! generated fns see this; the user's fn is kept as written.
+//!
+//! ```text
+//! for (&a, &b) in x.iter().zip(&x[1..]) {     let __tl_zip0_len = usize::min(x.len(), x.len().saturating_sub(1));
+//!     s = s + (b - a * a).powi(2);     ==>    for __tl_zip0 in 0..__tl_zip0_len {
+//! }                                               let a = x[__tl_zip0];
+//!                                                 let b = x[1 + __tl_zip0];
+//!                                                 s = s + (b - a * a).powi(2);
+//!                                             }
+//! ```
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, ToTokens};
+use syn::visit_mut::VisitMut;
+use syn::{Block, Expr, Pat, Stmt};
+
+use crate::parse::{mentions_name, strip_parens};
+
+/// `body` with its irregular zips written as index loops, or `None` if it
+/// has none. `active` names what may carry a differentiated value (parse's
+/// over-estimate): loops over constants alone are left as written.
+pub(crate) fn rewrite(body: &Block, active: &rustc_hash::FxHashSet<String>) -> Option<Block> {
+    let mut r = Rewrite { active, count: 0 };
+    let mut body = body.clone();
+    r.visit_block_mut(&mut body);
+    (r.count > 0).then_some(body)
+}
+
+/// Whether `body` calls a method named `zip` (so that the common case
+/// costs no copy of the body).
+pub(crate) fn any(body: &Block) -> bool {
+    struct Find(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            self.0 |= m.method == "zip";
+            syn::visit::visit_expr_method_call(self, m);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = Find(false);
+    syn::visit::visit_block(&mut f, body);
+    f.0
+}
+
+/// What one part of the zip yields at step `k`: `base[start + k]` (or,
+/// reversed, `base[start + count - 1 - k]`), by reference unless copied;
+/// without a base (a range, an `enumerate`'s count) the index itself.
+#[derive(Clone)]
+struct View {
+    base: Option<Box<Expr>>,
+    start: TokenStream,
+    /// How many items; `None` for no end (`0..`, an `enumerate`'s count).
+    count: Option<TokenStream>,
+    reversed: bool,
+    by_value: bool,
+}
+
+/// The shape of the item: a part, or a pair from `zip`/`enumerate`.
+enum Tree {
+    Part(View),
+    Pair(Box<Tree>, Box<Tree>),
+}
+
+impl Tree {
+    fn parts_mut(&mut self) -> Vec<&mut View> {
+        match self {
+            Tree::Part(v) => vec![v],
+            Tree::Pair(a, b) => {
+                let mut out = a.parts_mut();
+                out.extend(b.parts_mut());
+                out
+            }
+        }
+    }
+
+    fn parts(&self) -> Vec<&View> {
+        match self {
+            Tree::Part(v) => vec![v],
+            Tree::Pair(a, b) => {
+                let mut out = a.parts();
+                out.extend(b.parts());
+                out
+            }
+        }
+    }
+
+    /// How many items the whole yields (the shortest part); `None` if no
+    /// part ends.
+    fn count(&self) -> Option<TokenStream> {
+        self.parts()
+            .into_iter()
+            .filter_map(|v| v.count.clone())
+            .reduce(|a, b| quote!(usize::min(#a, #b)))
+    }
+
+    /// `.skip(n)`: each part drops its first `n` items.
+    fn skip(&mut self, n: &Expr) {
+        for v in self.parts_mut() {
+            let count = v.count.take();
+            v.count = count.map(|c| quote!(usize::saturating_sub(#c, #n)));
+            if !v.reversed {
+                v.start = plus(&v.start, group(n));
+            }
+        }
+    }
+
+    /// `.take(n)`: each part keeps its first `n` items.
+    fn take(&mut self, n: &TokenStream) {
+        for v in self.parts_mut() {
+            match (v.reversed, v.count.take()) {
+                (false, None) => v.count = Some(n.clone()),
+                (false, Some(c)) => v.count = Some(quote!(usize::min(#c, #n))),
+                // Backwards, the first items are the last elements.
+                (true, c) => {
+                    let c = c.unwrap_or_default();
+                    v.start = plus(&v.start, quote!(usize::saturating_sub(#c, #n)));
+                    v.count = Some(quote!(usize::min(#c, #n)));
+                }
+            }
+        }
+    }
+
+    /// `.rev()`: the whole's items backwards (a zip is first cut to its
+    /// shortest part, as `Zip`'s `next_back` does).
+    fn rev(&mut self) -> Option<()> {
+        let n = self.count()?;
+        if self.parts().len() > 1 {
+            self.take(&n);
+        }
+        for v in self.parts_mut() {
+            v.count.as_ref()?;
+            v.reversed = !v.reversed;
+        }
+        Some(())
+    }
+}
+
+/// What a loop over `e` walks, if this pass knows it; `irregular` is set
+/// where lowering's walker does not (adaptors and ranges inside a zip).
+fn tree(e: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
+    match strip_parens(e) {
+        Expr::Range(r) => {
+            *irregular |= in_zip;
+            range(r)
+        }
+        Expr::Reference(r) if r.mutability.is_none() => array(&r.expr, in_zip, irregular),
+        Expr::MethodCall(m) => {
+            let method = m.method.to_string();
+            match (method.as_str(), m.args.len()) {
+                ("iter" | "into_iter", 0) => match strip_parens(&m.receiver) {
+                    Expr::Range(r) => {
+                        *irregular |= in_zip;
+                        range(r)
+                    }
+                    base => array(base, in_zip, irregular),
+                },
+                ("copied" | "cloned", 0) => {
+                    let mut t = tree(&m.receiver, in_zip, irregular)?;
+                    for v in t.parts_mut() {
+                        v.by_value = true;
+                    }
+                    Some(t)
+                }
+                ("rev", 0) => {
+                    *irregular |= in_zip;
+                    let mut t = tree(&m.receiver, in_zip, irregular)?;
+                    t.rev()?;
+                    Some(t)
+                }
+                ("enumerate", 0) => {
+                    *irregular |= in_zip;
+                    let t = tree(&m.receiver, in_zip, irregular)?;
+                    let index = View {
+                        base: None,
+                        start: quote!(0usize),
+                        count: None,
+                        reversed: false,
+                        by_value: true,
+                    };
+                    Some(Tree::Pair(Box::new(Tree::Part(index)), Box::new(t)))
+                }
+                ("skip", 1) => {
+                    *irregular |= in_zip;
+                    let mut t = tree(&m.receiver, in_zip, irregular)?;
+                    t.skip(&m.args[0]);
+                    Some(t)
+                }
+                ("take", 1) => {
+                    *irregular |= in_zip;
+                    let mut t = tree(&m.receiver, in_zip, irregular)?;
+                    t.take(&group(&m.args[0]));
+                    Some(t)
+                }
+                ("zip", 1) => {
+                    let a = tree(&m.receiver, true, irregular)?;
+                    let b = tree(&m.args[0], true, irregular)?;
+                    Some(Tree::Pair(Box::new(a), Box::new(b)))
+                }
+                _ => None,
+            }
+        }
+        base @ (Expr::Path(_) | Expr::Field(_) | Expr::Index(_)) => array(base, in_zip, irregular),
+        _ => None,
+    }
+}
+
+/// `a..b`, `a..=b`, `a..`: its numbers.
+fn range(r: &syn::ExprRange) -> Option<Tree> {
+    let start = r.start.as_ref().map_or(quote!(0usize), |s| group(s));
+    let count = match (&r.end, &r.limits) {
+        (None, _) => None,
+        (Some(b), syn::RangeLimits::HalfOpen(_)) => Some(quote!(usize::saturating_sub(#b, #start))),
+        (Some(b), syn::RangeLimits::Closed(_)) => {
+            Some(quote!(usize::saturating_sub(#b + 1, #start)))
+        }
+    };
+    Some(Tree::Part(View {
+        base: None,
+        start,
+        count,
+        reversed: false,
+        by_value: true,
+    }))
+}
+
+/// The elements of `base` (an array, a row `w[i]`, a field), or of a range
+/// of it (`x[1..]`, `x[..n - 1]`, `x[a..=b]`).
+fn array(base: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
+    let base = strip_parens(base);
+    if let Expr::Index(ix) = base {
+        if let Expr::Range(r) = strip_parens(&ix.index) {
+            *irregular |= in_zip;
+            let Tree::Part(mut v) = range(r)? else {
+                return None;
+            };
+            let whole = &ix.expr;
+            v.count.get_or_insert_with(|| {
+                let s = &v.start;
+                quote!(usize::saturating_sub(#whole.len(), #s))
+            });
+            v.base = Some(ix.expr.clone());
+            v.by_value = false;
+            return Some(Tree::Part(v));
+        }
+    }
+    if !matches!(base, Expr::Path(_) | Expr::Field(_) | Expr::Index(_)) {
+        return None;
+    }
+    Some(Tree::Part(View {
+        base: Some(Box::new(base.clone())),
+        start: quote!(0usize),
+        count: Some(quote!(#base.len())),
+        reversed: false,
+        by_value: false,
+    }))
+}
+
+/// `e` where it is an operand of `+`: in parentheses unless it is one
+/// token tree or a call, a method call, an index or a field.
+fn group(e: &Expr) -> TokenStream {
+    match strip_parens(e) {
+        e @ (Expr::Lit(_)
+        | Expr::Path(_)
+        | Expr::Call(_)
+        | Expr::MethodCall(_)
+        | Expr::Index(_)
+        | Expr::Field(_)) => e.to_token_stream(),
+        e => quote!((#e)),
+    }
+}
+
+/// `a + b`, or `b` where `a` is the `0usize` every part starts from.
+fn plus(a: &TokenStream, b: TokenStream) -> TokenStream {
+    match a.to_string().as_str() {
+        "0usize" => b,
+        _ => quote!(#a + #b),
+    }
+}
+
+struct Rewrite<'a> {
+    active: &'a rustc_hash::FxHashSet<String>,
+    count: usize,
+}
+
+impl Rewrite<'_> {
+    /// The statements for `fl` if it walks an irregular zip: the bounds,
+    /// then the index loop.
+    fn index_loop(&mut self, fl: &syn::ExprForLoop) -> Option<Vec<Stmt>> {
+        if !mentions_name(&fl.expr, self.active) {
+            return None;
+        }
+        let mut irregular = false;
+        let tree = tree(&fl.expr, false, &mut irregular)?;
+        if !irregular {
+            return None;
+        }
+        let len = tree.count()?;
+        let span = fl.for_token.span;
+        let k = format_ident!("__tl_zip{}", self.count, span = span);
+        let len_name = format_ident!("__tl_zip{}_len", self.count, span = span);
+        let mut head: Vec<Stmt> = vec![syn::parse_quote_spanned!(span=> let #len_name = #len;)];
+        // Each part's first (or, backwards, last) element, named once.
+        let mut at: Vec<TokenStream> = Vec::new();
+        for (j, v) in tree.parts().into_iter().enumerate() {
+            let s = &v.start;
+            let first = match (&v.count, v.reversed) {
+                (Some(c), true) => plus(s, quote!(#c - 1)),
+                _ => s.clone(),
+            };
+            if first.to_string() == "0usize" {
+                at.push(quote!(#k));
+                continue;
+            }
+            let name = format_ident!("__tl_zip{}_at{}", self.count, j, span = span);
+            head.push(syn::parse_quote_spanned!(span=> let #name = #first;));
+            at.push(if v.reversed {
+                quote!(#name - #k)
+            } else {
+                quote!(#name + #k)
+            });
+        }
+        let mut lets = Vec::new();
+        let mut next = at.into_iter();
+        bind(&fl.pat, &tree, &mut next, &mut lets)?;
+        let mut body = fl.body.clone();
+        lets.append(&mut body.stmts);
+        body.stmts = lets;
+        let label = &fl.label;
+        let attrs = &fl.attrs;
+        head.push(syn::parse_quote_spanned!(span=>
+            #(#attrs)* #label for #k in 0..#len_name #body
+        ));
+        self.count += 1;
+        Some(head)
+    }
+}
+
+/// `let`s binding `pat` to the item: each part's element (or index) at
+/// the next of `at`.
+fn bind(
+    pat: &Pat,
+    tree: &Tree,
+    at: &mut impl Iterator<Item = TokenStream>,
+    out: &mut Vec<Stmt>,
+) -> Option<()> {
+    match (pat, tree) {
+        (Pat::Paren(p), _) => bind(&p.pat, tree, at, out),
+        (Pat::Tuple(t), Tree::Pair(a, b)) if t.elems.len() == 2 => {
+            bind(&t.elems[0], a, at, out)?;
+            bind(&t.elems[1], b, at, out)
+        }
+        (Pat::Wild(_), _) => {
+            for _ in tree.parts() {
+                at.next()?;
+            }
+            Some(())
+        }
+        (_, Tree::Part(v)) => {
+            let i = at.next()?;
+            let (pat, value) = match (pat, &v.base) {
+                (Pat::Reference(r), Some(b)) if !v.by_value && r.mutability.is_none() => {
+                    (&*r.pat, quote!(#b[#i]))
+                }
+                (Pat::Ident(_), Some(b)) if v.by_value => (pat, quote!(#b[#i])),
+                (Pat::Ident(_), Some(b)) => (pat, quote!(&#b[#i])),
+                (Pat::Ident(_), None) => (pat, i),
+                _ => return None,
+            };
+            if !matches!(pat, Pat::Ident(_) | Pat::Wild(_)) {
+                return None;
+            }
+            out.push(syn::parse_quote!(let #pat = #value;));
+            Some(())
+        }
+        _ => None,
+    }
+}
+
+impl VisitMut for Rewrite<'_> {
+    fn visit_block_mut(&mut self, b: &mut Block) {
+        let stmts = std::mem::take(&mut b.stmts);
+        let mut out = Vec::with_capacity(stmts.len());
+        for mut s in stmts {
+            if let Stmt::Expr(Expr::ForLoop(fl), _) = &s {
+                if let Some(new) = self.index_loop(fl) {
+                    for mut n in new {
+                        self.visit_stmt_mut(&mut n);
+                        out.push(n);
+                    }
+                    continue;
+                }
+            }
+            self.visit_stmt_mut(&mut s);
+            out.push(s);
+        }
+        b.stmts = out;
+    }
+
+    fn visit_expr_closure_mut(&mut self, _: &mut syn::ExprClosure) {}
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(src: &str, active: &[&str]) -> Option<String> {
+        let body: Block = syn::parse_str(src).unwrap();
+        let active = active.iter().map(|s| s.to_string()).collect();
+        rewrite(&body, &active).map(|b| b.to_token_stream().to_string())
+    }
+
+    #[test]
+    fn shifted_parts_are_read_at_their_offsets() {
+        let out = rewritten(
+            "{ for (&a, &b) in x.iter().zip(x.iter().skip(1)) { s = s + a * b; } }",
+            &["x"],
+        )
+        .unwrap();
+        assert!(out.contains("let a = x [__tl_zip0]"), "{out}");
+        assert!(out.contains("let __tl_zip0_at1 = 1 ;"), "{out}");
+        assert!(
+            out.contains("let b = x [__tl_zip0_at1 + __tl_zip0]"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn reversed_parts_count_down_from_their_last() {
+        let out = rewritten(
+            "{ for (a, b) in x.iter().zip(y.iter().rev()) { s = s + *a * *b; } }",
+            &["x"],
+        )
+        .unwrap();
+        assert!(out.contains("let a = & x [__tl_zip0]"), "{out}");
+        assert!(out.contains("__tl_zip0_at1 - __tl_zip0"), "{out}");
+    }
+
+    #[test]
+    fn what_the_walker_knows_is_left_alone() {
+        for src in [
+            "{ for (a, b) in x.iter().zip(y.iter()) { s = s + *a * *b; } }",
+            "{ for (i, (a, b)) in x.iter().zip(&y).enumerate() { s = s + *a * *b; } }",
+            "{ for v in x.iter().skip(1) { s = s + *v; } }",
+        ] {
+            assert_eq!(rewritten(src, &["x"]), None, "{src}");
+        }
+        // Constants alone: not ours.
+        let src = "{ for (a, b) in l.iter().zip(l.iter().skip(1)) { n += a * b; } }";
+        assert_eq!(rewritten(src, &["x"]), None);
+    }
+}

@@ -1,0 +1,232 @@
+//! Neighbours and ends of arrays as Rust offers them, each checked against
+//! finite differences in f64 and f32 at random points: zips whose parts
+//! start at different places or run backwards (`x.iter().zip(x.iter()
+//! .skip(1))`, `x[..n - 1].iter().zip(&x[1..])`, `zip(y.iter().rev())`,
+//! `(1..n).zip(..)`, `enumerate()` inside a part), `chunks(k)` with a short
+//! last chunk, `x.first()`/`x.last()` unwrapped, and reductions over arrays
+//! the fn filled itself.
+
+#![allow(
+    clippy::needless_range_loop,
+    clippy::manual_memcpy,
+    clippy::useless_vec
+)]
+
+mod common;
+
+use common::{assert_gradient, cast, close, tolerance, Rng};
+use std::iter::Sum;
+use tapeless::{differentiable, Float};
+
+/// Rosenbrock over consecutive pairs, as the iterator reads it.
+#[differentiable]
+fn rosenbrock<T: Float + Sum>(x: &[T]) -> T {
+    x.iter()
+        .zip(x.iter().skip(1))
+        .map(|(&a, &b)| 100.0 * (b - a * a).powi(2) + (1.0 - a).powi(2))
+        .sum()
+}
+
+/// First differences by ranges of the same array.
+#[differentiable]
+fn roughness<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for (a, b) in x[..x.len() - 1].iter().zip(&x[1..]) {
+        s = s + (*b - *a).powi(2);
+    }
+    s
+}
+
+/// A convolution-like pairing of one array forwards with another backwards.
+#[differentiable]
+fn mirrored<T: Float>(x: &[T], y: &[T]) -> T {
+    let mut s = T::zero();
+    for (a, b) in x.iter().zip(y.iter().rev()) {
+        s = s + a.sin() * *b;
+    }
+    s
+}
+
+/// A range, floats and constants in one zip; an `enumerate` inside a part.
+#[differentiable]
+fn indexed<T: Float>(x: &[T], w: &[f64]) -> T {
+    let mut s = T::zero();
+    for (i, (&a, &c)) in (1..x.len()).zip(x.iter().zip(w)) {
+        s = s + a * T::from(c * i as f64).unwrap();
+    }
+    for ((i, a), b) in x.iter().enumerate().skip(1).zip(x.iter().rev().skip(2)) {
+        s = s + *a * *b * T::from(i).unwrap();
+    }
+    s
+}
+
+/// Differences collected, then a zip reversed as a whole.
+#[differentiable]
+fn differences<T: Float>(x: &[T]) -> Vec<T> {
+    let d: Vec<T> = x
+        .iter()
+        .zip(x.iter().skip(1))
+        .map(|(a, b)| *b - *a)
+        .collect();
+    let mut s = T::zero();
+    for (a, b) in x.iter().zip(x.iter().skip(1)).rev() {
+        s = s * 0.5 + *a * *b;
+    }
+    let mut out = vec![s; d.len() + 1];
+    for i in 0..d.len() {
+        out[i] = d[i];
+    }
+    out
+}
+
+/// `copied()` parts on an array by value, shifted and cut short.
+#[differentiable]
+fn fixed<T: Float>(x: [T; 5]) -> T {
+    let mut s = T::zero();
+    for (a, b) in x.iter().copied().zip(x.iter().copied().skip(2).take(2)) {
+        s = s + a * b.exp();
+    }
+    s
+}
+
+/// Pairs of a flat array, the last one alone when the length is odd.
+#[differentiable]
+fn pairs<T: Float + Sum>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for c in x.chunks(2) {
+        let mut p = T::one();
+        for j in 0..c.len() {
+            p = p * c[j];
+        }
+        s = s + p;
+    }
+    s + x
+        .chunks(3)
+        .map(|c| c[0] * T::from(c.len()).unwrap())
+        .sum::<T>()
+}
+
+/// The ends of an array, as `Option`s unwrapped.
+#[differentiable]
+fn ends<T: Float>(x: &[T], labels: &[usize]) -> T {
+    let l = x.last().expect("x is not empty");
+    let k = *labels.last().unwrap();
+    *l * T::from(k).unwrap() - x.first().copied().unwrap() + x.last().unwrap().exp()
+        - (*x.first().unwrap()).powi(3)
+}
+
+/// Reductions over arrays the fn wrote element by element.
+#[differentiable]
+fn filled<T: Float + Sum>(m: [[T; 3]; 3], v: [T; 3]) -> T {
+    let mut out = [T::zero(); 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            out[i] = out[i] + m[i][j] * v[j];
+        }
+    }
+    let mut sq = vec![T::zero(); 3];
+    for i in 0..3 {
+        sq[i] = out[i] * out[i];
+    }
+    out.iter().fold(T::zero(), |a, &b| a + b * b) + sq.iter().map(|&b| b.sqrt()).sum::<T>()
+}
+
+fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {
+    let tol = tolerance::<T>();
+    for n in [4, 5, 7] {
+        let x: Vec<T> = cast(&rng.point(n, -1.5, 1.5));
+        let y: Vec<T> = cast(&rng.point(n - 1, -1.5, 1.5));
+        let w = rng.point(n, -1.0, 1.0);
+
+        let (_, g) = rosenbrock_grad(&x);
+        assert_gradient("rosenbrock", |q| rosenbrock(q), &x, &g, tol);
+        let (_, g) = roughness_grad(&x);
+        assert_gradient("roughness", |q| roughness(q), &x, &g, tol);
+        let (_, (gx, gy)) = mirrored_grad(&x, &y);
+        let xy = [&x[..], &y[..]].concat();
+        assert_gradient(
+            "mirrored",
+            |q| mirrored(&q[..n], &q[n..]),
+            &xy,
+            &[gx, gy].concat(),
+            tol,
+        );
+        let (_, g) = indexed_grad(&x, &w);
+        assert_gradient("indexed", |q| indexed(q, &w), &x, &g, tol);
+        let (_, g) = pairs_grad(&x);
+        assert_gradient("pairs", |q| pairs(q), &x, &g, tol);
+        let labels = [1, 3];
+        let (_, g) = ends_grad(&x, &labels);
+        assert_gradient("ends", |q| ends(q, &labels), &x, &g, tol);
+
+        // Each output of the Vec, through its pullback.
+        let (d, pullback) = differences_forward(&x);
+        assert_eq!(d.len(), n);
+        for k in 0..n {
+            let mut e = vec![T::zero(); n];
+            e[k] = T::one();
+            let g = pullback(e);
+            assert_gradient("differences", |q| differences(q)[k], &x, &g, tol);
+        }
+    }
+    let x: Vec<T> = cast(&rng.point(5, -1.0, 1.0));
+    let a = [x[0], x[1], x[2], x[3], x[4]];
+    let (_, g) = fixed_grad(a);
+    assert_gradient(
+        "fixed",
+        |q| fixed([q[0], q[1], q[2], q[3], q[4]]),
+        &x,
+        &g,
+        tol,
+    );
+
+    let p: Vec<T> = cast(&rng.point(12, 0.2, 1.5));
+    let m = [[p[0], p[1], p[2]], [p[3], p[4], p[5]], [p[6], p[7], p[8]]];
+    let (_, (gm, gv)) = filled_grad(m, [p[9], p[10], p[11]]);
+    let g: Vec<T> = gm.iter().flatten().chain(gv.iter()).copied().collect();
+    let f = |q: &[T]| {
+        let m = [[q[0], q[1], q[2]], [q[3], q[4], q[5]], [q[6], q[7], q[8]]];
+        filled(m, [q[9], q[10], q[11]])
+    };
+    assert_gradient("filled", f, &p, &g, tol);
+}
+
+#[test]
+fn neighbours_ends_and_chunks_f64() {
+    let mut rng = Rng::new(71);
+    for _ in 0..8 {
+        check::<f64>(&mut rng);
+    }
+}
+
+#[test]
+fn neighbours_ends_and_chunks_f32() {
+    let mut rng = Rng::new(72);
+    for _ in 0..8 {
+        check::<f32>(&mut rng);
+    }
+}
+
+/// The generated forward computes what the fn computes, item for item:
+/// compared with the same loops written by hand in plain Rust.
+#[test]
+fn values_are_the_fns_values() {
+    let x = [0.3, -0.5, 1.2, 0.7, 0.4];
+    let mut s = 0.0;
+    for ((i, a), b) in x.iter().enumerate().skip(1).zip(x.iter().rev().skip(2)) {
+        s += a * b * i as f64;
+    }
+    for (i, (a, c)) in (1..x.len()).zip(x.iter().zip([0.5, 1.0, -1.0, 2.0, 3.0])) {
+        s += a * c * i as f64;
+    }
+    let w = [0.5, 1.0, -1.0, 2.0, 3.0];
+    assert!(close(indexed_grad(&x, &w).0, s, 1e-12));
+    assert!(close(indexed(&x, &w), s, 1e-12));
+    let pairs_by_hand = 0.3 * -0.5 + 1.2 * 0.7 + 0.4 + (0.3 * 3.0 + 0.7 * 2.0);
+    assert!(close(pairs_grad(&x).0, pairs_by_hand, 1e-12));
+    let mut r = 0.0;
+    for (a, b) in x.iter().zip(x.iter().skip(1)).rev() {
+        r = r * 0.5 + a * b;
+    }
+    assert!(close(*differences(&x).last().unwrap(), r, 1e-12));
+}
