@@ -2,9 +2,10 @@
 //! finite differences in f64 and f32 at random points: zips whose parts
 //! start at different places or run backwards (`x.iter().zip(x.iter()
 //! .skip(1))`, `x[..n - 1].iter().zip(&x[1..])`, `zip(y.iter().rev())`,
-//! `(1..n).zip(..)`, `enumerate()` inside a part), `chunks(k)` with a short
-//! last chunk, `x.first()`/`x.last()` unwrapped, and reductions over arrays
-//! the fn filled itself.
+//! `(1..n).zip(..)`, `enumerate()` inside a part), `step_by(k)` over
+//! arrays, `filter(..)` and `take_while(..)` in loops and reductions,
+//! `chunks(k)` with a short last chunk, `x.first()`/`x.last()` unwrapped,
+//! and reductions over arrays the fn filled itself.
 
 #![allow(
     clippy::needless_range_loop,
@@ -131,6 +132,57 @@ fn filled<T: Float + Sum>(m: [[T; 3]; 3], v: [T; 3]) -> T {
     out.iter().fold(T::zero(), |a, &b| a + b * b) + sq.iter().map(|&b| b.sqrt()).sum::<T>()
 }
 
+/// Every other element, from either end, and interleaved pairs.
+#[differentiable]
+fn strided<T: Float + Sum>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for v in x.iter().rev().step_by(2) {
+        s = s * 0.5 + *v;
+    }
+    for v in x.iter().step_by(3).rev() {
+        s = s * 0.5 + v.sin();
+    }
+    for (a, b) in x.iter().step_by(2).zip(x.iter().skip(1).step_by(2)) {
+        s = s + *a * *b;
+    }
+    s + x
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .take(2)
+        .map(|&v| v * v)
+        .sum::<T>()
+}
+
+/// Items tested before they count: the ways Rust writes the test.
+#[differentiable]
+fn filtered<T: Float + Sum>(x: &[T], y: &[T]) -> T {
+    let mut s = x
+        .iter()
+        .filter(|&&v| v > T::zero())
+        .map(|&v| v.ln())
+        .sum::<T>();
+    for v in x.iter().filter(|v| **v < 0.5) {
+        s = s + *v * *v;
+    }
+    for (i, v) in x.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+        s = s + *v * T::from(i + 1).unwrap();
+    }
+    for &v in x.iter().take_while(|&&v| v < 1.0) {
+        s = s + v.exp();
+    }
+    s + x
+        .iter()
+        .zip(y)
+        .filter(|(a, b)| **a > **b)
+        .map(|(a, b)| (*a - *b).powi(2))
+        .sum::<T>()
+        + x.iter().filter(|&v| v.abs() > 0.35).copied().sum::<T>()
+        + x.iter()
+            .filter(|v| v.abs() < 0.8)
+            .fold(T::one(), |a, &b| a * b)
+}
+
 fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     for n in [4, 5, 7] {
@@ -155,6 +207,28 @@ fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {
         assert_gradient("indexed", |q| indexed(q, &w), &x, &g, tol);
         let (_, g) = pairs_grad(&x);
         assert_gradient("pairs", |q| pairs(q), &x, &g, tol);
+        let (_, g) = strided_grad(&x);
+        assert_gradient("strided", |q| strided(q), &x, &g, tol);
+        // Kept away from the filters' thresholds.
+        let mut z: Vec<T> = cast(&rng.point(n, -1.5, 1.5));
+        for v in z.iter_mut() {
+            for t in [0.0, 0.5, 1.0, 0.35, -0.35, 0.8, -0.8] {
+                let t = T::from(t).unwrap();
+                if (*v - t).abs() < T::from(0.05).unwrap() {
+                    *v = t + T::from(0.1).unwrap();
+                }
+            }
+        }
+        let ys: Vec<T> = cast(&rng.point(n, -1.5, 1.5));
+        let (_, (gx, gy)) = filtered_grad(&z, &ys);
+        let zy = [&z[..], &ys[..]].concat();
+        assert_gradient(
+            "filtered",
+            |q| filtered(&q[..n], &q[n..]),
+            &zy,
+            &[gx, gy].concat(),
+            tol,
+        );
         let labels = [1, 3];
         let (_, g) = ends_grad(&x, &labels);
         assert_gradient("ends", |q| ends(q, &labels), &x, &g, tol);
@@ -224,6 +298,44 @@ fn values_are_the_fns_values() {
     assert!(close(indexed(&x, &w), s, 1e-12));
     let pairs_by_hand = 0.3 * -0.5 + 1.2 * 0.7 + 0.4 + (0.3 * 3.0 + 0.7 * 2.0);
     assert!(close(pairs_grad(&x).0, pairs_by_hand, 1e-12));
+    let mut t = 0.0;
+    for v in x.iter().rev().step_by(2) {
+        t = t * 0.5 + v;
+    }
+    for v in x.iter().step_by(3).rev() {
+        t = t * 0.5 + v.sin();
+    }
+    for (a, b) in x.iter().step_by(2).zip(x.iter().skip(1).step_by(2)) {
+        t += a * b;
+    }
+    t += x
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .take(2)
+        .map(|&v| v * v)
+        .sum::<f64>();
+    assert!(close(strided_grad(&x).0, t, 1e-12));
+    let y = [0.1, 0.2, -0.3, 0.4, 0.5];
+    let mut f = x.iter().filter(|&&v| v > 0.0).map(|&v| v.ln()).sum::<f64>();
+    for v in x.iter().filter(|v| **v < 0.5) {
+        f += v * v;
+    }
+    for (i, v) in x.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+        f += v * (i + 1) as f64;
+    }
+    for &v in x.iter().take_while(|&&v| v < 1.0) {
+        f += v.exp();
+    }
+    f += x
+        .iter()
+        .zip(&y)
+        .filter(|(a, b)| a > b)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>();
+    f += x.iter().filter(|&v| v.abs() > 0.35).copied().sum::<f64>();
+    f += x.iter().filter(|v| v.abs() < 0.8).product::<f64>();
+    assert!(close(filtered_grad(&x, &y).0, f, 1e-12));
     let mut r = 0.0;
     for (a, b) in x.iter().zip(x.iter().skip(1)).rev() {
         r = r * 0.5 + a * b;

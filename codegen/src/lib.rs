@@ -30,7 +30,7 @@ mod reductions;
 mod returns;
 mod rules;
 mod sugar;
-mod zips;
+mod walks;
 
 use proc_macro2::TokenStream;
 

@@ -1271,7 +1271,7 @@ impl Lower<'_, '_> {
                         &fl.expr,
                         "this loop cannot be differentiated; loop over a range (`0..n`, `(a..=b).rev()`, `.step_by(k)`) \
                          or a float slice or array (`x.iter()`, `&x`, `.rev()`, `.enumerate()`, `.zip(..)`, \
-                         `.skip(k)`, `.take(k)`, `x.windows(k)`, `x.chunks(k)`, `x.chunks_exact(k)`, `a.chain(b)` with no `break`)",
+                         `.skip(k)`, `.take(k)`, `.step_by(k)`, `.filter(..)`, `.take_while(..)`, `x.windows(k)`, `x.chunks(k)`, `x.chunks_exact(k)`, `a.chain(b)` with no `break`)",
                     );
                     return;
                 }
@@ -2960,7 +2960,7 @@ impl Lower<'_, '_> {
                     name,
                     "iter" | "sum" | "map" | "fold" | "product" | "enumerate" | "zip"
                 ) {
-                    "; iterators are supported as `for` loops (`for v in x.iter()`, `.enumerate()`, `.zip(..)`) and reduced by `.map(|v| ..)` then `.sum()`, `.product()` or `.fold(init, |acc, v| ..)` over such a loop's iterator (no `filter`, `chain`, ...)"
+                    "; iterators are supported as `for` loops (`for v in x.iter()`, `.enumerate()`, `.zip(..)`) and reduced by `.map(|v| ..)` then `.sum()`, `.product()` or `.fold(init, |acc, v| ..)` over such a loop's iterator (`.filter(..)` and `.take_while(..)` too; not `filter_map`, `skip_while`, `flat_map`, ...)"
                 } else if matches!(name, "push" | "extend" | "insert" | "resize") {
                     "; make arrays with `vec![x; n]` or `[x; N]` and assign their elements (`a[i] = ..`), or push once in every iteration of the `for` loop that first uses a `Vec::new()` (no `break`, `continue` or `if` around the push)"
                 } else {

@@ -332,9 +332,9 @@ pub(crate) fn function<'a>(
             body = std::borrow::Cow::Owned(b);
         }
     }
-    if crate::zips::any(&body) {
+    if crate::walks::any(&body) {
         let active = may_be_active(&body, floats.clone(), true);
-        if let Some(b) = crate::zips::rewrite(&body, &active) {
+        if let Some(b) = crate::walks::rewrite(&body, &active) {
             body = std::borrow::Cow::Owned(b);
         }
     }

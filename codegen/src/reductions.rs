@@ -317,7 +317,15 @@ impl Rewrite<'_> {
                 // The fold closure's own pattern binds the items.
                 Some(Step::Closure(_, b, _)) => ((*b).clone(), Vec::new(), b.to_token_stream()),
                 _ => {
-                    let by_value = matches!(iter, Expr::MethodCall(c)
+                    // What filters test: the items they pass on.
+                    let mut items = strip(iter);
+                    while let Expr::MethodCall(c) = items {
+                        match c.method.to_string().as_str() {
+                            "filter" | "take_while" => items = strip(&c.receiver),
+                            _ => break,
+                        }
+                    }
+                    let by_value = matches!(items, Expr::MethodCall(c)
                             if ["copied", "cloned", "into_iter"].contains(&c.method.to_string().as_str()));
                     let pat: Pat = if by_value {
                         syn::parse_quote!(#item)
@@ -597,6 +605,8 @@ const WALKS: &[&str] = &[
     "windows",
     "chunks_exact",
     "chunks",
+    "filter",
+    "take_while",
 ];
 
 fn strip(e: &Expr) -> &Expr {

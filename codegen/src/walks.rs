@@ -16,7 +16,7 @@
 //!                                             }
 //! ```
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote, ToTokens};
 use syn::visit_mut::VisitMut;
 use syn::{Block, Expr, Pat, Stmt};
@@ -33,13 +33,15 @@ pub(crate) fn rewrite(body: &Block, active: &rustc_hash::FxHashSet<String>) -> O
     (r.count > 0).then_some(body)
 }
 
-/// Whether `body` calls a method named `zip` (so that the common case
-/// costs no copy of the body).
+/// Whether `body` calls a method named `zip`, `step_by`, `filter` or
+/// `take_while` (so that the common case costs no copy of the body).
 pub(crate) fn any(body: &Block) -> bool {
     struct Find(bool);
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
-            self.0 |= m.method == "zip";
+            self.0 |= ["zip", "step_by", "filter", "take_while"]
+                .iter()
+                .any(|w| m.method == w);
             syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_item(&mut self, _: &'ast syn::Item) {}
@@ -49,17 +51,41 @@ pub(crate) fn any(body: &Block) -> bool {
     f.0
 }
 
-/// What one part of the zip yields at step `k`: `base[start + k]` (or,
-/// reversed, `base[start + count - 1 - k]`), by reference unless copied;
-/// without a base (a range, an `enumerate`'s count) the index itself.
+/// What one part of the walk yields at step `k`: `base[first + k *
+/// stride]` (or, walking down, `base[first - k * stride]`), by reference
+/// unless copied; without a base (a range, an `enumerate`'s count) the
+/// index itself.
 #[derive(Clone)]
 struct View {
     base: Option<Box<Expr>>,
-    start: TokenStream,
+    first: TokenStream,
+    /// `None` for 1.
+    stride: Option<TokenStream>,
+    down: bool,
     /// How many items; `None` for no end (`0..`, an `enumerate`'s count).
     count: Option<TokenStream>,
-    reversed: bool,
     by_value: bool,
+}
+
+impl View {
+    /// `stride * n`.
+    fn steps(&self, n: TokenStream) -> TokenStream {
+        match &self.stride {
+            None => n,
+            Some(s) => quote!(#s * #n),
+        }
+    }
+
+    /// `first` moved `n` items on, in the walk's direction (wrapping: a
+    /// walk of no items may start before 0, and reads nothing).
+    fn advance(&mut self, n: TokenStream) {
+        let by = self.steps(n);
+        let first = &self.first;
+        self.first = match self.down {
+            false => plus(first, by),
+            true => quote!(usize::wrapping_sub(#first, #by)),
+        };
+    }
 }
 
 /// The shape of the item: a part, or a pair from `zip`/`enumerate`.
@@ -101,29 +127,30 @@ impl Tree {
     }
 
     /// `.skip(n)`: each part drops its first `n` items.
-    fn skip(&mut self, n: &Expr) {
+    fn skip(&mut self, n: TokenStream) {
         for v in self.parts_mut() {
             let count = v.count.take();
             v.count = count.map(|c| quote!(usize::saturating_sub(#c, #n)));
-            if !v.reversed {
-                v.start = plus(&v.start, group(n));
-            }
+            v.advance(n.clone());
         }
     }
 
     /// `.take(n)`: each part keeps its first `n` items.
     fn take(&mut self, n: &TokenStream) {
         for v in self.parts_mut() {
-            match (v.reversed, v.count.take()) {
-                (false, None) => v.count = Some(n.clone()),
-                (false, Some(c)) => v.count = Some(quote!(usize::min(#c, #n))),
-                // Backwards, the first items are the last elements.
-                (true, c) => {
-                    let c = c.unwrap_or_default();
-                    v.start = plus(&v.start, quote!(usize::saturating_sub(#c, #n)));
-                    v.count = Some(quote!(usize::min(#c, #n)));
-                }
-            }
+            v.count = Some(match v.count.take() {
+                None => n.clone(),
+                Some(c) => quote!(usize::min(#c, #n)),
+            });
+        }
+    }
+
+    /// `.step_by(m)`: every `m`-th item of each part, from its first.
+    fn step_by(&mut self, m: TokenStream) {
+        for v in self.parts_mut() {
+            let count = v.count.take();
+            v.count = count.map(|c| quote!(usize::div_ceil(#c, #m)));
+            v.stride = Some(v.steps(m.clone()));
         }
     }
 
@@ -135,8 +162,17 @@ impl Tree {
             self.take(&n);
         }
         for v in self.parts_mut() {
-            v.count.as_ref()?;
-            v.reversed = !v.reversed;
+            // From the last item: `count - 1` on from the first.
+            let c = v.count.clone()?;
+            let last = v.steps(quote!(#c));
+            let one = v.steps(quote!(1));
+            let first = &v.first;
+            let end = plus(first, last.clone());
+            v.first = match v.down {
+                false => quote!(usize::wrapping_sub(#end, #one)),
+                true => quote!(usize::wrapping_add(usize::wrapping_sub(#first, #last), #one)),
+            };
+            v.down = !v.down;
         }
         Some(())
     }
@@ -179,9 +215,10 @@ fn tree(e: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
                     let t = tree(&m.receiver, in_zip, irregular)?;
                     let index = View {
                         base: None,
-                        start: quote!(0usize),
+                        first: quote!(0usize),
+                        stride: None,
+                        down: false,
                         count: None,
-                        reversed: false,
                         by_value: true,
                     };
                     Some(Tree::Pair(Box::new(Tree::Part(index)), Box::new(t)))
@@ -189,13 +226,20 @@ fn tree(e: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
                 ("skip", 1) => {
                     *irregular |= in_zip;
                     let mut t = tree(&m.receiver, in_zip, irregular)?;
-                    t.skip(&m.args[0]);
+                    t.skip(group(&m.args[0]));
                     Some(t)
                 }
                 ("take", 1) => {
                     *irregular |= in_zip;
                     let mut t = tree(&m.receiver, in_zip, irregular)?;
                     t.take(&group(&m.args[0]));
+                    Some(t)
+                }
+                ("step_by", 1) => {
+                    let mut t = tree(&m.receiver, in_zip, irregular)?;
+                    // Ranges step in lowering; arrays do not.
+                    *irregular |= in_zip || t.parts().iter().any(|v| v.base.is_some());
+                    t.step_by(group(&m.args[0]));
                     Some(t)
                 }
                 ("zip", 1) => {
@@ -223,9 +267,10 @@ fn range(r: &syn::ExprRange) -> Option<Tree> {
     };
     Some(Tree::Part(View {
         base: None,
-        start,
+        first: start,
+        stride: None,
+        down: false,
         count,
-        reversed: false,
         by_value: true,
     }))
 }
@@ -242,7 +287,7 @@ fn array(base: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
             };
             let whole = &ix.expr;
             v.count.get_or_insert_with(|| {
-                let s = &v.start;
+                let s = &v.first;
                 quote!(usize::saturating_sub(#whole.len(), #s))
             });
             v.base = Some(ix.expr.clone());
@@ -255,9 +300,10 @@ fn array(base: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
     }
     Some(Tree::Part(View {
         base: Some(Box::new(base.clone())),
-        start: quote!(0usize),
+        first: quote!(0usize),
+        stride: None,
+        down: false,
         count: Some(quote!(#base.len())),
-        reversed: false,
         by_value: false,
     }))
 }
@@ -306,24 +352,20 @@ impl Rewrite<'_> {
         let k = format_ident!("__tl_zip{}", self.count, span = span);
         let len_name = format_ident!("__tl_zip{}_len", self.count, span = span);
         let mut head: Vec<Stmt> = vec![syn::parse_quote_spanned!(span=> let #len_name = #len;)];
-        // Each part's first (or, backwards, last) element, named once.
+        // Each part's first element, named once.
         let mut at: Vec<TokenStream> = Vec::new();
         for (j, v) in tree.parts().into_iter().enumerate() {
-            let s = &v.start;
-            let first = match (&v.count, v.reversed) {
-                (Some(c), true) => plus(s, quote!(#c - 1)),
-                _ => s.clone(),
-            };
-            if first.to_string() == "0usize" {
-                at.push(quote!(#k));
+            let step = v.steps(quote!(#k));
+            if v.first.to_string() == "0usize" && !v.down {
+                at.push(step);
                 continue;
             }
             let name = format_ident!("__tl_zip{}_at{}", self.count, j, span = span);
+            let first = &v.first;
             head.push(syn::parse_quote_spanned!(span=> let #name = #first;));
-            at.push(if v.reversed {
-                quote!(#name - #k)
-            } else {
-                quote!(#name + #k)
+            at.push(match v.down {
+                false => quote!(#name + #step),
+                true => quote!(#name - #step),
             });
         }
         let mut lets = Vec::new();
@@ -383,11 +425,198 @@ fn bind(
     }
 }
 
+/// `for PAT in ITER.filter(|q| ..)` (or `.take_while(..)`): the loop over
+/// `ITER` whose body first tests the item, and leaves it (`continue`, or
+/// `break`) where the test fails. The test reads the loop's names: the
+/// closure's pattern is matched against a reference to the item.
+fn guarded(fl: &syn::ExprForLoop) -> Option<syn::ExprForLoop> {
+    // `.copied()`, `.cloned()` and `.rev()` after the filter commute with
+    // it: they go before (a copied item was a reference when tested).
+    let mut after = Vec::new();
+    let mut e = strip_parens(&fl.expr);
+    while let Expr::MethodCall(c) = e {
+        match c.method.to_string().as_str() {
+            "copied" | "cloned" | "rev" if c.args.is_empty() => {
+                after.push(&c.method);
+                e = strip_parens(&c.receiver);
+            }
+            _ => break,
+        }
+    }
+    let Expr::MethodCall(m) = e else {
+        return None;
+    };
+    let leave = match (m.method.to_string().as_str(), m.args.len()) {
+        ("filter", 1) => quote!(continue),
+        ("take_while", 1) => quote!(break),
+        _ => return None,
+    };
+    let Expr::Closure(c) = strip_parens(&m.args[0]) else {
+        return None;
+    };
+    if c.inputs.len() != 1 || c.asyncness.is_some() {
+        return None;
+    }
+    let mut param = &c.inputs[0];
+    if let Pat::Type(t) = param {
+        param = &t.pat;
+    }
+    // The test must not read a name the loop's pattern shadows.
+    let bound: rustc_hash::FxHashSet<String> = crate::parse::bindings(&fl.pat)
+        .into_iter()
+        .filter(|n| !crate::parse::bindings(param).contains(n))
+        .collect();
+    if mentions_name(&c.body, &bound) {
+        return None;
+    }
+    let mut item = item_expr(&fl.pat)?;
+    for a in &after {
+        if *a != "rev" {
+            item = syn::parse_quote!(&#item);
+        }
+    }
+    let mut names = Vec::new();
+    matched(param, &syn::parse_quote!(&#item), &mut names)?;
+    let mut test = (*c.body).clone();
+    let mut sub = Substitute {
+        names: &names,
+        failed: false,
+    };
+    sub.visit_expr_mut(&mut test);
+    if sub.failed {
+        return None;
+    }
+    let mut inner = fl.clone();
+    let mut walked = (*m.receiver).clone();
+    for a in after.iter().rev() {
+        walked = syn::parse_quote!(#walked.#a());
+    }
+    *inner.expr = walked;
+    let guard: Stmt = syn::parse_quote_spanned!(m.method.span()=> if #test {} else { #leave; });
+    inner.body.stmts.insert(0, guard);
+    // A chain of them: the inner ones test first.
+    Some(guarded(&inner).unwrap_or(inner))
+}
+
+/// The item a loop's pattern binds, as an expression of its names.
+fn item_expr(pat: &Pat) -> Option<Expr> {
+    Some(match pat {
+        Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none() => {
+            let id = &pi.ident;
+            syn::parse_quote!(#id)
+        }
+        Pat::Reference(r) => {
+            let inner = item_expr(&r.pat)?;
+            syn::parse_quote!(&#inner)
+        }
+        Pat::Paren(p) => item_expr(&p.pat)?,
+        Pat::Tuple(t) => {
+            let elems = t.elems.iter().map(item_expr).collect::<Option<Vec<_>>>()?;
+            syn::parse_quote!((#(#elems,)*))
+        }
+        _ => return None,
+    })
+}
+
+/// The names `pat` binds when it matches `value`, each with what it is:
+/// `&&w` against `&v` binds `w` to `*v`; a tuple pattern against a
+/// reference to a tuple binds references to its parts (Rust's default
+/// binding mode).
+fn matched(pat: &Pat, value: &Expr, out: &mut Vec<(Ident, Expr)>) -> Option<()> {
+    match pat {
+        Pat::Paren(p) => matched(&p.pat, value, out),
+        Pat::Wild(_) => Some(()),
+        Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none() => {
+            out.push((pi.ident.clone(), value.clone()));
+            Some(())
+        }
+        Pat::Reference(r) => match strip_parens(value) {
+            Expr::Reference(v) => matched(&r.pat, &v.expr, out),
+            v => matched(&r.pat, &syn::parse_quote!(*#v), out),
+        },
+        Pat::Tuple(t) => {
+            let mut v = strip_parens(value);
+            let mut by_ref = false;
+            while let Expr::Reference(r) = v {
+                by_ref = true;
+                v = strip_parens(&r.expr);
+            }
+            let Expr::Tuple(parts) = v else {
+                return None;
+            };
+            if parts.elems.len() != t.elems.len() {
+                return None;
+            }
+            for (p, e) in t.elems.iter().zip(&parts.elems) {
+                let e: Expr = match by_ref {
+                    true => syn::parse_quote!(&#e),
+                    false => e.clone(),
+                };
+                matched(p, &e, out)?;
+            }
+            Some(())
+        }
+        _ => None,
+    }
+}
+
+/// The closure's names replaced by what they are bound to, with `*&e`
+/// read as `e` and methods called on `e` rather than `&e` (auto-deref).
+struct Substitute<'a> {
+    names: &'a [(Ident, Expr)],
+    failed: bool,
+}
+
+impl VisitMut for Substitute<'_> {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        if let Expr::Path(p) = &*e {
+            if let Some((_, v)) = self.names.iter().find(|(n, _)| p.path.is_ident(n)) {
+                *e = match v {
+                    Expr::Path(_) => v.clone(),
+                    v => syn::parse_quote!((#v)),
+                };
+                return;
+            }
+        }
+        if let Expr::Closure(_) = e {
+            self.failed = true;
+            return;
+        }
+        syn::visit_mut::visit_expr_mut(self, e);
+        fn unref(e: &Expr) -> Option<&Expr> {
+            match strip_parens(e) {
+                Expr::Reference(r) if r.mutability.is_none() => Some(&r.expr),
+                _ => None,
+            }
+        }
+        match e {
+            Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => {
+                if let Some(inner) = unref(&u.expr) {
+                    *e = inner.clone();
+                }
+            }
+            Expr::MethodCall(m) => {
+                while let Some(inner) = unref(&m.receiver) {
+                    *m.receiver = inner.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 impl VisitMut for Rewrite<'_> {
     fn visit_block_mut(&mut self, b: &mut Block) {
         let stmts = std::mem::take(&mut b.stmts);
         let mut out = Vec::with_capacity(stmts.len());
         for mut s in stmts {
+            if let Stmt::Expr(Expr::ForLoop(fl), semi) = &s {
+                // Filters first: the loop they leave may be one to index.
+                if let Some(g) = guarded(fl).filter(|_| mentions_name(&fl.expr, self.active)) {
+                    self.count += 1;
+                    s = Stmt::Expr(Expr::ForLoop(g), *semi);
+                }
+            }
             if let Stmt::Expr(Expr::ForLoop(fl), _) = &s {
                 if let Some(new) = self.index_loop(fl) {
                     for mut n in new {
