@@ -1,20 +1,27 @@
-//! Pass 1c, before lowering: a `for` loop over a zip whose parts start at
-//! different places, run backwards or are ranges (`x.iter().zip(x.iter()
-//! .skip(1))`, `x[..n - 1].iter().zip(&x[1..])`, `a.iter().zip(b.iter()
-//! .rev())`, `(0..n).zip(y)`, `x.iter().enumerate().zip(..)`) becomes a loop
-//! over one index that reads each part at its own offset. Lowering's loop
-//! walker knows zips of whole arrays (one start, one direction); this pass
-//! writes the others in the form it knows, an index loop. Only the
-//! generated fns see this; the user's fn is kept as written.
+//! Pass 1c, before lowering: loops over iterators lowering's walker does
+//! not know, written in forms it does. A `for` loop over a zip whose parts
+//! start at different places, step or run backwards, or are ranges
+//! (`x.iter().zip(x.iter().skip(1))`, `x[..n - 1].iter().zip(&x[1..])`,
+//! `a.iter().zip(b.iter().rev())`, `(0..n).zip(y)`, `x.iter().step_by(2)`,
+//! `x.iter().enumerate().zip(..)`) becomes a loop over one index that reads
+//! each part at its own offset (the walker has one start and direction for
+//! all parts):
 //!
 //! ```text
-//! for (&a, &b) in x.iter().zip(&x[1..]) {     let __tl_zip0_len = usize::min(x.len(), x.len().saturating_sub(1));
-//!     s = s + (b - a * a).powi(2);     ==>    for __tl_zip0 in 0..__tl_zip0_len {
-//! }                                               let a = x[__tl_zip0];
-//!                                                 let b = x[1 + __tl_zip0];
+//! for (&a, &b) in x.iter().zip(&x[1..]) {     let __tl_zip0_len = usize::min(x.len(), usize::saturating_sub(x.len(), 1));
+//!     s = s + (b - a * a).powi(2);     ==>    let __tl_zip0_at1 = 1;
+//! }                                           for __tl_zip0 in 0..__tl_zip0_len {
+//!                                                 let a = x[__tl_zip0];
+//!                                                 let b = x[__tl_zip0_at1 + __tl_zip0];
 //!                                                 s = s + (b - a * a).powi(2);
 //!                                             }
 //! ```
+//!
+//! And a loop over `iter.filter(|q| ..)` (or `.take_while(..)`) becomes a
+//! loop over `iter` whose body starts with the test, its closure's pattern
+//! matched against the item: `for v in x.iter().filter(|v| **v > 0.0)` runs
+//! `if *v > 0.0 {} else { continue; }` first. Only the generated fns see
+//! this; the user's fn is kept as written.
 
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote, ToTokens};
@@ -600,6 +607,16 @@ impl VisitMut for Substitute<'_> {
                     *m.receiver = inner.clone();
                 }
             }
+            // `(*v) < 1.0` reads as `*v < 1.0`.
+            Expr::Binary(b) => {
+                for side in [&mut b.left, &mut b.right] {
+                    if let Expr::Paren(p) = &**side {
+                        if matches!(&*p.expr, Expr::Unary(u) if matches!(*u.expr, Expr::Path(_))) {
+                            **side = (*p.expr).clone();
+                        }
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -671,6 +688,22 @@ mod tests {
         .unwrap();
         assert!(out.contains("let a = & x [__tl_zip0]"), "{out}");
         assert!(out.contains("__tl_zip0_at1 - __tl_zip0"), "{out}");
+    }
+
+    #[test]
+    fn filters_test_the_item_first() {
+        let out = rewritten(
+            "{ for v in x.iter().filter(|w| **w > 0.0).take_while(|&&w| w < 1.0) { s = s + *v; } }",
+            &["x"],
+        )
+        .unwrap();
+        assert!(
+            out.contains("for v in x . iter () { if * v > 0.0 { } else { continue ; } if * v < 1.0 { } else { break ; }"),
+            "{out}"
+        );
+        // A test that reads a name the loop shadows is not moved into it.
+        let src = "{ let v = 1.0; for v in x.iter().filter(|w| **w > v) { s = s + *v; } }";
+        assert_eq!(rewritten(src, &["x"]), None);
     }
 
     #[test]
