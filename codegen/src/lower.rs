@@ -2893,7 +2893,7 @@ impl Lower<'_, '_> {
             },
             Some(Val::Var(_) | Val::Row(..)) => self.cx.error(
                 place,
-                "assigning a whole array is not supported; assign its elements (`a[i] = ..`)",
+                "assigning this array whole is not supported (only arrays of one dimension the fn made with `let`: `[x, y]`, `vec![..]`, `.to_vec()`); assign its elements (`a[i] = ..`, `m[i][j] = ..`)",
             ),
             Some(_) => {
                 self.scopes.assign(name, v);

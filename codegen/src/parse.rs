@@ -618,6 +618,17 @@ pub(crate) fn mentions_name(e: &Expr, names: &HashSet<String>) -> bool {
                 self.1 = true;
             }
         }
+        // `vec![x[0]; n]`, `assert!(..)`: any of the names among its tokens.
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            fn scan(t: proc_macro2::TokenStream, names: &HashSet<String>) -> bool {
+                t.into_iter().any(|t| match t {
+                    proc_macro2::TokenTree::Ident(i) => names.contains(&i.to_string()),
+                    proc_macro2::TokenTree::Group(g) => scan(g.stream(), names),
+                    _ => false,
+                })
+            }
+            self.1 |= scan(m.tokens.clone(), self.0);
+        }
     }
     let mut f = Find(names, false);
     f.visit_expr(e);

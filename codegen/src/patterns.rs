@@ -11,10 +11,18 @@
 //! marks): the callee's own type, whatever it is, is kept. Only the
 //! generated fns see this; the user's fn is kept as written.
 //!
+//! And assignments the graph takes apart: `(a, b) = (b, a + b);` (a
+//! destructuring assignment) becomes lets of the values, then one
+//! assignment each; `st = step(st, k);`, a whole array the fn made
+//! (`let mut st = [x, y];`, `vec![..]`, `.to_vec()`, or a `let` typed as an
+//! array) assigned again, becomes a copy of each element of the new value
+//! (the length stays the array's).
+//!
 //! And the ends of an array taken as Rust offers them, `*x.last().unwrap()`,
 //! `x.first().copied().unwrap()`, `x.last().unwrap().exp()` (or
 //! `.expect(..)`), are its elements `x[x.len() - 1]` and `x[0]`.
 
+use quote::ToTokens;
 use syn::visit_mut::VisitMut;
 use syn::{Block, Expr, Pat, Stmt};
 
@@ -27,6 +35,7 @@ pub(crate) fn rewrite(body: &Block, active: &rustc_hash::FxHashSet<String>) -> O
         count: 0,
         active,
         changed: false,
+        arrays: made_arrays(&body),
     };
     u.visit_block_mut(&mut body);
     u.changed.then_some(body)
@@ -152,10 +161,10 @@ fn unpacks(s: &Stmt) -> bool {
 /// Whether `body` has an array pattern or an untyped `let` of a call (so
 /// that the common case costs no copy of the body).
 pub(crate) fn any(body: &Block) -> bool {
-    struct Find(bool);
+    struct Find(bool, rustc_hash::FxHashSet<String>);
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_stmt(&mut self, s: &'ast Stmt) {
-            self.0 |= unpacks(s) || untyped_call(s).is_some();
+            self.0 |= unpacks(s) || untyped_call(s).is_some() || whole_assignment(s, &self.1);
             syn::visit::visit_stmt(self, s);
         }
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
@@ -163,7 +172,7 @@ pub(crate) fn any(body: &Block) -> bool {
             syn::visit::visit_expr_method_call(self, m);
         }
     }
-    let mut f = Find(false);
+    let mut f = Find(false, made_arrays(body));
     syn::visit::visit_block(&mut f, body);
     f.0
 }
@@ -172,6 +181,155 @@ struct Unpack<'a> {
     count: usize,
     active: &'a rustc_hash::FxHashSet<String>,
     changed: bool,
+    /// Names every `let` of which makes a one-dimensional array.
+    arrays: rustc_hash::FxHashSet<String>,
+}
+
+/// The names the body's `let`s bind to arrays of one dimension they make
+/// (`[x, y]`, `[x; 3]`, `vec![..]`, `.to_vec()`, a `[T; N]` or `Vec<T>`
+/// type), and never to anything else.
+fn made_arrays(body: &Block) -> rustc_hash::FxHashSet<String> {
+    #[derive(Default)]
+    struct Find {
+        arrays: rustc_hash::FxHashSet<String>,
+        others: rustc_hash::FxHashSet<String>,
+    }
+    fn flat(e: &Expr) -> bool {
+        match e {
+            Expr::Array(a) => !a
+                .elems
+                .iter()
+                .any(|e| matches!(e, Expr::Array(_) | Expr::Repeat(_))),
+            Expr::Repeat(r) => {
+                !matches!(&*r.expr, Expr::Array(_) | Expr::Repeat(_) | Expr::Macro(_))
+            }
+            Expr::Macro(m) => {
+                m.mac.path.is_ident("vec") && !m.mac.tokens.to_string().starts_with("vec")
+            }
+            Expr::MethodCall(m) => m.method == "to_vec" && m.args.is_empty(),
+            _ => false,
+        }
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_local(&mut self, l: &'ast syn::Local) {
+            let (pat, ty) = match &l.pat {
+                Pat::Type(t) => (&*t.pat, Some(&*t.ty)),
+                p => (p, None),
+            };
+            let typed = ty.map(|t| match t {
+                syn::Type::Array(a) => !matches!(&*a.elem, syn::Type::Array(_)),
+                syn::Type::Path(p) => p.path.segments.last().is_some_and(|s| {
+                    s.ident == "Vec" && !s.arguments.to_token_stream().to_string().contains("Vec")
+                }),
+                _ => false,
+            });
+            let made = l.init.as_ref().is_some_and(|i| flat(&i.expr));
+            match pat {
+                Pat::Ident(pi) if typed.unwrap_or(made) => {
+                    self.arrays.insert(pi.ident.to_string());
+                }
+                p => self.others.extend(crate::parse::bindings(p)),
+            }
+            syn::visit::visit_local(self, l);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = Find::default();
+    syn::visit::visit_block(&mut f, body);
+    f.arrays.retain(|n| !f.others.contains(n));
+    f.arrays
+}
+
+/// Whether `s` assigns a tuple of places (`(a, b) = ..;`) or a name in
+/// `arrays` as a whole.
+fn whole_assignment(s: &Stmt, arrays: &rustc_hash::FxHashSet<String>) -> bool {
+    let Stmt::Expr(Expr::Assign(a), Some(_)) = s else {
+        return false;
+    };
+    match &*a.left {
+        Expr::Tuple(_) => true,
+        Expr::Path(p) => p
+            .path
+            .get_ident()
+            .is_some_and(|i| arrays.contains(&i.to_string())),
+        _ => false,
+    }
+}
+
+impl Unpack<'_> {
+    /// `(a, b) = (b, a + b);` as `let`s of the values, then the
+    /// assignments; `st = step(st, k);` of a made array as the new value,
+    /// then a copy of each element. `false` if `s` is neither.
+    fn assignment(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> bool {
+        if !whole_assignment(s, &self.arrays) {
+            return false;
+        }
+        let Stmt::Expr(Expr::Assign(a), Some(_)) = s else {
+            return false;
+        };
+        let c = self.count;
+        let span = syn::spanned::Spanned::span(&a.left);
+        match &*a.left {
+            Expr::Tuple(t) => {
+                let temps: Vec<proc_macro2::Ident> = (0..t.elems.len())
+                    .map(|i| quote::format_ident!("__tl_tuple{}_{}", c, i, span = span))
+                    .collect();
+                match crate::parse::strip_parens(&a.right) {
+                    Expr::Tuple(r) if r.elems.len() == t.elems.len() => {
+                        for (tmp, e) in temps.iter().zip(&r.elems) {
+                            out.push(syn::parse_quote_spanned!(span=> let #tmp = #e;));
+                        }
+                    }
+                    right => {
+                        out.push(syn::parse_quote_spanned!(span=> let (#(#temps,)*) = #right;))
+                    }
+                }
+                self.count += 1;
+                for (place, tmp) in t.elems.iter().zip(&temps) {
+                    if matches!(place, Expr::Infer(_)) {
+                        continue;
+                    }
+                    let st: Stmt = syn::parse_quote_spanned!(span=> #place = #tmp;);
+                    if !self.assignment(&st, out) {
+                        out.push(st);
+                    }
+                }
+            }
+            Expr::Path(p) => {
+                let Some(name) = p.path.get_ident() else {
+                    return false;
+                };
+                if !self.active.contains(&name.to_string()) {
+                    return false;
+                }
+                let right = &a.right;
+                let src: Expr = match crate::parse::strip_parens(right) {
+                    Expr::Path(src) => Expr::Path(src.clone()),
+                    value => {
+                        let tmp = quote::format_ident!("__tl_whole{}", c, span = span);
+                        out.push(match value {
+                            // A call's result: an array (patterns' mark).
+                            Expr::Call(_) => {
+                                syn::parse_quote_spanned!(span=> let #tmp: __tl_array1 = #value;)
+                            }
+                            _ => syn::parse_quote_spanned!(span=> let #tmp = #value;),
+                        });
+                        syn::parse_quote!(#tmp)
+                    }
+                };
+                self.count += 1;
+                let i = quote::format_ident!("__tl_i{}", c, span = span);
+                out.push(syn::parse_quote_spanned!(span=>
+                    for #i in 0..#name.len() {
+                        #name[#i] = #src[#i];
+                    }
+                ));
+            }
+            _ => return false,
+        }
+        self.changed = true;
+        true
+    }
 }
 
 impl VisitMut for Unpack<'_> {
@@ -208,6 +366,9 @@ impl VisitMut for Unpack<'_> {
         let mut out = Vec::with_capacity(stmts.len());
         for mut s in stmts {
             self.visit_stmt_mut(&mut s);
+            if self.assignment(&s, &mut out) {
+                continue;
+            }
             let Stmt::Local(l) = &s else {
                 out.push(s);
                 continue;
