@@ -5,6 +5,8 @@
 //! `(1..n).zip(..)`, `enumerate()` inside a part), `step_by(k)` over
 //! arrays, `filter(..)` and `take_while(..)` in loops and reductions,
 //! `chunks(k)` with a short last chunk, `x.first()`/`x.last()` unwrapped,
+//! the largest and smallest item as Rust asks for them (`max_by(|a, b|
+//! a.partial_cmp(b).unwrap())`, `reduce(T::max)`, `min_by`, `total_cmp`),
 //! and reductions over arrays the fn filled itself.
 
 #![allow(
@@ -183,6 +185,32 @@ fn filtered<T: Float + Sum>(x: &[T], y: &[T]) -> T {
             .fold(T::one(), |a, &b| a * b)
 }
 
+/// A log-sum-exp shifted by the largest, and the range of the values.
+#[differentiable]
+fn extremes<T: Float + Sum>(x: &[T]) -> T {
+    let m = *x.iter().max_by(|a, b| a.partial_cmp(b).unwrap()).unwrap();
+    let lse = x.iter().map(|&v| (v - m).exp()).sum::<T>().ln() + m;
+    let lo = x
+        .iter()
+        .copied()
+        .min_by(|a, b| a.partial_cmp(b).unwrap())
+        .unwrap();
+    let hi = x
+        .iter()
+        .cloned()
+        .reduce(|a, b| a.max(b))
+        .expect("not empty");
+    let least = x.iter().max_by(|a, b| b.partial_cmp(a).unwrap()).unwrap();
+    lse + (hi - lo) * *least + x.iter().copied().reduce(T::min).unwrap().powi(2)
+}
+
+#[differentiable]
+fn spread(x: &[f64]) -> f64 {
+    let hi = x.iter().copied().max_by(|a, b| a.total_cmp(b)).unwrap();
+    let lo = x.iter().copied().reduce(f64::min).unwrap();
+    (hi - lo).sqrt()
+}
+
 fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     for n in [4, 5, 7] {
@@ -229,6 +257,8 @@ fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {
             &[gx, gy].concat(),
             tol,
         );
+        let (_, g) = extremes_grad(&x);
+        assert_gradient("extremes", |q| extremes(q), &x, &g, tol);
         let labels = [1, 3];
         let (_, g) = ends_grad(&x, &labels);
         assert_gradient("ends", |q| ends(q, &labels), &x, &g, tol);
@@ -263,6 +293,19 @@ fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {
         filled(m, [q[9], q[10], q[11]])
     };
     assert_gradient("filled", f, &p, &g, tol);
+}
+
+#[test]
+fn extremes_of_concrete_floats() {
+    let mut rng = Rng::new(73);
+    for _ in 0..10 {
+        let x = rng.point(6, -2.0, 2.0);
+        let (v, g) = spread_grad(&x);
+        let hi = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let lo = x.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(close(v, (hi - lo).sqrt(), 1e-12));
+        assert_gradient("spread", spread, &x, &g, tolerance::<f64>());
+    }
 }
 
 #[test]

@@ -54,7 +54,10 @@ pub(crate) fn any(body: &Block) -> bool {
     struct Find(bool);
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
-            self.0 |= reduction_kind(m).is_some() || m.method == "push";
+            self.0 |= reduction_kind(m).is_some()
+                || ["push", "max_by", "min_by", "reduce"]
+                    .iter()
+                    .any(|w| m.method == w);
             syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
@@ -95,6 +98,116 @@ fn reduction_kind(m: &syn::ExprMethodCall) -> Option<Kind> {
         ("collect", 0) => Some(Kind::Collect),
         _ => None,
     }
+}
+
+/// The largest or smallest item, as Rust code asks for it:
+/// `ITER.max_by(|a, b| a.partial_cmp(b).unwrap()).unwrap()` (or
+/// `total_cmp`, `min_by`, the comparison the other way round), and
+/// `ITER.reduce(T::max).unwrap()` (or `|a, b| a.max(b)`, `min`), also
+/// through `*` and `.expect(..)`: `ITER.fold(-inf, T::max)` (or `+inf`,
+/// `T::min`), a fold the rewrite knows. (An empty `ITER` gives the
+/// infinity where Rust's `unwrap` would panic.)
+fn extremum(e: &Expr, float: &Type) -> Option<Expr> {
+    let mut e = strip(e);
+    if let Expr::Unary(u) = e {
+        if matches!(u.op, syn::UnOp::Deref(_)) {
+            e = strip(&u.expr);
+        }
+    }
+    let Expr::MethodCall(unwrap) = e else {
+        return None;
+    };
+    match (unwrap.method.to_string().as_str(), unwrap.args.len()) {
+        ("unwrap", 0) | ("expect", 1) => {}
+        _ => return None,
+    }
+    let Expr::MethodCall(m) = strip(&unwrap.receiver) else {
+        return None;
+    };
+    let params = |c: &syn::ExprClosure| -> Option<(String, String)> {
+        let name = |p: &Pat| match untyped(p) {
+            Pat::Ident(i) => Some(i.ident.to_string()),
+            Pat::Reference(r) => match untyped(&r.pat) {
+                Pat::Ident(i) => Some(i.ident.to_string()),
+                _ => None,
+            },
+            _ => None,
+        };
+        match c.inputs.len() {
+            2 => Some((name(&c.inputs[0])?, name(&c.inputs[1])?)),
+            _ => None,
+        }
+    };
+    let is = |e: &Expr, n: &str| {
+        let mut e = strip(e);
+        while let Expr::Unary(u) = e {
+            e = strip(&u.expr);
+        }
+        while let Expr::Reference(r) = e {
+            e = strip(&r.expr);
+        }
+        matches!(e, Expr::Path(p) if p.path.is_ident(n))
+    };
+    // Whether it asks for the largest.
+    let largest = match (
+        m.method.to_string().as_str(),
+        m.args.len(),
+        strip(m.args.first()?),
+    ) {
+        (method @ ("max_by" | "min_by"), 1, Expr::Closure(c)) => {
+            let (a, b) = params(c)?;
+            let mut body = strip(&c.body);
+            if let Expr::MethodCall(u) = body {
+                if u.method == "unwrap" && u.args.is_empty() {
+                    body = strip(&u.receiver);
+                }
+            }
+            let Expr::MethodCall(cmp) = body else {
+                return None;
+            };
+            if !(cmp.method == "partial_cmp" || cmp.method == "total_cmp") || cmp.args.len() != 1 {
+                return None;
+            }
+            let forward = match (is(&cmp.receiver, &a), is(&cmp.args[0], &b)) {
+                (true, true) => true,
+                _ if is(&cmp.receiver, &b) && is(&cmp.args[0], &a) => false,
+                _ => return None,
+            };
+            (method == "max_by") == forward
+        }
+        ("reduce", 1, Expr::Path(p)) => match p.path.segments.last()?.ident.to_string().as_str() {
+            "max" => true,
+            "min" => false,
+            _ => return None,
+        },
+        ("reduce", 1, Expr::Closure(c)) => {
+            let (a, b) = params(c)?;
+            let Expr::MethodCall(call) = strip(&c.body) else {
+                return None;
+            };
+            let both = call.args.len() == 1
+                && ((is(&call.receiver, &a) && is(&call.args[0], &b))
+                    || (is(&call.receiver, &b) && is(&call.args[0], &a)));
+            match call.method.to_string().as_str() {
+                "max" if both => true,
+                "min" if both => false,
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    let iter = &m.receiver;
+    // `f64::NEG_INFINITY` needs no trait in scope; a generic type has
+    // `Float`'s methods by its bound.
+    let primitive =
+        matches!(float, Type::Path(p) if p.path.is_ident("f64") || p.path.is_ident("f32"));
+    let (init, step) = match (largest, primitive) {
+        (true, true) => (quote!(#float::NEG_INFINITY), quote!(#float::max)),
+        (false, true) => (quote!(#float::INFINITY), quote!(#float::min)),
+        (true, false) => (quote!(#float::neg_infinity()), quote!(#float::max)),
+        (false, false) => (quote!(#float::infinity()), quote!(#float::min)),
+    };
+    Some(syn::parse_quote_spanned!(m.method.span()=> #iter.fold(#init, #step)))
 }
 
 /// A one-parameter closure's pattern (without its type) and body.
@@ -640,6 +753,13 @@ impl VisitMut for Rewrite<'_> {
     }
 
     fn visit_expr_mut(&mut self, e: &mut Expr) {
+        if !self.in_while_cond && matches!(e, Expr::MethodCall(_) | Expr::Unary(_)) {
+            if let Some(fold) = extremum(e, self.float) {
+                if self.mentions_active(&fold) {
+                    *e = fold;
+                }
+            }
+        }
         match e {
             Expr::MethodCall(m) if !self.in_while_cond => {
                 if let Some(kind) = reduction_kind(m) {
