@@ -7,7 +7,9 @@
 //! `chunks(k)` with a short last chunk, `x.first()`/`x.last()` unwrapped,
 //! the largest and smallest item as Rust asks for them (`max_by(|a, b|
 //! a.partial_cmp(b).unwrap())`, `reduce(T::max)`, `min_by`, `total_cmp`),
-//! and reductions over arrays the fn filled itself.
+//! ranges of arrays passed to calls and bound to names (`dot(&w[k * n..(k +
+//! 1) * n], x)`, `let head = &x[..2];`), and reductions over arrays the fn
+//! filled itself.
 
 #![allow(
     clippy::needless_range_loop,
@@ -211,6 +213,31 @@ fn spread(x: &[f64]) -> f64 {
     (hi - lo).sqrt()
 }
 
+#[differentiable]
+fn dotp<T: Float>(a: &[T], b: &[T]) -> T {
+    let mut s = T::zero();
+    for i in 0..a.len() {
+        s = s + a[i] * b[i];
+    }
+    s
+}
+
+/// A flat weight matrix used by rows, and ranges of one array.
+#[differentiable]
+fn ranges<T: Float + Sum>(w: &[T], x: &[T]) -> T {
+    let n = x.len();
+    let mut s = T::zero();
+    for k in 0..w.len() / n {
+        s = s + dotp(&w[k * n..(k + 1) * n], x).tanh();
+    }
+    let head = &x[..2];
+    let tail = &x[2..];
+    s + dotp(&x[1..], &x[..n - 1])
+        + head[0] * head[1]
+        + tail.iter().map(|&v| v * v).sum::<T>()
+        + tapeless::dot(&x[..2], &x[1..=2])
+}
+
 fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     for n in [4, 5, 7] {
@@ -257,8 +284,23 @@ fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {
             &[gx, gy].concat(),
             tol,
         );
-        let (_, g) = extremes_grad(&x);
-        assert_gradient("extremes", |q| extremes(q), &x, &g, tol);
+        let w: Vec<T> = cast(&rng.point(2 * n, -1.0, 1.0));
+        let (_, (gw, gx)) = ranges_grad(&w, &x);
+        let wx = [&w[..], &x[..]].concat();
+        let g = [gw, gx].concat();
+        assert_gradient("ranges", |q| ranges(&q[..2 * n], &q[2 * n..]), &wx, &g, tol);
+        // Values at least 0.2 apart, in a random order: no ties for the
+        // finite differences to cross.
+        let mut spaced: Vec<f64> = (0..n)
+            .map(|i| -1.0 + 0.3 * i as f64 + rng.uniform(0.0, 0.1))
+            .collect();
+        for i in (1..n).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            spaced.swap(i, j);
+        }
+        let e: Vec<T> = cast(&spaced);
+        let (_, g) = extremes_grad(&e);
+        assert_gradient("extremes", |q| extremes(q), &e, &g, tol);
         let labels = [1, 3];
         let (_, g) = ends_grad(&x, &labels);
         assert_gradient("ends", |q| ends(q, &labels), &x, &g, tol);

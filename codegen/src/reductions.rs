@@ -60,6 +60,13 @@ pub(crate) fn any(body: &Block) -> bool {
                     .any(|w| m.method == w);
             syn::visit::visit_expr_method_call(self, m);
         }
+        fn visit_local(&mut self, l: &'ast syn::Local) {
+            self.0 |= l.init.as_ref().is_some_and(|i| {
+                matches!(strip(&i.expr), Expr::Reference(r)
+                    if matches!(strip(&r.expr), Expr::Index(ix) if matches!(&*ix.index, Expr::Range(_))))
+            });
+            syn::visit::visit_local(self, l);
+        }
         fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
             self.0 |= chained(&f.expr).is_some() || unsliced(&f.expr).is_some();
             syn::visit::visit_expr_for_loop(self, f);
@@ -72,6 +79,7 @@ pub(crate) fn any(body: &Block) -> bool {
                 };
                 matches!(a, Expr::Array(_) | Expr::Repeat(_))
                     || matches!(a, Expr::Macro(m) if m.mac.path.is_ident("vec"))
+                    || matches!(a, Expr::Index(ix) if matches!(&*ix.index, Expr::Range(_)))
             });
             syn::visit::visit_expr_call(self, c);
         }
@@ -352,6 +360,49 @@ impl Rewrite<'_> {
             && last.ident == "Vec"
             && matches!(args.args.first(), Some(syn::GenericArgument::Type(t))
                 if matches!(t, Type::Infer(_)) || same_type(t, self.float))
+    }
+
+    /// `&x[a..b]` (`&x[a..]`, `&x[..b]`, `&x[a..=b]`) of a possibly
+    /// differentiated array: a `Vec` made just before (pushed to
+    /// `pending`) with a copy of each element, which lowering knows; its
+    /// name.
+    fn slice_copy(&mut self, e: &Expr) -> Option<proc_macro2::Ident> {
+        let Expr::Reference(r) = strip(e) else {
+            return None;
+        };
+        let Expr::Index(ix) = strip(&r.expr) else {
+            return None;
+        };
+        let Expr::Range(range) = strip(&ix.index) else {
+            return None;
+        };
+        if r.mutability.is_some() || !self.mentions_active(&ix.expr) {
+            return None;
+        }
+        let base = &ix.expr;
+        let start = range
+            .start
+            .as_ref()
+            .map_or(quote!(0usize), |a| quote!((#a)));
+        let len = match (&range.end, &range.limits) {
+            (None, _) => quote!(usize::saturating_sub(#base.len(), #start)),
+            (Some(b), syn::RangeLimits::HalfOpen(_)) => quote!(usize::saturating_sub(#b, #start)),
+            (Some(b), syn::RangeLimits::Closed(_)) => {
+                quote!(usize::saturating_sub(#b + 1, #start))
+            }
+        };
+        let span = syn::spanned::Spanned::span(&ix.index);
+        let name = proc_macro2::Ident::new(&format!("__tl_slice{}", self.count), span);
+        let j = proc_macro2::Ident::new(&format!("__tl_j{}", self.count), span);
+        self.count += 1;
+        self.pending
+            .push(syn::parse_quote_spanned!(span=> let mut #name = vec![0.0; #len];));
+        self.pending.push(syn::parse_quote_spanned!(span=>
+            for #j in 0..#name.len() {
+                #name[#j] = #base[#start + #j];
+            }
+        ));
+        Some(name)
     }
 
     fn mentions_active(&self, e: &Expr) -> bool {
@@ -743,6 +794,16 @@ impl VisitMut for Rewrite<'_> {
             };
             self.visit_stmt_mut(&mut s);
             self.let_ty = None;
+            // `let seg = &x[a..b];`: `seg` is a copy.
+            if let Stmt::Local(l) = &mut s {
+                if let (Pat::Ident(pi), Some(init)) = (&l.pat, &mut l.init) {
+                    if pi.mutability.is_none() && pi.by_ref.is_none() && init.diverge.is_none() {
+                        if let Some(copy) = self.slice_copy(&init.expr) {
+                            *init.expr = syn::parse_quote!(&#copy);
+                        }
+                    }
+                }
+            }
             for s in std::mem::take(&mut self.pending).into_iter().chain([s]) {
                 self.split_chain(s, &mut out);
             }
@@ -788,6 +849,11 @@ impl VisitMut for Rewrite<'_> {
             Expr::Call(c) if !self.in_while_cond => {
                 syn::visit_mut::visit_expr_call_mut(self, c);
                 for arg in c.args.iter_mut() {
+                    // `dot(&x[1..], &w[k * n..(k + 1) * n])`: a copy.
+                    if let Some(copy) = self.slice_copy(arg) {
+                        *arg = syn::parse_quote!(&#copy);
+                        continue;
+                    }
                     let (literal, by_ref) = match &*arg {
                         Expr::Reference(r) if r.mutability.is_none() => (&*r.expr, true),
                         other => (other, false),
