@@ -7,9 +7,9 @@
 //! `chunks(k)` with a short last chunk, `x.first()`/`x.last()` unwrapped,
 //! the largest and smallest item as Rust asks for them (`max_by(|a, b|
 //! a.partial_cmp(b).unwrap())`, `reduce(T::max)`, `min_by`, `total_cmp`),
-//! ranges of arrays passed to calls and bound to names (`dot(&w[k * n..(k +
-//! 1) * n], x)`, `let head = &x[..2];`), and reductions over arrays the fn
-//! filled itself.
+//! ranges of arrays passed to calls and bound to names (`dot(&w[a..b], x)`,
+//! `let head = &x[..2];`), and reductions over arrays the fn filled
+//! itself.
 
 #![allow(
     clippy::needless_range_loop,
