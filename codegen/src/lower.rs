@@ -676,8 +676,20 @@ fn method(name: &str) -> Option<Method> {
         }
         // Questions about the items, answered with `bool`s and indices.
         "any" | "all" | "position" | "rposition" | "count" | "contains" => Some(Method::Predicate),
+        // Conversions to integers (`x.to_usize()`): steps, no gradient.
+        "to_usize" | "to_isize" | "to_u8" | "to_u16" | "to_u32" | "to_u64" | "to_u128"
+        | "to_i8" | "to_i16" | "to_i32" | "to_i64" | "to_i128" => Some(Method::Predicate),
         _ => None,
     }
+}
+
+/// `usize`, `i32`, ...: what an `as` cast of a float to a step goes to.
+fn integer_type(ty: &syn::Type) -> bool {
+    const INTEGERS: &[&str] = &[
+        "usize", "isize", "u8", "u16", "u32", "u64", "u128", "i8", "i16", "i32", "i64", "i128",
+    ];
+    matches!(ty, syn::Type::Path(p) if p.qself.is_none()
+        && p.path.get_ident().is_some_and(|i| INTEGERS.contains(&i.to_string().as_str())))
 }
 
 const METHODS_HINT: &str = "use the `Float` methods (exp, ln, sqrt, powi, powf, sin, tanh, max, ...) or call a `#[differentiable]` fn";
@@ -2651,12 +2663,15 @@ impl Lower<'_, '_> {
                     }
                 }
             }
+            // `x.floor() as usize`: an integer, a step of `x` (no gradient,
+            // as `floor` has none), which may index and steer.
+            Expr::Cast(c) if integer_type(&c.ty) => Some(Val::Node(self.opaque(e))),
             Expr::Cast(c) => {
                 self.cx.error(
                     c,
                     format_args!(
-                        "`as` casts of a differentiated value are not supported: no gradient flows through them; \
-                         keep the value as `{}`",
+                        "`as` casts of a differentiated value to a float type are not supported: no gradient flows \
+                         through them; keep the value as `{}` (casts to integers, `x.floor() as usize`, are constants)",
                         self.f.float.to_token_stream()
                     ),
                 );

@@ -171,6 +171,14 @@ pub(crate) fn any(body: &Block) -> bool {
             self.0 |= m.method == "first" || m.method == "last";
             syn::visit::visit_expr_method_call(self, m);
         }
+        fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+            let pat = match &*f.pat {
+                Pat::Reference(r) => &*r.pat,
+                p => p,
+            };
+            self.0 |= names(pat).is_some();
+            syn::visit::visit_expr_for_loop(self, f);
+        }
     }
     let mut f = Find(false, made_arrays(body));
     syn::visit::visit_block(&mut f, body);
@@ -418,6 +426,22 @@ impl VisitMut for Unpack<'_> {
     }
 
     fn visit_expr_mut(&mut self, e: &mut Expr) {
+        // `for [a, b] in points.iter()` (or `&[a, b]`): a row named, then
+        // unpacked as a `let` at the top of the body.
+        if let Expr::ForLoop(fl) = e {
+            let pat = match &*fl.pat {
+                Pat::Reference(r) if r.mutability.is_none() => &*r.pat,
+                p => p,
+            };
+            if names(pat).is_some() {
+                let pat = pat.clone();
+                let row = quote::format_ident!("__tl_row{}", self.count, span = fl.for_token.span);
+                self.count += 1;
+                *fl.pat = syn::parse_quote!(#row);
+                fl.body.stmts.insert(0, syn::parse_quote!(let #pat = #row;));
+                self.changed = true;
+            }
+        }
         // An end of an array: its element, by value where Rust reads one
         // (through `*`, `.copied()`, a method), else by reference.
         let (end, by_value) = match &*e {
