@@ -1345,13 +1345,24 @@ struct BackwardPass {
     grads: TokenStream,
     /// The protocol's: one per parameter, `()` for constants.
     positional: TokenStream,
+    /// Per parameter, whether `NAME_forward` returns its gradient.
+    needed: Vec<bool>,
+    /// Whether the body tests the mask of needed gradients.
+    masked: bool,
 }
 
 impl BackwardPass {
     /// The closure's body, ending in `grads`.
     fn with(&self, grads: &TokenStream) -> TokenStream {
         let body = &self.body;
-        quote!({ #body #grads })
+        // Every gradient this closure returns is needed (the protocol's
+        // caller passes its own mask instead).
+        if !self.masked {
+            return quote!({ #body #grads });
+        }
+        let needed = Ident::new("__tl_needed", Span::mixed_site());
+        let all = &self.needed;
+        quote!({ let #needed: &[bool] = &[#(#all),*]; #body #grads })
     }
 
     /// The protocol's closure body (ending in the positional gradients),
@@ -1386,6 +1397,7 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
         douts,
         carried: HashMap::default(),
         kept_in_place: HashSet::default(),
+        masked: false,
     };
     let mut cursors: Vec<(&NodeId, &(Ident, Ident))> = plan.tape.iter().collect();
     cursors.sort_by_key(|(id, _)| **id);
@@ -1476,6 +1488,8 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
         body: quote!(#(#cursors)* #(#body)*),
         grads,
         positional,
+        needed: f.params.iter().map(|p| p.diff).collect(),
+        masked: b.masked,
     }
 }
 
@@ -1497,6 +1511,8 @@ struct Backward<'g, 'n> {
     /// Element reads of an update in place (`a[i] = a[i] + e`) whose adjoint
     /// the element keeps: see [`Backward::updates`].
     kept_in_place: HashSet<NodeId>,
+    /// Whether an accumulation tests the mask of needed gradients.
+    masked: bool,
 }
 
 impl Backward<'_, '_> {
@@ -2064,7 +2080,26 @@ impl Backward<'_, '_> {
                     Some(c) => c.to_token_stream(),
                     None => adjoint_place(self.plan, g, *var, index),
                 };
-                vec![self.accumulate(&d, adj)]
+                let add = self.accumulate(&d, adj);
+                // An element of a parameter never written: its adjoint is
+                // only returned, so a caller that does not need it (data
+                // outside `wrt(..)` passed to `NAME_grad`) is spared the
+                // work; the mask is a constant there, and the test folds.
+                match (
+                    g.vars[*var].param,
+                    g.vars[*var].written,
+                    self.carried.contains_key(&id),
+                ) {
+                    (Some(k), false, false) => {
+                        let needed = Ident::new("__tl_needed", Span::mixed_site());
+                        self.masked = true;
+                        {
+                            let k = proc_macro2::Literal::usize_unsuffixed(k);
+                            vec![quote!(if #needed[#k] { #add })]
+                        }
+                    }
+                    _ => vec![add],
+                }
             }
             _ => vec![],
         }
