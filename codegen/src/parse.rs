@@ -341,10 +341,18 @@ pub(crate) fn function<'a>(
     if let Some(b) = crate::returns::rewrite(&body, &output) {
         body = std::borrow::Cow::Owned(b);
     }
+    let wrt_active = params
+        .iter()
+        .any(|p| p.float.is_some() && !p.diff)
+        .then(|| {
+            let diff = params.iter().filter(|p| p.diff);
+            may_be_active(&body, diff.map(|p| p.ident.to_string()).collect(), false)
+        });
     check_block(
         &Check {
             diag: cx,
             active: may_be_active(&body, floats, false),
+            wrt_active,
         },
         &body,
     );
@@ -590,6 +598,15 @@ fn output(cx: &Diagnostics, item: &ItemFn, float: &Type) -> Option<Output> {
 struct Check<'a> {
     diag: &'a Diagnostics,
     active: HashSet<String>,
+    /// What may carry a value differentiated by `wrt(..)`, where it names
+    /// fewer than every float (`active` counts them all).
+    wrt_active: Option<HashSet<String>>,
+}
+
+impl Check<'_> {
+    fn wrt_active(&self) -> &HashSet<String> {
+        self.wrt_active.as_ref().unwrap_or(&self.active)
+    }
 }
 
 impl std::ops::Deref for Check<'_> {
@@ -795,6 +812,28 @@ fn match_reads_active(m: &syn::ExprMatch, active: &HashSet<String>) -> bool {
 }
 
 /// The closure error, shared with lowering.
+/// Iterator adaptors and consumers with closures that no rewrite turns
+/// into a loop tapeless walks.
+const ADAPTORS: &[&str] = &[
+    "skip_while",
+    "map_while",
+    "filter_map",
+    "flat_map",
+    "flatten",
+    "scan",
+    "inspect",
+    "partition",
+    "find",
+    "find_map",
+    "reduce",
+    "max_by_key",
+    "min_by_key",
+    "try_fold",
+    "for_each",
+    "peekable",
+    "cycle",
+];
+
 pub(crate) const CLOSURE: &str = "this closure is not supported in a `#[differentiable]` fn: closures are, as the arguments of `.map(..)`/`.fold(..)` reductions and bound to a name that is only called (not `move`, no `return` inside); write the code inline or in another `#[differentiable]` fn";
 /// The `match` error, shared with lowering.
 pub(crate) const MATCH: &str = "`match` on a differentiated value is not supported in a `#[differentiable]` fn; write the cases with `if`/`else` (a `match` on constants, `match mode { .. }`, may compute differentiated values in its arms)";
@@ -1008,9 +1047,42 @@ fn check_expr(cx: &Check, expr: &Expr) {
         Expr::MethodCall(m)
             if ["any", "all", "position", "rposition", "count"]
                 .contains(&m.method.to_string().as_str()) => {}
+        // An iterator adaptor no rewrite knows, over differentiated items:
+        // said at its name (not at its closure).
+        Expr::MethodCall(m)
+            if ADAPTORS.contains(&m.method.to_string().as_str())
+                && mentions_name(&m.receiver, cx.wrt_active()) =>
+        {
+            let name = &m.method;
+            let instead = match name.to_string().as_str() {
+                "reduce" => "`.reduce(..)` of differentiated items is supported with `max` or `min` \
+                    (`.reduce(T::max)`, `.reduce(|a, b| a.min(b))`); for a sum write `.sum()` or \
+                    `.fold(T::zero(), |a, b| a + b)`"
+                    .to_string(),
+                other => format!(
+                    "`.{other}(..)` of differentiated items is not supported; iterators are walked \
+                     with `.map`, `.filter`, `.take_while`, `.zip`, `.enumerate`, `.skip`, `.take`, \
+                     `.step_by`, `.rev`, `.chain` and reduced with `.sum()`, `.product()`, \
+                     `.fold(..)`, `.max_by(..)`, `.collect()`; write a `for` loop instead"
+                ),
+            };
+            cx.error(name, instead);
+            check_expr(cx, &m.receiver);
+        }
         Expr::MethodCall(m) => {
             check_expr(cx, &m.receiver);
-            m.args.iter().for_each(|e| check_expr(cx, e));
+            // After an adaptor reported above (`.skip_while(..).map(|v| ..)`),
+            // the closures are not errors of their own.
+            let mut below = &*m.receiver;
+            let mut reported = false;
+            while let Expr::MethodCall(r) = strip_parens(below) {
+                reported |= ADAPTORS.contains(&r.method.to_string().as_str())
+                    && mentions_name(&r.receiver, cx.wrt_active());
+                below = &r.receiver;
+            }
+            if !reported {
+                m.args.iter().for_each(|e| check_expr(cx, e));
+            }
         }
         Expr::Call(c) => {
             match &*c.func {

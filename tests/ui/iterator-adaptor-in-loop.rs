@@ -1,8 +1,8 @@
 use tapeless::{differentiable, Float};
 
 // `.chain(..)` is split into two loops where the body has no `break`;
-// `.filter(..)` and `.take_while(..)` are tests in the loop's body;
-// `.skip_while(..)` is not supported, nor an `.enumerate()` after a filter.
+// `.filter(..)` and `.take_while(..)` are tests in the loop's body; an
+// `.enumerate()` after a filter is not supported.
 #[differentiable]
 fn f<T: Float>(x: &[T], y: &[T]) -> T {
     let mut s = T::zero();
@@ -11,9 +11,6 @@ fn f<T: Float>(x: &[T], y: &[T]) -> T {
         if s > 10.0 {
             break;
         }
-    }
-    for v in x.iter().skip_while(|v| **v < 0.0) {
-        s += *v;
     }
     for (i, v) in x.iter().filter(|v| **v > 0.0).enumerate() {
         s += *v * T::from(i).unwrap();
