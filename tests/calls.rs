@@ -413,3 +413,75 @@ fn array_results_bound_without_their_type() {
         check::<f32>(&mut rng);
     }
 }
+
+#[differentiable]
+fn waves<T: Float>(v: &[T], k: T) -> Vec<T> {
+    let mut o = vec![T::zero(); v.len()];
+    for i in 0..v.len() {
+        o[i] = (v[i] * k).sin();
+    }
+    o
+}
+
+/// Arrays calls return inside branches: after an early `return` (the rest
+/// of the fn is a branch), in a branch that leaves its loop with `break`,
+/// and in a plain `if`. The backward reads each as the branch made it.
+#[differentiable]
+fn branched_results<T: Float>(x: &[T], k: T) -> T {
+    let mut s = T::zero();
+    for i in 0..x.len() {
+        if x[i] > k {
+            let h = waves(x, x[i]);
+            s = s + h[i] * h[0];
+            break;
+        }
+        s = s + x[i];
+    }
+    if s > T::zero() {
+        let g: Vec<T> = waves(x, s);
+        s = s * g[1];
+    }
+    let mut it = 0;
+    while it < 3 {
+        it += 1;
+        s = s + k * x[it % x.len()];
+        if s > T::from(3.0).unwrap() {
+            return s;
+        }
+    }
+    let hv = waves(x, k);
+    s + hv[0] * hv[1]
+}
+
+#[test]
+fn array_results_made_in_branches() {
+    fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+        let p: Vec<T> = rng
+            .point(5, -1.0, 1.5)
+            .iter()
+            .map(|&v| T::from(v).unwrap())
+            .collect();
+        // Away from the branches' thresholds: no jump within 0.02 of the
+        // point along any input (the finite differences would cross it).
+        let at = |q: &[f64]| branched_results(&q[..4], q[4]);
+        let q: Vec<f64> = p.iter().map(|v| v.to_f64().unwrap()).collect();
+        let jumps = (0..5).any(|j| {
+            let (mut lo, mut hi) = (q.clone(), q.clone());
+            lo[j] -= 2e-2;
+            hi[j] += 2e-2;
+            (at(&hi) - 2.0 * at(&q) + at(&lo)).abs() > 1e-2
+        });
+        if jumps {
+            return;
+        }
+        let (_, (gx, gk)) = branched_results_grad(&p[..4], p[4]);
+        let g = [gx, vec![gk]].concat();
+        let f = |q: &[T]| branched_results(&q[..4], q[4]);
+        assert_gradient("branched_results", f, &p, &g, tolerance::<T>());
+    }
+    let mut rng = Rng::new(22);
+    for _ in 0..40 {
+        check::<f64>(&mut rng);
+        check::<f32>(&mut rng);
+    }
+}

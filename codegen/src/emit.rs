@@ -804,13 +804,17 @@ impl Forward<'_> {
                 out.extend(ids.iter().map(|&id| self.save(id)));
             }
         }
-        // Arrays kept whole leave the iteration on their tape, and counters
-        // declared here their last value.
+        // Arrays kept whole leave the iteration on their tape (before the
+        // `break` that ends a block that leaves), and counters declared here
+        // their last value.
+        let leaves = matches!(b.stmts.last(), Some(Stmt::Break));
+        let last = if leaves { out.pop() } else { None };
         for v in &self.plan.var_tapes_in[b.id] {
             let (t, _) = &self.plan.var_tape[v];
             let id = &self.g.vars[*v].ident;
             out.push(quote!(::tapeless::__private::push(&mut #t, #id);));
         }
+        out.extend(last);
         for c in &self.plan.counters {
             let var = &self.g.vars[c.var];
             if let (true, Some((t, _))) = (var.region == b.id, &c.tape) {

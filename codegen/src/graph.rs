@@ -373,21 +373,14 @@ impl Prim {
     ];
 }
 
-/// Arrays a call returns inside a loop body without `break` (`let h: Vec<T>
-/// = layer(&w, x);` per item), never written after: the backward cannot
-/// make them again, so they are kept whole, one per iteration, and read
-/// where they are needed (their length, elements, and the arguments of the
-/// calls they are passed to, instead of a copy each).
+/// Arrays a call returns inside a loop body or a branch (`let h: Vec<T> = layer(&w, x);` per item, or after an early `return`),
+/// never written after: the backward cannot make them again (nor name them:
+/// they are gone with their block), so they are kept whole, one per run of
+/// the block, and read where they are needed (their length, elements, and
+/// the arguments of the calls they are passed to, instead of a copy each).
 pub(crate) fn loop_call_results(g: &Graph) -> Vec<VarId> {
-    fn breaks(b: &Block) -> bool {
-        b.stmts.iter().any(|s| match s {
-            Stmt::Break => true,
-            Stmt::If { then, els, .. } => breaks(then) || breaks(els),
-            _ => false,
-        })
-    }
-    fn walk(g: &Graph, b: &Block, in_loop_body: bool, out: &mut Vec<VarId>) {
-        let whole = in_loop_body && !breaks(b);
+    fn walk(g: &Graph, b: &Block, nested: bool, out: &mut Vec<VarId>) {
+        let whole = nested;
         for s in &b.stmts {
             match s {
                 Stmt::Declare {
@@ -400,8 +393,8 @@ pub(crate) fn loop_call_results(g: &Graph) -> Vec<VarId> {
                     out.push(*var)
                 }
                 Stmt::If { then, els, .. } => {
-                    walk(g, then, false, out);
-                    walk(g, els, false, out);
+                    walk(g, then, true, out);
+                    walk(g, els, true, out);
                 }
                 Stmt::Loop(l) => walk(g, &l.body, true, out),
                 _ => {}
