@@ -136,6 +136,30 @@ fn filled<T: Float + Sum>(m: [[T; 3]; 3], v: [T; 3]) -> T {
     out.iter().fold(T::zero(), |a, &b| a + b * b) + sq.iter().map(|&b| b.sqrt()).sum::<T>()
 }
 
+/// Items tested, then collected: as many as pass.
+#[differentiable]
+fn kept<T: Float + Sum>(x: &[T]) -> T {
+    let pos: Vec<T> = x.iter().copied().filter(|&v| v > T::zero()).collect();
+    let sq: Vec<T> = x.iter().filter(|v| v.abs() < 1.0).map(|&v| v * v).collect();
+    let head: Vec<T> = x
+        .iter()
+        .take_while(|&&v| v < 1.2)
+        .map(|&v| v.exp())
+        .collect();
+    let mut s = T::zero();
+    for i in 0..pos.len() {
+        s = s + pos[i] * pos[i];
+    }
+    s / T::from(pos.len().max(1)).unwrap()
+        + sq.iter().copied().sum::<T>() * T::from(sq.len()).unwrap()
+        + head.iter().copied().sum::<T>()
+}
+
+#[differentiable]
+fn roots<T: Float>(x: &[T]) -> Vec<T> {
+    x.iter().filter(|v| **v > 0.0).map(|&v| v.sqrt()).collect()
+}
+
 /// Every other element, from either end, and interleaved pairs.
 #[differentiable]
 fn strided<T: Float + Sum>(x: &[T]) -> T {
@@ -267,7 +291,7 @@ fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {
         // Kept away from the filters' thresholds.
         let mut z: Vec<T> = cast(&rng.point(n, -1.5, 1.5));
         for v in z.iter_mut() {
-            for t in [0.0, 0.5, 1.0, 0.35, -0.35, 0.8, -0.8] {
+            for t in [0.0, 0.5, 1.0, 0.35, -0.35, 0.8, -0.8, 1.2, -1.0] {
                 let t = T::from(t).unwrap();
                 if (*v - t).abs() < T::from(0.05).unwrap() {
                     *v = t + T::from(0.1).unwrap();
@@ -301,6 +325,16 @@ fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {
         let e: Vec<T> = cast(&spaced);
         let (_, g) = extremes_grad(&e);
         assert_gradient("extremes", |q| extremes(q), &e, &g, tol);
+        let (_, g) = kept_grad(&z);
+        assert_gradient("kept", |q| kept(q), &z, &g, tol);
+        let (r, pullback) = roots_forward(&z);
+        assert_eq!(r.len(), z.iter().filter(|v| **v > T::zero()).count());
+        for k in 0..r.len() {
+            let mut e = vec![T::zero(); r.len()];
+            e[k] = T::one();
+            let g = pullback(e);
+            assert_gradient("roots", |q| roots(q)[k], &z, &g, tol);
+        }
         let labels = [1, 3];
         let (_, g) = ends_grad(&x, &labels);
         assert_gradient("ends", |q| ends(q, &labels), &x, &g, tol);

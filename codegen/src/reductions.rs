@@ -519,7 +519,20 @@ impl Rewrite<'_> {
             (Kind::Fold, None) => return None,
             // acc[k] = value; k += 1, into a Vec as long as the loop.
             (Kind::Collect, _) => {
-                let n = length(strip(iter))?;
+                // Filtered: as long as the items that pass (a question about
+                // the items, answered before the loop).
+                let filtered = matches!(strip(iter), Expr::MethodCall(c)
+                    if c.method == "filter" || c.method == "take_while");
+                let n = match length(strip(iter)) {
+                    Some(n) => n,
+                    None if filtered => {
+                        let len = proc_macro2::Ident::new(&format!("__tl_len{}", self.count), span);
+                        self.pending
+                            .push(syn::parse_quote_spanned!(span=> let #len = #iter.count();));
+                        quote!(#len)
+                    }
+                    None => return None,
+                };
                 let k = proc_macro2::Ident::new(&format!("__tl_at{}", self.count), span);
                 self.pending
                     .push(syn::parse_quote_spanned!(span=> let mut #k = 0usize;));

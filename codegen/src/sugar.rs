@@ -49,6 +49,24 @@ struct Converter<'a> {
     compound: bool,
 }
 
+/// Whether `ty` is `float` or holds it (`Vec<T>`, `[T; N]`, `(T, T)`,
+/// `&[T]`, `Vec<_>`).
+fn mentions_type(ty: &Type, float: &Type) -> bool {
+    struct Find<'a>(&'a Type, bool);
+    impl<'ast> syn::visit::Visit<'ast> for Find<'_> {
+        fn visit_type(&mut self, t: &'ast Type) {
+            if same_type(t, self.0) || matches!(t, Type::Infer(_)) {
+                self.1 = true;
+            } else {
+                syn::visit::visit_type(self, t);
+            }
+        }
+    }
+    let mut f = Find(float, false);
+    syn::visit::Visit::visit_type(&mut f, ty);
+    f.1
+}
+
 /// `T::from(..)`, `T::from_f64(..)`, `NumCast::from(..)`: arguments of a
 /// conversion keep their own type.
 fn is_conversion(func: &Expr) -> bool {
@@ -102,8 +120,10 @@ impl VisitMut for Converter<'_> {
     }
 
     fn visit_local_mut(&mut self, local: &mut syn::Local) {
+        // A `let` of another type keeps its literals (`let h: f64 = 0.5;`);
+        // one of floats of the fn's type (`Vec<T>`, `[T; 3]`) converts them.
         if let syn::Pat::Type(pt) = &local.pat {
-            if !same_type(&pt.ty, self.float) && !matches!(&*pt.ty, Type::Infer(_)) {
+            if !mentions_type(&pt.ty, self.float) && !matches!(&*pt.ty, Type::Infer(_)) {
                 return;
             }
         }
