@@ -935,8 +935,9 @@ fn storage(g: &Graph, a: &mut Analysis) {
             }
         }
     }
-    // Arrays calls return per iteration cannot be made again: kept whole.
-    for v in crate::graph::loop_call_results(g) {
+    // Arrays calls return in a loop or a branch cannot be made again (nor
+    // named by the backward): kept whole.
+    for v in crate::graph::nested_call_results(g) {
         a.settled[v] = true;
     }
     // Inline constants are written where used; they need no storage.

@@ -2095,12 +2095,10 @@ impl Backward<'_, '_> {
                     self.carried.contains_key(&id),
                 ) {
                     (Some(k), false, false) => {
-                        let needed = Ident::new("__tl_needed", Span::mixed_site());
                         self.masked = true;
-                        {
-                            let k = proc_macro2::Literal::usize_unsuffixed(k);
-                            vec![quote!(if #needed[#k] { #add })]
-                        }
+                        let needed = Ident::new("__tl_needed", Span::mixed_site());
+                        let k = proc_macro2::Literal::usize_unsuffixed(k);
+                        vec![quote!(if #needed[#k] { #add })]
                     }
                     _ => vec![add],
                 }

@@ -373,20 +373,20 @@ impl Prim {
     ];
 }
 
-/// Arrays a call returns inside a loop body or a branch (`let h: Vec<T> = layer(&w, x);` per item, or after an early `return`),
-/// never written after: the backward cannot make them again (nor name them:
-/// they are gone with their block), so they are kept whole, one per run of
-/// the block, and read where they are needed (their length, elements, and
-/// the arguments of the calls they are passed to, instead of a copy each).
-pub(crate) fn loop_call_results(g: &Graph) -> Vec<VarId> {
+/// Arrays a call returns inside a loop body or a branch (`let h: Vec<T> =
+/// layer(&w, x);` per item, or after an early `return`), never written
+/// after: the backward cannot make them again (nor name them: they are gone
+/// with their block), so they are kept whole, one per run of the block, and
+/// read where they are needed (their length, elements, and the arguments of
+/// the calls they are passed to, instead of a copy each).
+pub(crate) fn nested_call_results(g: &Graph) -> Vec<VarId> {
     fn walk(g: &Graph, b: &Block, nested: bool, out: &mut Vec<VarId>) {
-        let whole = nested;
         for s in &b.stmts {
             match s {
                 Stmt::Declare {
                     var,
                     init: Init::Call(_),
-                } if whole
+                } if nested
                     && !g.vars[*var].written
                     && matches!(g.vars[*var].shape, Shape::Array { .. }) =>
                 {

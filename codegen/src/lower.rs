@@ -118,9 +118,9 @@ fn settle_snapshots(mut g: Graph) -> Graph {
         }
         false
     };
-    // Arrays a call returns per iteration are kept whole for the backward
-    // (analysis), so calls in their own iteration read them as they are.
-    let kept_whole = crate::graph::loop_call_results(&g);
+    // Arrays a call returns in a loop or a branch are kept whole for the
+    // backward (analysis), so calls in their own block read them as they are.
+    let kept_whole = crate::graph::nested_call_results(&g);
     let mut dropped: HashSet<NodeId> = HashSet::default();
     for id in 0..g.nodes.len() {
         let Some(&call_at) = at.get(&id) else {

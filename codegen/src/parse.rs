@@ -811,7 +811,6 @@ fn match_reads_active(m: &syn::ExprMatch, active: &HashSet<String>) -> bool {
         })
 }
 
-/// The closure error, shared with lowering.
 /// Iterator adaptors and consumers with closures that no rewrite turns
 /// into a loop tapeless walks.
 const ADAPTORS: &[&str] = &[
@@ -834,6 +833,7 @@ const ADAPTORS: &[&str] = &[
     "cycle",
 ];
 
+/// The closure error, shared with lowering.
 pub(crate) const CLOSURE: &str = "this closure is not supported in a `#[differentiable]` fn: closures are, as the arguments of `.map(..)`/`.fold(..)` reductions and bound to a name that is only called (not `move`, no `return` inside); write the code inline or in another `#[differentiable]` fn";
 /// The `match` error, shared with lowering.
 pub(crate) const MATCH: &str = "`match` on a differentiated value is not supported in a `#[differentiable]` fn; write the cases with `if`/`else` (a `match` on constants, `match mode { .. }`, may compute differentiated values in its arms)";
