@@ -1,6 +1,8 @@
 //! Pass 1a, before the checks: `let [a, b, c] = v;` (an array pattern of
 //! names, as one unpacks a `[T; 3]`) becomes a read of each element,
-//! `let a = v[0]; let b = v[1]; let c = v[2];`, which lowering knows.
+//! `let a = v[0]; let b = v[1]; let c = v[2];`, which lowering knows; in a
+//! loop's header (`for [a, b] in points.iter()`) the row is named and
+//! unpacked so at the top of the body.
 //! `*v` and `&v` are read through; any other value is bound to a name
 //! first.
 //!
@@ -158,8 +160,9 @@ fn unpacks(s: &Stmt) -> bool {
         if l.init.as_ref().is_some_and(|i| i.diverge.is_none()) && names(&l.pat).is_some())
 }
 
-/// Whether `body` has an array pattern or an untyped `let` of a call (so
-/// that the common case costs no copy of the body).
+/// Whether `body` has an array pattern (in a `let` or a loop's header), an
+/// untyped `let` of a call, an assignment this pass takes apart, or an end
+/// of an array (so that the common case costs no copy of the body).
 pub(crate) fn any(body: &Block) -> bool {
     struct Find(bool, rustc_hash::FxHashSet<String>);
     impl<'ast> syn::visit::Visit<'ast> for Find {
