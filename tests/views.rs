@@ -8,8 +8,9 @@
 //! the largest and smallest item as Rust asks for them (`max_by(|a, b|
 //! a.partial_cmp(b).unwrap())`, `reduce(T::max)`, `min_by`, `total_cmp`),
 //! ranges of arrays passed to calls and bound to names (`dot(&w[a..b], x)`,
-//! `let head = &x[..2];`), and reductions over arrays the fn filled
-//! itself.
+//! `let head = &x[..2];`), elements written through `iter_mut()` zipped
+//! with other arrays and `for_each`, and reductions over arrays the fn
+//! filled itself.
 
 #![allow(
     clippy::needless_range_loop,
@@ -158,6 +159,29 @@ fn kept<T: Float + Sum>(x: &[T]) -> T {
 #[differentiable]
 fn roots<T: Float>(x: &[T]) -> Vec<T> {
     x.iter().filter(|v| **v > 0.0).map(|&v| v.sqrt()).collect()
+}
+
+/// Elements written through `iter_mut()` in zips and `for_each`.
+#[differentiable]
+fn written<T: Float>(x: &[T], w: &[T]) -> T {
+    let mut g = vec![T::zero(); x.len()];
+    for (gi, &xi) in g.iter_mut().zip(x) {
+        *gi = xi * 2.0;
+    }
+    let mut out = vec![T::zero(); x.len()];
+    for (o, (&a, &b)) in out.iter_mut().zip(x.iter().zip(w)) {
+        *o = a * b + o.max(T::zero());
+    }
+    let mut acc = x.to_vec();
+    for (i, (v, &d)) in acc.iter_mut().zip(w.iter().rev()).enumerate() {
+        *v = *v * d + T::from(i).unwrap();
+    }
+    acc.iter_mut().for_each(|v| *v = v.sin() * 2.0);
+    let mut s = T::zero();
+    x.iter().zip(w).for_each(|(a, b)| {
+        s = s + *a * *b;
+    });
+    s + g[0] * out[1] + g[1] + out[0] * acc[0] + acc[1] * acc[acc.len() - 1]
 }
 
 /// Every other element, from either end, and interleaved pairs.
@@ -325,6 +349,10 @@ fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {
         let e: Vec<T> = cast(&spaced);
         let (_, g) = extremes_grad(&e);
         assert_gradient("extremes", |q| extremes(q), &e, &g, tol);
+        let (_, (gx, gw)) = written_grad(&x, &ys);
+        let xw = [&x[..], &ys[..]].concat();
+        let g = [gx, gw].concat();
+        assert_gradient("written", |q| written(&q[..n], &q[n..]), &xw, &g, tol);
         let (_, g) = kept_grad(&z);
         assert_gradient("kept", |q| kept(q), &z, &g, tol);
         let (r, pullback) = roots_forward(&z);

@@ -40,13 +40,14 @@ pub(crate) fn rewrite(body: &Block, active: &rustc_hash::FxHashSet<String>) -> O
     (r.count > 0).then_some(body)
 }
 
-/// Whether `body` calls a method named `zip`, `step_by`, `filter` or
-/// `take_while` (so that the common case costs no copy of the body).
+/// Whether `body` calls a method named `zip`, `step_by`, `filter`,
+/// `take_while` or `for_each` (so that the common case costs no copy of
+/// the body).
 pub(crate) fn any(body: &Block) -> bool {
     struct Find(bool);
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
-            self.0 |= ["zip", "step_by", "filter", "take_while"]
+            self.0 |= ["zip", "step_by", "filter", "take_while", "for_each"]
                 .iter()
                 .any(|w| m.method == w);
             syn::visit::visit_expr_method_call(self, m);
@@ -72,6 +73,8 @@ struct View {
     /// How many items; `None` for no end (`0..`, an `enumerate`'s count).
     count: Option<TokenStream>,
     by_value: bool,
+    /// `x.iter_mut()`, `&mut x`: the body writes the element through it.
+    mutable: bool,
 }
 
 impl View {
@@ -194,14 +197,25 @@ fn tree(e: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
             range(r)
         }
         Expr::Reference(r) if r.mutability.is_none() => array(&r.expr, in_zip, irregular),
+        // Written through: lowering's own rewrite knows it alone, not zipped.
+        Expr::Reference(r) => {
+            *irregular |= in_zip;
+            writable(array(&r.expr, in_zip, irregular)?)
+        }
         Expr::MethodCall(m) => {
             let method = m.method.to_string();
             match (method.as_str(), m.args.len()) {
+                ("iter_mut", 0) => {
+                    *irregular |= in_zip;
+                    writable(array(&m.receiver, in_zip, irregular)?)
+                }
                 ("iter" | "into_iter", 0) => match strip_parens(&m.receiver) {
                     Expr::Range(r) => {
                         *irregular |= in_zip;
                         range(r)
                     }
+                    // `(&mut x).into_iter()` is `&mut x`.
+                    Expr::Reference(_) => tree(&m.receiver, in_zip, irregular),
                     base => array(base, in_zip, irregular),
                 },
                 ("copied" | "cloned", 0) => {
@@ -227,6 +241,7 @@ fn tree(e: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
                         down: false,
                         count: None,
                         by_value: true,
+                        mutable: false,
                     };
                     Some(Tree::Pair(Box::new(Tree::Part(index)), Box::new(t)))
                 }
@@ -262,6 +277,15 @@ fn tree(e: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
     }
 }
 
+/// A part whose elements the body writes (`*g = ..`).
+fn writable(mut t: Tree) -> Option<Tree> {
+    match &mut t {
+        Tree::Part(v) if v.base.is_some() => v.mutable = true,
+        _ => return None,
+    }
+    Some(t)
+}
+
 /// `a..b`, `a..=b`, `a..`: its numbers.
 fn range(r: &syn::ExprRange) -> Option<Tree> {
     let start = r.start.as_ref().map_or(quote!(0usize), |s| group(s));
@@ -279,6 +303,7 @@ fn range(r: &syn::ExprRange) -> Option<Tree> {
         down: false,
         count,
         by_value: true,
+        mutable: false,
     }))
 }
 
@@ -312,6 +337,7 @@ fn array(base: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
         down: false,
         count: Some(quote!(#base.len())),
         by_value: false,
+        mutable: false,
     }))
 }
 
@@ -376,9 +402,21 @@ impl Rewrite<'_> {
             });
         }
         let mut lets = Vec::new();
+        let mut places = Vec::new();
         let mut next = at.into_iter();
-        bind(&fl.pat, &tree, &mut next, &mut lets)?;
+        bind(&fl.pat, &tree, &mut next, &mut lets, &mut places)?;
         let mut body = fl.body.clone();
+        // Elements written through `iter_mut()`: `*g` is the element itself.
+        if !places.is_empty() {
+            let mut w = WriteThrough {
+                places: &places,
+                failed: false,
+            };
+            w.visit_block_mut(&mut body);
+            if w.failed {
+                return None;
+            }
+        }
         lets.append(&mut body.stmts);
         body.stmts = lets;
         let label = &fl.label;
@@ -398,12 +436,22 @@ fn bind(
     tree: &Tree,
     at: &mut impl Iterator<Item = TokenStream>,
     out: &mut Vec<Stmt>,
+    places: &mut Vec<(Ident, Expr)>,
 ) -> Option<()> {
     match (pat, tree) {
-        (Pat::Paren(p), _) => bind(&p.pat, tree, at, out),
+        (Pat::Paren(p), _) => bind(&p.pat, tree, at, out, places),
         (Pat::Tuple(t), Tree::Pair(a, b)) if t.elems.len() == 2 => {
-            bind(&t.elems[0], a, at, out)?;
-            bind(&t.elems[1], b, at, out)
+            bind(&t.elems[0], a, at, out, places)?;
+            bind(&t.elems[1], b, at, out, places)
+        }
+        (Pat::Ident(pi), Tree::Part(v)) if v.mutable => {
+            let i = at.next()?;
+            let b = v.base.as_ref()?;
+            if pi.subpat.is_some() || pi.by_ref.is_some() {
+                return None;
+            }
+            places.push((pi.ident.clone(), syn::parse_quote!(#b[#i])));
+            Some(())
         }
         (Pat::Wild(_), _) => {
             for _ in tree.parts() {
@@ -505,6 +553,48 @@ fn guarded(fl: &syn::ExprForLoop) -> Option<syn::ExprForLoop> {
     Some(guarded(&inner).unwrap_or(inner))
 }
 
+/// `iter.for_each(|pat| body);` as a statement: `for pat in iter { body;
+/// }` (not where the closure returns, which would leave the loop's body).
+fn for_each(s: &Stmt) -> Option<syn::ExprForLoop> {
+    let Stmt::Expr(Expr::MethodCall(m), _) = s else {
+        return None;
+    };
+    if m.method != "for_each" || m.args.len() != 1 {
+        return None;
+    }
+    let Expr::Closure(c) = strip_parens(&m.args[0]) else {
+        return None;
+    };
+    if c.inputs.len() != 1 || c.asyncness.is_some() || returns(&c.body) {
+        return None;
+    }
+    let pat = match &c.inputs[0] {
+        Pat::Type(t) => &*t.pat,
+        p => p,
+    };
+    let iter = &m.receiver;
+    let body: Block = match strip_parens(&c.body) {
+        Expr::Block(b) if b.label.is_none() => b.block.clone(),
+        e => syn::parse_quote!({ #e; }),
+    };
+    Some(syn::parse_quote_spanned!(m.method.span()=> for #pat in #iter #body))
+}
+
+/// A `return` in `e` (not in a closure inside it).
+fn returns(e: &Expr) -> bool {
+    struct Find(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
+            self.0 = true;
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = Find(false);
+    syn::visit::visit_expr(&mut f, e);
+    f.0
+}
+
 /// The item a loop's pattern binds, as an expression of its names.
 fn item_expr(pat: &Pat) -> Option<Expr> {
     Some(match pat {
@@ -564,6 +654,71 @@ fn matched(pat: &Pat, value: &Expr, out: &mut Vec<(Ident, Expr)>) -> Option<()> 
             Some(())
         }
         _ => None,
+    }
+}
+
+/// The names of elements walked by `iter_mut()` replaced by the elements:
+/// `*g = ..` writes `y[k]`, `g.max(..)` reads it; any other use (passing
+/// `g` on, binding the name again) is left to lowering's error.
+struct WriteThrough<'a> {
+    places: &'a [(Ident, Expr)],
+    failed: bool,
+}
+
+impl WriteThrough<'_> {
+    fn place(&self, e: &Expr) -> Option<&Expr> {
+        match strip_parens(e) {
+            Expr::Path(p) => self
+                .places
+                .iter()
+                .find(|(n, _)| p.path.is_ident(n))
+                .map(|(_, place)| place),
+            _ => None,
+        }
+    }
+}
+
+impl VisitMut for WriteThrough<'_> {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        match e {
+            Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => {
+                if let Some(place) = self.place(&u.expr) {
+                    *e = place.clone();
+                    return;
+                }
+            }
+            Expr::MethodCall(m) => {
+                if let Some(place) = self.place(&m.receiver) {
+                    *m.receiver = place.clone();
+                    for a in &mut m.args {
+                        self.visit_expr_mut(a);
+                    }
+                    return;
+                }
+            }
+            Expr::Path(_) if self.place(e).is_some() => {
+                self.failed = true;
+                return;
+            }
+            Expr::Closure(_) => {
+                self.failed = true;
+                return;
+            }
+            _ => {}
+        }
+        syn::visit_mut::visit_expr_mut(self, e);
+    }
+
+    fn visit_local_mut(&mut self, l: &mut syn::Local) {
+        let names = crate::parse::bindings(&l.pat);
+        if self
+            .places
+            .iter()
+            .any(|(n, _)| names.iter().any(|m| n == m))
+        {
+            self.failed = true;
+        }
+        syn::visit_mut::visit_local_mut(self, l);
     }
 }
 
@@ -627,6 +782,11 @@ impl VisitMut for Rewrite<'_> {
         let stmts = std::mem::take(&mut b.stmts);
         let mut out = Vec::with_capacity(stmts.len());
         for mut s in stmts {
+            // `x.iter_mut().for_each(|v| *v = ..);`: the loop it stands for.
+            if let Some(fl) = for_each(&s).filter(|fl| mentions_name(&fl.expr, self.active)) {
+                self.count += 1;
+                s = Stmt::Expr(Expr::ForLoop(fl), None);
+            }
             if let Stmt::Expr(Expr::ForLoop(fl), semi) = &s {
                 // Filters first: the loop they leave may be one to index.
                 if let Some(g) = guarded(fl).filter(|_| mentions_name(&fl.expr, self.active)) {
