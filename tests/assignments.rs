@@ -2,7 +2,9 @@
 //! differences in f64 and f32 at random points: destructuring assignments
 //! (`(a, b) = (b, a + b);`, from a call, nested, with `_`, into elements)
 //! and whole arrays the fn made assigned again (`st = step(st, k);`,
-//! `v = v.iter().map(..).collect();`, `p = [p[1], p[0] + p[1]];`, `u = w;`).
+//! `v = v.iter().map(..).collect();`, `p = [p[1], p[0] + p[1]];`, `u = w;`),
+//! and `Option`s of floats held in variables (`let mut prev: Option<T> =
+//! None;`, `best = Some(match best { .. })`, `first.unwrap_or(t)`).
 
 mod common;
 
@@ -77,6 +79,34 @@ fn states<T: Float + Sum>(x: &[T], k: T) -> T {
     st[0] * st[1] + v.iter().zip(&u).map(|(a, b)| *a * *b).sum::<T>() + p[0] * p[1]
 }
 
+/// The last value, the best so far, the first over a threshold.
+#[differentiable]
+fn running<T: Float>(xs: &[T], t: T) -> T {
+    let mut acc = T::zero();
+    let mut prev: Option<T> = None;
+    for &x in xs {
+        if let Some(p) = prev {
+            acc = acc + (x - p).powi(2);
+        }
+        prev = Some(x);
+    }
+    let mut best = None;
+    for &x in xs {
+        best = Some(match best {
+            Some(b) => x.max(b),
+            None => x,
+        });
+    }
+    let mut first: Option<T> = None;
+    for &x in xs {
+        if x > t && first.is_none() {
+            first = Some(x * x);
+        }
+    }
+    let last = prev.unwrap() * if prev.is_some() { 1.5 } else { 0.5 };
+    acc + best.expect("xs is not empty") * last + first.unwrap_or(t) * 2.0
+}
+
 fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     let q: Vec<T> = cast(&rng.point(3, -1.0, 1.0));
@@ -88,6 +118,20 @@ fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {
     let (_, (gx, gy, gz)) = shuffled_grad(p[0], p[1], &p[2..]);
     let g = [&[gx, gy][..], &gz[..]].concat();
     assert_gradient("shuffled", |q| shuffled(q[0], q[1], &q[2..]), &p, &g, tol);
+
+    // Values at least 0.2 apart, and the threshold between two of them.
+    let mut spaced: Vec<f64> = (0..5)
+        .map(|i| -1.0 + 0.4 * i as f64 + rng.uniform(0.0, 0.2))
+        .collect();
+    for i in (1..5).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        spaced.swap(i, j);
+    }
+    let t = -0.7 + 0.4 * (rng.next_u64() % 4) as f64;
+    let xt: Vec<T> = cast(&[&spaced[..], &[t][..]].concat());
+    let (_, (gx, gt)) = running_grad(&xt[..5], xt[5]);
+    let g = [gx, vec![gt]].concat();
+    assert_gradient("running", |q| running(&q[..5], q[5]), &xt, &g, tol);
 
     let x: Vec<T> = cast(&rng.point(4, -1.0, 1.0));
     let k = T::from(rng.uniform(0.5, 1.5)).unwrap();

@@ -24,6 +24,7 @@ mod labels;
 mod lower;
 mod matches;
 mod names;
+mod options;
 mod parse;
 mod patterns;
 mod reductions;

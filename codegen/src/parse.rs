@@ -314,6 +314,12 @@ pub(crate) fn function<'a>(
             body = std::borrow::Cow::Owned(b);
         }
     }
+    if crate::options::any(&body) {
+        let active = may_be_active(&body, floats.clone(), true);
+        if let Some(b) = crate::options::rewrite(&body, &float, &active) {
+            body = std::borrow::Cow::Owned(b);
+        }
+    }
     if crate::patterns::any(&body) {
         let active = may_be_active(&body, floats.clone(), true);
         if let Some(b) = crate::patterns::rewrite(&body, &active) {
