@@ -3,21 +3,22 @@
 //! so far") becomes a flag and a value, which lowering knows:
 //!
 //! ```text
-//! let mut prev: Option<T> = None;           let mut __tl_some_prev = false;
-//! for &x in xs {                            let mut __tl_val_prev = 0.0;
+//! let mut prev: Option<T> = None;           let mut __tl_some_prev0 = false;
+//! for &x in xs {                            let mut __tl_val_prev0 = 0.0;
 //!     if let Some(p) = prev {      ==>      for &x in xs {
-//!         acc = acc + (x - p).powi(2);          if __tl_some_prev { let p = __tl_val_prev;
+//!         acc = acc + (x - p).powi(2);          if __tl_some_prev0 { let p = __tl_val_prev0;
 //!     }                                             acc = acc + (x - p).powi(2); }
-//!     prev = Some(x);                           __tl_val_prev = x; __tl_some_prev = true;
+//!     prev = Some(x);                           __tl_val_prev0 = x; __tl_some_prev0 = true;
 //! }                                         }
 //! ```
 //!
 //! Understood uses: `name = Some(e);`, `name = None;`, `if let Some(p) =
 //! name`, `match name { Some(p) => .., None => .. }`, `.is_some()`,
-//! `.is_none()`, `.unwrap()`, `.expect(..)`, `.unwrap_or(d)`. A name used
-//! any other way, or bound more than once, is left as written (lowering
-//! reports it). Only the generated fns see this; the user's fn is kept as
-//! written.
+//! `.is_none()`, `.unwrap()`, `.expect(..)`, `.unwrap_or(d)`. Each `let`
+//! of the name is a scope of its own (shadowing); a name used any other
+//! way, captured by a closure, or bound by a loop, a closure or an arm, is
+//! left as written (lowering reports it). Only the generated fns see this;
+//! the user's fn is kept as written.
 
 use proc_macro2::Ident;
 use quote::format_ident;
@@ -39,13 +40,14 @@ pub(crate) fn rewrite(
     for name in candidates(&body, float, active) {
         let mut r = Rewrite {
             name: &name,
-            some: format_ident!("__tl_some_{}", name),
-            val: format_ident!("__tl_val_{}", name),
+            float,
+            stack: Vec::new(),
+            made: 0,
             failed: false,
         };
         let mut attempt = body.clone();
         r.visit_block_mut(&mut attempt);
-        if !r.failed && !mentions_ident(&attempt, &name) {
+        if !r.failed && r.made > 0 {
             body = attempt;
             changed = true;
         }
@@ -75,7 +77,8 @@ fn candidates(body: &Block, float: &Type, active: &rustc_hash::FxHashSet<String>
     #[derive(Default)]
     struct Find {
         lets: Vec<(Ident, bool)>,
-        bound: rustc_hash::FxHashMap<String, usize>,
+        /// Per name, how many patterns other than `let`s bind it.
+        bound: rustc_hash::FxHashMap<String, isize>,
         assigned: rustc_hash::FxHashSet<String>,
     }
     struct Visit<'a> {
@@ -93,8 +96,9 @@ fn candidates(body: &Block, float: &Type, active: &rustc_hash::FxHashSet<String>
     }
     impl<'ast> syn::visit::Visit<'ast> for Visit<'_> {
         fn visit_local(&mut self, l: &'ast syn::Local) {
+            // Bound by a `let`: not counted with the other patterns.
             for n in crate::parse::bindings(&l.pat) {
-                *self.f.bound.entry(n).or_default() += 1;
+                *self.f.bound.entry(n).or_default() -= 1;
             }
             let (pat, ty) = match &l.pat {
                 Pat::Type(t) => (&*t.pat, Some(&*t.ty)),
@@ -134,15 +138,17 @@ fn candidates(body: &Block, float: &Type, active: &rustc_hash::FxHashSet<String>
     };
     syn::visit::Visit::visit_block(&mut v, body);
     let f = v.f;
-    f.lets
-        .into_iter()
-        .filter(|(n, sure)| {
-            let n_str = n.to_string();
-            // `visit_local` counted the `let`, `visit_pat_ident` its name.
-            f.bound.get(&n_str) == Some(&2) && (*sure || f.assigned.contains(&n_str))
-        })
-        .map(|(n, _)| n)
-        .collect()
+    let mut names: Vec<Ident> = Vec::new();
+    for (n, sure) in f.lets {
+        let n_str = n.to_string();
+        // No closure parameter, loop or arm binds it (each `let` of it is
+        // a scope of its own).
+        let elsewhere = f.bound.get(&n_str).copied().unwrap_or(0) > 0;
+        if !elsewhere && (sure || f.assigned.contains(&n_str)) && !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    names
 }
 
 /// `Option<T>` for the fn's float type `T`.
@@ -158,29 +164,27 @@ fn option_of(ty: &Type, float: &Type) -> bool {
         && matches!(args.args.first(), Some(syn::GenericArgument::Type(t)) if same_type(t, float))
 }
 
-/// Whether `name` is still mentioned (a use the rewrite did not know).
-fn mentions_ident(b: &Block, name: &Ident) -> bool {
-    struct Find<'a>(&'a Ident, bool);
-    impl<'ast> syn::visit::Visit<'ast> for Find<'_> {
-        fn visit_ident(&mut self, i: &'ast Ident) {
-            self.1 |= i == self.0;
-        }
-    }
-    let mut f = Find(name, false);
-    syn::visit::visit_block(&mut f, b);
-    f.1
-}
-
 struct Rewrite<'a> {
     name: &'a Ident,
-    some: Ident,
-    val: Ident,
+    float: &'a Type,
+    /// The `let`s of the name in scope, innermost last: its flag and value
+    /// where it holds an `Option` of floats, `None` where another `let`
+    /// shadows it.
+    stack: Vec<Option<(Ident, Ident)>>,
+    /// How many `let`s were rewritten.
+    made: usize,
     failed: bool,
 }
 
 impl Rewrite<'_> {
+    /// The flag and value of the name in scope, if it is one of ours.
+    fn current(&self) -> Option<(Ident, Ident)> {
+        self.stack.last().cloned().flatten()
+    }
+
     fn is_name(&self, e: &Expr) -> bool {
-        matches!(strip_parens(e), Expr::Path(p) if p.path.is_ident(self.name))
+        self.current().is_some()
+            && matches!(strip_parens(e), Expr::Path(p) if p.path.is_ident(self.name))
     }
 
     /// `Some(p)` (or `Some(_)`): the name it binds.
@@ -206,12 +210,55 @@ impl Rewrite<'_> {
     }
 
     /// `{ let p = val; body }`.
-    fn bound(&self, p: Option<&Pat>, mut body: Block) -> Block {
+    fn bound(&self, p: Option<&Pat>, val: &Ident, mut body: Block) -> Block {
         if let Some(p) = p {
-            let val = &self.val;
             body.stmts.insert(0, syn::parse_quote!(let #p = #val;));
         }
         body
+    }
+
+    /// A `let` of the name: its flag and value (pushed in scope), or
+    /// `None` where this `let` is not an `Option` of floats.
+    fn declaration(&mut self, l: &syn::Local) -> Option<Vec<Stmt>> {
+        let (pat, ty) = match &l.pat {
+            Pat::Type(t) => (&*t.pat, Some(&*t.ty)),
+            p => (p, None),
+        };
+        let (Pat::Ident(pi), Some(init)) = (pat, &l.init) else {
+            return None;
+        };
+        if ty.is_some_and(|t| !option_of(t, self.float)) || init.diverge.is_some() {
+            return None;
+        }
+        let value = match strip_parens(&init.expr) {
+            Expr::Path(p) if p.path.is_ident("None") => None,
+            Expr::Call(c)
+                if matches!(&*c.func, Expr::Path(p) if p.path.is_ident("Some"))
+                    && c.args.len() == 1 =>
+            {
+                // Read with the name's earlier `let` still in scope.
+                let mut e = c.args[0].clone();
+                self.visit_expr_mut(&mut e);
+                Some(e)
+            }
+            _ => return None,
+        };
+        let k = self.made;
+        self.made += 1;
+        let some = format_ident!("__tl_some_{}{}", pi.ident, k);
+        let val = format_ident!("__tl_val_{}{}", pi.ident, k);
+        let out = match value {
+            None => vec![
+                syn::parse_quote!(let mut #some = false;),
+                syn::parse_quote!(let mut #val = 0.0;),
+            ],
+            Some(e) => vec![
+                syn::parse_quote!(let mut #some = true;),
+                syn::parse_quote!(let mut #val = #e;),
+            ],
+        };
+        self.stack.push(Some((some, val)));
+        Some(out)
     }
 
     /// The statements for `name = Some(e);` / `name = None;`.
@@ -222,7 +269,7 @@ impl Rewrite<'_> {
         if !self.is_name(&a.left) {
             return None;
         }
-        let (some, val) = (&self.some, &self.val);
+        let (some, val) = self.current()?;
         match strip_parens(&a.right) {
             Expr::Call(c)
                 if matches!(&*c.func, Expr::Path(p) if p.path.is_ident("Some"))
@@ -244,33 +291,24 @@ impl Rewrite<'_> {
 
 impl VisitMut for Rewrite<'_> {
     fn visit_block_mut(&mut self, b: &mut Block) {
+        let depth = self.stack.len();
         let stmts = std::mem::take(&mut b.stmts);
         let mut out = Vec::with_capacity(stmts.len());
         for mut s in stmts {
-            // The `let`: a flag and a value.
             if let Stmt::Local(l) = &s {
-                let pat = match &l.pat {
-                    Pat::Type(t) => &*t.pat,
-                    p => p,
-                };
-                if let (Pat::Ident(pi), Some(init)) = (pat, &l.init) {
-                    if pi.ident == *self.name {
-                        let (some, val) = (self.some.clone(), self.val.clone());
-                        match strip_parens(&init.expr) {
-                            Expr::Path(p) if p.path.is_ident("None") => {
-                                out.push(syn::parse_quote!(let mut #some = false;));
-                                out.push(syn::parse_quote!(let mut #val = 0.0;));
-                            }
-                            Expr::Call(c) if c.args.len() == 1 => {
-                                let mut e = c.args[0].clone();
-                                self.visit_expr_mut(&mut e);
-                                out.push(syn::parse_quote!(let mut #some = true;));
-                                out.push(syn::parse_quote!(let mut #val = #e;));
-                            }
-                            _ => self.failed = true,
-                        }
+                let binds = crate::parse::bindings(&l.pat)
+                    .iter()
+                    .any(|n| self.name == n);
+                if binds {
+                    if let Some(decl) = self.declaration(l) {
+                        out.extend(decl);
                         continue;
                     }
+                    // Another `let` of the name: its value may read ours.
+                    self.visit_stmt_mut(&mut s);
+                    out.push(s);
+                    self.stack.push(None);
+                    continue;
                 }
             }
             if let Some(new) = self.assignment(&s) {
@@ -284,10 +322,13 @@ impl VisitMut for Rewrite<'_> {
             out.push(s);
         }
         b.stmts = out;
+        self.stack.truncate(depth);
     }
 
     fn visit_expr_mut(&mut self, e: &mut Expr) {
-        let (some, val) = (self.some.clone(), self.val.clone());
+        let Some((some, val)) = self.current() else {
+            return syn::visit_mut::visit_expr_mut(self, e);
+        };
         match e {
             // `if let Some(p) = name { .. } else { .. }`
             Expr::If(i) => {
@@ -297,7 +338,7 @@ impl VisitMut for Rewrite<'_> {
                             self.failed = true;
                             return;
                         };
-                        let then = self.bound(p, i.then_branch.clone());
+                        let then = self.bound(p, &val, i.then_branch.clone());
                         i.then_branch = then;
                         *i.cond = syn::parse_quote!(#some);
                     }
@@ -326,7 +367,7 @@ impl VisitMut for Rewrite<'_> {
                     self.failed = true;
                     return;
                 };
-                let then = self.bound(p.as_ref(), syn::parse_quote!({ #a }));
+                let then = self.bound(p.as_ref(), &val, syn::parse_quote!({ #a }));
                 *e = syn::parse_quote!(if #some #then else { #b });
                 syn::visit_mut::visit_expr_mut(self, e);
             }
@@ -346,7 +387,14 @@ impl VisitMut for Rewrite<'_> {
                 };
             }
             Expr::Path(p) if p.path.is_ident(self.name) => self.failed = true,
-            Expr::Closure(_) => {}
+            // A closure capturing it would capture a name that is gone.
+            Expr::Closure(c) => {
+                let mut names = rustc_hash::FxHashSet::default();
+                names.insert(self.name.to_string());
+                if mentions_name(&c.body, &names) {
+                    self.failed = true;
+                }
+            }
             _ => syn::visit_mut::visit_expr_mut(self, e),
         }
     }
@@ -372,15 +420,30 @@ mod tests {
             "{ let mut prev: Option<T> = None; for &x in xs { if let Some(p) = prev { s = s + p; } prev = Some(x); } }",
         )
         .unwrap();
-        assert!(out.contains("let mut __tl_some_prev = false"), "{out}");
+        assert!(out.contains("let mut __tl_some_prev0 = false"), "{out}");
         assert!(
-            out.contains("if __tl_some_prev { let p = __tl_val_prev ;"),
+            out.contains("if __tl_some_prev0 { let p = __tl_val_prev0 ;"),
             "{out}"
         );
         assert!(
-            out.contains("__tl_val_prev = x ; __tl_some_prev = true ;"),
+            out.contains("__tl_val_prev0 = x ; __tl_some_prev0 = true ;"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn each_let_is_a_scope_of_its_own() {
+        let out = rewritten(
+            "{ let mut p: Option<T> = None; p = Some(x); let a = p.unwrap(); \
+               let mut p = Some(a * 2.0); let b = p.unwrap(); \
+               let p = 3; s = s + a + b * T::from(p).unwrap(); }",
+        )
+        .unwrap();
+        assert!(out.contains("let a = __tl_val_p0"), "{out}");
+        assert!(out.contains("let mut __tl_val_p1 = a * 2.0"), "{out}");
+        assert!(out.contains("let b = __tl_val_p1"), "{out}");
+        // The last `let` is an integer: read as written.
+        assert!(out.contains("T :: from (p)"), "{out}");
     }
 
     #[test]
