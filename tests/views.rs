@@ -9,8 +9,8 @@
 //! a.partial_cmp(b).unwrap())`, `reduce(T::max)`, `min_by`, `total_cmp`),
 //! ranges of arrays passed to calls and bound to names (`dot(&w[a..b], x)`,
 //! `let head = &x[..2];`), elements written through `iter_mut()` zipped
-//! with other arrays and `for_each`, and reductions over arrays the fn
-//! filled itself.
+//! with other arrays and `for_each`, pushes under a condition, and
+//! reductions over arrays the fn filled itself.
 
 #![allow(
     clippy::needless_range_loop,
@@ -154,6 +154,40 @@ fn kept<T: Float + Sum>(x: &[T]) -> T {
     s / T::from(pos.len().max(1)).unwrap()
         + sq.iter().copied().sum::<T>() * T::from(sq.len()).unwrap()
         + head.iter().copied().sum::<T>()
+}
+
+/// Pushes under a condition (counted first), and a pushed `Vec` whose
+/// loop's length is computed after the `Vec::new()`.
+#[differentiable]
+fn pushed<T: Float>(x: &[T], k: T) -> T {
+    let mut pos = Vec::new();
+    for &v in x.iter() {
+        let d = v - k;
+        if d > T::zero() {
+            pos.push(d * d);
+        }
+    }
+    let mut pairs = Vec::new();
+    let n = x.len() - 1;
+    for i in 0..n {
+        pairs.push(x[i] * x[i + 1]);
+    }
+    let mut s = T::zero();
+    for v in pos.iter() {
+        s = s + *v;
+    }
+    s / T::from(pos.len().max(1)).unwrap() + pairs.iter().fold(T::zero(), |a, &b| a + b)
+}
+
+#[differentiable]
+fn evens<T: Float>(x: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(x.len());
+    for i in 0..x.len() {
+        if i % 2 == 0 {
+            out.push(x[i].exp());
+        }
+    }
+    out
 }
 
 #[differentiable]
@@ -355,6 +389,19 @@ fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {
         assert_gradient("written", |q| written(&q[..n], &q[n..]), &xw, &g, tol);
         let (_, g) = kept_grad(&z);
         assert_gradient("kept", |q| kept(q), &z, &g, tol);
+        let k = T::from(0.5).unwrap();
+        let (_, (gz, gk)) = pushed_grad(&z, k);
+        let zk = [&z[..], &[k][..]].concat();
+        let g = [gz, vec![gk]].concat();
+        assert_gradient("pushed", |q| pushed(&q[..n], q[n]), &zk, &g, tol);
+        let (e, pullback) = evens_forward(&z);
+        assert_eq!(e.len(), n.div_ceil(2));
+        for k in 0..e.len() {
+            let mut seed = vec![T::zero(); e.len()];
+            seed[k] = T::one();
+            let g = pullback(seed);
+            assert_gradient("evens", |q| evens(q)[k], &z, &g, tol);
+        }
         let (r, pullback) = roots_forward(&z);
         assert_eq!(r.len(), z.iter().filter(|v| **v > T::zero()).count());
         for k in 0..r.len() {

@@ -253,7 +253,9 @@ impl Rewrite<'_> {
     /// (`v.push(e);` at the top of its body, no `break` or `continue`):
     /// a `Vec` as long as the loop, filled by position.
     fn fill_pushes(&mut self, stmts: &mut Vec<Stmt>) {
-        let mut inserts: Vec<(usize, Stmt)> = Vec::new();
+        // Per rewritten loop: the `let` it replaces, and what goes just
+        // before the loop (the length, the `Vec`, the counter).
+        let mut moves: Vec<(usize, usize, Vec<Stmt>)> = Vec::new();
         for at in 0..stmts.len() {
             let Some((name, typed)) = empty_vec(&stmts[at]) else {
                 continue;
@@ -282,10 +284,10 @@ impl Rewrite<'_> {
                 .iter()
                 .enumerate()
                 .any(|(k, s)| k != push_at && mentions(s, &name));
-            let value = pushed(&fl.body.stmts[push_at], &name).cloned();
-            let (Some(value), Some(n)) = (value, length(&fl.expr)) else {
+            let Some((cond, value)) = pushed(&fl.body.stmts[push_at], &name) else {
                 continue;
             };
+            let (cond, value) = (cond.cloned(), value.clone());
             if others
                 || fl.label.is_some()
                 || breaks(&fl.body)
@@ -296,24 +298,72 @@ impl Rewrite<'_> {
             }
             let span = name.span();
             let k = proc_macro2::Ident::new(&format!("__tl_at{}", self.count), span);
+            let mut before: Vec<Stmt> = Vec::new();
+            let n = match &cond {
+                // Pushed every time: as long as the loop.
+                None => match length(&fl.expr) {
+                    Some(n) => n,
+                    None => continue,
+                },
+                // Pushed where `cond` holds: counted first, by the same
+                // loop with only its `let`s before the push (they may
+                // compute what `cond` reads).
+                Some(cond) => {
+                    let lets = &fl.body.stmts[..push_at];
+                    if !lets.iter().all(|s| matches!(s, Stmt::Local(_))) {
+                        continue;
+                    }
+                    let c = proc_macro2::Ident::new(&format!("__tl_count{}", self.count), span);
+                    let (pat, iter) = (&fl.pat, &fl.expr);
+                    before.push(syn::parse_quote_spanned!(span=> let mut #c = 0usize;));
+                    before.push(syn::parse_quote_spanned!(span=>
+                        for #pat in #iter {
+                            #(#lets)*
+                            if #cond {
+                                #c += 1;
+                            }
+                        }
+                    ));
+                    quote!(#c)
+                }
+            };
             self.count += 1;
-            stmts[at] = syn::parse_quote_spanned!(span=> let mut #name = vec![0.0; #n];);
+            before.push(syn::parse_quote_spanned!(span=> let mut #name = vec![0.0; #n];));
+            before.push(syn::parse_quote_spanned!(span=> let mut #k = 0usize;));
             let Stmt::Expr(Expr::ForLoop(fl), _) = &mut stmts[use_at] else {
                 continue;
             };
-            let fill: [Stmt; 2] = [
-                syn::parse_quote_spanned!(span=> #name[#k] = #value;),
-                syn::parse_quote_spanned!(span=> #k += 1;),
-            ];
-            fl.body.stmts.splice(push_at..=push_at, fill);
-            // The counter, declared just before the loop.
-            inserts.push((
-                use_at,
-                syn::parse_quote_spanned!(span=> let mut #k = 0usize;),
-            ));
+            let fill: Stmt = match &cond {
+                None => syn::parse_quote_spanned!(span=> { #name[#k] = #value; #k += 1; }),
+                Some(cond) => syn::parse_quote_spanned!(span=>
+                    if #cond {
+                        #name[#k] = #value;
+                        #k += 1;
+                    }
+                ),
+            };
+            match (&cond, fill) {
+                // Two statements in the body, not a block.
+                (None, Stmt::Expr(Expr::Block(b), _)) => {
+                    fl.body.stmts.splice(push_at..=push_at, b.block.stmts);
+                }
+                (_, fill) => fl.body.stmts[push_at] = fill,
+            }
+            moves.push((at, use_at, before));
         }
-        for (at, decl) in inserts.into_iter().rev() {
-            stmts.insert(at, decl);
+        if moves.is_empty() {
+            return;
+        }
+        // The `Vec::new()`s go; their loops get what goes before them.
+        let old = std::mem::take(stmts);
+        for (i, s) in old.into_iter().enumerate() {
+            if moves.iter().any(|(at, _, _)| *at == i) {
+                continue;
+            }
+            if let Some((_, _, before)) = moves.iter_mut().find(|(_, u, _)| *u == i) {
+                stmts.append(before);
+            }
+            stmts.push(s);
         }
     }
 
@@ -622,15 +672,28 @@ fn mentions(s: &Stmt, name: &proc_macro2::Ident) -> bool {
 }
 
 /// `name.push(value);`: the value.
-fn pushed<'s>(s: &'s Stmt, name: &proc_macro2::Ident) -> Option<&'s Expr> {
-    let Stmt::Expr(Expr::MethodCall(m), Some(_)) = s else {
-        return None;
-    };
-    match (&*m.receiver, m.args.first()) {
-        (Expr::Path(p), Some(v))
-            if m.method == "push" && m.args.len() == 1 && p.path.is_ident(name) =>
+/// `name.push(v);`, or `if cond { name.push(v); }` (no `else`): the
+/// condition, if any, and the value.
+fn pushed<'s>(s: &'s Stmt, name: &proc_macro2::Ident) -> Option<(Option<&'s Expr>, &'s Expr)> {
+    match s {
+        Stmt::Expr(Expr::MethodCall(m), Some(_)) => match (&*m.receiver, m.args.first()) {
+            (Expr::Path(p), Some(v))
+                if m.method == "push" && m.args.len() == 1 && p.path.is_ident(name) =>
+            {
+                Some((None, v))
+            }
+            _ => None,
+        },
+        Stmt::Expr(Expr::If(i), _)
+            if i.else_branch.is_none() && !matches!(&*i.cond, Expr::Let(_)) =>
         {
-            Some(v)
+            match &i.then_branch.stmts[..] {
+                [push] => match pushed(push, name)? {
+                    (None, v) => Some((Some(&*i.cond), v)),
+                    _ => None,
+                },
+                _ => None,
+            }
         }
         _ => None,
     }

@@ -1,14 +1,16 @@
 use tapeless::{differentiable, Float};
 
-// One push per iteration of the loop after `Vec::new()` fills it by
-// position; a push under a condition cannot be followed.
+// One push per iteration of the loop after `Vec::new()`, or one under an
+// `if`, fills it by position; a loop that may stop early cannot be
+// followed.
 #[differentiable]
 fn f<T: Float>(x: &[T]) -> Vec<T> {
     let mut out = Vec::new();
     for &v in x {
-        if v > 0.0 {
-            out.push(v * 2.0);
+        if v > 5.0 {
+            break;
         }
+        out.push(v * 2.0);
     }
     out
 }
