@@ -322,46 +322,36 @@ macro_rules! check_all {
     }};
 }
 
+/// Every fn of this file, for `check_all!`.
+macro_rules! every_fn {
+    ($t:ty, $tol:expr) => {
+        check_all!(
+            $t,
+            $tol,
+            n7_0, n7_0_grad;
+            n7_1, n7_1_grad;
+            n7_2, n7_2_grad;
+            n7_3, n7_3_grad;
+            n7_4, n7_4_grad;
+            n7_5, n7_5_grad;
+            n7_6, n7_6_grad;
+            n7_7, n7_7_grad;
+            n7_8, n7_8_grad;
+            n7_9, n7_9_grad;
+            n7_10, n7_10_grad;
+            n7_11, n7_11_grad;
+            n7_12, n7_12_grad;
+            n7_13, n7_13_grad;
+        )
+    };
+}
+
 #[test]
 fn newer_combinations_match_finite_differences() {
-    check_all!(
-        f64,
-        1e-5,
-        n7_0, n7_0_grad;
-        n7_1, n7_1_grad;
-        n7_2, n7_2_grad;
-        n7_3, n7_3_grad;
-        n7_4, n7_4_grad;
-        n7_5, n7_5_grad;
-        n7_6, n7_6_grad;
-        n7_7, n7_7_grad;
-        n7_8, n7_8_grad;
-        n7_9, n7_9_grad;
-        n7_10, n7_10_grad;
-        n7_11, n7_11_grad;
-        n7_12, n7_12_grad;
-        n7_13, n7_13_grad;
-    );
+    every_fn!(f64, 1e-5);
 }
 
 #[test]
 fn newer_combinations_match_finite_differences_f32() {
-    check_all!(
-        f32,
-        2e-2,
-        n7_0, n7_0_grad;
-        n7_1, n7_1_grad;
-        n7_2, n7_2_grad;
-        n7_3, n7_3_grad;
-        n7_4, n7_4_grad;
-        n7_5, n7_5_grad;
-        n7_6, n7_6_grad;
-        n7_7, n7_7_grad;
-        n7_8, n7_8_grad;
-        n7_9, n7_9_grad;
-        n7_10, n7_10_grad;
-        n7_11, n7_11_grad;
-        n7_12, n7_12_grad;
-        n7_13, n7_13_grad;
-    );
+    every_fn!(f32, 2e-2);
 }

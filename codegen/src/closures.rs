@@ -68,7 +68,7 @@ fn named_closure(s: &Stmt) -> Option<(&syn::Ident, &syn::ExprClosure)> {
 }
 
 /// A `return` in `e` (it would leave the closure, not the fn).
-fn returns(e: &Expr) -> bool {
+pub(crate) fn returns(e: &Expr) -> bool {
     struct Find(bool);
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {

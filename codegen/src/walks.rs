@@ -565,7 +565,7 @@ fn for_each(s: &Stmt) -> Option<syn::ExprForLoop> {
     let Expr::Closure(c) = strip_parens(&m.args[0]) else {
         return None;
     };
-    if c.inputs.len() != 1 || c.asyncness.is_some() || returns(&c.body) {
+    if c.inputs.len() != 1 || c.asyncness.is_some() || crate::closures::returns(&c.body) {
         return None;
     }
     let pat = match &c.inputs[0] {
@@ -578,21 +578,6 @@ fn for_each(s: &Stmt) -> Option<syn::ExprForLoop> {
         e => syn::parse_quote!({ #e; }),
     };
     Some(syn::parse_quote_spanned!(m.method.span()=> for #pat in #iter #body))
-}
-
-/// A `return` in `e` (not in a closure inside it).
-fn returns(e: &Expr) -> bool {
-    struct Find(bool);
-    impl<'ast> syn::visit::Visit<'ast> for Find {
-        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
-            self.0 = true;
-        }
-        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
-        fn visit_item(&mut self, _: &'ast syn::Item) {}
-    }
-    let mut f = Find(false);
-    syn::visit::visit_expr(&mut f, e);
-    f.0
 }
 
 /// The item a loop's pattern binds, as an expression of its names.
