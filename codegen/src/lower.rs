@@ -2977,7 +2977,7 @@ impl Lower<'_, '_> {
                 ) {
                     "; iterators are supported as `for` loops (`for v in x.iter()`, `.enumerate()`, `.zip(..)`) and reduced by `.map(|v| ..)` then `.sum()`, `.product()` or `.fold(init, |acc, v| ..)` over such a loop's iterator (`.filter(..)` and `.take_while(..)` too; not `filter_map`, `skip_while`, `flat_map`, ...)"
                 } else if matches!(name, "push" | "extend" | "insert" | "resize") {
-                    "; make arrays with `vec![x; n]` or `[x; N]` and assign their elements (`a[i] = ..`), or push in the `for` loop that first uses a `Vec::new()`, once per iteration or under one `if` without `else` (no `break` or `continue` in the loop)"
+                    "; make arrays with `vec![x; n]` or `[x; N]` and assign their elements (`a[i] = ..`), or push in the `for` loop that first uses a `Vec::new()`, once per iteration or under one `if` without `else` whose condition reads nothing the loop changes (no `break` or `continue` in the loop)"
                 } else {
                     ""
                 };

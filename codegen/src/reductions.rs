@@ -313,6 +313,18 @@ impl Rewrite<'_> {
                     if !lets.iter().all(|s| matches!(s, Stmt::Local(_))) {
                         continue;
                     }
+                    // The count must see what the fill sees: nothing the
+                    // loop changes may steer it (`if acc < 1.0 { .. }
+                    // acc = acc + v;` would count every item).
+                    let changed = assigned_in(&fl.body);
+                    let reads = |e: &Expr| crate::parse::mentions_name(e, &changed);
+                    let lets_read = lets.iter().any(|s| match s {
+                        Stmt::Local(l) => l.init.as_ref().is_some_and(|i| reads(&i.expr)),
+                        _ => true,
+                    });
+                    if reads(cond) || lets_read {
+                        continue;
+                    }
                     let c = proc_macro2::Ident::new(&format!("__tl_count{}", self.count), span);
                     let (pat, iter) = (&fl.pat, &fl.expr);
                     before.push(syn::parse_quote_spanned!(span=> let mut #c = 0usize;));
@@ -672,6 +684,56 @@ fn mentions(s: &Stmt, name: &proc_macro2::Ident) -> bool {
 }
 
 /// `name.push(value);`: the value.
+/// The names a loop body assigns or changes in place (`acc = ..`, `acc +=
+/// ..`, `a[i] = ..`, `v.push(..)`, `&mut v`).
+fn assigned_in(body: &Block) -> rustc_hash::FxHashSet<String> {
+    struct Find(rustc_hash::FxHashSet<String>);
+    impl Find {
+        fn base(&mut self, mut e: &Expr) {
+            loop {
+                e = match e {
+                    Expr::Index(i) => &i.expr,
+                    Expr::Field(f) => &f.base,
+                    Expr::Paren(p) => &p.expr,
+                    Expr::Unary(u) => &u.expr,
+                    Expr::MethodCall(m) => &m.receiver,
+                    _ => break,
+                };
+            }
+            if let Expr::Path(p) = e {
+                if let Some(id) = p.path.get_ident() {
+                    self.0.insert(id.to_string());
+                }
+            }
+        }
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+            self.base(&a.left);
+            syn::visit::visit_expr_assign(self, a);
+        }
+        fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
+            if crate::parse::is_compound(&b.op) {
+                self.base(&b.left);
+            }
+            syn::visit::visit_expr_binary(self, b);
+        }
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            self.base(&m.receiver);
+            syn::visit::visit_expr_method_call(self, m);
+        }
+        fn visit_expr_reference(&mut self, r: &'ast syn::ExprReference) {
+            if r.mutability.is_some() {
+                self.base(&r.expr);
+            }
+            syn::visit::visit_expr_reference(self, r);
+        }
+    }
+    let mut f = Find(Default::default());
+    syn::visit::visit_block(&mut f, body);
+    f.0
+}
+
 /// `name.push(v);`, or `if cond { name.push(v); }` (no `else`): the
 /// condition, if any, and the value.
 fn pushed<'s>(s: &'s Stmt, name: &proc_macro2::Ident) -> Option<(Option<&'s Expr>, &'s Expr)> {

@@ -15,6 +15,21 @@ fn f<T: Float>(x: &[T]) -> Vec<T> {
     out
 }
 
+// A push under a condition the loop changes: the items that pass cannot
+// be counted before the loop.
+#[differentiable]
+fn h<T: Float>(x: &[T]) -> T {
+    let mut out = Vec::new();
+    let mut acc = T::zero();
+    for &v in x.iter() {
+        if acc < T::one() {
+            out.push(v * 2.0);
+        }
+        acc = acc + v;
+    }
+    out[0]
+}
+
 // A constant changed in place would be read as it was made.
 #[differentiable]
 fn g<T: Float>(x: &[T]) -> T {
