@@ -66,7 +66,8 @@ pub(crate) fn any(body: &Block) -> bool {
 #[derive(Clone)]
 struct View {
     base: Option<Box<Expr>>,
-    first: TokenStream,
+    /// `None` for 0, where every array's walk starts.
+    first: Option<TokenStream>,
     /// `None` for 1.
     stride: Option<TokenStream>,
     down: bool,
@@ -86,15 +87,20 @@ impl View {
         }
     }
 
+    /// The first index, `0usize` where it is 0.
+    fn start(&self) -> TokenStream {
+        self.first.clone().unwrap_or_else(|| quote!(0usize))
+    }
+
     /// `first` moved `n` items on, in the walk's direction (wrapping: a
     /// walk of no items may start before 0, and reads nothing).
     fn advance(&mut self, n: TokenStream) {
         let by = self.steps(n);
-        let first = &self.first;
-        self.first = match self.down {
-            false => plus(first, by),
+        let first = self.start();
+        self.first = Some(match self.down {
+            false => plus(&self.first, by),
             true => quote!(usize::wrapping_sub(#first, #by)),
-        };
+        });
     }
 }
 
@@ -176,12 +182,12 @@ impl Tree {
             let c = v.count.clone()?;
             let last = v.steps(quote!(#c));
             let one = v.steps(quote!(1));
-            let first = &v.first;
-            let end = plus(first, last.clone());
-            v.first = match v.down {
+            let first = v.start();
+            let end = plus(&v.first, last.clone());
+            v.first = Some(match v.down {
                 false => quote!(usize::wrapping_sub(#end, #one)),
                 true => quote!(usize::wrapping_add(usize::wrapping_sub(#first, #last), #one)),
-            };
+            });
             v.down = !v.down;
         }
         Some(())
@@ -236,7 +242,7 @@ fn tree(e: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
                     let t = tree(&m.receiver, in_zip, irregular)?;
                     let index = View {
                         base: None,
-                        first: quote!(0usize),
+                        first: None,
                         stride: None,
                         down: false,
                         count: None,
@@ -288,12 +294,16 @@ fn writable(mut t: Tree) -> Option<Tree> {
 
 /// `a..b`, `a..=b`, `a..`: its numbers.
 fn range(r: &syn::ExprRange) -> Option<Tree> {
-    let start = r.start.as_ref().map_or(quote!(0usize), |s| group(s));
-    let count = match (&r.end, &r.limits) {
-        (None, _) => None,
-        (Some(b), syn::RangeLimits::HalfOpen(_)) => Some(quote!(usize::saturating_sub(#b, #start))),
-        (Some(b), syn::RangeLimits::Closed(_)) => {
-            Some(quote!(usize::saturating_sub(#b + 1, #start)))
+    let start = r.start.as_ref().map(|s| group(s));
+    let count = match (&r.end, &r.limits, &start) {
+        (None, ..) => None,
+        (Some(b), syn::RangeLimits::HalfOpen(_), None) => Some(quote!(#b)),
+        (Some(b), syn::RangeLimits::Closed(_), None) => Some(quote!(#b + 1)),
+        (Some(b), syn::RangeLimits::HalfOpen(_), Some(a)) => {
+            Some(quote!(usize::saturating_sub(#b, #a)))
+        }
+        (Some(b), syn::RangeLimits::Closed(_), Some(a)) => {
+            Some(quote!(usize::saturating_sub(#b + 1, #a)))
         }
     };
     Some(Tree::Part(View {
@@ -318,9 +328,9 @@ fn array(base: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
                 return None;
             };
             let whole = &ix.expr;
-            v.count.get_or_insert_with(|| {
-                let s = &v.first;
-                quote!(usize::saturating_sub(#whole.len(), #s))
+            v.count.get_or_insert_with(|| match &v.first {
+                None => quote!(#whole.len()),
+                Some(s) => quote!(usize::saturating_sub(#whole.len(), #s)),
             });
             v.base = Some(ix.expr.clone());
             v.by_value = false;
@@ -332,7 +342,7 @@ fn array(base: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
     }
     Some(Tree::Part(View {
         base: Some(Box::new(base.clone())),
-        first: quote!(0usize),
+        first: None,
         stride: None,
         down: false,
         count: Some(quote!(#base.len())),
@@ -355,11 +365,11 @@ fn group(e: &Expr) -> TokenStream {
     }
 }
 
-/// `a + b`, or `b` where `a` is the `0usize` every part starts from.
-fn plus(a: &TokenStream, b: TokenStream) -> TokenStream {
-    match a.to_string().as_str() {
-        "0usize" => b,
-        _ => quote!(#a + #b),
+/// `a + b`, or `b` where `a` is 0 (`None`).
+fn plus(a: &Option<TokenStream>, b: TokenStream) -> TokenStream {
+    match a {
+        None => b,
+        Some(a) => quote!(#a + #b),
     }
 }
 
@@ -389,12 +399,13 @@ impl Rewrite<'_> {
         let mut at: Vec<TokenStream> = Vec::new();
         for (j, v) in tree.parts().into_iter().enumerate() {
             let step = v.steps(quote!(#k));
-            if v.first.to_string() == "0usize" && !v.down {
+            // From 0 up: the step alone.
+            if v.first.is_none() && !v.down {
                 at.push(step);
                 continue;
             }
+            let first = v.start();
             let name = format_ident!("__tl_zip{}_at{}", self.count, j, span = span);
-            let first = &v.first;
             head.push(syn::parse_quote_spanned!(span=> let #name = #first;));
             at.push(match v.down {
                 false => quote!(#name + #step),
