@@ -1402,6 +1402,10 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
         carried: HashMap::default(),
         kept_in_place: HashSet::default(),
         masked: false,
+        touched: vec![false; g.vars.len()],
+        zeroed_in: vec![None; g.vars.len()],
+        moved: vec![false; g.vars.len()],
+        top: None,
     };
     let mut cursors: Vec<(&NodeId, &(Ident, Ident))> = plan.tape.iter().collect();
     cursors.sort_by_key(|(id, _)| **id);
@@ -1517,9 +1521,33 @@ struct Backward<'g, 'n> {
     kept_in_place: HashSet<NodeId>,
     /// Whether an accumulation tests the mask of needed gradients.
     masked: bool,
+    /// Per variable: whether the backward has written its adjoint yet
+    /// (since its declaration).
+    touched: Vec<bool>,
+    /// Per variable: the block whose start declares its adjoint as zeros,
+    /// while that declaration may still be replaced by a moved gradient.
+    zeroed_in: Vec<Option<RegionId>>,
+    /// Per variable: its adjoint was declared where a call's gradient
+    /// moved in (see [`Backward::call`]), so its zeros are not declared.
+    moved: Vec<bool>,
+    /// The block whose own statement (not one nested in a branch or loop)
+    /// is being reversed.
+    top: Option<RegionId>,
 }
 
 impl Backward<'_, '_> {
+    /// A variable's adjoint, noting that the backward uses it from here on.
+    fn var_d(&mut self, v: VarId) -> TokenStream {
+        self.touched[v] = true;
+        self.plan.var_adjoint[v].to_token_stream()
+    }
+
+    /// An element of a variable's adjoint (see [`Backward::var_d`]).
+    fn d_place(&mut self, v: VarId, index: &[NodeId]) -> TokenStream {
+        self.touched[v] = true;
+        adjoint_place(self.plan, self.g, v, index)
+    }
+
     fn zero(&self) -> TokenStream {
         let t = &self.float;
         quote!(::tapeless::__private::zero::<#t>())
@@ -1624,6 +1652,7 @@ impl Backward<'_, '_> {
             }
         }
         let zero = self.zero();
+        let mut decls = Vec::new();
         for &id in &self.plan.nodes_in[b.id] {
             let node = &g.nodes[id];
             if self.a.mode[id] == Mode::Accum {
@@ -1639,12 +1668,18 @@ impl Backward<'_, '_> {
             }
             let d = &self.plan.var_adjoint[v];
             let is_output = matches!(&g.output, crate::graph::Val::Var(o) if *o == v);
+            self.touched[v] = false;
+            self.moved[v] = false;
             let init = if is_output {
                 self.douts[0].to_token_stream()
             } else {
                 match &var.shape {
                     Shape::Scalar => zero.clone(),
-                    Shape::Array { zeros, .. } => zeros.clone(),
+                    Shape::Array { zeros, .. } => {
+                        self.zeroed_in[v] = Some(b.id);
+                        decls.push((v, out.len()));
+                        zeros.clone()
+                    }
                 }
             };
             out.push(quote!(let mut #d = #init;));
@@ -1665,12 +1700,24 @@ impl Backward<'_, '_> {
                 // The element's adjoint is the new value's, and stays the
                 // old value's: not zeroed, and not added back.
                 (Stmt::Store { var, index, value }, Some(&read)) => {
-                    let d = adjoint_place(self.plan, g, *var, index);
+                    let d = self.d_place(*var, index);
                     self.kept_in_place.insert(read);
                     out.extend(self.contribute(*value, Local::Expr(d), &TokenStream::new()));
                 }
-                _ => out.extend(self.stmt(s)),
+                _ => {
+                    self.top = Some(b.id);
+                    let reversed = self.stmt(s);
+                    self.top = None;
+                    out.extend(reversed);
+                }
             }
+        }
+        // Zeros a moved gradient replaced are not made.
+        for (v, at) in decls {
+            if self.moved[v] {
+                out[at] = TokenStream::new();
+            }
+            self.zeroed_in[v] = None;
         }
         // Counters stepped here go back to their value at the block's start.
         for c in &self.plan.counters {
@@ -1759,14 +1806,13 @@ impl Backward<'_, '_> {
 
     fn stmt(&mut self, s: &Stmt) -> Vec<TokenStream> {
         let g = self.g;
-        let plan = self.plan;
         match s {
             Stmt::Node(id) => self.node(*id),
             Stmt::Declare { var, init } => {
                 if !g.vars[*var].active {
                     return vec![];
                 }
-                let d = plan.var_adjoint[*var].to_token_stream();
+                let d = self.var_d(*var);
                 match init {
                     Init::Value(n) if g.nodes[*n].active => {
                         self.contribute(*n, Local::Expr(d), &TokenStream::new())
@@ -1798,7 +1844,7 @@ impl Backward<'_, '_> {
                             Shape::Array { depth, .. } => *depth,
                             Shape::Scalar => 0,
                         };
-                        let ds = plan.var_adjoint[*source].to_token_stream();
+                        let ds = self.var_d(*source);
                         vec![add_into(&ds, &d, depth, self.generic)]
                     }
                     _ => vec![],
@@ -1807,10 +1853,12 @@ impl Backward<'_, '_> {
             // An overwrite hands the adjoint to the value written, then
             // zeroes it: the old value's adjoint starts afresh.
             Stmt::Set { var, value } if g.vars[*var].active => {
-                self.overwrite(plan.var_adjoint[*var].to_token_stream(), *value)
+                let d = self.var_d(*var);
+                self.overwrite(d, *value)
             }
             Stmt::Store { var, index, value } if g.vars[*var].active => {
-                self.overwrite(adjoint_place(plan, g, *var, index), *value)
+                let d = self.d_place(*var, index);
+                self.overwrite(d, *value)
             }
             Stmt::Set { .. } | Stmt::Store { .. } => vec![],
             Stmt::If { cond, then, els } => {
@@ -1856,10 +1904,13 @@ impl Backward<'_, '_> {
                 match self.skippable(l) {
                     Some(vars) if !vars.is_empty() => {
                         let zero = self.zero();
-                        let tests = vars.iter().map(|&v| {
-                            let d = &self.plan.var_adjoint[v];
-                            quote!(#d != #zero)
-                        });
+                        let tests: Vec<TokenStream> = vars
+                            .iter()
+                            .map(|&v| {
+                                let d = self.var_d(v);
+                                quote!(#d != #zero)
+                            })
+                            .collect();
                         vec![quote!(if #(#tests)||* { #reversed })]
                     }
                     _ => vec![reversed],
@@ -1997,7 +2048,7 @@ impl Backward<'_, '_> {
                 quote!((#(#adj,)*))
             }
             // The array the call returned: its adjoint is the upstream gradient.
-            Some(var) if g.vars[*var].active => self.plan.var_adjoint[*var].to_token_stream(),
+            Some(var) if g.vars[*var].active => self.var_d(*var),
             Some(_) => return vec![],
             None => match self.adjoint[id].clone() {
                 Some(adj) => adj,
@@ -2035,7 +2086,23 @@ impl Backward<'_, '_> {
                         Shape::Array { depth, .. } => *depth - prefix.len(),
                         Shape::Scalar => 0,
                     };
-                    let target = adjoint_place(self.plan, g, *var, prefix);
+                    // The first contribution to an array's adjoint, made
+                    // by the block that declares it, where the whole array
+                    // went in: the callee's gradient becomes the adjoint.
+                    let first = prefix.is_empty()
+                        && self.top.is_some()
+                        && self.zeroed_in[*var] == self.top
+                        && !self.touched[*var];
+                    if let (true, Shape::Array { zeros, .. }) = (first, &g.vars[*var].shape) {
+                        let d = self.var_d(*var);
+                        self.moved[*var] = true;
+                        out.push(quote! {
+                            #[allow(unused_mut)]
+                            let mut #d = ::tapeless::__private::moved(#grad, || #zeros);
+                        });
+                        continue;
+                    }
+                    let target = self.d_place(*var, prefix);
                     out.push(add_into(
                         &target,
                         &grad.to_token_stream(),
@@ -2075,14 +2142,14 @@ impl Backward<'_, '_> {
                 out
             }
             Op::ReadVar(v) if g.vars[*v].active => {
-                let d = self.plan.var_adjoint[*v].to_token_stream();
+                let d = self.var_d(*v);
                 vec![self.accumulate(&d, adj)]
             }
             Op::ReadIndex { .. } if self.kept_in_place.contains(&id) => vec![],
             Op::ReadIndex { var, index } if g.vars[*var].active => {
                 let d = match self.carried.get(&id) {
                     Some(c) => c.to_token_stream(),
-                    None => adjoint_place(self.plan, g, *var, index),
+                    None => self.d_place(*var, index),
                 };
                 let add = self.accumulate(&d, adj);
                 // An element of a parameter never written: its adjoint is
@@ -2141,12 +2208,12 @@ impl Backward<'_, '_> {
             }
             out.decls
                 .extend(locals.iter().map(|c| quote!(let mut #c = #zero;)));
-            let d = &self.plan.var_adjoint[c.var];
+            let d = &self.var_d(c.var);
             let (low, descends) = match &c.kind {
                 CarryKind::Fixed { index } => {
                     // Indexed only where a read added something: a read in a
                     // branch may never have run, its index never checked.
-                    let place = adjoint_place(self.plan, g, c.var, index);
+                    let place = self.d_place(c.var, index);
                     let l = &locals[0];
                     let add = self.accumulate(&place, l.to_token_stream());
                     out.flush.push(quote!(if #l != #zero { #add }));

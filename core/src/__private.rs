@@ -210,6 +210,59 @@ impl<T, X: ZerosLike2<T> + ?Sized> ZerosLike2<T> for &X {
     }
 }
 
+/// The adjoint of an array whose first contribution is a callee's whole
+/// gradient: that gradient itself, moved rather than added to zeros (no
+/// buffer allocated, zeroed and added into). `zeros` is never called: it
+/// only fixes the adjoint's type, which is the gradient's unless a slice
+/// parameter received a fixed-size array (`Vec<X>` into `[X; N]`).
+#[inline(always)]
+pub fn moved<G, D: FromGrad<G>>(g: G, zeros: impl FnOnce() -> D) -> D {
+    let _ = zeros;
+    D::from_grad(g)
+}
+
+/// How a callee's gradient becomes the adjoint of the caller's array: see
+/// [`moved`].
+pub trait FromGrad<G> {
+    /// The adjoint holding `g`.
+    fn from_grad(g: G) -> Self;
+}
+
+impl<X> FromGrad<X> for X {
+    #[inline(always)]
+    fn from_grad(g: X) -> X {
+        g
+    }
+}
+
+impl<X: Copy, const N: usize> FromGrad<Vec<X>> for [X; N] {
+    #[inline(always)]
+    fn from_grad(g: Vec<X>) -> [X; N] {
+        core::array::from_fn(|i| g[i])
+    }
+}
+
+impl<X: Copy, const N: usize> FromGrad<[X; N]> for Vec<X> {
+    #[inline(always)]
+    fn from_grad(g: [X; N]) -> Vec<X> {
+        g.to_vec()
+    }
+}
+
+impl<X: Copy, const N: usize> FromGrad<&[X]> for [X; N] {
+    #[inline(always)]
+    fn from_grad(g: &[X]) -> [X; N] {
+        core::array::from_fn(|i| g[i])
+    }
+}
+
+impl<X: Copy> FromGrad<&[X]> for Vec<X> {
+    #[inline(always)]
+    fn from_grad(g: &[X]) -> Vec<X> {
+        g.to_vec()
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn push_growing<X>(tape: &mut Vec<X>, x: X) {
