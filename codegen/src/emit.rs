@@ -1406,6 +1406,7 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
         zeroed_in: vec![None; g.vars.len()],
         moved: vec![false; g.vars.len()],
         top: None,
+        rows: HashMap::default(),
     };
     let mut cursors: Vec<(&NodeId, &(Ident, Ident))> = plan.tape.iter().collect();
     cursors.sort_by_key(|(id, _)| **id);
@@ -1533,6 +1534,22 @@ struct Backward<'g, 'n> {
     /// The block whose own statement (not one nested in a branch or loop)
     /// is being reversed.
     top: Option<RegionId>,
+    /// Rows bound before the loops being reversed (see [`Backward::rows`]),
+    /// by array and first index.
+    rows: HashMap<(VarId, NodeId), Row>,
+}
+
+/// A row of an array (`w[i]`) fixed while a loop runs: the loop's reversal
+/// indexes locals bound to it, `d_row[j]` and `row[j]`, instead of
+/// `__tl_d_w[i][j]` and `w[i][j]`, whose row LLVM reloads (and checks)
+/// at every access, as a store to any float might have changed it.
+struct Row {
+    d: Ident,
+    value: Ident,
+    /// The forward value's row may be bound too (the array is never written).
+    value_ok: bool,
+    d_used: bool,
+    value_used: bool,
 }
 
 impl Backward<'_, '_> {
@@ -1542,10 +1559,119 @@ impl Backward<'_, '_> {
         self.plan.var_adjoint[v].to_token_stream()
     }
 
-    /// An element of a variable's adjoint (see [`Backward::var_d`]).
+    /// An element of a variable's adjoint (see [`Backward::var_d`]), through
+    /// its row where a loop being reversed bound it.
     fn d_place(&mut self, v: VarId, index: &[NodeId]) -> TokenStream {
         self.touched[v] = true;
+        if let [first, rest @ ..] = index {
+            if let (Some(row), false) = (self.rows.get_mut(&(v, *first)), rest.is_empty()) {
+                row.d_used = true;
+                let (d, g) = (&row.d, self.g);
+                let rest = rest.iter().map(|&i| node_tokens(&g.nodes[i]));
+                return quote!(#d #([#rest])*);
+            }
+        }
         adjoint_place(self.plan, self.g, v, index)
+    }
+
+    /// An element of a forward array, read again by the backward.
+    fn value_place(&mut self, v: VarId, index: &[NodeId]) -> TokenStream {
+        if let [first, rest @ ..] = index {
+            if let Some(row) = self.rows.get_mut(&(v, *first)) {
+                if row.value_ok && !rest.is_empty() {
+                    row.value_used = true;
+                    let (r, g) = (&row.value, self.g);
+                    let rest = rest.iter().map(|&i| node_tokens(&g.nodes[i]));
+                    return quote!(#r #([#rest])*);
+                }
+            }
+        }
+        place(self.g, v, index)
+    }
+
+    /// The rows a loop's reversal may bind before it: arrays that the loop
+    /// (with everything nested in it) indexes only as `a[i][..]` with one
+    /// `i` computed outside it, and neither declares, assigns whole, copies,
+    /// passes to a call, nor carries. Rows an enclosing loop bound stay.
+    fn row_candidates(&self, l: &Loop) -> Vec<(VarId, NodeId)> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Use {
+            Row(NodeId),
+            Other,
+        }
+        fn note(uses: &mut HashMap<VarId, Use>, var: VarId, u: Use) {
+            let e = uses.entry(var).or_insert(u);
+            if *e != u {
+                *e = Use::Other;
+            }
+        }
+        fn walk(g: &Graph, b: &Block, uses: &mut HashMap<VarId, Use>) {
+            let row = |index: &[NodeId]| match index {
+                [first, _, ..] => Use::Row(*first),
+                _ => Use::Other,
+            };
+            for s in &b.stmts {
+                match s {
+                    Stmt::Node(id) => match &g.nodes[*id].op {
+                        Op::ReadIndex { var, index } => note(uses, *var, row(index)),
+                        Op::ReadVar(var) => note(uses, *var, Use::Other),
+                        Op::Call { args, result, .. } => {
+                            for a in args {
+                                if let CallArg::Array { var, .. } | CallArg::Snapshot { var, .. } =
+                                    a
+                                {
+                                    note(uses, *var, Use::Other);
+                                }
+                            }
+                            if let Some(var) = result {
+                                note(uses, *var, Use::Other);
+                            }
+                        }
+                        _ => {}
+                    },
+                    Stmt::Declare { var, init } => {
+                        note(uses, *var, Use::Other);
+                        if let Init::Copy { source, .. } = init {
+                            note(uses, *source, Use::Other);
+                        }
+                    }
+                    Stmt::Set { var, .. } => note(uses, *var, Use::Other),
+                    Stmt::Store { var, index, .. } => note(uses, *var, row(index)),
+                    Stmt::If { then, els, .. } => {
+                        walk(g, then, uses);
+                        walk(g, els, uses);
+                    }
+                    Stmt::Loop(inner) => walk(g, &inner.body, uses),
+                    Stmt::Break => {}
+                }
+            }
+        }
+        let g = self.g;
+        let mut uses = HashMap::default();
+        walk(g, &l.body, &mut uses);
+        let carried: Vec<VarId> = self
+            .a
+            .carries
+            .get(&l.body.id)
+            .map(|cs| cs.iter().map(|c| c.var).collect())
+            .unwrap_or_default();
+        let mut found: Vec<(VarId, NodeId)> = uses
+            .into_iter()
+            .filter_map(|(var, u)| match u {
+                Use::Row(first) => Some((var, first)),
+                Use::Other => None,
+            })
+            .filter(|&(var, first)| {
+                (g.vars[var].active || !g.vars[var].written)
+                    && matches!(g.vars[var].shape, Shape::Array { .. })
+                    && !within(g, g.nodes[first].region, l.body.id)
+                    && !within(g, g.vars[var].region, l.body.id)
+                    && !carried.contains(&var)
+                    && !self.rows.keys().any(|(v, _)| *v == var)
+            })
+            .collect();
+        found.sort_unstable();
+        found
     }
 
     fn zero(&self) -> TokenStream {
@@ -1631,7 +1757,7 @@ impl Backward<'_, '_> {
                             out.push(quote!(let #ident #ty = #expr;));
                         }
                         Op::ReadIndex { var, index } => {
-                            let p = place(g, *var, index);
+                            let p = self.value_place(*var, index);
                             out.push(quote!(let #ident = #p;));
                         }
                         Op::Prim { prim, args } => {
@@ -1879,7 +2005,50 @@ impl Backward<'_, '_> {
                     return vec![];
                 }
                 let carries = self.carries(l);
+                let candidates = self.row_candidates(l);
+                for &(var, first) in &candidates {
+                    let base = g.vars[var].ident.to_string();
+                    let base = base
+                        .strip_prefix("__tl_v")
+                        .unwrap_or(&base)
+                        .trim_start_matches('_');
+                    let row = Row {
+                        d: self.names.fresh("d_row", Some(base)),
+                        value: self.names.fresh("row", Some(base)),
+                        value_ok: !g.vars[var].written,
+                        d_used: false,
+                        value_used: false,
+                    };
+                    self.rows.insert((var, first), row);
+                }
                 let body = self.block(&l.body);
+                let mut bound = Vec::new();
+                for key in candidates {
+                    let Some(row) = self.rows.remove(&key) else {
+                        continue;
+                    };
+                    let (var, first) = key;
+                    let i = node_tokens(&g.nodes[first]);
+                    let r = Ident::new("__tl_r", Span::mixed_site());
+                    if row.d_used {
+                        let (d, base) = (&row.d, &self.plan.var_adjoint[var]);
+                        bound.push(quote! {
+                            let #d: &mut [_] = match #base.get_mut(#i) {
+                                ::core::option::Option::Some(#r) => &mut #r[..],
+                                ::core::option::Option::None => &mut [],
+                            };
+                        });
+                    }
+                    if row.value_used {
+                        let (v, base) = (&row.value, &g.vars[var].ident);
+                        bound.push(quote! {
+                            let #v: &[_] = match #base.get(#i) {
+                                ::core::option::Option::Some(#r) => &#r[..],
+                                ::core::option::Option::None => &[],
+                            };
+                        });
+                    }
+                }
                 let reversed = match (&l.header, &l.counter) {
                     (Some(h), None) => {
                         let item = &g.nodes[h.item].ident;
@@ -1889,11 +2058,11 @@ impl Backward<'_, '_> {
                             shift,
                             flush,
                         } = carries;
-                        quote!(#(#decls)* for #item in (#iter).rev() { #(#body)* #(#shift)* } #(#flush)*)
+                        quote!(#(#bound)* #(#decls)* for #item in (#iter).rev() { #(#body)* #(#shift)* } #(#flush)*)
                     }
                     (_, Some((_, count))) => {
                         let n = node_tokens(&g.nodes[*count]);
-                        quote!(for _ in 0..#n { #(#body)* })
+                        quote!(#(#bound)* for _ in 0..#n { #(#body)* })
                     }
                     (None, None) => return vec![],
                 };
