@@ -829,7 +829,7 @@ fn collect(
 ) {
     match s {
         Stmt::Node(n) => {
-            if let Op::ReadIndex { var, .. } = &g.nodes[*n].op {
+            if let Op::ReadIndex { var, .. } | Op::ReadVar(var) = &g.nodes[*n].op {
                 reads.push((*n, *var, pos));
             }
         }
@@ -899,6 +899,10 @@ fn storage(g: &Graph, a: &mut Analysis) {
                 Op::ReadIndex { var, index } => {
                     (unchanged(g, *var) || settled[id]) && index.iter().all(|&d| free[d])
                 }
+                // A scalar of the fn body read after its last assignment
+                // (`z` summed in one loop, divided by in the next): the
+                // value the forward left in it, which the pullback owns.
+                Op::ReadVar(var) => settled[id] && g.vars[*var].region == 0,
                 // Arithmetic on free values is cheaper to redo than to tape.
                 Op::Prim { prim, args } => rules::cheap(*prim) && args.iter().all(|&d| free[d]),
                 _ => false,

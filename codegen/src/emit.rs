@@ -1760,6 +1760,10 @@ impl Backward<'_, '_> {
                             let p = self.value_place(*var, index);
                             out.push(quote!(let #ident = #p;));
                         }
+                        Op::ReadVar(var) => {
+                            let v = &g.vars[*var].ident;
+                            out.push(quote!(let #ident = #v;));
+                        }
                         Op::Prim { prim, args } => {
                             let args: Vec<TokenStream> =
                                 args.iter().map(|&n| node_tokens(&g.nodes[n])).collect();
