@@ -145,6 +145,27 @@ fn around<T: Float>(x: &[T]) -> T {
     s + p
 }
 
+/// Trip counts kept in an array the fn writes (`0..counts[j]`, then
+/// `counts[j] += 1`): the backward counts the iterations each loop ran; it
+/// cannot replay the range from the array's last values. Lengths of written
+/// arrays (`0..out.len()`) do not change and are replayed.
+#[differentiable]
+fn growing<T: Float>(x: &[T]) -> T {
+    let mut counts = vec![1usize; 2];
+    let mut out = vec![T::zero(); x.len()];
+    let mut s = T::zero();
+    for i in 0..x.len() {
+        for _ in 0..counts[i % 2] {
+            s = s * x[i] + x[i].sin();
+        }
+        counts[i % 2] += 1;
+        for j in 0..out.len() {
+            out[j] = out[j] + s * x[j];
+        }
+    }
+    s + out.iter().fold(T::zero(), |a, &b| a + b * b)
+}
+
 fn check<T: Float + std::fmt::Display>(seed: u64) {
     let mut rng = Rng::new(seed);
     let tol = tolerance::<T>();
@@ -215,6 +236,11 @@ fn check<T: Float + std::fmt::Display>(seed: u64) {
             let (s, g) = around_grad(&x);
             assert!(s == around(&x));
             assert_gradient("around", |p: &[T]| around(p), &x, &g, tol);
+
+            let xg: Vec<T> = cast(&rng.point(d + 1, 0.1, 0.8));
+            let (s, g) = growing_grad(&xg);
+            assert!(s == growing(&xg));
+            assert_gradient("growing", |p: &[T]| growing(p), &xg, &g, tol);
         }
     }
 }

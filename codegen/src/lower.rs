@@ -70,6 +70,26 @@ pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option
     graph.map(settle_snapshots)
 }
 
+/// Whether every mention of `var` in `expr` is `var.len()`.
+fn only_lengths(expr: &TokenStream, var: &Ident) -> bool {
+    use proc_macro2::TokenTree;
+    let tokens: Vec<TokenTree> = expr.clone().into_iter().collect();
+    tokens.iter().enumerate().all(|(i, t)| match t {
+        TokenTree::Ident(id) if id == var => {
+            matches!(
+                (tokens.get(i + 1), tokens.get(i + 2), tokens.get(i + 3)),
+                (
+                    Some(TokenTree::Punct(p)),
+                    Some(TokenTree::Ident(len)),
+                    Some(TokenTree::Group(args)),
+                ) if p.as_char() == '.' && len == "len" && args.stream().is_empty()
+            )
+        }
+        TokenTree::Group(g) => only_lengths(&g.stream(), var),
+        _ => true,
+    })
+}
+
 /// A local array passed to a call is copied at the call (`CallArg::Snapshot`)
 /// so that the callee's pullback sees the values the call saw. Where nothing
 /// writes the array after the call, which runs once (in no loop), and the
@@ -1315,7 +1335,17 @@ impl Lower<'_, '_> {
                         .any(|&v| self.vars[v].param.is_none() && self.vars[v].region != 0),
                     _ => false,
                 };
-                (n, is_range(&fl.expr) && !local_array)
+                // A range over an element of an array the fn writes
+                // (`0..counts[0]`, `counts[0] += 1` after): the backward
+                // would read the last value. Its length (`0..out.len()`)
+                // does not change with its elements.
+                let moving = match &self.nodes[n].op {
+                    Op::Const { var_deps, expr, .. } => var_deps.iter().any(|&v| {
+                        self.written_before.contains(&v) && !only_lengths(expr, &self.vars[v].ident)
+                    }),
+                    _ => false,
+                };
+                (n, is_range(&fl.expr) && !local_array && !moving)
             }
         };
         let counter = (has_break || !replay).then(|| self.names.fresh("n", None));
