@@ -151,7 +151,7 @@ fn around<T: Float>(x: &[T]) -> T {
 /// arrays (`0..out.len()`) do not change and are replayed.
 #[differentiable]
 fn growing<T: Float>(x: &[T]) -> T {
-    let mut counts = vec![1usize; 2];
+    let mut counts = [1usize; 2];
     let mut out = vec![T::zero(); x.len()];
     let mut s = T::zero();
     for i in 0..x.len() {
