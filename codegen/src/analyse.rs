@@ -604,7 +604,7 @@ fn modes(g: &Graph, a: &mut Analysis) {
 }
 
 /// The active inputs a node's pullback sends a gradient to.
-fn gradient_inputs(g: &Graph, op: &Op) -> Vec<NodeId> {
+pub(crate) fn gradient_inputs(g: &Graph, op: &Op) -> Vec<NodeId> {
     match op {
         Op::Prim { prim, args } => args
             .iter()

@@ -1825,21 +1825,42 @@ impl Backward<'_, '_> {
             }
         }
         let updates = self.updates(b);
+        let routed = self.routed(b);
+        // The reversal of a routed cone, while it is being written: its
+        // lowest statement, the test, and what it writes.
+        let mut cone: Option<(usize, TokenStream, Vec<TokenStream>)> = None;
         for (i, s) in b.stmts.iter().enumerate().rev() {
-            match (s, updates.get(&i)) {
+            if let (None, Some(&lo), Stmt::Node(root)) = (&cone, routed.get(&i), s) {
+                if let Some(d) = self.adjoint[*root].clone() {
+                    cone = Some((lo, quote!(#d != #zero), Vec::new()));
+                }
+            }
+            let reversed = match (s, updates.get(&i)) {
                 // The element's adjoint is the new value's, and stays the
                 // old value's: not zeroed, and not added back.
                 (Stmt::Store { var, index, value }, Some(&read)) => {
                     let d = self.d_place(*var, index);
                     self.kept_in_place.insert(read);
-                    out.extend(self.contribute(*value, Local::Expr(d), &TokenStream::new()));
+                    self.contribute(*value, Local::Expr(d), &TokenStream::new())
                 }
                 _ => {
                     self.top = Some(b.id);
                     let reversed = self.stmt(s);
                     self.top = None;
-                    out.extend(reversed);
+                    reversed
                 }
+            };
+            match &mut cone {
+                Some((lo, test, inside)) => {
+                    inside.extend(reversed);
+                    if i == *lo {
+                        if !inside.is_empty() {
+                            out.push(quote!(if #test { #(#inside)* }));
+                        }
+                        cone = None;
+                    }
+                }
+                None => out.extend(reversed),
             }
         }
         // Zeros a moved gradient replaced are not made.
@@ -1858,6 +1879,81 @@ impl Backward<'_, '_> {
                     true => quote!(#back -= #n;),
                     false => quote!(#back += #n;),
                 });
+            }
+        }
+        out
+    }
+
+    /// The cones of a block whose whole gradient a `max` or `min` routes:
+    /// by the position of the cone's root (an argument of the `max`, its
+    /// only use), the position of the cone's first statement. The cone is
+    /// the run of statements just before the root computing values used
+    /// once, by the cone (`d = (p[0] - q[0]).powi(2) + ..` before
+    /// `best.min(d)`): when the route goes elsewhere, as it does for all
+    /// but one point in a nearest-point search, their reversal adds zeros,
+    /// and is skipped. At least three values, or the test costs more than
+    /// it saves.
+    fn routed(&self, b: &Block) -> HashMap<usize, usize> {
+        let (g, a) = (self.g, self.a);
+        let mut out = HashMap::default();
+        let mut routers = HashSet::default();
+        for s in &b.stmts {
+            if let Stmt::Node(n) = s {
+                if let Op::Prim {
+                    prim: crate::graph::Prim::Max | crate::graph::Prim::Min,
+                    args,
+                } = &g.nodes[*n].op
+                {
+                    routers.extend(args.iter().copied());
+                }
+            }
+        }
+        if routers.is_empty() {
+            return out;
+        }
+        let simple = |n: NodeId| {
+            matches!(
+                g.nodes[n].op,
+                Op::Prim { .. } | Op::ReadIndex { .. } | Op::ReadVar(_)
+            )
+        };
+        for (i, s) in b.stmts.iter().enumerate() {
+            let Stmt::Node(root) = s else { continue };
+            if !routers.contains(root) || a.mode[*root] != Mode::Let(1) || !simple(*root) {
+                continue;
+            }
+            // Terms each value gets from the cone; a value joins it when
+            // all its terms come from there.
+            let mut terms: HashMap<NodeId, usize> = HashMap::default();
+            let add = |n: NodeId, terms: &mut HashMap<NodeId, usize>| {
+                for m in crate::analyse::gradient_inputs(g, &g.nodes[n].op) {
+                    *terms.entry(m).or_default() += 1;
+                }
+            };
+            add(*root, &mut terms);
+            let mut size = 1;
+            let mut lo = i;
+            for j in (0..i).rev() {
+                let Stmt::Node(n) = &b.stmts[j] else { break };
+                match a.mode[*n] {
+                    Mode::Let(k) if simple(*n) && terms.get(n) == Some(&k) => {
+                        add(*n, &mut terms);
+                        size += 1;
+                        terms.insert(*n, usize::MAX);
+                        lo = j;
+                    }
+                    // Reversed to nothing (an index, a constant).
+                    Mode::None if !matches!(g.nodes[*n].op, Op::Call { .. }) => lo = j,
+                    _ => break,
+                }
+            }
+            // Every adjoint the cone adds to is its own (marked), or
+            // declared before it (accumulated), or none.
+            let closed = terms
+                .iter()
+                .all(|(m, &k)| k == usize::MAX || matches!(a.mode[*m], Mode::None | Mode::Accum));
+            if closed && size >= 3 {
+                out.insert(i, lo);
             }
         }
         out

@@ -229,15 +229,17 @@ pub(crate) fn pullback(prim: Prim, v: &Kept) -> Vec<Local> {
 /// transcendental functions. A division counts as arithmetic: redone, it
 /// cost 15% less time than taped (`scores[i] / z` in the inner loop of an
 /// attention-weighted sum), as the tape's push, cursor and load, and its
-/// traffic, outweigh one divide.
+/// traffic, outweigh one divide. So does `powi`: almost always a small
+/// constant power (`d.powi(2)`), which LLVM makes one or two products.
 pub(crate) fn cheap(prim: Prim) -> bool {
     use Prim::*;
     match prim {
-        Add | Sub | Mul | Div | Recip | Neg | Abs | Max | Min | Clamp | MulAdd | Signum | Floor
-        | Ceil | Round | Trunc | Fract | ToDegrees | ToRadians => true,
-        Exp | Exp2 | ExpM1 | Ln | Ln1p | Log | Log2 | Log10 | Sqrt | Cbrt | Powi | Powf | Sin
-        | Cos | Tan | Asin | Acos | Atan | Atan2 | Sinh | Cosh | Tanh | Asinh | Acosh | Atanh
-        | Hypot => false,
+        Add | Sub | Mul | Div | Recip | Powi | Neg | Abs | Max | Min | Clamp | MulAdd | Signum
+        | Floor | Ceil | Round | Trunc | Fract | ToDegrees | ToRadians => true,
+        Exp | Exp2 | ExpM1 | Ln | Ln1p | Log | Log2 | Log10 | Sqrt | Cbrt | Powf | Sin | Cos
+        | Tan | Asin | Acos | Atan | Atan2 | Sinh | Cosh | Tanh | Asinh | Acosh | Atanh | Hypot => {
+            false
+        }
     }
 }
 
