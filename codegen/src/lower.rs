@@ -2816,7 +2816,11 @@ impl Lower<'_, '_> {
                     _ => {
                         self.cx.error(
                             id,
-                            format_args!("`{id}` is not an array of floats of this fn"),
+                            format_args!(
+                                "`{id}` is not an array this fn made, so its elements cannot be assigned here; \
+                                 make it with `vec![value; n]` or `[value; N]` (integers too: \
+                                 `vec![0usize; n]`) and assign its elements"
+                            ),
                         );
                         None
                     }
