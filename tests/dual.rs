@@ -174,13 +174,13 @@ fn rows_loss<T: Float>(w: &[Vec<T>], x: &[T]) -> T {
         z = z + (*v).exp();
     }
     let mut s = T::zero();
-    for i in 0..h.len() {
+    for &hi in &h {
         let mut best = T::infinity();
         for &c in x {
-            let d = (h[i] - c) * (h[i] - c) + 0.1;
+            let d = (hi - c) * (hi - c) + 0.1;
             best = best.min(d);
         }
-        s = s + best + h[i].exp() / z;
+        s = s + best + hi.exp() / z;
     }
     s
 }
