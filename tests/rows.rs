@@ -1,6 +1,7 @@
 //! Rows fixed while a loop runs (`w[i][j]` in a loop over `j`): the loop's
-//! reversal reads and adds through locals bound to the row before it (see
-//! "How the backward pass adds" in the README). Checked against finite
+//! reversal reads and adds through locals bound to the row before it; arrays
+//! every iteration reads at the loop's item are bound as slices of the
+//! loop's length (see "How the backward pass adds" in the README). Checked against finite
 //! differences in f64 and f32, beside the cases that keep indexing the
 //! array (two rows in one loop, a row chosen inside the loop, the array
 //! passed whole to a call in the loop), and where the row does not exist
@@ -119,6 +120,40 @@ fn maybe_row<T: Float>(a: &[Vec<T>], k: usize, n: usize) -> T {
     s
 }
 
+/// Read at the loop's item by every iteration: bound as slices of the
+/// loop's length. `a..b` may be empty with `b` past the end.
+#[differentiable]
+fn sliced<T: Float>(x: &[T], w: &[T], a: usize, b: usize) -> T {
+    let mut s = x[0];
+    for j in a..b {
+        s = s + x[j] * w[j].sin();
+    }
+    let mut y = vec![T::zero(); x.len()];
+    for j in 0..x.len() {
+        y[j] = x[j] * x[j] + w[j];
+    }
+    for j in 1..x.len() {
+        y[j] = y[j] * y[j - 1].tanh();
+    }
+    s + y.iter().fold(T::zero(), |acc, &v| acc + v * v)
+}
+
+/// Read under a condition that guards the index, or at two indices: not
+/// bound (a slice of the loop's length would not exist).
+#[differentiable]
+fn guarded<T: Float>(x: &[T], n: usize) -> T {
+    let mut s = T::zero();
+    for j in 0..n {
+        if j < x.len() {
+            s = s + x[j].exp();
+        }
+    }
+    for j in 0..x.len() - 1 {
+        s = s + x[j] * x[x.len() - 1 - j];
+    }
+    s
+}
+
 fn rows<T: Float>(v: &[T], n: usize) -> Vec<Vec<T>> {
     v.chunks(n).map(|r| r.to_vec()).collect()
 }
@@ -150,6 +185,16 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         assert_gradient("two_rows", |v| two_rows(&rows(v, 3)), &a, &g, tol);
         let g = with_call_grad(&rows(&a, 3)).1.concat();
         assert_gradient("with_call", |v| with_call(&rows(v, 3)), &a, &g, tol);
+        let xw: Vec<T> = cast(&rng.point(8, -1.0, 1.0));
+        for (lo, hi) in [(0, 4), (1, 3), (2, 2), (9, 9), (9, 2)] {
+            let (_, (gx, gw)) = sliced_grad(&xw[..4], &xw[4..], lo, hi);
+            let g: Vec<T> = gx.into_iter().chain(gw).collect();
+            assert_gradient("sliced", |v| sliced(&v[..4], &v[4..], lo, hi), &xw, &g, tol);
+        }
+        for n in [0, 2, 4, 7] {
+            let x = &xw[..4];
+            assert_gradient("guarded", |v| guarded(v, n), x, &guarded_grad(x, n).1, tol);
+        }
         for (k, n) in [(1, 3), (2, 2), (0, 0)] {
             let g = maybe_row_grad(&rows(&a, 3), k, n).1.concat();
             assert_gradient("maybe_row", |v| maybe_row(&rows(v, 3), k, n), &a, &g, tol);

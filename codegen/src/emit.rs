@@ -1407,6 +1407,7 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
         moved: vec![false; g.vars.len()],
         top: None,
         rows: HashMap::default(),
+        slices: HashMap::default(),
     };
     let mut cursors: Vec<(&NodeId, &(Ident, Ident))> = plan.tape.iter().collect();
     cursors.sort_by_key(|(id, _)| **id);
@@ -1537,6 +1538,22 @@ struct Backward<'g, 'n> {
     /// Rows bound before the loops being reversed (see [`Backward::rows`]),
     /// by array and first index.
     rows: HashMap<(VarId, NodeId), Row>,
+    /// Arrays of one dimension a loop being reversed reads only at its
+    /// item, bound as slices of the loop's length (see
+    /// [`Backward::slice_candidates`]).
+    slices: HashMap<VarId, Slice>,
+}
+
+/// An array read at a loop's item only, bound before the loop's reversal as
+/// `&x[..end]` and `&mut d_x[..end]`: LLVM then knows every index is in
+/// bounds and drops the checks (and may vectorize the adds).
+struct Slice {
+    item: NodeId,
+    d: Ident,
+    value: Ident,
+    value_ok: bool,
+    d_used: bool,
+    value_used: bool,
 }
 
 /// A row of an array (`w[i]`) fixed while a loop runs: the loop's reversal
@@ -1550,6 +1567,9 @@ struct Row {
     value_ok: bool,
     d_used: bool,
     value_used: bool,
+    /// Read only at the loop's item, by every iteration: bound as a slice
+    /// of the loop's length (see [`Slice`]).
+    sliced: bool,
 }
 
 impl Backward<'_, '_> {
@@ -1563,6 +1583,13 @@ impl Backward<'_, '_> {
     /// its row where a loop being reversed bound it.
     fn d_place(&mut self, v: VarId, index: &[NodeId]) -> TokenStream {
         self.touched[v] = true;
+        if let (Some(slice), [only]) = (self.slices.get_mut(&v), index) {
+            if slice.item == *only {
+                slice.d_used = true;
+                let (d, i) = (&slice.d, node_tokens(&self.g.nodes[*only]));
+                return quote!(#d[#i]);
+            }
+        }
         if let [first, rest @ ..] = index {
             if let (Some(row), false) = (self.rows.get_mut(&(v, *first)), rest.is_empty()) {
                 row.d_used = true;
@@ -1576,6 +1603,13 @@ impl Backward<'_, '_> {
 
     /// An element of a forward array, read again by the backward.
     fn value_place(&mut self, v: VarId, index: &[NodeId]) -> TokenStream {
+        if let (Some(slice), [only]) = (self.slices.get_mut(&v), index) {
+            if slice.item == *only && slice.value_ok {
+                slice.value_used = true;
+                let (r, i) = (&slice.value, node_tokens(&self.g.nodes[*only]));
+                return quote!(#r[#i]);
+            }
+        }
         if let [first, rest @ ..] = index {
             if let Some(row) = self.rows.get_mut(&(v, *first)) {
                 if row.value_ok && !rest.is_empty() {
@@ -1593,6 +1627,123 @@ impl Backward<'_, '_> {
     /// (with everything nested in it) indexes only as `a[i][..]` with one
     /// `i` computed outside it, and neither declares, assigns whole, copies,
     /// passes to a call, nor carries. Rows an enclosing loop bound stay.
+    /// The arrays a loop's reversal may bind as slices of the loop's length
+    /// (see [`Slice`]), with the row they are read through, if any: every
+    /// access inside the loop is a statement of its own body (so every
+    /// iteration makes it) at `[item]` or `[i, item]` with one `i` from
+    /// outside; the loop replays its range and never breaks.
+    fn slice_candidates(&self, l: &Loop) -> Vec<(VarId, Option<NodeId>)> {
+        let g = self.g;
+        let Some(h) = &l.header else {
+            return vec![];
+        };
+        if l.counter.is_some() {
+            return vec![];
+        }
+        // How each array is indexed: `Some(prefix)` while every access is
+        // a statement of the loop's own body at `[prefix.., item]`.
+        let mut uses: HashMap<VarId, Option<Vec<NodeId>>> = HashMap::default();
+        let mut note = |var: VarId, index: Option<&[NodeId]>| {
+            let seen = match index {
+                Some([prefix @ .., last]) if *last == h.item && prefix.len() <= 1 => {
+                    Some(prefix.to_vec())
+                }
+                _ => None,
+            };
+            let e = uses.entry(var).or_insert_with(|| seen.clone());
+            if *e != seen {
+                *e = None;
+            }
+        };
+        fn whole(g: &Graph, s: &Stmt, note: &mut dyn FnMut(VarId, Option<&[NodeId]>)) {
+            match s {
+                Stmt::Node(id) => match &g.nodes[*id].op {
+                    Op::ReadVar(var) => note(*var, None),
+                    Op::Call { args, result, .. } => {
+                        for a in args {
+                            if let CallArg::Array { var, .. } | CallArg::Snapshot { var, .. } = a {
+                                note(*var, None);
+                            }
+                        }
+                        if let Some(var) = result {
+                            note(*var, None);
+                        }
+                    }
+                    _ => {}
+                },
+                Stmt::Declare { var, init } => {
+                    note(*var, None);
+                    if let Init::Copy { source, .. } = init {
+                        note(*source, None);
+                    }
+                }
+                Stmt::Set { var, .. } => note(*var, None),
+                _ => {}
+            }
+        }
+        fn nested(g: &Graph, b: &Block, note: &mut dyn FnMut(VarId, Option<&[NodeId]>)) {
+            for s in &b.stmts {
+                match s {
+                    Stmt::Node(id) => {
+                        if let Op::ReadIndex { var, .. } = &g.nodes[*id].op {
+                            note(*var, None);
+                        }
+                        whole(g, s, note);
+                    }
+                    Stmt::Store { var, .. } => note(*var, None),
+                    Stmt::If { then, els, .. } => {
+                        nested(g, then, note);
+                        nested(g, els, note);
+                    }
+                    Stmt::Loop(inner) => nested(g, &inner.body, note),
+                    _ => whole(g, s, note),
+                }
+            }
+        }
+        for s in &l.body.stmts {
+            match s {
+                Stmt::Node(id) => {
+                    if let Op::ReadIndex { var, index } = &g.nodes[*id].op {
+                        note(*var, Some(index));
+                    }
+                    whole(g, s, &mut note);
+                }
+                Stmt::Store { var, index, .. } => note(*var, Some(index)),
+                Stmt::If { then, els, .. } => {
+                    nested(g, then, &mut note);
+                    nested(g, els, &mut note);
+                }
+                Stmt::Loop(inner) => nested(g, &inner.body, &mut note),
+                _ => whole(g, s, &mut note),
+            }
+        }
+        let carried: Vec<VarId> = self
+            .a
+            .carries
+            .get(&l.body.id)
+            .map(|cs| cs.iter().map(|c| c.var).collect())
+            .unwrap_or_default();
+        let mut found: Vec<(VarId, Option<NodeId>)> = uses
+            .into_iter()
+            .filter_map(|(var, u)| match u.as_deref() {
+                Some([]) => Some((var, None)),
+                Some([first]) => Some((var, Some(*first))),
+                _ => None,
+            })
+            .filter(|&(var, first)| {
+                (g.vars[var].active || !g.vars[var].written)
+                    && matches!(g.vars[var].shape, Shape::Array { .. })
+                    && first.is_none_or(|f| !within(g, g.nodes[f].region, l.body.id))
+                    && !within(g, g.vars[var].region, l.body.id)
+                    && !carried.contains(&var)
+                    && !self.rows.keys().any(|(v, _)| *v == var)
+                    && !self.slices.contains_key(&var)
+            })
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
     fn row_candidates(&self, l: &Loop) -> Vec<(VarId, NodeId)> {
         #[derive(Clone, Copy, PartialEq)]
         enum Use {
@@ -2105,7 +2256,44 @@ impl Backward<'_, '_> {
                     return vec![];
                 }
                 let carries = self.carries(l);
+                // A range `start..end` the reversal replays: slices of its
+                // length may be bound.
+                let ranged = l.header.as_ref().is_some_and(|h| {
+                    matches!(
+                        syn::parse2::<syn::Expr>(node_tokens(&g.nodes[h.iter])),
+                        Ok(syn::Expr::Range(syn::ExprRange {
+                            limits: syn::RangeLimits::HalfOpen(_),
+                            end: Some(_),
+                            ..
+                        }))
+                    )
+                });
+                let sliceable = if ranged {
+                    self.slice_candidates(l)
+                } else {
+                    vec![]
+                };
                 let candidates = self.row_candidates(l);
+                for &(var, first) in &sliceable {
+                    let (Some(h), None) = (&l.header, first) else {
+                        continue;
+                    };
+                    let base = g.vars[var].ident.to_string();
+                    let base = base
+                        .strip_prefix("__tl_v")
+                        .unwrap_or(&base)
+                        .trim_start_matches('_')
+                        .to_string();
+                    let slice = Slice {
+                        item: h.item,
+                        d: self.names.fresh("d_slice", Some(&base)),
+                        value: self.names.fresh("slice", Some(&base)),
+                        value_ok: !g.vars[var].written,
+                        d_used: false,
+                        value_used: false,
+                    };
+                    self.slices.insert(var, slice);
+                }
                 for &(var, first) in &candidates {
                     let base = g.vars[var].ident.to_string();
                     let base = base
@@ -2118,11 +2306,30 @@ impl Backward<'_, '_> {
                         value_ok: !g.vars[var].written,
                         d_used: false,
                         value_used: false,
+                        sliced: sliceable.contains(&(var, Some(first))),
                     };
                     self.rows.insert((var, first), row);
                 }
                 let body = self.block(&l.body);
                 let mut bound = Vec::new();
+                // Bound where the range is not empty: every iteration read
+                // these arrays at its item, so the forward, which ran them
+                // all, showed they hold `end` elements.
+                let mut sliced = Vec::new();
+                let end_id = Ident::new("__tl_end", Span::mixed_site());
+                for (var, _) in &sliceable {
+                    let Some(slice) = self.slices.remove(var) else {
+                        continue;
+                    };
+                    if slice.d_used {
+                        let (d, base) = (&slice.d, &self.plan.var_adjoint[*var]);
+                        sliced.push(quote!(let #d = &mut #base[..#end_id];));
+                    }
+                    if slice.value_used {
+                        let (v, base) = (&slice.value, &g.vars[*var].ident);
+                        sliced.push(quote!(let #v = &#base[..#end_id];));
+                    }
+                }
                 for key in candidates {
                     let Some(row) = self.rows.remove(&key) else {
                         continue;
@@ -2130,6 +2337,17 @@ impl Backward<'_, '_> {
                     let (var, first) = key;
                     let i = node_tokens(&g.nodes[first]);
                     let r = Ident::new("__tl_r", Span::mixed_site());
+                    if row.sliced {
+                        if row.d_used {
+                            let (d, base) = (&row.d, &self.plan.var_adjoint[var]);
+                            sliced.push(quote!(let #d = &mut #base[#i][..#end_id];));
+                        }
+                        if row.value_used {
+                            let (v, base) = (&row.value, &g.vars[var].ident);
+                            sliced.push(quote!(let #v = &#base[#i][..#end_id];));
+                        }
+                        continue;
+                    }
                     if row.d_used {
                         let (d, base) = (&row.d, &self.plan.var_adjoint[var]);
                         bound.push(quote! {
@@ -2158,7 +2376,19 @@ impl Backward<'_, '_> {
                             shift,
                             flush,
                         } = carries;
-                        quote!(#(#bound)* #(#decls)* for #item in (#iter).rev() { #(#body)* #(#shift)* } #(#flush)*)
+                        let looped = quote!(#(#decls)* for #item in (#iter).rev() { #(#body)* #(#shift)* } #(#flush)*);
+                        if sliced.is_empty() {
+                            quote!(#(#bound)* #looped)
+                        } else {
+                            quote! {
+                                #(#bound)*
+                                if !(#iter).is_empty() {
+                                    let #end_id = (#iter).end;
+                                    #(#sliced)*
+                                    #looped
+                                }
+                            }
+                        }
                     }
                     (_, Some((_, count))) => {
                         let n = node_tokens(&g.nodes[*count]);
@@ -2904,7 +3134,8 @@ mod tests {
         // element overwritten in between, it does both.
         let count = |item: ItemFn| {
             let s = expand_fn(item);
-            s.matches("__tl_d_a [__tl_v").count()
+            // Indexed directly or through a slice bound before the loop.
+            s.matches("__tl_d_a [__tl_v").count() + s.matches("__tl_d_slice_a [__tl_v").count()
         };
         let plain = count(parse_quote!(
             fn f<T: Float>(x: &[T]) -> T {
