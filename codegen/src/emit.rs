@@ -915,12 +915,17 @@ impl Forward<'_> {
                 let pb = &g.nodes[*pullback].ident;
                 let args = args.iter().map(|a| call_arg(g, a));
                 // A value taken as one float says so, at the user's call: an
-                // array bound without its type is a type error there.
-                let ty = (result.is_none() && parts.is_empty()).then(|| {
+                // array bound without its type is a type error there, whose
+                // message says to write the type.
+                let call = quote_spanned!(node.span=> #func(#(#args),*));
+                if result.is_none() && parts.is_empty() {
                     let float = &self.float;
-                    quote_spanned!(node.span=> : (#float, _))
-                });
-                quote_spanned!(node.span=> let (#ident, #pb) #ty = #func(#(#args),*);)
+                    quote_spanned!(node.span=>
+                        let (#ident, #pb) = ::tapeless::__private::float_result::<#float, _, _>(#call);
+                    )
+                } else {
+                    quote_spanned!(node.span=> let (#ident, #pb) = #call;)
+                }
             }
             // Bound with its call.
             Op::Pullback { .. } => TokenStream::new(),

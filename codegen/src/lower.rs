@@ -2687,6 +2687,14 @@ impl Lower<'_, '_> {
                         );
                         None
                     }
+                    _ if matches!(crate::parse::strip_parens(&f.base), Expr::Call(_)) => {
+                        self.cx.error(
+                            f,
+                            "a field of a call's result cannot be taken here; bind the result \
+                             with a pattern first (`let (a, b) = f(..);`, or `let (a, _) = ..`) and use `a`",
+                        );
+                        None
+                    }
                     _ => {
                         self.cx.error(f, "this field does not exist on the value");
                         None

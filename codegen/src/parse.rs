@@ -320,9 +320,20 @@ pub(crate) fn function<'a>(
             body = std::borrow::Cow::Owned(b);
         }
     }
-    if crate::patterns::any(&body) {
+    // Owned one-dimensional array parameters (`s0: [T; 2]`, `v: Vec<T>`),
+    // and whether each is `mut`: `let mut s = s0;` makes an array as
+    // `.to_vec()` does, and a `mut` one may be assigned whole.
+    let owned: rustc_hash::FxHashMap<String, bool> = params
+        .iter()
+        .filter(|p| {
+            matches!(&p.float, Some(Holds::Array { depth: 1, .. }))
+                && !matches!(p.ty, Type::Reference(_))
+        })
+        .map(|p| (p.ident.to_string(), p.mutable))
+        .collect();
+    if crate::patterns::any(&body, &owned) {
         let active = may_be_active(&body, floats.clone(), true);
-        if let Some(b) = crate::patterns::rewrite(&body, &active) {
+        if let Some(b) = crate::patterns::rewrite(&body, &active, &owned) {
             body = std::borrow::Cow::Owned(b);
         }
     }

@@ -31,13 +31,17 @@ use syn::{Block, Expr, Pat, Stmt};
 /// `body` with its array patterns unpacked and array results of calls
 /// marked, or `None` if it has neither. `active` names what may carry a
 /// differentiated value (parse's over-estimate).
-pub(crate) fn rewrite(body: &Block, active: &rustc_hash::FxHashSet<String>) -> Option<Block> {
+pub(crate) fn rewrite(
+    body: &Block,
+    active: &rustc_hash::FxHashSet<String>,
+    owned: &rustc_hash::FxHashMap<String, bool>,
+) -> Option<Block> {
     let mut body = body.clone();
     let mut u = Unpack {
         count: 0,
         active,
         changed: false,
-        arrays: made_arrays(&body),
+        arrays: made_arrays(&body, owned),
     };
     u.visit_block_mut(&mut body);
     u.changed.then_some(body)
@@ -163,15 +167,20 @@ fn unpacks(s: &Stmt) -> bool {
 /// Whether `body` has an array pattern (in a `let` or a loop's header), an
 /// untyped `let` of a call, an assignment this pass takes apart, or an end
 /// of an array (so that the common case costs no copy of the body).
-pub(crate) fn any(body: &Block) -> bool {
+pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> bool {
     struct Find(bool, rustc_hash::FxHashSet<String>);
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_stmt(&mut self, s: &'ast Stmt) {
-            self.0 |= unpacks(s) || untyped_call(s).is_some() || whole_assignment(s, &self.1);
+            self.0 |= unpacks(s)
+                || untyped_call(s).is_some()
+                || matches!(s, Stmt::Expr(Expr::Array(a), None)
+                    if a.elems.iter().any(|e| matches!(e, Expr::Array(_))))
+                || whole_assignment(s, &self.1)
+                || matrix_literal(s).is_some();
             syn::visit::visit_stmt(self, s);
         }
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
-            self.0 |= m.method == "first" || m.method == "last";
+            self.0 |= m.method == "first" || m.method == "last" || m.method == "swap";
             syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
@@ -183,7 +192,7 @@ pub(crate) fn any(body: &Block) -> bool {
             syn::visit::visit_expr_for_loop(self, f);
         }
     }
-    let mut f = Find(false, made_arrays(body));
+    let mut f = Find(false, made_arrays(body, owned));
     syn::visit::visit_block(&mut f, body);
     f.0
 }
@@ -197,16 +206,24 @@ struct Unpack<'a> {
 }
 
 /// The names the body's `let`s bind to arrays of one dimension they make
-/// (`[x, y]`, `[x; 3]`, `vec![..]`, `.to_vec()`, a `[T; N]` or `Vec<T>`
-/// type), and never to anything else.
-fn made_arrays(body: &Block) -> rustc_hash::FxHashSet<String> {
-    #[derive(Default)]
-    struct Find {
+/// (`[x, y]`, `[x; 3]`, `vec![..]`, `.to_vec()`, a copy of an owned array
+/// parameter in `owned`, a `[T; N]` or `Vec<T>` type), and never to
+/// anything else; with them, the `mut` parameters in `owned`.
+fn made_arrays(
+    body: &Block,
+    owned: &rustc_hash::FxHashMap<String, bool>,
+) -> rustc_hash::FxHashSet<String> {
+    struct Find<'a> {
         arrays: rustc_hash::FxHashSet<String>,
         others: rustc_hash::FxHashSet<String>,
+        owned: &'a rustc_hash::FxHashMap<String, bool>,
     }
-    fn flat(e: &Expr) -> bool {
+    fn flat(e: &Expr, owned: &rustc_hash::FxHashMap<String, bool>) -> bool {
         match e {
+            Expr::Path(p) => p
+                .path
+                .get_ident()
+                .is_some_and(|i| owned.contains_key(&i.to_string())),
             Expr::Array(a) => !a
                 .elems
                 .iter()
@@ -221,7 +238,7 @@ fn made_arrays(body: &Block) -> rustc_hash::FxHashSet<String> {
             _ => false,
         }
     }
-    impl<'ast> syn::visit::Visit<'ast> for Find {
+    impl<'ast> syn::visit::Visit<'ast> for Find<'_> {
         fn visit_local(&mut self, l: &'ast syn::Local) {
             let (pat, ty) = match &l.pat {
                 Pat::Type(t) => (&*t.pat, Some(&*t.ty)),
@@ -234,7 +251,7 @@ fn made_arrays(body: &Block) -> rustc_hash::FxHashSet<String> {
                 }),
                 _ => false,
             });
-            let made = l.init.as_ref().is_some_and(|i| flat(&i.expr));
+            let made = l.init.as_ref().is_some_and(|i| flat(&i.expr, self.owned));
             match pat {
                 Pat::Ident(pi) if typed.unwrap_or(made) => {
                     self.arrays.insert(pi.ident.to_string());
@@ -245,7 +262,16 @@ fn made_arrays(body: &Block) -> rustc_hash::FxHashSet<String> {
         }
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
-    let mut f = Find::default();
+    let mut f = Find {
+        // A `mut` parameter is assigned as the array it holds.
+        arrays: owned
+            .iter()
+            .filter(|&(_, &m)| m)
+            .map(|(n, _)| n.clone())
+            .collect(),
+        others: Default::default(),
+        owned,
+    };
     syn::visit::visit_block(&mut f, body);
     f.arrays.retain(|n| !f.others.contains(n));
     f.arrays
@@ -254,6 +280,9 @@ fn made_arrays(body: &Block) -> rustc_hash::FxHashSet<String> {
 /// Whether `s` assigns a tuple of places (`(a, b) = ..;`) or a name in
 /// `arrays` as a whole.
 fn whole_assignment(s: &Stmt, arrays: &rustc_hash::FxHashSet<String>) -> bool {
+    if swap(s, arrays).is_some() {
+        return true;
+    }
     let Stmt::Expr(Expr::Assign(a), Some(_)) = s else {
         return false;
     };
@@ -267,6 +296,24 @@ fn whole_assignment(s: &Stmt, arrays: &rustc_hash::FxHashSet<String>) -> bool {
     }
 }
 
+/// `v.swap(i, j);` of a name in `arrays`: the name and the two indices.
+fn swap<'a>(
+    s: &'a Stmt,
+    arrays: &rustc_hash::FxHashSet<String>,
+) -> Option<(&'a syn::Ident, &'a Expr, &'a Expr)> {
+    let Stmt::Expr(Expr::MethodCall(m), Some(_)) = s else {
+        return None;
+    };
+    let Expr::Path(p) = &*m.receiver else {
+        return None;
+    };
+    let name = p.path.get_ident()?;
+    if m.method != "swap" || m.args.len() != 2 || !arrays.contains(&name.to_string()) {
+        return None;
+    }
+    Some((name, &m.args[0], &m.args[1]))
+}
+
 impl Unpack<'_> {
     /// `(a, b) = (b, a + b);` as `let`s of the values, then the
     /// assignments; `st = step(st, k);` of a made array as the new value,
@@ -274,6 +321,27 @@ impl Unpack<'_> {
     fn assignment(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> bool {
         if !whole_assignment(s, &self.arrays) {
             return false;
+        }
+        // `v.swap(i, j);`: the two elements exchanged through a temporary.
+        if let Some((name, i, j)) = swap(s, &self.arrays) {
+            if !self.active.contains(&name.to_string()) {
+                return false;
+            }
+            let c = self.count;
+            self.count += 1;
+            let span = name.span();
+            let (ti, tj, t) = (
+                quote::format_ident!("__tl_swap{}_i", c, span = span),
+                quote::format_ident!("__tl_swap{}_j", c, span = span),
+                quote::format_ident!("__tl_swap{}", c, span = span),
+            );
+            out.push(syn::parse_quote_spanned!(span=> let #ti: usize = #i;));
+            out.push(syn::parse_quote_spanned!(span=> let #tj: usize = #j;));
+            out.push(syn::parse_quote_spanned!(span=> let #t = #name[#ti];));
+            out.push(syn::parse_quote_spanned!(span=> #name[#ti] = #name[#tj];));
+            out.push(syn::parse_quote_spanned!(span=> #name[#tj] = #t;));
+            self.changed = true;
+            return true;
         }
         let Stmt::Expr(Expr::Assign(a), Some(_)) = s else {
             return false;
@@ -343,6 +411,73 @@ impl Unpack<'_> {
     }
 }
 
+/// `let m = [[a, b], [c, d]];`: the name, its type if written, and the
+/// rows of a two-dimensional array literal (rows of one length, at least
+/// one element, of elements that are not arrays).
+fn matrix_literal(s: &Stmt) -> Option<(&syn::PatIdent, Option<&syn::Type>, Vec<&syn::ExprArray>)> {
+    let Stmt::Local(l) = s else { return None };
+    let (pat, ty) = match &l.pat {
+        Pat::Type(t) => (&*t.pat, Some(&*t.ty)),
+        p => (p, None),
+    };
+    let Pat::Ident(pi) = pat else { return None };
+    let init = l.init.as_ref().filter(|i| i.diverge.is_none())?;
+    let Expr::Array(outer) = crate::parse::strip_parens(&init.expr) else {
+        return None;
+    };
+    let rows: Vec<&syn::ExprArray> = outer
+        .elems
+        .iter()
+        .map(|e| match crate::parse::strip_parens(e) {
+            Expr::Array(r) => Some(r),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let cols = rows.first()?.elems.len();
+    let flat = rows.iter().all(|r| {
+        r.elems.len() == cols
+            && r.elems.iter().all(|e| {
+                !matches!(
+                    crate::parse::strip_parens(e),
+                    Expr::Array(_) | Expr::Repeat(_)
+                )
+            })
+    });
+    (flat && cols > 0 && pi.by_ref.is_none() && pi.subpat.is_none()).then_some((pi, ty, rows))
+}
+
+impl Unpack<'_> {
+    /// `let m = [[a, b], [c, d]];` as `let mut m = [[0.0; 2]; 2];` and an
+    /// assignment of each element, which lowering knows. `false` if `s`
+    /// is not such a `let`.
+    fn matrix(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> bool {
+        let Some((pi, ty, rows)) = matrix_literal(s) else {
+            return false;
+        };
+        // Constants (integers too) stay as written.
+        let active = rows.iter().any(|r| {
+            r.elems
+                .iter()
+                .any(|e| crate::parse::mentions_name(e, self.active))
+        });
+        if !active {
+            return false;
+        }
+        let name = &pi.ident;
+        let span = name.span();
+        let (r, c) = (rows.len(), rows[0].elems.len());
+        let ty = ty.map(|t| quote::quote!(: #t));
+        out.push(syn::parse_quote_spanned!(span=> let mut #name #ty = [[0.0; #c]; #r];));
+        for (i, row) in rows.iter().enumerate() {
+            for (j, e) in row.elems.iter().enumerate() {
+                out.push(syn::parse_quote_spanned!(span=> #name[#i][#j] = #e;));
+            }
+        }
+        self.changed = true;
+        true
+    }
+}
+
 impl VisitMut for Unpack<'_> {
     fn visit_block_mut(&mut self, b: &mut Block) {
         // Calls whose results are used as arrays: marked.
@@ -373,11 +508,25 @@ impl VisitMut for Unpack<'_> {
                 self.changed = true;
             }
         }
+        // A block whose value is `[[a, b], [c, d]]`: bound first (below).
+        if let Some(Stmt::Expr(e, None)) = b.stmts.last() {
+            if let Expr::Array(_) = crate::parse::strip_parens(e) {
+                let name = quote::format_ident!("__tl_matrix{}", self.count);
+                let value = e.clone();
+                let bind: Stmt = syn::parse_quote!(let #name = #value;);
+                if matrix_literal(&bind).is_some() {
+                    self.count += 1;
+                    b.stmts.pop();
+                    b.stmts.push(bind);
+                    b.stmts.push(Stmt::Expr(syn::parse_quote!(#name), None));
+                }
+            }
+        }
         let stmts = std::mem::take(&mut b.stmts);
         let mut out = Vec::with_capacity(stmts.len());
         for mut s in stmts {
             self.visit_stmt_mut(&mut s);
-            if self.assignment(&s, &mut out) {
+            if self.assignment(&s, &mut out) || self.matrix(&s, &mut out) {
                 continue;
             }
             let Stmt::Local(l) = &s else {

@@ -268,3 +268,29 @@ impl<X: Copy> FromGrad<&[X]> for Vec<X> {
 fn push_growing<X>(tape: &mut Vec<X>, x: X) {
     tape.push(x);
 }
+
+/// A call's value and pullback, where the caller takes the value as one
+/// float (`let r = norm(d);` without a type). Only checks that it is: a
+/// callee returning an array is a type error that says what to write.
+#[inline(always)]
+pub fn float_result<T, V: FloatResult<T>, B>(r: (V, B)) -> (T, B) {
+    (r.0.into_float(), r.1)
+}
+
+/// Implemented by the float type alone: see [`float_result`].
+#[diagnostic::on_unimplemented(
+    message = "this call's result is bound as one float, but it is `{Self}`",
+    label = "a call's result bound to a name without a type is taken as one `{T}`",
+    note = "if the callee returns an array, write its type in the `let`: `let d: [{T}; 3] = f(..);` or `let d: Vec<{T}> = f(..);`"
+)]
+pub trait FloatResult<T> {
+    /// Itself.
+    fn into_float(self) -> T;
+}
+
+impl<T: Float> FloatResult<T> for T {
+    #[inline(always)]
+    fn into_float(self) -> T {
+        self
+    }
+}

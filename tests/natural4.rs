@@ -1,0 +1,392 @@
+//! Code written the way users write it, part four, each checked against
+//! finite differences in f64 and f32 at random points: an owned array
+//! parameter copied (`let mut s = s0;`) or taken `mut`, then assigned whole
+//! from a call (`s = step(s, k);`, an integrator's loop); `v.swap(i, j)`;
+//! two-dimensional array literals as a `let`'s value and as the fn's value
+//! (a Jacobian); arrays returned by calls with their type written
+//! (`let d: [T; 3] = sub(..)`), a pairwise energy over `&[[T; 3]]`; a robot
+//! arm over zipped slices; a net over `zip` of `zip`; a `let` without a
+//! value assigned in both branches; const generics; `fold` over a `zip`
+//! from a parameter; `(0..n).step_by(2)`; Newton's iteration in a `while`.
+
+#![allow(clippy::needless_range_loop)]
+
+mod common;
+
+use common::{assert_gradient, cast, tolerance, Rng};
+use tapeless::{differentiable, Float};
+
+#[differentiable]
+fn step<T: Float>(s: [T; 2], k: T) -> [T; 2] {
+    let dt = T::from(0.05).unwrap();
+    [s[0] + dt * s[1], s[1] - dt * k * s[0].sin()]
+}
+
+/// A pendulum: the state a copy of the parameter, assigned whole.
+#[differentiable]
+fn pendulum<T: Float>(s0: [T; 2], k: T, n: usize) -> T {
+    let mut s = s0;
+    for _ in 0..n {
+        s = step(s, k);
+    }
+    s = [s[1], s[0] * k];
+    s[0] * s[0] + s[1]
+}
+
+/// The same with the parameter itself taken `mut`.
+#[differentiable]
+fn pendulum_mut<T: Float>(mut s: [T; 2], k: T, n: usize) -> T {
+    for _ in 0..n {
+        s = step(s, k);
+    }
+    s[0] * s[0] + s[1]
+}
+
+/// A `Vec` parameter by value, copied and assigned whole.
+#[differentiable]
+fn relax<T: Float>(v0: Vec<T>, k: T) -> T {
+    let mut v = v0;
+    for _ in 0..3 {
+        v = vec![v[0] * k + v[1], v[1] - v[0] * v[0] * 0.1];
+    }
+    v[0] + v[1] * v[1]
+}
+
+/// Sorted by exchanges: the three smallest, weighted.
+#[differentiable]
+fn sorted_head<T: Float>(x: &[T]) -> T {
+    let mut v = x.to_vec();
+    for i in 0..v.len() {
+        for j in 0..v.len() - 1 - i {
+            if v[j] > v[j + 1] {
+                v.swap(j, j + 1);
+            }
+        }
+    }
+    v.swap(0, 2);
+    v[0] * 3.0 + v[1] * 2.0 + v[2].exp()
+}
+
+/// The inverse of a 2 x 2 matrix, written as a literal.
+#[differentiable]
+fn inverse_sum<T: Float>(m: [[T; 2]; 2]) -> T {
+    let det = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+    let inv = [
+        [m[1][1] / det, -m[0][1] / det],
+        [-m[1][0] / det, m[0][0] / det],
+    ];
+    inv[0][0] + inv[0][1] * 2.0 + inv[1][0] * 3.0 + inv[1][1] * 4.0
+}
+
+/// A Jacobian as the fn's value; a typed literal mixing constants.
+#[differentiable]
+fn jacobian<T: Float>(x: T, y: T) -> [[T; 2]; 2] {
+    let m: [[T; 2]; 2] = [[x, T::one()], [T::zero(), x * y]];
+    let c = [[1.0, 2.0], [3.0, 4.0]];
+    [
+        [y.cos() * m[0][0], x * y + m[0][1] * c[0][1]],
+        [x.exp() * c[1][0], -y + m[1][1]],
+    ]
+}
+
+#[differentiable]
+fn sub<T: Float>(a: [T; 3], b: [T; 3]) -> [T; 3] {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+
+#[differentiable]
+fn norm<T: Float>(a: [T; 3]) -> T {
+    (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt()
+}
+
+/// Pairwise energy over points `&[[T; 3]]`.
+#[differentiable]
+fn energy<T: Float>(pos: &[[T; 3]], k: T) -> T {
+    let mut e = T::zero();
+    for i in 0..pos.len() {
+        for j in (i + 1)..pos.len() {
+            let d: [T; 3] = sub(pos[i], pos[j]);
+            e = e + k / norm(d);
+        }
+    }
+    e
+}
+
+/// A planar arm's distance to a target.
+#[differentiable]
+fn reach<T: Float>(angles: &[T], lens: &[T], target: [T; 2]) -> T {
+    let mut x = T::zero();
+    let mut y = T::zero();
+    let mut a = T::zero();
+    for (th, l) in angles.iter().zip(lens) {
+        a = a + *th;
+        x = x + *l * a.cos();
+        y = y + *l * a.sin();
+    }
+    (x - target[0]).powi(2) + (y - target[1]).powi(2)
+}
+
+/// One hidden layer, its rows zipped with biases and output weights.
+#[differentiable(wrt(w1, b1, w2))]
+fn net<T: Float>(w1: &[Vec<T>], b1: &[T], w2: &[T], x: &[Vec<T>], y: &[T]) -> T {
+    let mut loss = T::zero();
+    for (xi, &yi) in x.iter().zip(y) {
+        let mut out = T::zero();
+        for (row, (&b, &v)) in w1.iter().zip(b1.iter().zip(w2)) {
+            let mut h = b;
+            for (wij, xj) in row.iter().zip(xi) {
+                h = h + *wij * *xj;
+            }
+            out = out + v * h.tanh();
+        }
+        loss = loss + (out - yi).powi(2);
+    }
+    loss / T::from(x.len()).unwrap()
+}
+
+/// A `let` given its value in each branch.
+#[allow(clippy::needless_late_init)]
+#[differentiable]
+fn deferred<T: Float>(x: T, y: T) -> T {
+    let z;
+    if x > y {
+        z = x * y;
+    } else {
+        z = x - y;
+    }
+    z * z
+}
+
+#[differentiable]
+fn ring<T: Float, const N: usize>(x: [T; N]) -> T {
+    let mut s = T::zero();
+    for i in 0..N {
+        s = s + x[i] * x[(i + 1) % N];
+    }
+    s
+}
+
+#[differentiable]
+fn affine<T: Float>(x: &[T], w: &[T], b: T) -> T {
+    let z = x.iter().zip(w).fold(b, |acc, (xi, wi)| acc + *xi * *wi);
+    z.tanh()
+}
+
+#[differentiable]
+fn even<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for i in (0..x.len()).step_by(2) {
+        s = s + x[i].sin() * x[x.len() - 1 - i];
+    }
+    s
+}
+
+/// The square root by Newton's iteration, differentiated through it.
+#[differentiable]
+fn newton_sqrt<T: Float>(a: T) -> T {
+    let mut x = T::one();
+    let tol = T::from(1e-6).unwrap();
+    let mut it = 0;
+    while (x * x - a).abs() > tol * a && it < 100 {
+        x = x - (x * x - a) / (2.0 * x);
+        it += 1;
+    }
+    x
+}
+
+fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+    let tol = tolerance::<T>();
+    let p: Vec<T> = cast(&rng.point(3, -1.0, 1.0));
+    let k = p[2].abs() + T::one();
+    let (_, (gs, gk)) = pendulum_grad([p[0], p[1]], k, 12);
+    let q = [p[0], p[1], k];
+    assert_gradient(
+        "pendulum",
+        |v: &[T]| pendulum([v[0], v[1]], v[2], 12),
+        &q,
+        &[gs[0], gs[1], gk],
+        tol,
+    );
+    let (_, (gs, gk)) = pendulum_mut_grad([p[0], p[1]], k, 12);
+    assert_gradient(
+        "pendulum_mut",
+        |v: &[T]| pendulum_mut([v[0], v[1]], v[2], 12),
+        &q,
+        &[gs[0], gs[1], gk],
+        tol,
+    );
+    let (_, (gv, gk)) = relax_grad(vec![p[0], p[1]], k);
+    assert_gradient(
+        "relax",
+        |v: &[T]| relax(vec![v[0], v[1]], v[2]),
+        &q,
+        &[gv[0], gv[1], gk],
+        tol,
+    );
+
+    // Distinct values, at least 0.1 apart, in random order.
+    let mut x: Vec<f64> = (0..5)
+        .map(|i| i as f64 * 0.3 - 0.6 + rng.uniform(0.0, 0.2))
+        .collect();
+    for i in (1..x.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        x.swap(i, j);
+    }
+    let x: Vec<T> = cast(&x);
+    let (_, g) = sorted_head_grad(&x);
+    assert_gradient("sorted_head", sorted_head::<T>, &x, &g, tol);
+    assert_eq!(
+        g.iter().filter(|v| **v != T::zero()).count(),
+        3,
+        "only the three smallest have gradients"
+    );
+
+    let m: Vec<T> = cast(&[
+        1.0 + rng.uniform(0.0, 0.5),
+        rng.uniform(-0.3, 0.3),
+        rng.uniform(-0.3, 0.3),
+        1.0 + rng.uniform(0.0, 0.5),
+    ]);
+    let g = inverse_sum_grad([[m[0], m[1]], [m[2], m[3]]]).1;
+    assert_gradient(
+        "inverse_sum",
+        |v: &[T]| inverse_sum([[v[0], v[1]], [v[2], v[3]]]),
+        &m,
+        &[g[0][0], g[0][1], g[1][0], g[1][1]],
+        tol,
+    );
+
+    let up: Vec<T> = cast(&rng.point(4, -1.0, 1.0));
+    let (_, back) = jacobian_forward(p[0], p[1]);
+    let (gx, gy) = back([[up[0], up[1]], [up[2], up[3]]]);
+    assert_gradient(
+        "jacobian",
+        |v: &[T]| {
+            let j = jacobian(v[0], v[1]);
+            j[0][0] * up[0] + j[0][1] * up[1] + j[1][0] * up[2] + j[1][1] * up[3]
+        },
+        &p[..2],
+        &[gx, gy],
+        tol,
+    );
+
+    let pts: Vec<f64> = rng.point(9, -1.0, 1.0);
+    let pos: Vec<[T; 3]> = (0..3)
+        .map(|i| [0, 1, 2].map(|c| T::from(pts[3 * i + c] + 3.0 * i as f64).unwrap()))
+        .collect();
+    let (_, (gp, gk)) = energy_grad(&pos, k);
+    let flat: Vec<T> = pos.iter().flatten().copied().chain([k]).collect();
+    let g: Vec<T> = gp.iter().flatten().copied().chain([gk]).collect();
+    assert_gradient(
+        "energy",
+        |v: &[T]| {
+            energy(
+                &[[v[0], v[1], v[2]], [v[3], v[4], v[5]], [v[6], v[7], v[8]]],
+                v[9],
+            )
+        },
+        &flat,
+        &g,
+        tol,
+    );
+
+    let al: Vec<T> = cast(&rng.point(8, -1.0, 1.0));
+    let (_, (ga, gl, gt)) = reach_grad(&al[..3], &al[3..6], [al[6], al[7]]);
+    let g: Vec<T> = ga.iter().chain(&gl).chain(&gt).copied().collect();
+    assert_gradient(
+        "reach",
+        |v: &[T]| reach(&v[..3], &v[3..6], [v[6], v[7]]),
+        &al,
+        &g,
+        tol,
+    );
+
+    let w: Vec<T> = cast(&rng.point(6 + 3 + 3, -1.0, 1.0));
+    let xs: Vec<Vec<T>> = (0..4).map(|_| cast(&rng.point(2, -1.0, 1.0))).collect();
+    let ys: Vec<T> = cast(&rng.point(4, -1.0, 1.0));
+    let rows = |v: &[T]| v[..6].chunks(2).map(|c| c.to_vec()).collect::<Vec<_>>();
+    let (_, (gw1, gb1, gw2)) = net_grad(&rows(&w), &w[6..9], &w[9..], &xs, &ys);
+    let g: Vec<T> = gw1
+        .iter()
+        .flatten()
+        .chain(&gb1)
+        .chain(&gw2)
+        .copied()
+        .collect();
+    assert_gradient(
+        "net",
+        |v: &[T]| net(&rows(v), &v[6..9], &v[9..], &xs, &ys),
+        &w,
+        &g,
+        tol,
+    );
+
+    let (a, b) = (
+        p[0],
+        p[1] + if p[1] > p[0] {
+            T::from(0.1).unwrap()
+        } else {
+            -T::from(0.1).unwrap()
+        },
+    );
+    let (_, (ga, gb)) = deferred_grad(a, b);
+    assert_gradient(
+        "deferred",
+        |v: &[T]| deferred(v[0], v[1]),
+        &[a, b],
+        &[ga, gb],
+        tol,
+    );
+
+    let r4 = [up[0], up[1], up[2], up[3]];
+    let (_, g) = ring_grad(r4);
+    assert_gradient(
+        "ring",
+        |v: &[T]| ring([v[0], v[1], v[2], v[3]]),
+        &r4,
+        &g,
+        tol,
+    );
+    let (_, (gx, gw, gb)) = affine_grad(&up, &w[..4], p[2]);
+    let xw: Vec<T> = up.iter().chain(&w[..4]).copied().chain([p[2]]).collect();
+    let g: Vec<T> = gx.iter().chain(&gw).copied().chain([gb]).collect();
+    assert_gradient(
+        "affine",
+        |v: &[T]| affine(&v[..4], &v[4..8], v[8]),
+        &xw,
+        &g,
+        tol,
+    );
+    let (_, g) = even_grad(&w[..5]);
+    assert_gradient("even", even::<T>, &w[..5], &g, tol);
+    let (_, g) = newton_sqrt_grad(k);
+    assert_gradient("newton_sqrt", |v: &[T]| newton_sqrt(v[0]), &[k], &[g], tol);
+}
+
+#[test]
+fn natural_forms_f64() {
+    let mut rng = Rng::new(41);
+    for _ in 0..20 {
+        check::<f64>(&mut rng);
+    }
+}
+
+#[test]
+fn natural_forms_f32() {
+    let mut rng = Rng::new(42);
+    for _ in 0..20 {
+        check::<f32>(&mut rng);
+    }
+}
+
+#[test]
+fn closed_forms() {
+    // d/da sqrt(a) = 1 / (2 sqrt(a)), through the iterations.
+    let (v, g) = newton_sqrt_grad(2.0);
+    assert!((v - 2f64.sqrt()).abs() < 1e-9 && (g - 0.5 / 2f64.sqrt()).abs() < 1e-6);
+    // Sorting routes each gradient to the element that landed there:
+    // sorted [-1, 0, 0.5, 2], then swapped to [0.5, 0, -1, 2].
+    let (v, g) = sorted_head_grad(&[0.5, -1.0, 2.0, 0.0]);
+    assert_eq!(v, 1.5 + (-1f64).exp());
+    assert_eq!(g, vec![3.0, (-1f64).exp(), 0.0, 2.0]);
+}
