@@ -7,7 +7,8 @@
 //! (`let d: [T; 3] = sub(..)`), a pairwise energy over `&[[T; 3]]`; a robot
 //! arm over zipped slices; a net over `zip` of `zip`; a `let` without a
 //! value assigned in both branches; const generics; `fold` over a `zip`
-//! from a parameter; `(0..n).step_by(2)`; Newton's iteration in a `while`.
+//! from a parameter; `(0..n).step_by(2)`; Newton's iteration in a `while`;
+//! `x.get(i)` with a default and in `if let Some(&v) = x.get(i)`.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -194,6 +195,37 @@ fn newton_sqrt<T: Float>(a: T) -> T {
     x
 }
 
+/// Reads that may fall outside the array: `get` with a default, unwrapped,
+/// and in `if let`.
+#[differentiable]
+fn guarded<T: Float>(x: &[T], i: usize) -> T {
+    let a = x.get(i).copied().unwrap_or(T::zero());
+    let b = *x.get(i / 2).unwrap_or(&T::one());
+    let c = x.get(i % 2).unwrap().exp() + *x.get(1).expect("two values");
+    let mut s = a * a + b * c + x.get(i + 1).cloned().unwrap_or(T::one()).sin();
+    if let Some(&v) = x.get(i + 2) {
+        s = s * v;
+    }
+    if let Some(v) = x.get(i + 3) {
+        s = s + *v;
+    } else {
+        s = s - T::one();
+    }
+    s
+}
+
+/// A stencil whose ends read zeros.
+#[differentiable]
+fn bending<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for i in 0..x.len() {
+        let left = if i > 0 { x[i - 1] } else { T::zero() };
+        let right = x.get(i + 1).copied().unwrap_or(T::zero());
+        s = s + (left + right - 2.0 * x[i]).powi(2);
+    }
+    s
+}
+
 fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     let p: Vec<T> = cast(&rng.point(3, -1.0, 1.0));
@@ -359,6 +391,12 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     );
     let (_, g) = even_grad(&w[..5]);
     assert_gradient("even", even::<T>, &w[..5], &g, tol);
+    for i in 0..6 {
+        let (_, g) = guarded_grad(&w[..4], i);
+        assert_gradient("guarded", |v: &[T]| guarded(v, i), &w[..4], &g, tol);
+    }
+    let (_, g) = bending_grad(&w[..5]);
+    assert_gradient("bending", bending::<T>, &w[..5], &g, tol);
     let (_, g) = newton_sqrt_grad(k);
     assert_gradient("newton_sqrt", |v: &[T]| newton_sqrt(v[0]), &[k], &[g], tol);
 }

@@ -22,7 +22,17 @@
 //!
 //! And the ends of an array taken as Rust offers them, `*x.last().unwrap()`,
 //! `x.first().copied().unwrap()`, `x.last().unwrap().exp()` (or
-//! `.expect(..)`), are its elements `x[x.len() - 1]` and `x[0]`.
+//! `.expect(..)`), are its elements `x[x.len() - 1]` and `x[0]`; likewise
+//! `x.get(i)` unwrapped is `x[i]`, with `.unwrap_or(d)` (after `.copied()`,
+//! or `*x.get(i).unwrap_or(&d)`) it is `if i < x.len() { x[i] } else { d }`,
+//! and `if let Some(&v) = x.get(i) { .. }` is `if i < x.len() { let v =
+//! x[i]; .. }`.
+//!
+//! And `v.swap(i, j)` of a made array is an exchange through a temporary;
+//! `let m = [[a, b], [c, d]];` (also a block's value) is a zero array and
+//! an assignment of each element; `let mut s = s0;` of an owned array
+//! parameter (`[T; N]`, `Vec<T>`) makes an array, and a `mut` one may be
+//! assigned whole.
 
 use quote::ToTokens;
 use syn::visit_mut::VisitMut;
@@ -115,6 +125,7 @@ fn array_use(stmts: &[Stmt], name: &proc_macro2::Ident) -> Option<usize> {
                         "chunks",
                         "first",
                         "last",
+                        "get",
                     ];
                     if ARRAY.contains(&m.method.to_string().as_str()) {
                         self.saw(1);
@@ -180,7 +191,9 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
             syn::visit::visit_stmt(self, s);
         }
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
-            self.0 |= m.method == "first" || m.method == "last" || m.method == "swap";
+            self.0 |= ["first", "last", "get", "swap"]
+                .iter()
+                .any(|n| m.method == n);
             syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
@@ -594,6 +607,25 @@ impl VisitMut for Unpack<'_> {
                 self.changed = true;
             }
         }
+        // `if let Some(&v) = x.get(i) { .. }`: `if i < x.len() { let v =
+        // x[i]; .. }` (`Some(v)` binds `&x[i]`).
+        if let Expr::If(fi) = e {
+            if let Some((pat, base, index)) = get_let(&fi.cond)
+                .filter(|(_, base, _)| crate::parse::mentions_name(base, self.active))
+            {
+                let cond: Expr = syn::parse_quote!((#index) < #base.len());
+                let bind: Stmt = match pat {
+                    Pat::Reference(r) => {
+                        let inner = &r.pat;
+                        syn::parse_quote!(let #inner = #base[#index];)
+                    }
+                    p => syn::parse_quote!(let #p = &#base[#index];),
+                };
+                *fi.cond = cond;
+                fi.then_branch.stmts.insert(0, bind);
+                self.changed = true;
+            }
+        }
         // An end of an array: its element, by value where Rust reads one
         // (through `*`, `.copied()`, a method), else by reference.
         let (end, by_value) = match &*e {
@@ -625,25 +657,70 @@ impl VisitMut for Unpack<'_> {
     fn visit_item_mut(&mut self, _: &mut syn::Item) {}
 }
 
-/// `x.first()` or `x.last()` unwrapped, `.copied()` or `.cloned()` in
-/// between or not.
+/// `let Some(p) = x.get(i)` (`p` a name, `&name` or `_`): `p`, `x` and `i`.
+fn get_let(cond: &Expr) -> Option<(Pat, Expr, Expr)> {
+    let Expr::Let(l) = cond else { return None };
+    let Pat::TupleStruct(ts) = &*l.pat else {
+        return None;
+    };
+    if !ts.path.is_ident("Some") || ts.elems.len() != 1 {
+        return None;
+    }
+    let pat = ts.elems[0].clone();
+    let simple = |p: &Pat| {
+        matches!(p, Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none())
+            || matches!(p, Pat::Wild(_))
+    };
+    let ok = match &pat {
+        Pat::Reference(r) => r.mutability.is_none() && simple(&r.pat),
+        p => simple(p),
+    };
+    let Expr::MethodCall(get) = crate::parse::strip_parens(&l.expr) else {
+        return None;
+    };
+    let base = crate::parse::strip_parens(&get.receiver);
+    (ok && get.method == "get"
+        && get.args.len() == 1
+        && !matches!(&get.args[0], Expr::Range(_))
+        && matches!(base, Expr::Path(_) | Expr::Field(_) | Expr::Index(_)))
+    .then(|| (pat, base.clone(), get.args[0].clone()))
+}
+
+/// `x.first()`, `x.last()` or `x.get(i)` unwrapped (`.unwrap()`,
+/// `.expect(..)`, or for `get` `.unwrap_or(d)`), `.copied()` or
+/// `.cloned()` in between or not.
 struct End {
     base: Expr,
-    last: bool,
+    which: Which,
     copied: bool,
 }
 
+enum Which {
+    First,
+    Last,
+    /// `x.get(i)`, and the value if `i` is out of bounds.
+    Get(Box<Expr>, Option<Box<Expr>>),
+}
+
 impl End {
-    /// The element, `x[0]` or `x[x.len() - 1]`, or a reference to it.
+    /// The element, `x[0]`, `x[x.len() - 1]`, `x[i]` or `if i < x.len() {
+    /// x[i] } else { d }`, or a reference to it.
     fn read(&self, by_value: bool) -> Expr {
         let base = &self.base;
-        let index = match self.last {
-            true => quote::quote!(#base.len() - 1),
-            false => quote::quote!(0),
+        let index = match &self.which {
+            Which::Last => quote::quote!(#base.len() - 1),
+            Which::First => quote::quote!(0),
+            Which::Get(i, _) => quote::quote!(#i),
         };
-        match by_value {
+        let element: Expr = match by_value {
             true => syn::parse_quote!(#base[#index]),
             false => syn::parse_quote!(&#base[#index]),
+        };
+        match &self.which {
+            Which::Get(i, Some(d)) => {
+                syn::parse_quote!(if (#i) < #base.len() { #element } else { #d })
+            }
+            _ => element,
         }
     }
 }
@@ -652,10 +729,11 @@ fn end_element(e: &Expr) -> Option<End> {
     let Expr::MethodCall(unwrap) = crate::parse::strip_parens(e) else {
         return None;
     };
-    match (unwrap.method.to_string().as_str(), unwrap.args.len()) {
-        ("unwrap", 0) | ("expect", 1) => {}
+    let mut default = match (unwrap.method.to_string().as_str(), unwrap.args.len()) {
+        ("unwrap", 0) | ("expect", 1) => None,
+        ("unwrap_or", 1) => Some(Box::new(unwrap.args[0].clone())),
         _ => return None,
-    }
+    };
     let mut inner = crate::parse::strip_parens(&unwrap.receiver);
     let mut copied = false;
     if let Expr::MethodCall(c) = inner {
@@ -664,19 +742,28 @@ fn end_element(e: &Expr) -> Option<End> {
             inner = crate::parse::strip_parens(&c.receiver);
         }
     }
+    // `*x.get(i).unwrap_or(&d)`: the default by reference, read by value.
+    if let (false, Some(Expr::Reference(r))) = (copied, default.as_deref()) {
+        default = Some(r.expr.clone());
+    } else if !copied && default.is_some() {
+        return None;
+    }
     let Expr::MethodCall(end) = inner else {
         return None;
     };
-    let last = match (end.method.to_string().as_str(), end.args.len()) {
-        ("first", 0) => false,
-        ("last", 0) => true,
+    let which = match (end.method.to_string().as_str(), end.args.len()) {
+        ("first", 0) if default.is_none() => Which::First,
+        ("last", 0) if default.is_none() => Which::Last,
+        ("get", 1) if !matches!(&end.args[0], Expr::Range(_)) => {
+            Which::Get(Box::new(end.args[0].clone()), default)
+        }
         _ => return None,
     };
     // A place, read twice for `len()`.
     let base = crate::parse::strip_parens(&end.receiver);
     matches!(base, Expr::Path(_) | Expr::Field(_) | Expr::Index(_)).then(|| End {
         base: base.clone(),
-        last,
+        which,
         copied,
     })
 }
