@@ -188,6 +188,24 @@ fn carried_and_counted<T: Float>(x: &[T], l: &[T]) -> T {
     s
 }
 
+// Parenthesized constants inside differentiated expressions are bound by
+// the generated code without their parentheses (`unused_parens`).
+#[differentiable]
+fn parenthesized<T: Float>(x: T, a: f64, n: usize) -> T {
+    let pi = T::from(std::f64::consts::PI).unwrap();
+    let c = T::from(a).unwrap();
+    let wrapped = (x + pi) % (pi + pi) - pi;
+    x * (pi + pi) + x / (c * c) + x * T::from((n + 1) * 2).unwrap() + wrapped
+}
+
+#[test]
+fn parenthesized_constants_compile_under_deny_warnings() {
+    let (v, g) = parenthesized_grad(1.0, 2.0, 3);
+    assert_eq!(v, parenthesized(1.0, 2.0, 3));
+    let report = tapeless::check_gradient(|q: &[f64]| parenthesized(q[0], 2.0, 3), &[1.0], &[g]);
+    assert!(report.within(1e-7), "{report}");
+}
+
 #[test]
 fn carried_and_counted_compile_under_deny_warnings() {
     let (x, l) = ([0.5, -1.5, 2.0], [0.25, 0.75, -0.5]);

@@ -388,3 +388,53 @@ fn sin_cos_pair() {
         );
     }
 }
+
+#[differentiable]
+fn rem<T: Float>(a: T, b: T) -> T {
+    a % b
+}
+
+#[differentiable]
+fn rem_assign<T: Float + std::ops::RemAssign>(a: T, b: T) -> T {
+    let mut r = a * a;
+    r %= b;
+    r
+}
+
+// `%` jumps where a / b is a whole number: points stay 0.1 away from one,
+// with |b| >= 1, so that finite differences (f32 steps by 5e-3) do not cross a jump.
+#[test]
+fn remainder() {
+    let mut rng = Rng::new(77);
+    let mut checked = 0;
+    while checked < POINTS {
+        let (a, b) = (rng.uniform(-5.0, 5.0), rng.uniform(-3.0, 3.0));
+        let q = a / b;
+        let q2 = a * a / b;
+        if b.abs() < 1.0 || (q - q.round()).abs() < 0.1 || (q2 - q2.round()).abs() < 0.1 {
+            continue;
+        }
+        checked += 1;
+        let (v, (da, db)) = rem_grad(a, b);
+        assert_eq!(v.to_bits(), (a % b).to_bits());
+        assert_eq!((da, db), (1.0, -q.trunc()), "{a} % {b}");
+        assert_gradient(
+            "rem",
+            |p: &[f64]| rem(p[0], p[1]),
+            &[a, b],
+            &[da, db],
+            tolerance::<f64>(),
+        );
+        let (a32, b32) = (a as f32, b as f32);
+        let (_, (da, db)) = rem_grad(a32, b32);
+        assert_gradient(
+            "rem f32",
+            |p: &[f32]| rem(p[0], p[1]),
+            &[a32, b32],
+            &[da, db],
+            tolerance::<f32>(),
+        );
+        let (_, (da, db)) = rem_assign_grad(a, b);
+        assert_eq!((da, db), (2.0 * a, -q2.trunc()), "{a}^2 %= {b}");
+    }
+}

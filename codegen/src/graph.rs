@@ -278,6 +278,8 @@ pub(crate) enum Prim {
     Sub,
     Mul,
     Div,
+    /// `a % b`, Rust's: `a - trunc(a / b) b`.
+    Rem,
     Neg,
     Exp,
     Exp2,
@@ -329,6 +331,7 @@ impl Prim {
         Prim::Sub,
         Prim::Mul,
         Prim::Div,
+        Prim::Rem,
         Prim::Neg,
         Prim::Exp,
         Prim::Exp2,

@@ -2474,6 +2474,9 @@ impl Lower<'_, '_> {
     /// A `Const` node for an expression computed as written: literals made
     /// the float type, the user's variables replaced by the values they hold.
     fn opaque(&mut self, e: &Expr) -> NodeId {
+        // `x * (a + b)`: the constant is bound by a `let`, where the
+        // user's parentheses would be `unused_parens`.
+        let e = parse::strip_parens(e);
         let Substituted {
             tokens,
             deps,
@@ -2848,6 +2851,7 @@ impl Lower<'_, '_> {
             BinOp::Sub(_) | BinOp::SubAssign(_) => Some(Prim::Sub),
             BinOp::Mul(_) | BinOp::MulAssign(_) => Some(Prim::Mul),
             BinOp::Div(_) | BinOp::DivAssign(_) => Some(Prim::Div),
+            BinOp::Rem(_) | BinOp::RemAssign(_) => Some(Prim::Rem),
             _ => None,
         };
         let compound = parse::is_compound(&b.op);
@@ -2890,7 +2894,7 @@ impl Lower<'_, '_> {
                 }
                 self.cx.error(
                     op,
-                    "this operator is not differentiable; use `+ - * /` or the `Float` methods on differentiated values",
+                    "this operator is not differentiable; use `+ - * / %` or the `Float` methods on differentiated values",
                 );
                 None
             }
@@ -3855,7 +3859,7 @@ mod tests {
                 let a = x.exp();
                 let b = x.to_f64();
                 let c = x as f32;
-                x % a
+                x & a
             }
         ));
         assert_eq!(msgs.len(), 3, "{msgs:?}");

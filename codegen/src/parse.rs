@@ -925,12 +925,12 @@ pub(crate) fn at_loop_level(body: &[Stmt], hit: impl Fn(&Expr) -> bool) -> bool 
     f.found
 }
 
-/// `+=`, `-=`, `*=`, `/=`.
+/// `+=`, `-=`, `*=`, `/=`, `%=`.
 pub(crate) fn is_compound(op: &syn::BinOp) -> bool {
     use syn::BinOp::*;
     matches!(
         op,
-        AddAssign(_) | SubAssign(_) | MulAssign(_) | DivAssign(_)
+        AddAssign(_) | SubAssign(_) | MulAssign(_) | DivAssign(_) | RemAssign(_)
     )
 }
 

@@ -64,6 +64,7 @@ pub(crate) fn forward(prim: Prim, a: &[TokenStream]) -> TokenStream {
         Prim::Sub => quote!(#x - #y),
         Prim::Mul => quote!(#x * #y),
         Prim::Div => quote!(#x / #y),
+        Prim::Rem => quote!(#x % #y),
         Prim::Neg => quote!(-#x),
         Prim::Exp => quote!(#x.exp()),
         Prim::Exp2 => quote!(#x.exp2()),
@@ -117,8 +118,8 @@ pub(crate) fn keep(prim: Prim) -> Keep {
             Keep::Nothing
         }
         Exp | Exp2 | ExpM1 | Sqrt | Cbrt | Recip | Tan | Tanh => Keep::Output,
-        Mul | Ln | Ln1p | Log2 | Log10 | Powi | Sin | Cos | Asin | Acos | Atan | Atan2 | Sinh
-        | Cosh | Asinh | Acosh | Atanh | Abs | Max | Min | Clamp | MulAdd => Keep::Inputs,
+        Mul | Rem | Ln | Ln1p | Log2 | Log10 | Powi | Sin | Cos | Asin | Acos | Atan | Atan2
+        | Sinh | Cosh | Asinh | Acosh | Atanh | Abs | Max | Min | Clamp | MulAdd => Keep::Inputs,
         Div | Log | Powf | Hypot => Keep::InputsAndOutput,
     }
 }
@@ -137,6 +138,8 @@ pub(crate) fn pullback(prim: Prim, v: &Kept) -> Vec<Local> {
         Prim::Mul => vec![E(quote!(#g * #b)), E(quote!(#g * #a))],
         // d(a/b) = da/b - a db/b^2 = da/b - y db/b
         Prim::Div => vec![E(quote!(#g / #b)), E(quote!(-#g * #y / #b))],
+        // a % b = a - trunc(a / b) b, the truncation flat
+        Prim::Rem => vec![Same, E(quote!(-#g * (#a / #b).trunc()))],
         Prim::Neg => vec![Neg],
         // exp reuses its output
         Prim::Exp => vec![E(quote!(#g * #y))],
@@ -234,8 +237,8 @@ pub(crate) fn pullback(prim: Prim, v: &Kept) -> Vec<Local> {
 pub(crate) fn cheap(prim: Prim) -> bool {
     use Prim::*;
     match prim {
-        Add | Sub | Mul | Div | Recip | Powi | Neg | Abs | Max | Min | Clamp | MulAdd | Signum
-        | Floor | Ceil | Round | Trunc | Fract | ToDegrees | ToRadians => true,
+        Add | Sub | Mul | Div | Rem | Recip | Powi | Neg | Abs | Max | Min | Clamp | MulAdd
+        | Signum | Floor | Ceil | Round | Trunc | Fract | ToDegrees | ToRadians => true,
         Exp | Exp2 | ExpM1 | Ln | Ln1p | Log | Log2 | Log10 | Sqrt | Cbrt | Powf | Sin | Cos
         | Tan | Asin | Acos | Atan | Atan2 | Sinh | Cosh | Tanh | Asinh | Acosh | Atanh | Hypot => {
             false
