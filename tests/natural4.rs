@@ -8,7 +8,8 @@
 //! arm over zipped slices; a net over `zip` of `zip`; a `let` without a
 //! value assigned in both branches; const generics; `fold` over a `zip`
 //! from a parameter; `(0..n).step_by(2)`; Newton's iteration in a `while`;
-//! `x.get(i)` with a default and in `if let Some(&v) = x.get(i)`.
+//! `x.get(i)` with a default and in `if let Some(&v) = x.get(i)`;
+//! `.enumerate().skip(k)`; `let [a, b] = rotate(t, p);`.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -226,7 +227,41 @@ fn bending<T: Float>(x: &[T]) -> T {
     s
 }
 
-fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+/// Counted, then skipped or taken: the count is the element's index.
+#[differentiable]
+fn counted<T: Float + std::iter::Sum>(x: &[T], y: &[T]) -> T {
+    let mut s = T::zero();
+    for (i, v) in x.iter().enumerate().skip(1) {
+        s = s + *v * T::from(i).unwrap() * y[i];
+    }
+    for (i, v) in x.iter().enumerate().skip(1).take(2) {
+        s = s + v.sin() * T::from(i + 3).unwrap();
+    }
+    for (i, v) in x.iter().skip(1).enumerate() {
+        s = s + v.cos() * T::from(i + 7).unwrap();
+    }
+    s + x
+        .iter()
+        .enumerate()
+        .skip(2)
+        .map(|(i, v)| *v * T::from(i).unwrap())
+        .sum::<T>()
+}
+
+/// An array a call returns, unpacked by a pattern.
+#[differentiable]
+fn turned<T: Float>(t: T, p: [T; 2]) -> T {
+    let [a, b] = rotate(t, p);
+    a * b + a
+}
+
+#[differentiable]
+fn rotate<T: Float>(t: T, p: [T; 2]) -> [T; 2] {
+    let (s, c) = t.sin_cos();
+    [c * p[0] - s * p[1], s * p[0] + c * p[1]]
+}
+
+fn check<T: Float + std::fmt::Display + std::iter::Sum>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     let p: Vec<T> = cast(&rng.point(3, -1.0, 1.0));
     let k = p[2].abs() + T::one();
@@ -397,6 +432,23 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     }
     let (_, g) = bending_grad(&w[..5]);
     assert_gradient("bending", bending::<T>, &w[..5], &g, tol);
+    let (_, (gx, gy)) = counted_grad(&w[..4], &w[4..8]);
+    let g: Vec<T> = gx.iter().chain(&gy).copied().collect();
+    assert_gradient(
+        "counted",
+        |v: &[T]| counted(&v[..4], &v[4..]),
+        &w[..8],
+        &g,
+        tol,
+    );
+    let (_, (gt, gp)) = turned_grad(p[0], [p[1], p[2]]);
+    assert_gradient(
+        "turned",
+        |v: &[T]| turned(v[0], [v[1], v[2]]),
+        &p,
+        &[gt, gp[0], gp[1]],
+        tol,
+    );
     let (_, g) = newton_sqrt_grad(k);
     assert_gradient("newton_sqrt", |v: &[T]| newton_sqrt(v[0]), &[k], &[g], tol);
 }

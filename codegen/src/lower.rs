@@ -597,6 +597,9 @@ struct Walk {
     skip: Option<Expr>,
     take: Option<(Expr, bool)>,
     enumerate: Option<bool>,
+    /// `.enumerate().skip(a)`: the count is the element's index (not from
+    /// `a`'s element, as for `.skip(a).enumerate()`).
+    counted_before_skip: bool,
     reversed: bool,
 }
 
@@ -1492,6 +1495,7 @@ impl Lower<'_, '_> {
             skip: None,
             take: None,
             enumerate: None,
+            counted_before_skip: false,
             reversed: false,
         };
         match e {
@@ -1531,11 +1535,12 @@ impl Lower<'_, '_> {
                     && !self.touches_active(&m.args[0]) =>
             {
                 let mut w = self.iterable(&m.receiver)?;
-                if w.reversed || w.enumerate.is_some() {
+                if w.reversed || w.enumerate == Some(true) {
                     return None;
                 }
                 let count = m.args[0].clone();
                 if m.method == "skip" && w.skip.is_none() {
+                    w.counted_before_skip = w.enumerate.is_some();
                     w.skip = Some(count);
                 } else if m.method == "take" && w.take.is_none() {
                     w.take = Some((count, w.skip.is_some()));
@@ -1816,6 +1821,7 @@ impl Lower<'_, '_> {
             skip: None,
             take: None,
             enumerate: None,
+            counted_before_skip: false,
             reversed: false,
         })
     }
@@ -1941,7 +1947,10 @@ impl Lower<'_, '_> {
                     false,
                     pat.span(),
                 )
-            } else if let Some(&start) = self.nodes[iter].op.inputs().get(1) {
+            } else if let (Some(&start), false) = (
+                self.nodes[iter].op.inputs().get(1),
+                walk.counted_before_skip,
+            ) {
                 // `.skip(a).enumerate()` counts from `a`'s element: k - a.
                 let (a, kt) = (node_tokens(&self.nodes[start]), node_tokens(&self.nodes[k]));
                 self.push(

@@ -573,7 +573,14 @@ impl VisitMut for Unpack<'_> {
                     let tmp = quote::format_ident!("__tl_unpack{}", self.count);
                     self.count += 1;
                     let e = &init.expr;
-                    out.push(syn::parse_quote!(let #tmp = #e;));
+                    // `let [a, b] = rot(t, p);`: a call of differentiated
+                    // values returns the array (the mark above).
+                    let call = matches!(value, Expr::Call(c)
+                        if c.args.iter().any(|a| crate::parse::mentions_name(a, self.active)));
+                    out.push(match call {
+                        true => syn::parse_quote!(let #tmp: __tl_array1 = #e;),
+                        false => syn::parse_quote!(let #tmp = #e;),
+                    });
                     syn::parse_quote!(#tmp)
                 }
             };
