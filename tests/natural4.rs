@@ -9,7 +9,8 @@
 //! value assigned in both branches; const generics; `fold` over a `zip`
 //! from a parameter; `(0..n).step_by(2)`; Newton's iteration in a `while`;
 //! `x.get(i)` with a default and in `if let Some(&v) = x.get(i)`;
-//! `.enumerate().skip(k)`; `let [a, b] = rotate(t, p);`.
+//! `.enumerate().skip(k)`; `let [a, b] = rotate(t, p);`; `x.map(|v| ..)` on
+//! arrays.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -248,6 +249,16 @@ fn counted<T: Float + std::iter::Sum>(x: &[T], y: &[T]) -> T {
         .sum::<T>()
 }
 
+/// `map` on arrays held by value: a parameter and one the fn made.
+#[differentiable]
+fn mapped<T: Float>(x: [T; 3]) -> T {
+    let y = x.map(|v| v * v);
+    let mut z = [T::zero(), x[1], x[0]];
+    z[0] = x[2];
+    let w: [T; 3] = z.map(|v: T| v.exp() * y[0]);
+    y[0] + y[1] * y[2] + w[0] * w[1] + w[2]
+}
+
 /// An array a call returns, unpacked by a pattern.
 #[differentiable]
 fn turned<T: Float>(t: T, p: [T; 2]) -> T {
@@ -449,6 +460,8 @@ fn check<T: Float + std::fmt::Display + std::iter::Sum>(rng: &mut Rng) {
         &[gt, gp[0], gp[1]],
         tol,
     );
+    let (_, g) = mapped_grad([p[0], p[1], p[2]]);
+    assert_gradient("mapped", |v: &[T]| mapped([v[0], v[1], v[2]]), &p, &g, tol);
     let (_, g) = newton_sqrt_grad(k);
     assert_gradient("newton_sqrt", |v: &[T]| newton_sqrt(v[0]), &[k], &[g], tol);
 }

@@ -47,11 +47,13 @@ pub(crate) fn rewrite(
     owned: &rustc_hash::FxHashMap<String, bool>,
 ) -> Option<Block> {
     let mut body = body.clone();
+    let arrays = made_arrays(&body, owned);
     let mut u = Unpack {
         count: 0,
         active,
         changed: false,
-        arrays: made_arrays(&body, owned),
+        mappable: mappable(&arrays, owned),
+        arrays,
     };
     u.visit_block_mut(&mut body);
     u.changed.then_some(body)
@@ -179,11 +181,16 @@ fn unpacks(s: &Stmt) -> bool {
 /// untyped `let` of a call, an assignment this pass takes apart, or an end
 /// of an array (so that the common case costs no copy of the body).
 pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> bool {
-    struct Find(bool, rustc_hash::FxHashSet<String>);
+    struct Find(
+        bool,
+        rustc_hash::FxHashSet<String>,
+        rustc_hash::FxHashSet<String>,
+    );
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_stmt(&mut self, s: &'ast Stmt) {
             self.0 |= unpacks(s)
                 || untyped_call(s).is_some()
+                || array_map(s, &self.2).is_some()
                 || matches!(s, Stmt::Expr(Expr::Array(a), None)
                     if a.elems.iter().any(|e| matches!(e, Expr::Array(_))))
                 || whole_assignment(s, &self.1)
@@ -205,7 +212,9 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
             syn::visit::visit_expr_for_loop(self, f);
         }
     }
-    let mut f = Find(false, made_arrays(body, owned));
+    let made = made_arrays(body, owned);
+    let maps = mappable(&made, owned);
+    let mut f = Find(false, made, maps);
     syn::visit::visit_block(&mut f, body);
     f.0
 }
@@ -216,6 +225,19 @@ struct Unpack<'a> {
     changed: bool,
     /// Names every `let` of which makes a one-dimensional array.
     arrays: rustc_hash::FxHashSet<String>,
+    /// Those and the owned array parameters: `x.map(..)` makes an array.
+    mappable: rustc_hash::FxHashSet<String>,
+}
+
+/// The names of one-dimensional arrays held by value: [`made_arrays`] and
+/// the owned array parameters.
+fn mappable(
+    made: &rustc_hash::FxHashSet<String>,
+    owned: &rustc_hash::FxHashMap<String, bool>,
+) -> rustc_hash::FxHashSet<String> {
+    let mut names = made.clone();
+    names.extend(owned.keys().cloned());
+    names
 }
 
 /// The names the body's `let`s bind to arrays of one dimension they make
@@ -459,7 +481,70 @@ fn matrix_literal(s: &Stmt) -> Option<(&syn::PatIdent, Option<&syn::Type>, Vec<&
     (flat && cols > 0 && pi.by_ref.is_none() && pi.subpat.is_none()).then_some((pi, ty, rows))
 }
 
+/// `let y = x.map(|v| ..);` of an array `x` in `arrays`: the `let`'s
+/// pattern, `x`, the closure's parameter and its body.
+fn array_map<'a>(
+    s: &'a Stmt,
+    arrays: &rustc_hash::FxHashSet<String>,
+) -> Option<(&'a Pat, &'a syn::Ident, &'a Pat, &'a Expr)> {
+    let Stmt::Local(l) = s else { return None };
+    let init = l.init.as_ref().filter(|i| i.diverge.is_none())?;
+    let Expr::MethodCall(m) = crate::parse::strip_parens(&init.expr) else {
+        return None;
+    };
+    let Expr::Path(p) = crate::parse::strip_parens(&m.receiver) else {
+        return None;
+    };
+    let x = p.path.get_ident()?;
+    let Some(Expr::Closure(c)) = m.args.first() else {
+        return None;
+    };
+    let name_only = match &l.pat {
+        Pat::Ident(pi) => pi.by_ref.is_none() && pi.subpat.is_none(),
+        Pat::Type(t) => matches!(&*t.pat, Pat::Ident(_)),
+        _ => false,
+    };
+    (m.method == "map"
+        && m.args.len() == 1
+        && c.inputs.len() == 1
+        && c.asyncness.is_none()
+        && name_only
+        && arrays.contains(&x.to_string()))
+    .then(|| (&l.pat, x, &c.inputs[0], &*c.body))
+}
+
 impl Unpack<'_> {
+    /// `let y = x.map(|v| f(v));` of an array `x` as `let mut y = x;` and a
+    /// loop assigning `y[i] = f(x[i])`, which lowering knows. `false` if
+    /// `s` is not such a `let`.
+    fn mapped(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> bool {
+        let Some((pat, x, v, body)) = array_map(s, &self.mappable) else {
+            return false;
+        };
+        if !self.active.contains(&x.to_string()) {
+            return false;
+        }
+        let (name, ty) = match pat {
+            Pat::Type(t) => (&*t.pat, Some(&t.ty)),
+            p => (p, None),
+        };
+        let Pat::Ident(pi) = name else { return false };
+        let y = &pi.ident;
+        let ty = ty.map(|t| quote::quote!(: #t));
+        let span = y.span();
+        let i = quote::format_ident!("__tl_i{}", self.count, span = span);
+        self.count += 1;
+        out.push(syn::parse_quote_spanned!(span=> let mut #y #ty = #x;));
+        out.push(syn::parse_quote_spanned!(span=>
+            for #i in 0..#x.len() {
+                let #v = #x[#i];
+                #y[#i] = #body;
+            }
+        ));
+        self.changed = true;
+        true
+    }
+
     /// `let m = [[a, b], [c, d]];` as `let mut m = [[0.0; 2]; 2];` and an
     /// assignment of each element, which lowering knows. `false` if `s`
     /// is not such a `let`.
@@ -539,7 +624,10 @@ impl VisitMut for Unpack<'_> {
         let mut out = Vec::with_capacity(stmts.len());
         for mut s in stmts {
             self.visit_stmt_mut(&mut s);
-            if self.assignment(&s, &mut out) || self.matrix(&s, &mut out) {
+            if self.assignment(&s, &mut out)
+                || self.matrix(&s, &mut out)
+                || self.mapped(&s, &mut out)
+            {
                 continue;
             }
             let Stmt::Local(l) = &s else {
