@@ -10,7 +10,8 @@
 //! from a parameter; `(0..n).step_by(2)`; Newton's iteration in a `while`;
 //! `x.get(i)` with a default and in `if let Some(&v) = x.get(i)`;
 //! `.enumerate().skip(k)`; `let [a, b] = rotate(t, p);`; `x.map(|v| ..)` on
-//! arrays.
+//! arrays; rows walked flat (`w.iter().flatten()`); a classifier written
+//! with iterators.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -259,6 +260,73 @@ fn mapped<T: Float>(x: [T; 3]) -> T {
     y[0] + y[1] * y[2] + w[0] * w[1] + w[2]
 }
 
+/// Rows walked flat: `for &v in w.iter().flatten()` (with `continue`),
+/// `.copied()`, and a reduction over them.
+#[differentiable]
+fn flattened<T: Float + std::iter::Sum>(w: &[Vec<T>], m: [[T; 2]; 2]) -> T {
+    let mut s = T::zero();
+    for &v in w.iter().flatten() {
+        if v < T::zero() {
+            continue;
+        }
+        s = s + v.sqrt();
+    }
+    for v in m.iter().flatten().copied() {
+        s = s + v * v;
+    }
+    s + w.iter().flatten().map(|v| v.exp()).sum::<T>()
+}
+
+/// A net written with iterators: layers as `zip`/`fold`/`collect`, an L2
+/// over the weights' rows flattened.
+#[differentiable]
+fn dense<T: Float>(w: &[Vec<T>], b: &[T], x: &[T]) -> Vec<T> {
+    w.iter()
+        .zip(b)
+        .map(|(row, &bi)| {
+            row.iter()
+                .zip(x)
+                .fold(bi, |acc, (&wij, &xj)| acc + wij * xj)
+        })
+        .collect()
+}
+
+#[differentiable]
+fn relu<T: Float>(x: &[T]) -> Vec<T> {
+    x.iter().map(|&v| v.max(T::zero())).collect()
+}
+
+#[differentiable]
+fn xent<T: Float>(logits: &[T], label: usize) -> T {
+    let m = logits.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
+    let lse = logits
+        .iter()
+        .map(|&z| (z - m).exp())
+        .fold(T::zero(), |a, b| a + b)
+        .ln()
+        + m;
+    lse - logits[label]
+}
+
+#[differentiable(wrt(w1, w2))]
+fn classifier<T: Float>(w1: &[Vec<T>], w2: &[Vec<T>], xs: &[Vec<T>], ys: &[usize]) -> T {
+    let b1 = vec![T::from(0.1).unwrap(); w1.len()];
+    let b2 = vec![T::zero(); w2.len()];
+    let mut loss = T::zero();
+    for (x, &y) in xs.iter().zip(ys) {
+        let h: Vec<T> = dense(w1, &b1, x);
+        let a: Vec<T> = relu(&h);
+        let z: Vec<T> = dense(w2, &b2, &a);
+        loss = loss + xent(&z, y);
+    }
+    let l2 = w1
+        .iter()
+        .flatten()
+        .map(|&v| v * v)
+        .fold(T::zero(), |a, b| a + b);
+    loss / T::from(xs.len()).unwrap() + T::from(1e-3).unwrap() * l2
+}
+
 /// An array a call returns, unpacked by a pattern.
 #[differentiable]
 fn turned<T: Float>(t: T, p: [T; 2]) -> T {
@@ -462,6 +530,63 @@ fn check<T: Float + std::fmt::Display + std::iter::Sum>(rng: &mut Rng) {
     );
     let (_, g) = mapped_grad([p[0], p[1], p[2]]);
     assert_gradient("mapped", |v: &[T]| mapped([v[0], v[1], v[2]]), &p, &g, tol);
+    let rows = |v: &[T], n: usize| v.chunks(n).map(|c| c.to_vec()).collect::<Vec<_>>();
+    // Away from the square root's threshold at 0.
+    let w6: Vec<T> = cast(
+        &(0..6)
+            .map(|i| rng.uniform(0.2, 1.0) * if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect::<Vec<_>>(),
+    );
+    let (_, (gw, gm)) = flattened_grad(&rows(&w6, 3), [[up[0], up[1]], [up[2], up[3]]]);
+    let g: Vec<T> = gw
+        .iter()
+        .flatten()
+        .chain(gm.iter().flatten())
+        .copied()
+        .collect();
+    let wm: Vec<T> = w6.iter().chain(&up).copied().collect();
+    assert_gradient(
+        "flattened",
+        |v: &[T]| flattened(&rows(&v[..6], 3), [[v[6], v[7]], [v[8], v[9]]]),
+        &wm,
+        &g,
+        tol,
+    );
+    let wts: Vec<T> = cast(&rng.point(4 * 3 + 2 * 4, -1.0, 1.0));
+    let xs: Vec<Vec<T>> = (0..3).map(|_| cast(&rng.point(3, -1.0, 1.0))).collect();
+    let ys = [0, 1, 1];
+    let (_, (g1, g2)) = classifier_grad(&rows(&wts[..12], 3), &rows(&wts[12..], 4), &xs, &ys);
+    let g: Vec<T> = g1
+        .iter()
+        .flatten()
+        .chain(g2.iter().flatten())
+        .copied()
+        .collect();
+    if T::epsilon() < T::from(1e-10).unwrap() {
+        assert_gradient(
+            "classifier",
+            |v: &[T]| classifier(&rows(&v[..12], 3), &rows(&v[12..], 4), &xs, &ys),
+            &wts,
+            &g,
+            tol,
+        );
+    } else {
+        // f32's finite differences (step 5e-3) may cross a ReLU's kink:
+        // against the f64 gradient (which `natural_forms_f64` checks by
+        // finite differences).
+        let to64 = |v: &[T]| v.iter().map(|x| x.to_f64().unwrap()).collect::<Vec<f64>>();
+        let rows64 = |v: &[T], n: usize| to64(v).chunks(n).map(|c| c.to_vec()).collect::<Vec<_>>();
+        let xs64: Vec<Vec<f64>> = xs.iter().map(|x| to64(x)).collect();
+        let (_, (h1, h2)) =
+            classifier_grad(&rows64(&wts[..12], 3), &rows64(&wts[12..], 4), &xs64, &ys);
+        for (a, b) in g.iter().zip(h1.iter().flatten().chain(h2.iter().flatten())) {
+            let a = a.to_f64().unwrap();
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "classifier f32 {a} vs f64 {b}"
+            );
+        }
+    }
     let (_, g) = newton_sqrt_grad(k);
     assert_gradient("newton_sqrt", |v: &[T]| newton_sqrt(v[0]), &[k], &[g], tol);
 }

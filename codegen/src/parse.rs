@@ -1076,11 +1076,16 @@ fn check_expr(cx: &Check, expr: &Expr) {
                     (`.reduce(T::max)`, `.reduce(|a, b| a.min(b))`); for a sum write `.sum()` or \
                     `.fold(T::zero(), |a, b| a + b)`"
                     .to_string(),
+                "flatten" => "rows walked flat are supported as a `for` loop's iterator \
+                    (`for &v in w.iter().flatten()`, `.copied()`) and reduced by `.sum()`, \
+                    `.product()` or `.fold(..)` after `.map(..)`s; collected, or followed by other \
+                    adaptors, they are not: write nested `for` loops over the rows"
+                    .to_string(),
                 other => format!(
                     "`.{other}(..)` of differentiated items is not supported; iterators are walked \
                      with `.map`, `.filter`, `.take_while`, `.zip`, `.enumerate`, `.skip`, `.take`, \
-                     `.step_by`, `.rev`, `.chain` and reduced with `.sum()`, `.product()`, \
-                     `.fold(..)`, `.max_by(..)`, `.collect()`; write a `for` loop instead"
+                     `.step_by`, `.rev`, `.chain` (and `rows.iter().flatten()` last) and reduced with \
+                     `.sum()`, `.product()`, `.fold(..)`, `.max_by(..)`, `.collect()`; write a `for` loop instead"
                 ),
             };
             cx.error(name, instead);

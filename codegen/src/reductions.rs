@@ -68,7 +68,9 @@ pub(crate) fn any(body: &Block) -> bool {
             syn::visit::visit_local(self, l);
         }
         fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
-            self.0 |= chained(&f.expr).is_some() || unsliced(&f.expr).is_some();
+            self.0 |= chained(&f.expr).is_some()
+                || flattened(&f.expr).is_some()
+                || unsliced(&f.expr).is_some();
             syn::visit::visit_expr_for_loop(self, f);
         }
         fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
@@ -393,14 +395,29 @@ impl Rewrite<'_> {
             out.push(s);
             return;
         };
-        let Some((first, second)) = chained(&fl.expr) else {
-            out.push(s);
-            return;
-        };
         if fl.label.is_some() || breaks(&fl.body) {
             out.push(s);
             return;
         }
+        // `for v in rows.iter().flatten()`: a loop over the rows, and in
+        // it the body over each row's items (a `continue` still moves to
+        // the next item).
+        if let Some((rows, copied)) = flattened(&fl.expr) {
+            let row = quote::format_ident!("__tl_row{}", self.count);
+            self.count += 1;
+            let each = match copied {
+                true => quote!(#row.iter().copied()),
+                false => quote!(#row.iter()),
+            };
+            let mut inner = fl.clone();
+            *inner.expr = syn::parse_quote!(#each);
+            let outer: Stmt = syn::parse_quote!(for #row in #rows { #inner });
+            return self.split_chain(outer, out);
+        }
+        let Some((first, second)) = chained(&fl.expr) else {
+            out.push(s);
+            return;
+        };
         self.count += 1;
         for part in [first, second] {
             let mut half = fl.clone();
@@ -826,6 +843,25 @@ fn chained(iter: &Expr) -> Option<(Expr, Expr)> {
     }
 }
 
+/// `rows.flatten()`, then `.copied()` or `.cloned()` or not: `rows` and
+/// whether the items are copied.
+fn flattened(iter: &Expr) -> Option<(Expr, bool)> {
+    let (inner, copied) = match strip(iter) {
+        Expr::MethodCall(c)
+            if (c.method == "copied" || c.method == "cloned") && c.args.is_empty() =>
+        {
+            (strip(&c.receiver), true)
+        }
+        other => (other, false),
+    };
+    match inner {
+        Expr::MethodCall(c) if c.method == "flatten" && c.args.is_empty() => {
+            Some(((*c.receiver).clone(), copied))
+        }
+        _ => None,
+    }
+}
+
 /// A `break` of this loop in `body` (not of a loop inside it).
 fn breaks(body: &Block) -> bool {
     crate::parse::at_loop_level(&body.stmts, |e| matches!(e, Expr::Break(_)))
@@ -893,6 +929,7 @@ fn length(iter: &Expr) -> Option<TokenStream> {
 /// The adaptors a `for` loop's iterator may have (lower.rs).
 const WALKS: &[&str] = &[
     "chain",
+    "flatten",
     "iter",
     "iter_mut",
     "into_iter",
