@@ -3086,6 +3086,15 @@ impl Lower<'_, '_> {
         result: Option<VarId>,
         span: Span,
     ) -> Option<NodeId> {
+        // A fn calling itself: its forward's type would contain itself.
+        if func.path.segments.len() == 1 && func.path.segments[0].ident == self.f.item.sig.ident {
+            self.cx.error(
+                func,
+                "a `#[differentiable]` fn calling itself is not supported; write the recursion as a loop \
+                 (`while n > 0 { x = x * x; n -= 1; }`)",
+            );
+            return None;
+        }
         // `f::<T>(x)` calls `f::__tl_forward::<T>(x)`.
         let mut path = func.path.clone();
         let last = path.segments.last_mut()?;

@@ -528,8 +528,10 @@ pub(crate) fn pretty(ty: &Type) -> String {
     let s = s
         .replace("& ", "&")
         .replace(" ;", ";")
+        .replace(" <", "<")
         .replace("< ", "<")
         .replace(" >", ">")
+        .replace(" :: ", "::")
         .replace(" ,", ",");
     s.replace("[ ", "[")
         .replace(" ]", "]")
