@@ -13,7 +13,8 @@
 //! ```
 //!
 //! A `for` loop over `a.chain(b)` with no `break` becomes a loop over `a`
-//! and one over `b`, with the same body.
+//! and one over `b`, with the same body; one over `rows.flatten()` a loop
+//! over the rows with the body in a loop over each row's items.
 //!
 //! Only reductions that may touch a differentiated value are rewritten (a
 //! sum of `usize`s stays a constant expression), and none in a `while`
