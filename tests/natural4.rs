@@ -11,7 +11,8 @@
 //! `x.get(i)` with a default and in `if let Some(&v) = x.get(i)`;
 //! `.enumerate().skip(k)`; `let [a, b] = rotate(t, p);`; `x.map(|v| ..)` on
 //! arrays; rows walked flat (`w.iter().flatten()`); a classifier written
-//! with iterators.
+//! with iterators; a Gaussian process's likelihood through a Cholesky
+//! factor built in place.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -327,6 +328,58 @@ fn classifier<T: Float>(w1: &[Vec<T>], w2: &[Vec<T>], xs: &[Vec<T>], ys: &[usize
     loss / T::from(xs.len()).unwrap() + T::from(1e-3).unwrap() * l2
 }
 
+/// A Gaussian process's negative log likelihood: a Cholesky factor built
+/// in place in a `Vec<Vec<T>>` (each element read after the ones before it
+/// are written), a triangular solve, `ln` of the diagonal.
+#[differentiable]
+fn gp_nll<T: Float>(a: &[Vec<T>], y: &[T]) -> T {
+    let n = a.len();
+    let mut l = vec![vec![T::zero(); n]; n];
+    for i in 0..n {
+        for j in 0..=i {
+            let mut s = a[i][j];
+            for k in 0..j {
+                s = s - l[i][k] * l[j][k];
+            }
+            if i == j {
+                l[i][j] = s.sqrt();
+            } else {
+                l[i][j] = s / l[j][j];
+            }
+        }
+    }
+    // forward solve L z = y
+    let mut z = vec![T::zero(); n];
+    for i in 0..n {
+        let mut s = y[i];
+        for k in 0..i {
+            s = s - l[i][k] * z[k];
+        }
+        z[i] = s / l[i][i];
+    }
+    let mut logdet = T::zero();
+    for i in 0..n {
+        logdet = logdet + l[i][i].ln();
+    }
+    let quad: T = z.iter().fold(T::zero(), |acc, &v| acc + v * v);
+    0.5 * quad + logdet
+}
+
+/// RBF kernel matrix from hyperparameters, then the NLL.
+#[differentiable(wrt(ls, sf, noise))]
+fn gp_hyper<T: Float>(xs: &[T], y: &[T], ls: T, sf: T, noise: T) -> T {
+    let n = xs.len();
+    let mut k = vec![vec![T::zero(); n]; n];
+    for i in 0..n {
+        for j in 0..n {
+            let d = (xs[i] - xs[j]) / ls;
+            k[i][j] = sf * sf * (-0.5 * d * d).exp();
+        }
+        k[i][i] = k[i][i] + noise * noise;
+    }
+    gp_nll(&k, y)
+}
+
 /// An array a call returns, unpacked by a pattern.
 #[differentiable]
 fn turned<T: Float>(t: T, p: [T; 2]) -> T {
@@ -587,6 +640,21 @@ fn check<T: Float + std::fmt::Display + std::iter::Sum>(rng: &mut Rng) {
             );
         }
     }
+    let xs: Vec<T> = cast(&[0.0, 0.4, 1.1, 1.7, 2.5]);
+    let ys: Vec<T> = cast(&rng.point(5, -1.0, 1.0));
+    let h: Vec<T> = cast(&[
+        rng.uniform(0.6, 1.2),
+        rng.uniform(0.8, 1.5),
+        rng.uniform(0.3, 0.6),
+    ]);
+    let (_, (gl, gs, gn)) = gp_hyper_grad(&xs, &ys, h[0], h[1], h[2]);
+    assert_gradient(
+        "gp_hyper",
+        |v: &[T]| gp_hyper(&xs, &ys, v[0], v[1], v[2]),
+        &h,
+        &[gl, gs, gn],
+        tol,
+    );
     let (_, g) = newton_sqrt_grad(k);
     assert_gradient("newton_sqrt", |v: &[T]| newton_sqrt(v[0]), &[k], &[g], tol);
 }
