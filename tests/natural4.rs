@@ -380,6 +380,32 @@ fn gp_hyper<T: Float>(xs: &[T], y: &[T], ls: T, sf: T, noise: T) -> T {
     gp_nll(&k, y)
 }
 
+#[differentiable]
+fn step3<T: Float>(a: [T; 3], k: T) -> [T; 3] {
+    [a[0] + k * a[1], a[1] - k * a[0], a[2] * 0.9 + k]
+}
+
+/// An array from a call bound without its type and written into another
+/// one, and an `Option` held across a loop. Lowering runs to a fixed point
+/// of activity, and its second run made a variable the first did not (the
+/// call's array): variables known by index then shifted, and the `Option`'s
+/// flag was taken for a float ("a condition must be a `bool`").
+#[differentiable]
+fn carried<T: Float>(x: &[T], y: [T; 3]) -> T {
+    let mut s = x[0] * 0.5;
+    let mut a = y;
+    let b = step3(a, s);
+    a[0] = b[0];
+    let mut prev: Option<T> = None;
+    for &q in x {
+        if let Some(p) = prev {
+            s = s + (q - p) * 0.2;
+        }
+        prev = Some(q);
+    }
+    s + a[1] * a[0]
+}
+
 /// An array a call returns, unpacked by a pattern.
 #[differentiable]
 fn turned<T: Float>(t: T, p: [T; 2]) -> T {
@@ -653,6 +679,16 @@ fn check<T: Float + std::fmt::Display + std::iter::Sum>(rng: &mut Rng) {
         |v: &[T]| gp_hyper(&xs, &ys, v[0], v[1], v[2]),
         &h,
         &[gl, gs, gn],
+        tol,
+    );
+    let (_, (gx, gy)) = carried_grad(&w[..4], [p[0], p[1], p[2]]);
+    let g: Vec<T> = gx.iter().chain(&gy).copied().collect();
+    let xy: Vec<T> = w[..4].iter().chain(&p).copied().collect();
+    assert_gradient(
+        "carried",
+        |v: &[T]| carried(&v[..4], [v[4], v[5], v[6]]),
+        &xy,
+        &g,
         tol,
     );
     let (_, g) = newton_sqrt_grad(k);

@@ -31,21 +31,24 @@ pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option
     // A variable is active if an active value is ever written to it, which a
     // loop may reveal only after its first read: iterate to a fixed point,
     // reporting errors from the final run only.
-    let mut active: HashSet<VarId> = HashSet::default();
-    let mut written: HashSet<VarId> = HashSet::default();
+    // Variables are known by name across runs (`var_key`): a run that finds
+    // more values active may create variables the run before did not (an
+    // untyped `let` of a call becomes an array), which shifts indices.
+    let mut active: HashSet<String> = HashSet::default();
+    let mut written: HashSet<String> = HashSet::default();
     let body = &f.body.stmts;
     for _ in 0..64 {
         let scratch = Diagnostics::default();
         let mut n = names.clone();
         let (g, now_active) = run(&scratch, f, body, &mut n, &active, &written);
-        let now_written: HashSet<VarId> = g
+        let now_written: HashSet<String> = g
             .iter()
             .flat_map(|g| {
                 g.vars
                     .iter()
                     .enumerate()
                     .filter(|(_, v)| v.written)
-                    .map(|(i, _)| i)
+                    .map(|(i, v)| var_key(&v.ident, i))
             })
             .collect();
         if now_active.is_subset(&active) && now_written.is_subset(&written) {
@@ -68,6 +71,22 @@ pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option
         return None;
     }
     graph.map(settle_snapshots)
+}
+
+/// How the fixed point knows a variable from one run to the next: by its
+/// name where it has one (the user's, as `__tl_v_x`, or a parameter's),
+/// which runs give alike; a temporary's (`__tl_v12`, numbered with the
+/// nodes) by its index.
+fn var_key(ident: &Ident, id: VarId) -> String {
+    let name = ident.to_string();
+    let temporary = name
+        .strip_prefix("__tl_v")
+        .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()));
+    if temporary {
+        format!("#{id}")
+    } else {
+        name
+    }
 }
 
 /// Whether every mention of `var` in `expr` is `var.len()`.
@@ -217,9 +236,9 @@ fn run(
     f: &Function,
     stmts: &[SynStmt],
     names: &mut Names,
-    active: &HashSet<VarId>,
-    written: &HashSet<VarId>,
-) -> (Option<Graph>, HashSet<VarId>) {
+    active: &HashSet<String>,
+    written: &HashSet<String>,
+) -> (Option<Graph>, HashSet<String>) {
     let mut lw = Lower {
         cx,
         f,
@@ -393,7 +412,11 @@ fn run(
             node.ident = lw.names.fresh("v", Some("out"));
         }
     }
-    let written = lw.written_active.clone();
+    let written: HashSet<String> = lw
+        .written_active
+        .iter()
+        .map(|&v| var_key(&lw.vars[v].ident, v))
+        .collect();
     let stmts = lw.stmts.pop().unwrap_or_default();
     for (_, path, alias) in &lw.callees {
         lw.items
@@ -518,9 +541,9 @@ struct Lower<'a, 'f> {
     items: Vec<syn::Item>,
     /// Innermost last: user name -> current value.
     scopes: Scopes,
-    active_vars: &'a HashSet<VarId>,
+    active_vars: &'a HashSet<String>,
     /// Variables written somewhere, as found by the previous run.
-    written_before: &'a HashSet<VarId>,
+    written_before: &'a HashSet<String>,
     written_active: HashSet<VarId>,
     /// Open loops, innermost last: whether each may `break`.
     loops: Vec<bool>,
@@ -720,7 +743,7 @@ const METHODS_HINT: &str = "use the `Float` methods (exp, ln, sqrt, powi, powf, 
 impl Lower<'_, '_> {
     fn new_var(&mut self, ident: Ident, shape: Shape, param: Option<usize>) -> VarId {
         let id = self.vars.len();
-        let active = self.active_vars.contains(&id);
+        let active = self.active_vars.contains(&var_key(&ident, id));
         self.vars.push(Var {
             ident,
             shape,
@@ -1344,7 +1367,9 @@ impl Lower<'_, '_> {
                 // does not change with its elements.
                 let moving = match &self.nodes[n].op {
                     Op::Const { var_deps, expr, .. } => var_deps.iter().any(|&v| {
-                        self.written_before.contains(&v) && !only_lengths(expr, &self.vars[v].ident)
+                        self.written_before
+                            .contains(&var_key(&self.vars[v].ident, v))
+                            && !only_lengths(expr, &self.vars[v].ident)
                     }),
                     _ => false,
                 };
@@ -3164,7 +3189,10 @@ impl Lower<'_, '_> {
             };
             if is_array {
                 let (var, prefix) = self.array_ref(inner)?;
-                let frozen = self.vars[var].param.is_some() && !self.written_before.contains(&var);
+                let frozen = self.vars[var].param.is_some()
+                    && !self
+                        .written_before
+                        .contains(&var_key(&self.vars[var].ident, var));
                 if frozen {
                     call_args.push(CallArg::Array {
                         var,

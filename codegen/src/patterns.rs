@@ -286,7 +286,12 @@ fn made_arrays(
                 }),
                 _ => false,
             });
-            let made = l.init.as_ref().is_some_and(|i| flat(&i.expr, self.owned));
+            // A copy of an array made before (`let mut w = a;`) is one too.
+            let made = l.init.as_ref().is_some_and(|i| {
+                flat(&i.expr, self.owned)
+                    || matches!(crate::parse::strip_parens(&i.expr), Expr::Path(p)
+                        if p.path.get_ident().is_some_and(|n| self.arrays.contains(&n.to_string())))
+            });
             match pat {
                 Pat::Ident(pi) if typed.unwrap_or(made) => {
                     self.arrays.insert(pi.ident.to_string());
@@ -421,13 +426,17 @@ impl Unpack<'_> {
                     Expr::Path(src) => Expr::Path(src.clone()),
                     value => {
                         let tmp = quote::format_ident!("__tl_whole{}", c, span = span);
-                        out.push(match value {
+                        let bind: Stmt = match value {
                             // A call's result: an array (patterns' mark).
                             Expr::Call(_) => {
                                 syn::parse_quote_spanned!(span=> let #tmp: __tl_array1 = #value;)
                             }
                             _ => syn::parse_quote_spanned!(span=> let #tmp = #value;),
-                        });
+                        };
+                        // `a = w.map(|v| ..);`: the map written out too.
+                        if !self.mapped(&bind, out) {
+                            out.push(bind);
+                        }
                         syn::parse_quote!(#tmp)
                     }
                 };
