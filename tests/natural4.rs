@@ -406,6 +406,14 @@ fn carried<T: Float>(x: &[T], y: [T; 3]) -> T {
     s + a[1] * a[0]
 }
 
+/// A cast to the fn's own float type, as code mixing `f64` data writes
+/// it: the value itself.
+#[differentiable]
+#[allow(clippy::unnecessary_cast)]
+fn cast_to_self(x: f64, n: usize) -> f64 {
+    (x as f64).sin() * (n as f64) + (x * x) as f64
+}
+
 /// An array a call returns, unpacked by a pattern.
 #[differentiable]
 fn turned<T: Float>(t: T, p: [T; 2]) -> T {
@@ -709,6 +717,13 @@ fn natural_forms_f32() {
     for _ in 0..20 {
         check::<f32>(&mut rng);
     }
+}
+
+#[test]
+fn casts_to_the_float_type() {
+    let (v, g) = cast_to_self_grad(0.5, 3);
+    assert_eq!(v, cast_to_self(0.5, 3));
+    assert_eq!(g, 0.5f64.cos() * 3.0 + 1.0);
 }
 
 #[test]

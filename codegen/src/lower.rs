@@ -2741,6 +2741,10 @@ impl Lower<'_, '_> {
             // `x.floor() as usize`: an integer, a step of `x` (no gradient,
             // as `floor` has none), which may index and steer.
             Expr::Cast(c) if integer_type(&c.ty) => Some(Val::Node(self.opaque(e))),
+            // `y as f32` in a fn of `f32`: the value itself.
+            Expr::Cast(c) if !self.f.generic && parse::same_type(&c.ty, &self.f.float) => {
+                self.expr(&c.expr)
+            }
             Expr::Cast(c) => {
                 self.cx.error(
                     c,
