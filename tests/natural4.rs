@@ -12,7 +12,7 @@
 //! `.enumerate().skip(k)`; `let [a, b] = rotate(t, p);`; `x.map(|v| ..)` on
 //! arrays; rows walked flat (`w.iter().flatten()`); a classifier written
 //! with iterators; a Gaussian process's likelihood through a Cholesky
-//! factor built in place.
+//! factor built in place; matrices assigned whole (forward kinematics).
 
 #![allow(clippy::needless_range_loop)]
 
@@ -414,6 +414,58 @@ fn cast_to_self(x: f64, n: usize) -> f64 {
     (x as f64).sin() * (n as f64) + (x * x) as f64
 }
 
+#[differentiable]
+fn matmul<T: Float>(a: [[T; 3]; 3], b: [[T; 3]; 3]) -> [[T; 3]; 3] {
+    let mut c = [[T::zero(); 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            for k in 0..3 {
+                c[i][j] = c[i][j] + a[i][k] * b[k][j];
+            }
+        }
+    }
+    c
+}
+
+#[differentiable]
+fn rot_z<T: Float>(t: T) -> [[T; 3]; 3] {
+    let (s, c) = t.sin_cos();
+    [
+        [c, -s, T::zero()],
+        [s, c, T::zero()],
+        [T::zero(), T::zero(), T::one()],
+    ]
+}
+
+/// Forward kinematics: a matrix the fn made, assigned whole from a call
+/// each joint.
+#[differentiable]
+fn kinematics<T: Float>(angles: &[T]) -> T {
+    let mut r = [[T::zero(); 3]; 3];
+    for i in 0..3 {
+        r[i][i] = T::one();
+    }
+    for &t in angles {
+        let z: [[T; 3]; 3] = rot_z(t);
+        r = matmul(r, z);
+    }
+    r[0][0] + 2.0 * r[1][0]
+}
+
+/// A matrix assigned whole from a parameter and from a `Vec<Vec<T>>` made
+/// by the fn.
+#[differentiable]
+fn reassigned<T: Float>(x: T, y: T, w: [[T; 2]; 2]) -> T {
+    let mut m = [[x; 2]; 2];
+    let a = m[0][0];
+    m = w;
+    let mut v = vec![vec![y; 2]; 2];
+    v[1][0] = m[0][1] * x;
+    let mut u = vec![vec![T::zero(); 2]; 2];
+    u = v;
+    m[0][1] * a * y + u[1][0] * u[0][1]
+}
+
 /// An array a call returns, unpacked by a pattern.
 #[differentiable]
 fn turned<T: Float>(t: T, p: [T; 2]) -> T {
@@ -697,6 +749,17 @@ fn check<T: Float + std::fmt::Display + std::iter::Sum>(rng: &mut Rng) {
         |v: &[T]| carried(&v[..4], [v[4], v[5], v[6]]),
         &xy,
         &g,
+        tol,
+    );
+    let (_, g) = kinematics_grad(&p);
+    assert_gradient("kinematics", kinematics::<T>, &p, &g, tol);
+    let (_, (gx, gy, gw)) = reassigned_grad(p[0], p[1], [[up[0], up[1]], [up[2], up[3]]]);
+    let q: Vec<T> = [p[0], p[1]].iter().chain(&up).copied().collect();
+    assert_gradient(
+        "reassigned",
+        |v: &[T]| reassigned(v[0], v[1], [[v[2], v[3]], [v[4], v[5]]]),
+        &q,
+        &[gx, gy, gw[0][0], gw[0][1], gw[1][0], gw[1][1]],
         tol,
     );
     let (_, g) = newton_sqrt_grad(k);

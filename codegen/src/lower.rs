@@ -2992,7 +2992,7 @@ impl Lower<'_, '_> {
             },
             Some(Val::Var(_) | Val::Row(..)) => self.cx.error(
                 place,
-                "assigning this array whole is not supported (only arrays of one dimension the fn made with `let`: `[x, y]`, `vec![..]`, `.to_vec()`); assign its elements (`a[i] = ..`, `m[i][j] = ..`)",
+                "assigning this array whole is not supported (only arrays the fn made with `let`, of one dimension, `[x, y]`, `vec![..]`, `.to_vec()`, or two, `[[x; N]; M]`, `vec![vec![x; n]; m]`); assign its elements (`a[i] = ..`, `m[i][j] = ..`)",
             ),
             Some(_) => {
                 self.scopes.assign(name, v);

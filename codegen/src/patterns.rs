@@ -54,6 +54,7 @@ pub(crate) fn rewrite(
         changed: false,
         mappable: mappable(&arrays, owned),
         arrays,
+        matrices: made_matrices(&body),
     };
     u.visit_block_mut(&mut body);
     u.changed.then_some(body)
@@ -185,6 +186,7 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
         bool,
         rustc_hash::FxHashSet<String>,
         rustc_hash::FxHashSet<String>,
+        rustc_hash::FxHashSet<String>,
     );
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_stmt(&mut self, s: &'ast Stmt) {
@@ -194,6 +196,7 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
                 || matches!(s, Stmt::Expr(Expr::Array(a), None)
                     if a.elems.iter().any(|e| matches!(e, Expr::Array(_))))
                 || whole_assignment(s, &self.1)
+                || whole_assignment(s, &self.3)
                 || matrix_literal(s).is_some();
             syn::visit::visit_stmt(self, s);
         }
@@ -214,7 +217,7 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
     }
     let made = made_arrays(body, owned);
     let maps = mappable(&made, owned);
-    let mut f = Find(false, made, maps);
+    let mut f = Find(false, made, maps, made_matrices(body));
     syn::visit::visit_block(&mut f, body);
     f.0
 }
@@ -227,6 +230,8 @@ struct Unpack<'a> {
     arrays: rustc_hash::FxHashSet<String>,
     /// Those and the owned array parameters: `x.map(..)` makes an array.
     mappable: rustc_hash::FxHashSet<String>,
+    /// Names every `let` of which makes a two-dimensional array.
+    matrices: rustc_hash::FxHashSet<String>,
 }
 
 /// The names of one-dimensional arrays held by value: [`made_arrays`] and
@@ -317,6 +322,62 @@ fn made_arrays(
     f.arrays
 }
 
+/// The names the body's `let`s bind to arrays of two dimensions they make
+/// (`[[x; N]; M]`, `vec![vec![x; n]; m]`, a `[[T; N]; M]` or `Vec<Vec<T>>`
+/// type), and never to anything else.
+fn made_matrices(body: &Block) -> rustc_hash::FxHashSet<String> {
+    #[derive(Default)]
+    struct Find {
+        matrices: rustc_hash::FxHashSet<String>,
+        others: rustc_hash::FxHashSet<String>,
+    }
+    fn two(e: &Expr) -> bool {
+        let inner = match crate::parse::strip_parens(e) {
+            Expr::Repeat(r) => &*r.expr,
+            Expr::Macro(m) if m.mac.path.is_ident("vec") => {
+                return m.mac.tokens.to_string().starts_with("vec")
+                    && !m.mac.tokens.to_string().starts_with("vec ! [vec");
+            }
+            _ => return false,
+        };
+        match crate::parse::strip_parens(inner) {
+            Expr::Repeat(r) => {
+                !matches!(&*r.expr, Expr::Array(_) | Expr::Repeat(_) | Expr::Macro(_))
+            }
+            _ => false,
+        }
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_local(&mut self, l: &'ast syn::Local) {
+            let (pat, ty) = match &l.pat {
+                Pat::Type(t) => (&*t.pat, Some(&*t.ty)),
+                p => (p, None),
+            };
+            let typed = ty.map(|t| {
+                let t = t.to_token_stream().to_string().replace(' ', "");
+                (t.starts_with("[[") && t.matches('[').count() == 2)
+                    || (t.starts_with("Vec<Vec<") && t.matches("Vec").count() == 2)
+            });
+            let made = l
+                .init
+                .as_ref()
+                .is_some_and(|i| i.diverge.is_none() && two(&i.expr));
+            match pat {
+                Pat::Ident(pi) if typed.unwrap_or(made) => {
+                    self.matrices.insert(pi.ident.to_string());
+                }
+                p => self.others.extend(crate::parse::bindings(p)),
+            }
+            syn::visit::visit_local(self, l);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = Find::default();
+    syn::visit::visit_block(&mut f, body);
+    f.matrices.retain(|n| !f.others.contains(n));
+    f.matrices
+}
+
 /// Whether `s` assigns a tuple of places (`(a, b) = ..;`) or a name in
 /// `arrays` as a whole.
 fn whole_assignment(s: &Stmt, arrays: &rustc_hash::FxHashSet<String>) -> bool {
@@ -359,7 +420,7 @@ impl Unpack<'_> {
     /// assignments; `st = step(st, k);` of a made array as the new value,
     /// then a copy of each element. `false` if `s` is neither.
     fn assignment(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> bool {
-        if !whole_assignment(s, &self.arrays) {
+        if !whole_assignment(s, &self.arrays) && !whole_assignment(s, &self.matrices) {
             return false;
         }
         // `v.swap(i, j);`: the two elements exchanged through a temporary.
@@ -421,6 +482,7 @@ impl Unpack<'_> {
                 if !self.active.contains(&name.to_string()) {
                     return false;
                 }
+                let matrix = self.matrices.contains(&name.to_string());
                 let right = &a.right;
                 let src: Expr = match crate::parse::strip_parens(right) {
                     Expr::Path(src) => Expr::Path(src.clone()),
@@ -428,6 +490,9 @@ impl Unpack<'_> {
                         let tmp = quote::format_ident!("__tl_whole{}", c, span = span);
                         let bind: Stmt = match value {
                             // A call's result: an array (patterns' mark).
+                            Expr::Call(_) if matrix => {
+                                syn::parse_quote_spanned!(span=> let #tmp: __tl_array2 = #value;)
+                            }
                             Expr::Call(_) => {
                                 syn::parse_quote_spanned!(span=> let #tmp: __tl_array1 = #value;)
                             }
@@ -442,11 +507,21 @@ impl Unpack<'_> {
                 };
                 self.count += 1;
                 let i = quote::format_ident!("__tl_i{}", c, span = span);
-                out.push(syn::parse_quote_spanned!(span=>
-                    for #i in 0..#name.len() {
-                        #name[#i] = #src[#i];
-                    }
-                ));
+                let j = quote::format_ident!("__tl_j{}", c, span = span);
+                out.push(match matrix {
+                    true => syn::parse_quote_spanned!(span=>
+                        for #i in 0..#name.len() {
+                            for #j in 0..#name[#i].len() {
+                                #name[#i][#j] = #src[#i][#j];
+                            }
+                        }
+                    ),
+                    false => syn::parse_quote_spanned!(span=>
+                        for #i in 0..#name.len() {
+                            #name[#i] = #src[#i];
+                        }
+                    ),
+                });
             }
             _ => return false,
         }

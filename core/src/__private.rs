@@ -279,9 +279,9 @@ pub fn float_result<T, V: FloatResult<T>, B>(r: (V, B)) -> (T, B) {
 
 /// Implemented by the float type alone: see [`float_result`].
 #[diagnostic::on_unimplemented(
-    message = "this call's result is bound as one float, but it is `{Self}`",
-    label = "a call's result bound to a name without a type is taken as one `{T}`",
-    note = "if the callee returns an array, write its type in the `let`: `let d: [{T}; 3] = f(..);` or `let d: Vec<{T}> = f(..);`"
+    message = "this call's result is taken as one float, but it is `{Self}`",
+    label = "taken as one `{T}`: the macro does not see the callee's return type",
+    note = "if the callee returns an array, bind its result with the type written, `let d: [{T}; 3] = f(..);` or `let d: Vec<{T}> = f(..);`, and use `d`"
 )]
 pub trait FloatResult<T> {
     /// Itself.
