@@ -34,7 +34,6 @@
 //! parameter (`[T; N]`, `Vec<T>`) makes an array, and a `mut` one may be
 //! assigned whole.
 
-use quote::ToTokens;
 use syn::visit_mut::VisitMut;
 use syn::{Block, Expr, Pat, Stmt};
 
@@ -47,14 +46,14 @@ pub(crate) fn rewrite(
     owned: &rustc_hash::FxHashMap<String, bool>,
 ) -> Option<Block> {
     let mut body = body.clone();
-    let arrays = made_arrays(&body, owned);
+    let Made { arrays, matrices } = made(&body, owned);
     let mut u = Unpack {
         count: 0,
         active,
         changed: false,
         mappable: mappable(&arrays, owned),
         arrays,
-        matrices: made_matrices(&body),
+        matrices,
     };
     u.visit_block_mut(&mut body);
     u.changed.then_some(body)
@@ -215,9 +214,9 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
             syn::visit::visit_expr_for_loop(self, f);
         }
     }
-    let made = made_arrays(body, owned);
-    let maps = mappable(&made, owned);
-    let mut f = Find(false, made, maps, made_matrices(body));
+    let Made { arrays, matrices } = made(body, owned);
+    let maps = mappable(&arrays, owned);
+    let mut f = Find(false, arrays, maps, matrices);
     syn::visit::visit_block(&mut f, body);
     f.0
 }
@@ -234,7 +233,7 @@ struct Unpack<'a> {
     matrices: rustc_hash::FxHashSet<String>,
 }
 
-/// The names of one-dimensional arrays held by value: [`made_arrays`] and
+/// The names of one-dimensional arrays held by value: [`made`]'s and
 /// the owned array parameters.
 fn mappable(
     made: &rustc_hash::FxHashSet<String>,
@@ -245,37 +244,66 @@ fn mappable(
     names
 }
 
-/// The names the body's `let`s bind to arrays of one dimension they make
-/// (`[x, y]`, `[x; 3]`, `vec![..]`, `.to_vec()`, a copy of an owned array
-/// parameter in `owned`, a `[T; N]` or `Vec<T>` type), and never to
-/// anything else; with them, the `mut` parameters in `owned`.
-fn made_arrays(
-    body: &Block,
-    owned: &rustc_hash::FxHashMap<String, bool>,
-) -> rustc_hash::FxHashSet<String> {
+/// The arrays the body's `let`s make, by name: of one dimension (`[x, y]`,
+/// `[x; 3]`, `vec![..]`, `.to_vec()`, a copy of an owned array parameter in
+/// `owned` or of an array made before, a `[T; N]` or `Vec<T>` type), with
+/// the `mut` parameters in `owned`; and of two (`[[x; N]; M]`,
+/// `vec![vec![x; n]; m]`, a `[[T; N]; M]` or `Vec<Vec<T>>` type). A name
+/// also bound to anything else is in neither.
+struct Made {
+    arrays: rustc_hash::FxHashSet<String>,
+    matrices: rustc_hash::FxHashSet<String>,
+}
+
+fn made(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> Made {
     struct Find<'a> {
-        arrays: rustc_hash::FxHashSet<String>,
+        made: Made,
         others: rustc_hash::FxHashSet<String>,
         owned: &'a rustc_hash::FxHashMap<String, bool>,
     }
-    fn flat(e: &Expr, owned: &rustc_hash::FxHashMap<String, bool>) -> bool {
-        match e {
-            Expr::Path(p) => p
-                .path
-                .get_ident()
-                .is_some_and(|i| owned.contains_key(&i.to_string())),
-            Expr::Array(a) => !a
-                .elems
-                .iter()
-                .any(|e| matches!(e, Expr::Array(_) | Expr::Repeat(_))),
-            Expr::Repeat(r) => {
-                !matches!(&*r.expr, Expr::Array(_) | Expr::Repeat(_) | Expr::Macro(_))
-            }
-            Expr::Macro(m) => {
-                m.mac.path.is_ident("vec") && !m.mac.tokens.to_string().starts_with("vec")
-            }
-            Expr::MethodCall(m) => m.method == "to_vec" && m.args.is_empty(),
-            _ => false,
+    /// How many dimensions a type of nested arrays or `Vec`s has.
+    fn type_depth(ty: &syn::Type) -> usize {
+        match ty {
+            syn::Type::Array(a) => 1 + type_depth(&a.elem),
+            syn::Type::Paren(p) => type_depth(&p.elem),
+            syn::Type::Path(p) => match p.path.segments.last() {
+                Some(s) if s.ident == "Vec" => match &s.arguments {
+                    syn::PathArguments::AngleBracketed(a) => match a.args.first() {
+                        Some(syn::GenericArgument::Type(t)) => 1 + type_depth(t),
+                        _ => 1,
+                    },
+                    _ => 1,
+                },
+                _ => 0,
+            },
+            _ => 0,
+        }
+    }
+    /// How many dimensions an array the expression makes has (0: none).
+    fn made_depth(e: &Expr) -> usize {
+        // The element of a repeat, `[x; N]` or `vec![x; n]`.
+        let repeated = |x: &Expr| match made_depth(x) {
+            0 if !matches!(x, Expr::Array(_)) => 1,
+            0 => 0,
+            d => d + 1,
+        };
+        match crate::parse::strip_parens(e) {
+            Expr::Array(a) => usize::from(
+                !a.elems
+                    .iter()
+                    .any(|e| matches!(e, Expr::Array(_) | Expr::Repeat(_))),
+            ),
+            Expr::Repeat(r) => repeated(&r.expr),
+            Expr::Macro(m) if m.mac.path.is_ident("vec") => match crate::parse::parse_vec(&m.mac) {
+                Ok(crate::parse::VecMacro::Repeat(x, _)) => repeated(&x),
+                Ok(crate::parse::VecMacro::Elems(es)) => usize::from(
+                    !es.iter()
+                        .any(|e| made_depth(e) > 0 || matches!(e, Expr::Array(_))),
+                ),
+                Err(_) => 0,
+            },
+            Expr::MethodCall(m) => usize::from(m.method == "to_vec" && m.args.is_empty()),
+            _ => 0,
         }
     }
     impl<'ast> syn::visit::Visit<'ast> for Find<'_> {
@@ -284,98 +312,52 @@ fn made_arrays(
                 Pat::Type(t) => (&*t.pat, Some(&*t.ty)),
                 p => (p, None),
             };
-            let typed = ty.map(|t| match t {
-                syn::Type::Array(a) => !matches!(&*a.elem, syn::Type::Array(_)),
-                syn::Type::Path(p) => p.path.segments.last().is_some_and(|s| {
-                    s.ident == "Vec" && !s.arguments.to_token_stream().to_string().contains("Vec")
-                }),
-                _ => false,
+            let depth = ty.map(type_depth).unwrap_or_else(|| {
+                l.init
+                    .as_ref()
+                    .map_or(0, |i| match crate::parse::strip_parens(&i.expr) {
+                        // A copy of an owned parameter or of an array made
+                        // before (`let mut w = a;`).
+                        Expr::Path(p) => usize::from(p.path.get_ident().is_some_and(|n| {
+                            let n = n.to_string();
+                            self.owned.contains_key(&n) || self.made.arrays.contains(&n)
+                        })),
+                        e => made_depth(e),
+                    })
             });
-            // A copy of an array made before (`let mut w = a;`) is one too.
-            let made = l.init.as_ref().is_some_and(|i| {
-                flat(&i.expr, self.owned)
-                    || matches!(crate::parse::strip_parens(&i.expr), Expr::Path(p)
-                        if p.path.get_ident().is_some_and(|n| self.arrays.contains(&n.to_string())))
-            });
-            match pat {
-                Pat::Ident(pi) if typed.unwrap_or(made) => {
-                    self.arrays.insert(pi.ident.to_string());
+            match (pat, depth) {
+                (Pat::Ident(pi), 1) => {
+                    self.made.arrays.insert(pi.ident.to_string());
                 }
-                p => self.others.extend(crate::parse::bindings(p)),
+                (Pat::Ident(pi), 2) => {
+                    self.made.matrices.insert(pi.ident.to_string());
+                }
+                (p, _) => self.others.extend(crate::parse::bindings(p)),
             }
             syn::visit::visit_local(self, l);
         }
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
     let mut f = Find {
-        // A `mut` parameter is assigned as the array it holds.
-        arrays: owned
-            .iter()
-            .filter(|&(_, &m)| m)
-            .map(|(n, _)| n.clone())
-            .collect(),
+        made: Made {
+            // A `mut` parameter is assigned as the array it holds.
+            arrays: owned
+                .iter()
+                .filter(|&(_, &m)| m)
+                .map(|(n, _)| n.clone())
+                .collect(),
+            matrices: Default::default(),
+        },
         others: Default::default(),
         owned,
     };
     syn::visit::visit_block(&mut f, body);
-    f.arrays.retain(|n| !f.others.contains(n));
-    f.arrays
-}
-
-/// The names the body's `let`s bind to arrays of two dimensions they make
-/// (`[[x; N]; M]`, `vec![vec![x; n]; m]`, a `[[T; N]; M]` or `Vec<Vec<T>>`
-/// type), and never to anything else.
-fn made_matrices(body: &Block) -> rustc_hash::FxHashSet<String> {
-    #[derive(Default)]
-    struct Find {
-        matrices: rustc_hash::FxHashSet<String>,
-        others: rustc_hash::FxHashSet<String>,
-    }
-    fn two(e: &Expr) -> bool {
-        let inner = match crate::parse::strip_parens(e) {
-            Expr::Repeat(r) => &*r.expr,
-            Expr::Macro(m) if m.mac.path.is_ident("vec") => {
-                return m.mac.tokens.to_string().starts_with("vec")
-                    && !m.mac.tokens.to_string().starts_with("vec ! [vec");
-            }
-            _ => return false,
-        };
-        match crate::parse::strip_parens(inner) {
-            Expr::Repeat(r) => {
-                !matches!(&*r.expr, Expr::Array(_) | Expr::Repeat(_) | Expr::Macro(_))
-            }
-            _ => false,
-        }
-    }
-    impl<'ast> syn::visit::Visit<'ast> for Find {
-        fn visit_local(&mut self, l: &'ast syn::Local) {
-            let (pat, ty) = match &l.pat {
-                Pat::Type(t) => (&*t.pat, Some(&*t.ty)),
-                p => (p, None),
-            };
-            let typed = ty.map(|t| {
-                let t = t.to_token_stream().to_string().replace(' ', "");
-                (t.starts_with("[[") && t.matches('[').count() == 2)
-                    || (t.starts_with("Vec<Vec<") && t.matches("Vec").count() == 2)
-            });
-            let made = l
-                .init
-                .as_ref()
-                .is_some_and(|i| i.diverge.is_none() && two(&i.expr));
-            match pat {
-                Pat::Ident(pi) if typed.unwrap_or(made) => {
-                    self.matrices.insert(pi.ident.to_string());
-                }
-                p => self.others.extend(crate::parse::bindings(p)),
-            }
-            syn::visit::visit_local(self, l);
-        }
-        fn visit_item(&mut self, _: &'ast syn::Item) {}
-    }
-    let mut f = Find::default();
-    syn::visit::visit_block(&mut f, body);
-    f.matrices.retain(|n| !f.others.contains(n));
-    f.matrices
+    let Find {
+        mut made, others, ..
+    } = f;
+    made.arrays.retain(|n| !others.contains(n));
+    made.matrices.retain(|n| !others.contains(n));
+    made
 }
 
 /// Whether `s` assigns a tuple of places (`(a, b) = ..;`) or a name in
