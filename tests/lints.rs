@@ -198,6 +198,58 @@ fn parenthesized<T: Float>(x: T, a: f64, n: usize) -> T {
     x * (pi + pi) + x / (c * c) + x * T::from((n + 1) * 2).unwrap() + wrapped
 }
 
+// A fused loop (a sum over points whose backward runs per point in the
+// forward pass), in a concrete fn and a generic one: the seed's last value,
+// the per-point tapes' cursors and the sums of unit gradients.
+#[differentiable(wrt(w))]
+#[allow(clippy::needless_range_loop, clippy::explicit_counter_loop)]
+fn fused_sum(w: &[f64], x: &[f64], c: f64) -> f64 {
+    let mut h = vec![0.0; w.len()];
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        for j in 0..w.len() {
+            h[j] = (w[j] * x[i] + c).tanh();
+        }
+        let mut idx = 0;
+        for j in 0..w.len() {
+            s += h[idx] * h[j];
+            idx += 1;
+        }
+    }
+    s
+}
+
+#[differentiable]
+#[allow(clippy::needless_range_loop)]
+fn fused_generic<T: Float>(w: &[T], xs: &[Vec<T>], c: T) -> T {
+    let scale = c * c;
+    let mut loss = T::zero();
+    for x in xs {
+        let mut z = T::zero();
+        for i in 0..x.len() {
+            z += (w[i] * x[i]).exp();
+        }
+        loss -= scale * z.ln();
+    }
+    loss
+}
+
+#[test]
+fn fused_loops_compile_under_deny_warnings() {
+    let (w, x) = ([0.5, -0.25, 0.75], [0.5, 1.0, -1.5, 2.0]);
+    let (v, g) = fused_sum_grad(&w, &x, 0.1);
+    assert_eq!(v, fused_sum(&w, &x, 0.1));
+    let report = tapeless::check_gradient(|q: &[f64]| fused_sum(q, &x, 0.1), &w, &g);
+    assert!(report.within(1e-7), "{report}");
+    let xs = vec![vec![0.5, 1.0, -1.0], vec![2.0, -0.5, 0.25]];
+    let (v, (gw, _, gc)) = fused_generic_grad(&w, &xs, 0.7);
+    assert_eq!(v, fused_generic(&w, &xs, 0.7));
+    let report = tapeless::check_gradient(|q: &[f64]| fused_generic(q, &xs, 0.7), &w, &gw);
+    assert!(report.within(1e-7), "{report}");
+    let report = tapeless::check_gradient(|q: &[f64]| fused_generic(&w, &xs, q[0]), &[0.7], &[gc]);
+    assert!(report.within(1e-7), "{report}");
+}
+
 #[test]
 fn parenthesized_constants_compile_under_deny_warnings() {
     let (v, g) = parenthesized_grad(1.0, 2.0, 3);

@@ -57,6 +57,9 @@ pub(crate) struct Analysis {
     /// locals from one iteration to the next.
     pub carries: HashMap<RegionId, Vec<Carry>>,
     pub counters: Vec<Counter>,
+    /// Loops whose backward runs in the forward pass, by body (see
+    /// [`crate::fuse`]).
+    pub fused: HashMap<RegionId, crate::fuse::Fused>,
 }
 
 /// An integer variable stepped only by constants, all in one block
@@ -122,6 +125,7 @@ pub(crate) fn analyse(g: &Graph) -> Analysis {
         settled: vec![false; g.vars.len()],
         carries: HashMap::default(),
         counters: Vec::new(),
+        fused: HashMap::default(),
     };
     modes(g, &mut a);
     work(g, &g.body, &mut a);
@@ -136,6 +140,7 @@ pub(crate) fn analyse(g: &Graph) -> Analysis {
         nodes_in[node.region].push(id);
     }
     carries(g, &g.body, &nodes_in, &mut a.carries);
+    a.fused = crate::fuse::fused(g, &a);
     a
 }
 

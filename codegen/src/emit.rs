@@ -233,6 +233,7 @@ fn shift(k: i64) -> TokenStream {
 }
 
 /// A [`crate::analyse::Counter`] with the names the emission gives it.
+#[derive(Clone)]
 struct PlannedCounter {
     var: VarId,
     block: RegionId,
@@ -243,7 +244,28 @@ struct PlannedCounter {
     tape: Option<(Ident, Ident)>,
 }
 
+/// The names a fused loop's emission adds (see [`crate::fuse`]).
+#[derive(Clone)]
+struct FusedPlan {
+    /// The sums of unit gradients, per variable and per value from before
+    /// the loop.
+    var_units: Vec<(VarId, Ident)>,
+    node_units: Vec<(NodeId, Ident)>,
+    /// The accumulator's adjoint in an iteration's backward (one).
+    seed: Ident,
+    /// The values of loops nested in it kept on tapes, which hold one
+    /// iteration's values.
+    tapes: Vec<NodeId>,
+    /// Likewise the tapes of arrays kept whole and of counters: tape and
+    /// cursor.
+    other_tapes: Vec<(Ident, Ident)>,
+    /// The accumulator, and the arrays each iteration overwrites first.
+    acc: VarId,
+    scratch: Vec<VarId>,
+}
+
 /// Generated names for the storage of values and the adjoints of variables.
+#[derive(Clone)]
 struct Plan {
     tape: HashMap<NodeId, (Ident, Ident)>,
     /// Tapes of arrays kept whole, one copy per iteration (`settled`).
@@ -270,6 +292,10 @@ struct Plan {
     /// Counted reads: the counter's backward copy, and what its block adds
     /// after the read.
     counted_reads: HashMap<NodeId, (Ident, i64)>,
+    /// Fused loops, by body.
+    fused: HashMap<RegionId, FusedPlan>,
+    /// Values of a fused loop's own body: its backward finds them bound.
+    fused_local: HashSet<NodeId>,
 }
 
 fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
@@ -300,6 +326,8 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
             .collect(),
         counters: Vec::new(),
         counted_reads: HashMap::default(),
+        fused: HashMap::default(),
+        fused_local: HashSet::default(),
     };
     for c in &a.counters {
         let var = &g.vars[c.var];
@@ -411,6 +439,78 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
         }
     }
     walk(g, &g.body, &mut p);
+    let mut fused: Vec<(&RegionId, &crate::fuse::Fused)> = a.fused.iter().collect();
+    fused.sort_by_key(|(r, _)| **r);
+    for (&body, f) in fused {
+        let base = |ident: &Ident| {
+            let s = ident.to_string();
+            s.strip_prefix("__tl_v")
+                .unwrap_or(&s)
+                .trim_start_matches('_')
+                .to_string()
+        };
+        let var_units = f
+            .vars
+            .iter()
+            .map(|&v| (v, names.fresh("unit", Some(&base(&g.vars[v].ident)))))
+            .collect();
+        let node_units = f
+            .nodes
+            .iter()
+            .map(|&n| (n, names.fresh("unit", Some(&base(&g.nodes[n].ident)))))
+            .collect();
+        let mut tapes = Vec::new();
+        let mut ids: Vec<NodeId> = p.tape.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let region = g.nodes[id].region;
+            if region == body {
+                p.tape.remove(&id);
+                p.cursor.remove(&id);
+                p.fused_local.insert(id);
+            } else if within(g, region, body) {
+                tapes.push(id);
+            }
+        }
+        for (id, node) in g.nodes.iter().enumerate() {
+            if node.region == body {
+                p.slot.remove(&id);
+                p.fused_local.insert(id);
+            }
+        }
+        let mut other_tapes = Vec::new();
+        let mut kept: Vec<VarId> = p.var_tape.keys().copied().collect();
+        kept.sort_unstable();
+        for v in kept {
+            let region = g.vars[v].region;
+            if region == body {
+                p.var_tape.remove(&v);
+                p.var_tapes_in[region].retain(|&w| w != v);
+            } else if within(g, region, body) {
+                other_tapes.push(p.var_tape[&v].clone());
+            }
+        }
+        for c in &mut p.counters {
+            let region = g.vars[c.var].region;
+            if region == body {
+                c.tape = None;
+            } else if within(g, region, body) {
+                other_tapes.extend(c.tape.clone());
+            }
+        }
+        p.fused.insert(
+            body,
+            FusedPlan {
+                var_units,
+                node_units,
+                seed: names.local("seed"),
+                tapes,
+                other_tapes,
+                acc: f.acc,
+                scratch: f.scratch.clone(),
+            },
+        );
+    }
     p
 }
 
@@ -510,10 +610,12 @@ fn forward(
     );
     let plan = plan(g, a, names);
     let items = &g.items;
+    let fused = fused_backwards(f, g, a, &plan, names);
     let fw = Forward {
         g,
         plan: &plan,
         float: f.float.to_token_stream(),
+        fused,
     };
     let storage = fw.storage_decls();
     let stmts = fw.block(&g.body);
@@ -740,6 +842,8 @@ struct Forward<'a> {
     g: &'a Graph,
     plan: &'a Plan,
     float: TokenStream,
+    /// The backward of each fused loop's iteration (see [`crate::fuse`]).
+    fused: HashMap<RegionId, Vec<TokenStream>>,
 }
 
 impl Forward<'_> {
@@ -1000,6 +1104,9 @@ impl Forward<'_> {
     }
 
     fn for_loop(&self, l: &Loop) -> TokenStream {
+        if let Some(f) = self.plan.fused.get(&l.body.id) {
+            return self.fused_loop(l, f);
+        }
         let g = self.g;
         let counter = l.counter.as_ref().map(|(c, _)| c);
         let count_decl = counter.map(|c| quote!(let mut #c = 0usize;));
@@ -1035,6 +1142,69 @@ impl Forward<'_> {
                     #(#body)*
                 }
             },
+        }
+    }
+
+    /// A fused loop (see [`crate::fuse`]): before it, the sums of unit
+    /// gradients and the scratch arrays' adjoints; in each iteration, the
+    /// forward (its nested loops' tapes emptied first), then its backward
+    /// with the accumulator's adjoint one.
+    fn fused_loop(&self, l: &Loop, f: &FusedPlan) -> TokenStream {
+        let (g, plan) = (self.g, self.plan);
+        let float = &self.float;
+        let zero = quote!(::tapeless::__private::zero::<#float>());
+        let mut before = Vec::new();
+        for (v, u) in &f.var_units {
+            let init = match &g.vars[*v].shape {
+                Shape::Scalar => zero.clone(),
+                Shape::Array { zeros, .. } => zeros.clone(),
+            };
+            before.push(quote!(let mut #u = #init;));
+        }
+        for (_, u) in &f.node_units {
+            before.push(quote!(let mut #u = #zero;));
+        }
+        for &v in &f.scratch {
+            if let Shape::Array { zeros, .. } = &g.vars[v].shape {
+                let d = &plan.var_adjoint[v];
+                before.push(quote!(let mut #d = #zeros;));
+            }
+        }
+        before.extend(self.reserve(l.body.id));
+        let mut reset = Vec::new();
+        let mut cursors = Vec::new();
+        for id in &f.tapes {
+            let (t, c) = &plan.tape[id];
+            if self.exact(*id) {
+                let w = &plan.cursor[id];
+                reset.push(quote!(#w = 0;));
+            } else {
+                reset.push(quote!(#t.clear();));
+            }
+            cursors.push(quote!(let mut #c = #t.len();));
+        }
+        for (t, c) in &f.other_tapes {
+            reset.push(quote!(#t.clear();));
+            cursors.push(quote!(let mut #c = #t.len();));
+        }
+        let body = self.block(&l.body);
+        let backward = &self.fused[&l.body.id];
+        let seed = &f.seed;
+        let Some(h) = &l.header else {
+            return TokenStream::new();
+        };
+        let item = &g.nodes[h.item].ident;
+        let iter = node_tokens(&g.nodes[h.iter]);
+        quote! {
+            #(#before)*
+            for #item in #iter {
+                #(#reset)*
+                #(#body)*
+                #(#cursors)*
+                let mut #seed = ::tapeless::__private::one::<#float>();
+                #(#backward)*
+                ::tapeless::__private::spent(#seed);
+            }
         }
     }
 
@@ -1116,7 +1286,11 @@ impl Forward<'_> {
         loop {
             if let Some((hint, iter_region)) = self.plan.loop_of.get(&cur) {
                 // Known before the loop nest: its inputs come from outside it.
-                if !hint.is_empty() && !within(g, *iter_region, outer) {
+                // A fused loop's tapes hold one iteration.
+                if !hint.is_empty()
+                    && !within(g, *iter_region, outer)
+                    && !self.plan.fused.contains_key(&cur)
+                {
                     factors.push(hint.clone());
                 }
             }
@@ -1394,34 +1568,31 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
         Output::Scalar | Output::Array => douts[0].to_token_stream(),
         Output::Tuple(_) => quote!((#(#douts),*)),
     };
-    let mut b = Backward {
-        g,
-        a,
-        plan,
-        names,
-        float: f.float.to_token_stream(),
-        generic: f.generic,
-        adjoint: vec![None; g.nodes.len()],
-        seen: vec![0; g.nodes.len()],
-        douts,
-        carried: HashMap::default(),
-        kept_in_place: HashSet::default(),
-        masked: false,
-        touched: vec![false; g.vars.len()],
-        zeroed_in: vec![None; g.vars.len()],
-        moved: vec![false; g.vars.len()],
-        top: None,
-        rows: HashMap::default(),
-        slices: HashMap::default(),
-    };
-    let mut cursors: Vec<(&NodeId, &(Ident, Ident))> = plan.tape.iter().collect();
+    let mut b = Backward::new(f, g, a, plan, names, douts);
+    // A fused loop's tapes are read in the forward pass.
+    let in_fused: HashSet<NodeId> = plan.fused.values().flat_map(|f| f.tapes.clone()).collect();
+    let mut cursors: Vec<(&NodeId, &(Ident, Ident))> = plan
+        .tape
+        .iter()
+        .filter(|(id, _)| !in_fused.contains(id))
+        .collect();
     cursors.sort_by_key(|(id, _)| **id);
-    let mut var_cursors: Vec<(&VarId, &(Ident, Ident))> = plan.var_tape.iter().collect();
+    let fused_others: HashSet<&Ident> = plan
+        .fused
+        .values()
+        .flat_map(|f| f.other_tapes.iter().map(|(t, _)| t))
+        .collect();
+    let mut var_cursors: Vec<(&VarId, &(Ident, Ident))> = plan
+        .var_tape
+        .iter()
+        .filter(|(_, (t, _))| !fused_others.contains(t))
+        .collect();
     var_cursors.sort_by_key(|(id, _)| **id);
     let counter_cursors = plan
         .counters
         .iter()
-        .filter_map(|c| c.tape.as_ref().map(|t| (&c.var, t)));
+        .filter_map(|c| c.tape.as_ref().map(|t| (&c.var, t)))
+        .filter(|(_, (t, _))| !fused_others.contains(t));
     let cursors: Vec<TokenStream> = cursors
         .into_iter()
         .chain(var_cursors)
@@ -1528,6 +1699,9 @@ struct Backward<'g, 'n> {
     kept_in_place: HashSet<NodeId>,
     /// Whether an accumulation tests the mask of needed gradients.
     masked: bool,
+    /// Emitting a fused loop's iteration in the forward pass, where there
+    /// is no mask: every gradient is summed.
+    fusing: bool,
     /// Per variable: whether the backward has written its adjoint yet
     /// (since its declaration).
     touched: Vec<bool>,
@@ -1575,6 +1749,81 @@ struct Row {
     /// Read only at the loop's item, by every iteration: bound as a slice
     /// of the loop's length (see [`Slice`]).
     sliced: bool,
+}
+
+/// The backward of each fused loop's iteration (see [`crate::fuse`]),
+/// emitted before the forward that holds it: adjoints of what comes from
+/// before the loop go to its sums of unit gradients, the accumulator's is
+/// the seed, and the body's own values are found bound.
+fn fused_backwards(
+    f: &Function,
+    g: &Graph,
+    a: &Analysis,
+    plan: &Plan,
+    names: &mut Names,
+) -> HashMap<RegionId, Vec<TokenStream>> {
+    let mut out = HashMap::default();
+    let mut bodies: Vec<&RegionId> = plan.fused.keys().collect();
+    bodies.sort();
+    for &body in bodies {
+        let fp = &plan.fused[&body];
+        let mut local = plan.clone();
+        for (v, u) in &fp.var_units {
+            local.var_adjoint[*v] = u.clone();
+        }
+        local.var_adjoint[fp.acc] = fp.seed.clone();
+        let Some(l) = find_loop(&g.body, body) else {
+            continue;
+        };
+        let mut b = Backward::new(f, g, a, &local, names, Vec::new());
+        b.fusing = true;
+        for (n, u) in &fp.node_units {
+            b.adjoint[*n] = Some(u.to_token_stream());
+        }
+        out.insert(body, b.block(&l.body));
+    }
+    out
+}
+
+/// The loop statement whose body is `body`, among a block's own.
+fn find_loop(b: &Block, body: RegionId) -> Option<&Loop> {
+    b.stmts.iter().find_map(|s| match s {
+        Stmt::Loop(l) if l.body.id == body => Some(l),
+        _ => None,
+    })
+}
+
+impl<'g, 'n> Backward<'g, 'n> {
+    fn new(
+        f: &Function,
+        g: &'g Graph,
+        a: &'g Analysis,
+        plan: &'g Plan,
+        names: &'n mut Names,
+        douts: Vec<Ident>,
+    ) -> Self {
+        Backward {
+            g,
+            a,
+            plan,
+            names,
+            float: f.float.to_token_stream(),
+            generic: f.generic,
+            adjoint: vec![None; g.nodes.len()],
+            seen: vec![0; g.nodes.len()],
+            douts,
+            carried: HashMap::default(),
+            kept_in_place: HashSet::default(),
+            masked: false,
+            fusing: false,
+            touched: vec![false; g.vars.len()],
+            zeroed_in: vec![None; g.vars.len()],
+            moved: vec![false; g.vars.len()],
+            top: None,
+            rows: HashMap::default(),
+            slices: HashMap::default(),
+        }
+    }
 }
 
 impl Backward<'_, '_> {
@@ -1873,7 +2122,7 @@ impl Backward<'_, '_> {
             }
             for &id in &self.plan.nodes_in[b.id] {
                 let node = &g.nodes[id];
-                if !self.a.kept[id] {
+                if !self.a.kept[id] || self.plan.fused_local.contains(&id) {
                     continue;
                 }
                 let ident = &node.ident;
@@ -1949,7 +2198,8 @@ impl Backward<'_, '_> {
         }
         for &v in &self.plan.vars_in[b.id] {
             let var = &g.vars[v];
-            if !var.active {
+            // A fused loop's scratch has its adjoint in the forward pass.
+            if !var.active || self.plan.fused.values().any(|f| f.scratch.contains(&v)) {
                 continue;
             }
             let d = &self.plan.var_adjoint[v];
@@ -2256,6 +2506,9 @@ impl Backward<'_, '_> {
                     vec![quote!(if #c { #(#then)* } else { #(#els)* })]
                 }
             }
+            Stmt::Loop(l) if self.plan.fused.contains_key(&l.body.id) && !self.fusing => {
+                self.fused_sums(l.body.id)
+            }
             Stmt::Loop(l) => {
                 if !self.a.work[l.body.id] {
                     return vec![];
@@ -2422,6 +2675,41 @@ impl Backward<'_, '_> {
             }
             Stmt::Break => vec![],
         }
+    }
+
+    /// The reversal of a fused loop: the forward summed each input's
+    /// gradient of the loop's terms, which the accumulator's adjoint
+    /// scales; the accumulator's own passes through.
+    fn fused_sums(&mut self, body: RegionId) -> Vec<TokenStream> {
+        let g = self.g;
+        let fp = &self.plan.fused[&body];
+        let zero = self.zero();
+        let scale = self.var_d(fp.acc);
+        let mut adds = Vec::new();
+        for (v, u) in &fp.var_units {
+            let depth = match &g.vars[*v].shape {
+                Shape::Array { depth, .. } => *depth,
+                Shape::Scalar => 0,
+            };
+            let d = self.var_d(*v);
+            let add = add_scaled(&d, &u.to_token_stream(), &scale, depth, self.generic);
+            match (g.vars[*v].param, g.vars[*v].written) {
+                (Some(k), false) => {
+                    self.masked = true;
+                    let needed = Ident::new("__tl_needed", Span::mixed_site());
+                    let k = proc_macro2::Literal::usize_unsuffixed(k);
+                    adds.push(quote!(if #needed[#k] { #add }));
+                }
+                _ => adds.push(add),
+            }
+        }
+        for (n, u) in &fp.node_units {
+            adds.extend(self.contribute(*n, Local::Expr(quote!(#scale * #u)), &TokenStream::new()));
+        }
+        if adds.is_empty() {
+            return vec![];
+        }
+        vec![quote!(if #scale != #zero { #(#adds)* })]
     }
 
     /// The reverse of `place = value`: `value` gets the place's adjoint, which
@@ -2665,7 +2953,7 @@ impl Backward<'_, '_> {
                     g.vars[*var].written,
                     self.carried.contains_key(&id),
                 ) {
-                    (Some(k), false, false) => {
+                    (Some(k), false, false) if !self.fusing => {
                         self.masked = true;
                         let needed = Ident::new("__tl_needed", Span::mixed_site());
                         let k = proc_macro2::Literal::usize_unsuffixed(k);
@@ -2811,6 +3099,34 @@ struct Carried {
     decls: Vec<TokenStream>,
     shift: Vec<TokenStream>,
     flush: Vec<TokenStream>,
+}
+
+/// `target += scale * source` elementwise, for arrays of `depth` dimensions.
+fn add_scaled(
+    target: &TokenStream,
+    source: &TokenStream,
+    scale: &TokenStream,
+    depth: usize,
+    generic: bool,
+) -> TokenStream {
+    if depth == 0 {
+        return if generic {
+            quote!(#target = #target + #scale * #source;)
+        } else {
+            quote!(#target += #scale * #source;)
+        };
+    }
+    let (t, s) = (
+        format_ident!("__tl_into", span = Span::mixed_site()),
+        format_ident!("__tl_from", span = Span::mixed_site()),
+    );
+    let (inner_t, inner_s) = if depth > 1 {
+        (quote!((*#t)), quote!((*#s)))
+    } else {
+        (quote!(*#t), quote!(*#s))
+    };
+    let inner = add_scaled(&inner_t, &inner_s, scale, depth - 1, generic);
+    quote!(for (#t, #s) in #target.iter_mut().zip(#source.iter()) { #inner })
 }
 
 /// `target += source` elementwise, for arrays of `depth` dimensions.

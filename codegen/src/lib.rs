@@ -19,6 +19,7 @@ mod custom;
 mod diag;
 mod emit;
 mod fallback;
+mod fuse;
 mod graph;
 mod labels;
 mod lower;

@@ -128,6 +128,11 @@ pub fn stored_ref<X>(slot: &Option<X>) -> &X {
     }
 }
 
+/// Takes the last value of a fused loop's seed (the accumulator's adjoint
+/// in one iteration's backward), which nothing else reads.
+#[inline(always)]
+pub fn spent<T>(_: T) {}
+
 /// Pushes a value on a tape. The forward pass reserves a tape's length
 /// before a counted loop, so the growth path is cold, and kept out of line
 /// together with the value: `Vec::push` alone leaves the value (and what is

@@ -1,0 +1,534 @@
+//! Pass 3b: loops whose iterations are independent terms of one sum, whose
+//! backward runs in the forward pass, each iteration right after it.
+//!
+//! `for i in 0..n { ..; loss += term_i; }`, where an iteration reads
+//! nothing an earlier one wrote but `loss`, and `loss` only by adding to it:
+//! the gradient of every input is `dloss` times the sum over iterations of
+//! each term's gradient, and that sum can be built while the loop runs (the
+//! hand-written GMM gradient does exactly this: each point's forward, then
+//! its backward). The forward pass then keeps one iteration's values, not
+//! `n` iterations' (a tape the size of the data is written, and read back
+//! in reverse, out of cache), and the pullback only scales the sums by
+//! `dloss`. Tapenade calls these "II-loops" (independent iterations).
+//!
+//! The conditions, all checked on the graph:
+//! - a `for` loop directly in the fn body, without `break` or a counter;
+//! - exactly one float variable declared before it and written in it that
+//!   carries a gradient, the accumulator, read there only as `acc + e` or
+//!   `acc - e` assigned back to it;
+//! - every other variable from before the loop that it writes and that
+//!   carries a gradient is an array filled with a constant, read nowhere
+//!   after the loop, that each iteration overwrites whole (`for l in 0..len
+//!   { a[l] = .. }`) before it reads it: scratch, which starts each
+//!   iteration afresh;
+//! - the values from before the loop it reads get their adjoints summed in
+//!   (`Mode::Accum`); no calls inside it;
+//! - it is worth it: a loop nested in it keeps values on a tape.
+
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::analyse::{Analysis, Mode, Storage};
+use crate::graph::{Block, Graph, Init, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId};
+use crate::lower::node_tokens;
+
+/// A loop whose backward runs in the forward pass.
+#[derive(Clone, Debug)]
+pub(crate) struct Fused {
+    /// The accumulator.
+    pub acc: VarId,
+    /// Variables from before the loop that it reads and that carry a
+    /// gradient (not the accumulator, not scratch): each gets a sum of
+    /// unit gradients.
+    pub vars: Vec<VarId>,
+    /// Values from before the loop that it reads, likewise.
+    pub nodes: Vec<NodeId>,
+    /// Arrays from before the loop that every iteration overwrites first.
+    pub scratch: Vec<VarId>,
+}
+
+/// The fused loops, by their body's region.
+pub(crate) fn fused(g: &Graph, a: &Analysis) -> HashMap<RegionId, Fused> {
+    let mut out = HashMap::default();
+    for s in &g.body.stmts {
+        if let Stmt::Loop(l) = s {
+            if let Some(f) = fusable(g, a, l) {
+                out.insert(l.body.id, f);
+            }
+        }
+    }
+    out
+}
+
+fn inside(g: &Graph, mut r: RegionId, body: RegionId) -> bool {
+    loop {
+        if r == body {
+            return true;
+        }
+        if r == 0 {
+            return false;
+        }
+        r = g.regions[r].parent;
+    }
+}
+
+/// Every statement of a block, nested ones included, in order.
+fn each_stmt<'b>(b: &'b Block, out: &mut Vec<&'b Stmt>) {
+    for s in &b.stmts {
+        out.push(s);
+        match s {
+            Stmt::If { then, els, .. } => {
+                each_stmt(then, out);
+                each_stmt(els, out);
+            }
+            Stmt::Loop(l) => each_stmt(&l.body, out),
+            _ => {}
+        }
+    }
+}
+
+/// Whether a block breaks out of the loop whose body it is (a `break` not
+/// inside a nested loop).
+fn breaks(b: &Block) -> bool {
+    b.stmts.iter().any(|s| match s {
+        Stmt::Break => true,
+        Stmt::If { then, els, .. } => breaks(then) || breaks(els),
+        _ => false,
+    })
+}
+
+fn fusable(g: &Graph, a: &Analysis, l: &Loop) -> Option<Fused> {
+    let body = l.body.id;
+    let header = l.header.as_ref()?;
+    if l.counter.is_some() || !a.work[body] || breaks(&l.body) {
+        return None;
+    }
+    let within = |r: RegionId| inside(g, r, body);
+    let nodes: Vec<NodeId> = (0..g.nodes.len())
+        .filter(|&n| within(g.nodes[n].region))
+        .collect();
+    if nodes
+        .iter()
+        .any(|&n| matches!(g.nodes[n].op, Op::Call { .. } | Op::Pullback { .. }))
+    {
+        return None;
+    }
+    // Worth it where a nested loop keeps values: one iteration's tape stays
+    // in cache. A loop of scalars only (`s += (x[i] - y[i]).powi(2)`)
+    // reads its inputs again in the backward, and a fused one would add a
+    // pass over sums of unit gradients as long as the inputs.
+    let taped = nodes
+        .iter()
+        .any(|&n| a.kept[n] && a.storage[n] == Storage::Tape && g.nodes[n].region != body);
+    if !taped {
+        return None;
+    }
+    let mut stmts = Vec::new();
+    each_stmt(&l.body, &mut stmts);
+    // How often each node is used inside the loop.
+    let mut uses: HashMap<NodeId, usize> = HashMap::default();
+    let mut use_of = |n: NodeId| *uses.entry(n).or_default() += 1;
+    for &n in &nodes {
+        g.nodes[n].op.inputs().into_iter().for_each(&mut use_of);
+    }
+    let mut values = Vec::new();
+    for s in &stmts {
+        match s {
+            Stmt::Set { value, .. } | Stmt::Store { value, .. } => values.push(*value),
+            Stmt::Declare { init, .. } => match init {
+                Init::Value(n) | Init::Fill { value: n, .. } => values.push(*n),
+                Init::Elems { values: vs, .. } => values.extend(vs),
+                Init::Call(_) | Init::Deferred | Init::Copy { .. } => {}
+            },
+            Stmt::If { cond, .. } => use_of(*cond),
+            _ => {}
+        }
+    }
+    values.iter().for_each(|&n| use_of(n));
+    // Variables from before the loop that it writes.
+    let outer = |v: VarId| !within(g.vars[v].region);
+    let mut acc = None;
+    let mut scratch = Vec::new();
+    for s in &stmts {
+        let (Stmt::Set { var, .. } | Stmt::Store { var, .. }) = s else {
+            continue;
+        };
+        let v = *var;
+        if !outer(v) || !g.vars[v].active || acc == Some(v) || scratch.contains(&v) {
+            continue;
+        }
+        match g.vars[v].shape {
+            Shape::Scalar if acc.is_none() => acc = Some(v),
+            Shape::Scalar => return None,
+            Shape::Array { .. } => scratch.push(v),
+        }
+    }
+    let acc = acc?;
+    // The accumulator: every read is `acc + e`, `e + acc` or `acc - e`,
+    // used once, assigned back.
+    let sets: HashMap<NodeId, usize> = stmts
+        .iter()
+        .filter_map(|s| match s {
+            Stmt::Set { var, value } if *var == acc => Some(*value),
+            _ => None,
+        })
+        .fold(HashMap::default(), |mut m, n| {
+            *m.entry(n).or_default() += 1;
+            m
+        });
+    let mut sums = 0;
+    for &n in &nodes {
+        if !matches!(g.nodes[n].op, Op::ReadVar(v) if v == acc) {
+            continue;
+        }
+        if uses.get(&n).copied().unwrap_or(0) != 1 {
+            return None;
+        }
+        let user = nodes.iter().copied().find(|&m| match &g.nodes[m].op {
+            Op::Prim {
+                prim: Prim::Add,
+                args,
+            } => args.len() == 2 && args.contains(&n) && args[0] != args[1],
+            Op::Prim {
+                prim: Prim::Sub,
+                args,
+            } => args.len() == 2 && args[0] == n && args[1] != n,
+            _ => false,
+        })?;
+        if uses.get(&user).copied().unwrap_or(0) != 1 || sets.get(&user) != Some(&1) {
+            return None;
+        }
+        sums += 1;
+    }
+    if sums != sets.len() || sets.values().any(|&k| k != 1) {
+        return None;
+    }
+    for &v in &scratch {
+        if !scratch_ok(g, l, v, &nodes, &within) {
+            return None;
+        }
+    }
+    // What the loop reads from before it.
+    let mut vars = Vec::new();
+    let mut read_nodes = Vec::new();
+    for &n in &nodes {
+        if let Op::ReadVar(v) | Op::ReadIndex { var: v, .. } = g.nodes[n].op {
+            if outer(v)
+                && g.vars[v].active
+                && v != acc
+                && !scratch.contains(&v)
+                && !vars.contains(&v)
+            {
+                vars.push(v);
+            }
+        }
+    }
+    for s in &stmts {
+        if let Stmt::Declare {
+            init: Init::Copy { source: v, .. },
+            ..
+        } = s
+        {
+            let v = *v;
+            if outer(v) && g.vars[v].active && v != acc && !vars.contains(&v) {
+                if scratch.contains(&v) {
+                    return None;
+                }
+                vars.push(v);
+            }
+        }
+    }
+    let mut consider = |m: NodeId| {
+        if !within(g.nodes[m].region) && g.nodes[m].active && !read_nodes.contains(&m) {
+            read_nodes.push(m);
+        }
+    };
+    for &n in &nodes {
+        g.nodes[n].op.inputs().into_iter().for_each(&mut consider);
+    }
+    values.iter().for_each(|&n| consider(n));
+    let _ = header;
+    for &m in &read_nodes {
+        match a.mode[m] {
+            Mode::Accum | Mode::None => {}
+            Mode::Let(_) => return None,
+        }
+    }
+    read_nodes.retain(|&m| a.mode[m] == Mode::Accum);
+    vars.sort_unstable();
+    read_nodes.sort_unstable();
+    Some(Fused {
+        acc,
+        vars,
+        nodes: read_nodes,
+        scratch,
+    })
+}
+
+/// An array from before the loop that each iteration overwrites whole
+/// before reading it, and that nothing reads after the loop: filled with a
+/// constant of one length, and the first statement of the body touching it
+/// is `for l in 0..len { ..; a[l] = e; .. }` reading nothing of it.
+fn scratch_ok(
+    g: &Graph,
+    l: &Loop,
+    v: VarId,
+    nodes: &[NodeId],
+    within: &dyn Fn(RegionId) -> bool,
+) -> bool {
+    // Read only inside the loop; not the fn's value.
+    let reads_outside = g.nodes.iter().any(|n| match &n.op {
+        Op::ReadVar(w) | Op::ReadIndex { var: w, .. } => *w == v && !within(n.region),
+        Op::Const { var_deps, .. } => var_deps.contains(&v) && !within(n.region),
+        _ => false,
+    });
+    let mut returned = false;
+    fn val_mentions(val: &crate::graph::Val, v: VarId, out: &mut bool) {
+        match val {
+            crate::graph::Val::Var(w) | crate::graph::Val::Row(w, _) => *out |= *w == v,
+            crate::graph::Val::Tuple(vs) => vs.iter().for_each(|x| val_mentions(x, v, out)),
+            crate::graph::Val::Node(_) => {}
+        }
+    }
+    val_mentions(&g.output, v, &mut returned);
+    if reads_outside || returned {
+        return false;
+    }
+    // Filled with a constant, one dimension, its length fixed.
+    let len = g.body.stmts.iter().find_map(|s| match s {
+        Stmt::Declare {
+            var,
+            init: Init::Fill { value, lens, .. },
+        } if *var == v && !g.nodes[*value].active && lens.len() == 1 => Some(lens[0]),
+        _ => None,
+    });
+    let Some(len) = len else { return false };
+    let len_tokens = match &g.nodes[len].op {
+        Op::Const { expr, var_deps, .. } if var_deps.is_empty() => expr.to_string(),
+        Op::Param => g.nodes[len].ident.to_string(),
+        _ => return false,
+    };
+    let len_ident = g.nodes[len].ident.to_string();
+    let _ = nodes;
+    fresh_in(
+        g,
+        &l.body,
+        v,
+        &[format!("0 .. {len_tokens}"), format!("0 .. {len_ident}")],
+    )
+}
+
+/// Whether every run of `b` writes all of `v` before reading any of it:
+/// the first statement touching it is a loop over its length that writes
+/// `v[item]` and reads nothing of it, or a loop each of whose iterations
+/// does so (`for j in 0..k { for l in 0..d { qx[l] = .. } .. }`) and after
+/// which the block touches it no more.
+fn fresh_in(g: &Graph, b: &Block, v: VarId, whole: &[String]) -> bool {
+    for (i, s) in b.stmts.iter().enumerate() {
+        if !touches(g, s, v) {
+            continue;
+        }
+        let Stmt::Loop(inner) = s else { return false };
+        if breaks(&inner.body) {
+            return false;
+        }
+        if let (Some(h), None) = (&inner.header, &inner.counter) {
+            let iter = match &g.nodes[h.iter].op {
+                Op::Const { var_deps, .. } if var_deps.is_empty() => {
+                    node_tokens(&g.nodes[h.iter]).to_string()
+                }
+                _ => String::new(),
+            };
+            // Written at the item, unconditionally, and never read in it.
+            let writes = inner.body.stmts.iter().any(|s| {
+                matches!(s, Stmt::Store { var, index, .. } if *var == v && index.as_slice() == [h.item])
+            });
+            let reads = g.nodes.iter().any(|n| {
+                inside(g, n.region, inner.body.id)
+                    && match &n.op {
+                        Op::ReadVar(w) | Op::ReadIndex { var: w, .. } => *w == v,
+                        Op::Const { var_deps, .. } => var_deps.contains(&v),
+                        _ => false,
+                    }
+            });
+            if whole.contains(&iter) && writes && !reads {
+                return true;
+            }
+        }
+        return fresh_in(g, &inner.body, v, whole)
+            && !b.stmts[i + 1..].iter().any(|s| touches(g, s, v));
+    }
+    false
+}
+
+/// Whether a statement (with everything nested in it) reads or writes `v`.
+fn touches(g: &Graph, s: &Stmt, v: VarId) -> bool {
+    let node = |n: NodeId| match &g.nodes[n].op {
+        Op::ReadVar(w) | Op::ReadIndex { var: w, .. } => *w == v,
+        Op::Const { var_deps, .. } => var_deps.contains(&v),
+        _ => false,
+    };
+    match s {
+        Stmt::Node(n) => node(*n),
+        Stmt::Set { var, .. } | Stmt::Store { var, .. } => *var == v,
+        Stmt::Declare { init, .. } => matches!(init, Init::Copy { source, .. } if *source == v),
+        Stmt::If { then, els, .. } => then
+            .stmts
+            .iter()
+            .chain(&els.stmts)
+            .any(|s| touches(g, s, v)),
+        Stmt::Loop(l) => {
+            l.header.as_ref().is_some_and(|h| node(h.iter))
+                || l.body.stmts.iter().any(|s| touches(g, s, v))
+        }
+        Stmt::Break => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::args::Args;
+    use crate::diag::Diagnostics;
+    use crate::names::Names;
+    use syn::{parse_quote, ItemFn};
+
+    /// How many loops of the fn fuse.
+    fn fused(item: ItemFn) -> usize {
+        let cx = Diagnostics::default();
+        let f = crate::parse::function(&cx, &Args::default(), &item).unwrap();
+        let g = crate::lower::lower(&cx, &f, &mut Names::default()).unwrap();
+        cx.finish().unwrap();
+        crate::analyse::analyse(&g).fused.len()
+    }
+
+    #[test]
+    fn sums_over_points_fuse() {
+        // Scratch from before the loop, overwritten per point and component.
+        assert_eq!(
+            fused(parse_quote! {
+                fn f<T: Float>(m: &[T], x: &[T], d: usize) -> T {
+                    let k = m.len() / d;
+                    let mut diff = vec![T::zero(); d];
+                    let mut t = vec![T::zero(); k];
+                    let mut s = T::zero();
+                    for i in 0..x.len() / d {
+                        for j in 0..k {
+                            for l in 0..d {
+                                diff[l] = x[i * d + l] - m[j * d + l];
+                            }
+                            let mut q = T::zero();
+                            for l in 0..d {
+                                q += diff[l] * diff[l];
+                            }
+                            t[j] = q.sqrt();
+                        }
+                        for j in 0..k {
+                            s -= t[j].exp();
+                        }
+                    }
+                    s
+                }
+            }),
+            1
+        );
+        // Rows of data, a hidden layer made per sample.
+        assert_eq!(
+            fused(parse_quote! {
+                fn f<T: Float>(w: &[Vec<T>], xs: &[Vec<T>]) -> T {
+                    let mut loss = T::zero();
+                    for x in xs {
+                        let mut h = vec![T::zero(); w.len()];
+                        for j in 0..w.len() {
+                            for i in 0..x.len() {
+                                h[j] += w[j][i] * x[i];
+                            }
+                        }
+                        for j in 0..h.len() {
+                            loss += h[j].tanh();
+                        }
+                    }
+                    loss
+                }
+            }),
+            1
+        );
+    }
+
+    #[test]
+    fn dependent_iterations_do_not_fuse() {
+        // A scalar loop keeps nothing on a tape: not worth it.
+        assert_eq!(
+            fused(parse_quote! {
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut s = T::zero();
+                    for i in 0..x.len() - 1 {
+                        s += (x[i + 1] - x[i] * x[i]).powi(2);
+                    }
+                    s
+                }
+            }),
+            0
+        );
+        // State carried from one point to the next.
+        assert_eq!(
+            fused(parse_quote! {
+                fn f<T: Float>(a: &[T], x: &[T]) -> T {
+                    let mut h = vec![T::zero(); a.len()];
+                    let mut s = T::zero();
+                    for i in 0..x.len() {
+                        let p = h[0];
+                        for j in 0..a.len() {
+                            h[j] = (a[j] * x[i] + p).tanh();
+                        }
+                        for j in 0..a.len() {
+                            s += h[j];
+                        }
+                    }
+                    s
+                }
+            }),
+            0
+        );
+        // The sum read inside (a recurrence), and two sums.
+        assert_eq!(
+            fused(parse_quote! {
+                fn f<T: Float>(a: &[T], x: &[T]) -> T {
+                    let mut s = T::zero();
+                    let mut t = T::zero();
+                    for i in 0..x.len() {
+                        for j in 0..a.len() {
+                            s = s * 0.5 + (a[j] * x[i]).exp();
+                        }
+                    }
+                    for i in 0..x.len() {
+                        for j in 0..a.len() {
+                            let e = (a[j] * x[i]).exp();
+                            s += e;
+                            t += e * e;
+                        }
+                    }
+                    s + t
+                }
+            }),
+            0
+        );
+        // Scratch read after the loop.
+        assert_eq!(
+            fused(parse_quote! {
+                fn f<T: Float>(a: &[T], x: &[T]) -> T {
+                    let mut h = vec![T::zero(); a.len()];
+                    let mut s = T::zero();
+                    for i in 0..x.len() {
+                        for j in 0..a.len() {
+                            h[j] = (a[j] * x[i]).tanh();
+                        }
+                        for j in 0..a.len() {
+                            s += h[j] * h[j];
+                        }
+                    }
+                    s + h[0]
+                }
+            }),
+            0
+        );
+    }
+}
