@@ -274,3 +274,63 @@ fn pullback_scales_and_repeats() {
     let (_, zero) = back(0.0);
     assert!(zero.iter().all(|&g| g == 0.0));
 }
+
+/// A layer called per sample, a loss of its output: calls inside a fused
+/// loop, their pullbacks run per sample.
+#[differentiable]
+fn dense<T: Float>(w: &[Vec<T>], x: &[T]) -> Vec<T> {
+    let mut h = vec![T::zero(); w.len()];
+    for j in 0..w.len() {
+        for i in 0..x.len() {
+            h[j] += w[j][i] * x[i];
+        }
+        h[j] = h[j].tanh();
+    }
+    h
+}
+
+#[differentiable]
+fn sq<T: Float>(a: T) -> T {
+    a * a
+}
+
+#[differentiable]
+fn per_sample<T: Float>(w: &[Vec<T>], xs: &[Vec<T>], c: T) -> T {
+    let mut loss = T::zero();
+    for x in xs {
+        let h: Vec<T> = dense(w, x);
+        let mut t = T::zero();
+        for j in 0..h.len() {
+            t += sq(h[j] - c);
+        }
+        loss += t;
+    }
+    loss
+}
+
+fn check_calls<T: Float + std::fmt::Display>(rng: &mut Rng) {
+    let tol = tolerance::<T>();
+    for _ in 0..6 {
+        let p: Vec<T> = cast(&rng.point(6 + 1, -1.0, 1.0));
+        let xs = rows(&cast::<T>(&rng.point(8, -1.0, 1.0)), 2);
+        let (_, (dw, _, dc)) = per_sample_grad(&rows(&p[..6], 2), &xs, p[6]);
+        let g: Vec<T> = dw.concat().into_iter().chain([dc]).collect();
+        assert_gradient(
+            "per_sample",
+            |q| per_sample(&rows(&q[..6], 2), &xs, q[6]),
+            &p,
+            &g,
+            tol,
+        );
+    }
+}
+
+#[test]
+fn fused_calls_f64() {
+    check_calls::<f64>(&mut Rng::new(93));
+}
+
+#[test]
+fn fused_calls_f32() {
+    check_calls::<f32>(&mut Rng::new(94));
+}

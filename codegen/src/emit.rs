@@ -2122,7 +2122,16 @@ impl Backward<'_, '_> {
             }
             for &id in &self.plan.nodes_in[b.id] {
                 let node = &g.nodes[id];
-                if !self.a.kept[id] || self.plan.fused_local.contains(&id) {
+                if !self.a.kept[id] {
+                    continue;
+                }
+                // A fused loop's own values are bound where its backward
+                // runs; an array's copy for a call is read by reference.
+                if self.plan.fused_local.contains(&id) {
+                    if self.plan.snapshots.contains(&id) {
+                        let ident = &node.ident;
+                        out.push(quote!(let #ident = &#ident;));
+                    }
                     continue;
                 }
                 let ident = &node.ident;

@@ -22,7 +22,7 @@
 //!   { a[l] = .. }`) before it reads it: scratch, which starts each
 //!   iteration afresh;
 //! - the values from before the loop it reads get their adjoints summed in
-//!   (`Mode::Accum`); no calls inside it;
+//!   (`Mode::Accum`);
 //! - it is worth it: a loop nested in it keeps values on a tape.
 
 use rustc_hash::FxHashMap as HashMap;
@@ -106,12 +106,6 @@ fn fusable(g: &Graph, a: &Analysis, l: &Loop) -> Option<Fused> {
     let nodes: Vec<NodeId> = (0..g.nodes.len())
         .filter(|&n| within(g.nodes[n].region))
         .collect();
-    if nodes
-        .iter()
-        .any(|&n| matches!(g.nodes[n].op, Op::Call { .. } | Op::Pullback { .. }))
-    {
-        return None;
-    }
     // Worth it where a nested loop keeps values: one iteration's tape stays
     // in cache. A loop of scalars only (`s += (x[i] - y[i]).powi(2)`)
     // reads its inputs again in the backward, and a fused one would add a
@@ -222,6 +216,29 @@ fn fusable(g: &Graph, a: &Analysis, l: &Loop) -> Option<Fused> {
             }
         }
     }
+    for &n in &nodes {
+        let Op::Call { args, result, .. } = &g.nodes[n].op else {
+            continue;
+        };
+        // An array from before the loop made again by a call: carried.
+        if result.is_some_and(|v| outer(v) && g.vars[v].active) {
+            return None;
+        }
+        for arg in args {
+            let (crate::graph::CallArg::Array { var, .. }
+            | crate::graph::CallArg::Snapshot { var, .. }) = arg
+            else {
+                continue;
+            };
+            let v = *var;
+            if outer(v) && g.vars[v].active && v != acc && !vars.contains(&v) {
+                if scratch.contains(&v) {
+                    return None;
+                }
+                vars.push(v);
+            }
+        }
+    }
     for s in &stmts {
         if let Stmt::Declare {
             init: Init::Copy { source: v, .. },
@@ -276,11 +293,7 @@ fn scratch_ok(
     within: &dyn Fn(RegionId) -> bool,
 ) -> bool {
     // Read only inside the loop; not the fn's value.
-    let reads_outside = g.nodes.iter().any(|n| match &n.op {
-        Op::ReadVar(w) | Op::ReadIndex { var: w, .. } => *w == v && !within(n.region),
-        Op::Const { var_deps, .. } => var_deps.contains(&v) && !within(n.region),
-        _ => false,
-    });
+    let reads_outside = g.nodes.iter().any(|n| reads(&n.op, v) && !within(n.region));
     let mut returned = false;
     fn val_mentions(val: &crate::graph::Val, v: VarId, out: &mut bool) {
         match val {
@@ -342,15 +355,11 @@ fn fresh_in(g: &Graph, b: &Block, v: VarId, whole: &[String]) -> bool {
             let writes = inner.body.stmts.iter().any(|s| {
                 matches!(s, Stmt::Store { var, index, .. } if *var == v && index.as_slice() == [h.item])
             });
-            let reads = g.nodes.iter().any(|n| {
-                inside(g, n.region, inner.body.id)
-                    && match &n.op {
-                        Op::ReadVar(w) | Op::ReadIndex { var: w, .. } => *w == v,
-                        Op::Const { var_deps, .. } => var_deps.contains(&v),
-                        _ => false,
-                    }
-            });
-            if whole.contains(&iter) && writes && !reads {
+            let read = g
+                .nodes
+                .iter()
+                .any(|n| inside(g, n.region, inner.body.id) && reads(&n.op, v));
+            if whole.contains(&iter) && writes && !read {
                 return true;
             }
         }
@@ -360,13 +369,26 @@ fn fresh_in(g: &Graph, b: &Block, v: VarId, whole: &[String]) -> bool {
     false
 }
 
-/// Whether a statement (with everything nested in it) reads or writes `v`.
-fn touches(g: &Graph, s: &Stmt, v: VarId) -> bool {
-    let node = |n: NodeId| match &g.nodes[n].op {
+/// Whether a node reads the variable `v` (or passes it to a call).
+fn reads(op: &Op, v: VarId) -> bool {
+    match op {
         Op::ReadVar(w) | Op::ReadIndex { var: w, .. } => *w == v,
         Op::Const { var_deps, .. } => var_deps.contains(&v),
+        Op::Call { args, result, .. } => {
+            *result == Some(v)
+                || args.iter().any(|a| match a {
+                    crate::graph::CallArg::Array { var, .. }
+                    | crate::graph::CallArg::Snapshot { var, .. } => *var == v,
+                    crate::graph::CallArg::Value(_) => false,
+                })
+        }
         _ => false,
-    };
+    }
+}
+
+/// Whether a statement (with everything nested in it) reads or writes `v`.
+fn touches(g: &Graph, s: &Stmt, v: VarId) -> bool {
+    let node = |n: NodeId| reads(&g.nodes[n].op, v);
     match s {
         Stmt::Node(n) => node(*n),
         Stmt::Set { var, .. } | Stmt::Store { var, .. } => *var == v,
