@@ -49,9 +49,37 @@ pub(crate) struct Fused {
 /// The fused loops, by their body's region.
 pub(crate) fn fused(g: &Graph, a: &Analysis) -> HashMap<RegionId, Fused> {
     let mut out = HashMap::default();
+    // One pass over the nodes: each loop of the fn body gets its own (all
+    // the nodes in it), and each variable the number of nodes reading it.
+    let mut top: Vec<Option<RegionId>> = vec![None; g.regions.len()];
     for s in &g.body.stmts {
         if let Stmt::Loop(l) = s {
-            if let Some(f) = fusable(g, a, l) {
+            top[l.body.id] = Some(l.body.id);
+        }
+    }
+    let top_of = |mut r: RegionId| loop {
+        if let Some(t) = top[r] {
+            return Some(t);
+        }
+        if r == 0 {
+            return None;
+        }
+        r = g.regions[r].parent;
+    };
+    let mut nodes_of: HashMap<RegionId, Vec<NodeId>> = HashMap::default();
+    let mut read_by = vec![0usize; g.vars.len()];
+    for (n, node) in g.nodes.iter().enumerate() {
+        if let Some(t) = top_of(node.region) {
+            nodes_of.entry(t).or_default().push(n);
+        }
+        for v in read_vars(&node.op) {
+            read_by[v] += 1;
+        }
+    }
+    for s in &g.body.stmts {
+        if let Stmt::Loop(l) = s {
+            let nodes = nodes_of.remove(&l.body.id).unwrap_or_default();
+            if let Some(f) = fusable(g, a, l, &nodes, &read_by) {
                 out.insert(l.body.id, f);
             }
         }
@@ -96,16 +124,20 @@ fn breaks(b: &Block) -> bool {
     })
 }
 
-fn fusable(g: &Graph, a: &Analysis, l: &Loop) -> Option<Fused> {
+/// Whether the loop fuses; `nodes` are all the nodes inside it, `read_by`
+/// counts each variable's reading nodes in the whole fn.
+fn fusable(
+    g: &Graph,
+    a: &Analysis,
+    l: &Loop,
+    nodes: &[NodeId],
+    read_by: &[usize],
+) -> Option<Fused> {
     let body = l.body.id;
-    let header = l.header.as_ref()?;
-    if l.counter.is_some() || !a.work[body] || breaks(&l.body) {
+    if l.header.is_none() || l.counter.is_some() || !a.work[body] || breaks(&l.body) {
         return None;
     }
     let within = |r: RegionId| inside(g, r, body);
-    let nodes: Vec<NodeId> = (0..g.nodes.len())
-        .filter(|&n| within(g.nodes[n].region))
-        .collect();
     // Worth it where a nested loop keeps values: one iteration's tape stays
     // in cache. A loop of scalars only (`s += (x[i] - y[i]).powi(2)`)
     // reads its inputs again in the backward, and a fused one would add a
@@ -121,7 +153,7 @@ fn fusable(g: &Graph, a: &Analysis, l: &Loop) -> Option<Fused> {
     // How often each node is used inside the loop.
     let mut uses: HashMap<NodeId, usize> = HashMap::default();
     let mut use_of = |n: NodeId| *uses.entry(n).or_default() += 1;
-    for &n in &nodes {
+    for &n in nodes {
         g.nodes[n].op.inputs().into_iter().for_each(&mut use_of);
     }
     let mut values = Vec::new();
@@ -169,25 +201,33 @@ fn fusable(g: &Graph, a: &Analysis, l: &Loop) -> Option<Fused> {
             *m.entry(n).or_default() += 1;
             m
         });
+    // The sum each read of the accumulator feeds.
+    let mut sum_of: HashMap<NodeId, NodeId> = HashMap::default();
+    for &m in nodes {
+        if let Op::Prim {
+            prim: prim @ (Prim::Add | Prim::Sub),
+            args,
+        } = &g.nodes[m].op
+        {
+            if let [x, y] = args.as_slice() {
+                if x != y {
+                    sum_of.insert(*x, m);
+                    if *prim == Prim::Add {
+                        sum_of.insert(*y, m);
+                    }
+                }
+            }
+        }
+    }
     let mut sums = 0;
-    for &n in &nodes {
+    for &n in nodes {
         if !matches!(g.nodes[n].op, Op::ReadVar(v) if v == acc) {
             continue;
         }
         if uses.get(&n).copied().unwrap_or(0) != 1 {
             return None;
         }
-        let user = nodes.iter().copied().find(|&m| match &g.nodes[m].op {
-            Op::Prim {
-                prim: Prim::Add,
-                args,
-            } => args.len() == 2 && args.contains(&n) && args[0] != args[1],
-            Op::Prim {
-                prim: Prim::Sub,
-                args,
-            } => args.len() == 2 && args[0] == n && args[1] != n,
-            _ => false,
-        })?;
+        let user = *sum_of.get(&n)?;
         if uses.get(&user).copied().unwrap_or(0) != 1 || sets.get(&user) != Some(&1) {
             return None;
         }
@@ -197,14 +237,14 @@ fn fusable(g: &Graph, a: &Analysis, l: &Loop) -> Option<Fused> {
         return None;
     }
     for &v in &scratch {
-        if !scratch_ok(g, l, v, &nodes, &within) {
+        if !scratch_ok(g, l, v, nodes, read_by) {
             return None;
         }
     }
     // What the loop reads from before it.
     let mut vars = Vec::new();
     let mut read_nodes = Vec::new();
-    for &n in &nodes {
+    for &n in nodes {
         if let Op::ReadVar(v) | Op::ReadIndex { var: v, .. } = g.nodes[n].op {
             if outer(v)
                 && g.vars[v].active
@@ -216,7 +256,7 @@ fn fusable(g: &Graph, a: &Analysis, l: &Loop) -> Option<Fused> {
             }
         }
     }
-    for &n in &nodes {
+    for &n in nodes {
         let Op::Call { args, result, .. } = &g.nodes[n].op else {
             continue;
         };
@@ -259,11 +299,10 @@ fn fusable(g: &Graph, a: &Analysis, l: &Loop) -> Option<Fused> {
             read_nodes.push(m);
         }
     };
-    for &n in &nodes {
+    for &n in nodes {
         g.nodes[n].op.inputs().into_iter().for_each(&mut consider);
     }
     values.iter().for_each(|&n| consider(n));
-    let _ = header;
     for &m in &read_nodes {
         match a.mode[m] {
             Mode::Accum | Mode::None => {}
@@ -285,15 +324,13 @@ fn fusable(g: &Graph, a: &Analysis, l: &Loop) -> Option<Fused> {
 /// before reading it, and that nothing reads after the loop: filled with a
 /// constant of one length, and the first statement of the body touching it
 /// is `for l in 0..len { ..; a[l] = e; .. }` reading nothing of it.
-fn scratch_ok(
-    g: &Graph,
-    l: &Loop,
-    v: VarId,
-    nodes: &[NodeId],
-    within: &dyn Fn(RegionId) -> bool,
-) -> bool {
+fn scratch_ok(g: &Graph, l: &Loop, v: VarId, nodes: &[NodeId], read_by: &[usize]) -> bool {
     // Read only inside the loop; not the fn's value.
-    let reads_outside = g.nodes.iter().any(|n| reads(&n.op, v) && !within(n.region));
+    let inside_reads = nodes
+        .iter()
+        .filter(|&&n| read_vars(&g.nodes[n].op).contains(&v))
+        .count();
+    let reads_outside = read_by[v] > inside_reads;
     let mut returned = false;
     fn val_mentions(val: &crate::graph::Val, v: VarId, out: &mut bool) {
         match val {
@@ -321,13 +358,8 @@ fn scratch_ok(
         _ => return false,
     };
     let len_ident = g.nodes[len].ident.to_string();
-    let _ = nodes;
-    fresh_in(
-        g,
-        &l.body,
-        v,
-        &[format!("0 .. {len_tokens}"), format!("0 .. {len_ident}")],
-    )
+    let whole = [format!("0 .. {len_tokens}"), format!("0 .. {len_ident}")];
+    fresh_in(g, &l.body, v, nodes, &whole)
 }
 
 /// Whether every run of `b` writes all of `v` before reading any of it:
@@ -335,7 +367,7 @@ fn scratch_ok(
 /// `v[item]` and reads nothing of it, or a loop each of whose iterations
 /// does so (`for j in 0..k { for l in 0..d { qx[l] = .. } .. }`) and after
 /// which the block touches it no more.
-fn fresh_in(g: &Graph, b: &Block, v: VarId, whole: &[String]) -> bool {
+fn fresh_in(g: &Graph, b: &Block, v: VarId, nodes: &[NodeId], whole: &[String]) -> bool {
     for (i, s) in b.stmts.iter().enumerate() {
         if !touches(g, s, v) {
             continue;
@@ -355,15 +387,14 @@ fn fresh_in(g: &Graph, b: &Block, v: VarId, whole: &[String]) -> bool {
             let writes = inner.body.stmts.iter().any(|s| {
                 matches!(s, Stmt::Store { var, index, .. } if *var == v && index.as_slice() == [h.item])
             });
-            let read = g
-                .nodes
+            let read = nodes
                 .iter()
-                .any(|n| inside(g, n.region, inner.body.id) && reads(&n.op, v));
+                .any(|&n| inside(g, g.nodes[n].region, inner.body.id) && reads(&g.nodes[n].op, v));
             if whole.contains(&iter) && writes && !read {
                 return true;
             }
         }
-        return fresh_in(g, &inner.body, v, whole)
+        return fresh_in(g, &inner.body, v, nodes, whole)
             && !b.stmts[i + 1..].iter().any(|s| touches(g, s, v));
     }
     false
@@ -371,18 +402,24 @@ fn fresh_in(g: &Graph, b: &Block, v: VarId, whole: &[String]) -> bool {
 
 /// Whether a node reads the variable `v` (or passes it to a call).
 fn reads(op: &Op, v: VarId) -> bool {
+    read_vars(op).contains(&v)
+}
+
+/// The variables a node reads, passes to a call, or has a call make.
+fn read_vars(op: &Op) -> Vec<VarId> {
     match op {
-        Op::ReadVar(w) | Op::ReadIndex { var: w, .. } => *w == v,
-        Op::Const { var_deps, .. } => var_deps.contains(&v),
-        Op::Call { args, result, .. } => {
-            *result == Some(v)
-                || args.iter().any(|a| match a {
-                    crate::graph::CallArg::Array { var, .. }
-                    | crate::graph::CallArg::Snapshot { var, .. } => *var == v,
-                    crate::graph::CallArg::Value(_) => false,
-                })
-        }
-        _ => false,
+        Op::ReadVar(w) | Op::ReadIndex { var: w, .. } => vec![*w],
+        Op::Const { var_deps, .. } => var_deps.clone(),
+        Op::Call { args, result, .. } => result
+            .iter()
+            .copied()
+            .chain(args.iter().filter_map(|a| match a {
+                crate::graph::CallArg::Array { var, .. }
+                | crate::graph::CallArg::Snapshot { var, .. } => Some(*var),
+                crate::graph::CallArg::Value(_) => None,
+            }))
+            .collect(),
+        _ => vec![],
     }
 }
 
