@@ -23,7 +23,9 @@
 //!   iteration afresh;
 //! - the values from before the loop it reads get their adjoints summed in
 //!   (`Mode::Accum`);
-//! - it is worth it: a loop nested in it keeps values on a tape.
+//! - it is worth it: a loop nested in it keeps values on a tape, and it
+//!   reads no array from before it at an index read from data (a gather,
+//!   `emb[ids[i]]`, touches a few rows of what may be a large table).
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -245,6 +247,14 @@ fn fusable(
     let mut vars = Vec::new();
     let mut read_nodes = Vec::new();
     for &n in nodes {
+        // A gather (`emb[ids[i]][j]`) reads a few rows of what may be a
+        // large table: a sum of unit gradients as large as the table, and
+        // a pass over it, would cost more than the tape saved.
+        if let Op::ReadIndex { var, index } = &g.nodes[n].op {
+            if outer(*var) && g.vars[*var].active && index.iter().any(|&i| gathered(g, i)) {
+                return None;
+            }
+        }
         if let Op::ReadVar(v) | Op::ReadIndex { var: v, .. } = g.nodes[n].op {
             if outer(v)
                 && g.vars[v].active
@@ -396,6 +406,34 @@ fn fresh_in(g: &Graph, b: &Block, v: VarId, nodes: &[NodeId], whole: &[String]) 
         }
         return fresh_in(g, &inner.body, v, nodes, whole)
             && !b.stmts[i + 1..].iter().any(|s| touches(g, s, v));
+    }
+    false
+}
+
+/// Whether an index is read from data: computed (through constants) from
+/// an indexing expression, `ids[i]`.
+fn gathered(g: &Graph, index: NodeId) -> bool {
+    fn bracketed(ts: &proc_macro2::TokenStream) -> bool {
+        ts.clone().into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Group(gr) => {
+                gr.delimiter() == proc_macro2::Delimiter::Bracket || bracketed(&gr.stream())
+            }
+            _ => false,
+        })
+    }
+    let mut stack = vec![index];
+    let mut seen = Vec::new();
+    while let Some(n) = stack.pop() {
+        if seen.contains(&n) {
+            continue;
+        }
+        seen.push(n);
+        if let Op::Const { expr, deps, .. } = &g.nodes[n].op {
+            if bracketed(expr) {
+                return true;
+            }
+            stack.extend(deps);
+        }
     }
     false
 }
@@ -566,6 +604,23 @@ mod tests {
                         }
                     }
                     s + t
+                }
+            }),
+            0
+        );
+        // A gather from a table.
+        assert_eq!(
+            fused(parse_quote! {
+                fn f<T: Float>(emb: &[Vec<T>], ids: &[usize], w: &[T]) -> T {
+                    let mut s = T::zero();
+                    for i in 0..ids.len() {
+                        let mut z = T::zero();
+                        for j in 0..w.len() {
+                            z += (emb[ids[i]][j] * w[j]).exp();
+                        }
+                        s += z.ln();
+                    }
+                    s
                 }
             }),
             0
