@@ -249,9 +249,14 @@ fn fusable(
     for &n in nodes {
         // A gather (`emb[ids[i]][j]`) reads a few rows of what may be a
         // large table: a sum of unit gradients as large as the table, and
-        // a pass over it, would cost more than the tape saved.
+        // a pass over it, would cost more than the tape saved. (Scratch,
+        // `scores[y[n]]`, gets no sum.)
         if let Op::ReadIndex { var, index } = &g.nodes[n].op {
-            if outer(*var) && g.vars[*var].active && index.iter().any(|&i| gathered(g, i)) {
+            if outer(*var)
+                && g.vars[*var].active
+                && !scratch.contains(var)
+                && index.iter().any(|&i| gathered(g, i))
+            {
                 return None;
             }
         }
