@@ -1188,7 +1188,7 @@ impl Forward<'_> {
             cursors.push(quote!(let mut #c = #t.len();));
         }
         let body = self.block(&l.body);
-        let backward = &self.fused[&l.body.id];
+        let backward = self.fused.get(&l.body.id).map_or(&[][..], |b| &b[..]);
         let seed = &f.seed;
         let Some(h) = &l.header else {
             return TokenStream::new();
