@@ -439,6 +439,57 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
         }
     }
     walk(g, &g.body, &mut p);
+    // The fused loop each region is in (one walk up per region), so that
+    // each tape is looked at once, whatever the number of fused loops.
+    let fused_in = |mut r: RegionId| loop {
+        if a.fused.contains_key(&r) {
+            return Some(r);
+        }
+        if r == 0 {
+            return None;
+        }
+        r = g.regions[r].parent;
+    };
+    let region_fused: Vec<Option<RegionId>> = (0..g.regions.len()).map(fused_in).collect();
+    let mut nested: HashMap<RegionId, Vec<NodeId>> = HashMap::default();
+    let mut ids: Vec<NodeId> = p.tape.keys().copied().collect();
+    ids.sort_unstable();
+    for id in ids {
+        let region = g.nodes[id].region;
+        match region_fused[region] {
+            Some(body) if body == region => {
+                p.tape.remove(&id);
+                p.cursor.remove(&id);
+            }
+            Some(body) => nested.entry(body).or_default().push(id),
+            None => {}
+        }
+    }
+    let mut other_tapes: HashMap<RegionId, Vec<(Ident, Ident)>> = HashMap::default();
+    let mut kept: Vec<VarId> = p.var_tape.keys().copied().collect();
+    kept.sort_unstable();
+    for v in kept {
+        let region = g.vars[v].region;
+        match region_fused[region] {
+            Some(body) if body == region => {
+                p.var_tape.remove(&v);
+                p.var_tapes_in[region].retain(|&w| w != v);
+            }
+            Some(body) => other_tapes
+                .entry(body)
+                .or_default()
+                .push(p.var_tape[&v].clone()),
+            None => {}
+        }
+    }
+    for c in &mut p.counters {
+        let region = g.vars[c.var].region;
+        match region_fused[region] {
+            Some(body) if body == region => c.tape = None,
+            Some(body) => other_tapes.entry(body).or_default().extend(c.tape.clone()),
+            None => {}
+        }
+    }
     let mut fused: Vec<(&RegionId, &crate::fuse::Fused)> = a.fused.iter().collect();
     fused.sort_by_key(|(r, _)| **r);
     for (&body, f) in fused {
@@ -459,45 +510,13 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
             .iter()
             .map(|&n| (n, names.fresh("unit", Some(&base(&g.nodes[n].ident)))))
             .collect();
-        let mut tapes = Vec::new();
-        let mut ids: Vec<NodeId> = p.tape.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            let region = g.nodes[id].region;
-            if region == body {
-                p.tape.remove(&id);
-                p.cursor.remove(&id);
-                p.fused_local.insert(id);
-            } else if within(g, region, body) {
-                tapes.push(id);
-            }
+        // The body's own values are bound where its backward runs.
+        for &id in &p.nodes_in[body] {
+            p.slot.remove(&id);
+            p.fused_local.insert(id);
         }
-        for (id, node) in g.nodes.iter().enumerate() {
-            if node.region == body {
-                p.slot.remove(&id);
-                p.fused_local.insert(id);
-            }
-        }
-        let mut other_tapes = Vec::new();
-        let mut kept: Vec<VarId> = p.var_tape.keys().copied().collect();
-        kept.sort_unstable();
-        for v in kept {
-            let region = g.vars[v].region;
-            if region == body {
-                p.var_tape.remove(&v);
-                p.var_tapes_in[region].retain(|&w| w != v);
-            } else if within(g, region, body) {
-                other_tapes.push(p.var_tape[&v].clone());
-            }
-        }
-        for c in &mut p.counters {
-            let region = g.vars[c.var].region;
-            if region == body {
-                c.tape = None;
-            } else if within(g, region, body) {
-                other_tapes.extend(c.tape.clone());
-            }
-        }
+        let tapes = nested.remove(&body).unwrap_or_default();
+        let other_tapes = other_tapes.remove(&body).unwrap_or_default();
         p.fused.insert(
             body,
             FusedPlan {
@@ -1765,22 +1784,30 @@ fn fused_backwards(
     let mut out = HashMap::default();
     let mut bodies: Vec<&RegionId> = plan.fused.keys().collect();
     bodies.sort();
+    if bodies.is_empty() {
+        return out;
+    }
+    // One copy of the plan, its adjoints renamed for each loop in turn.
+    let mut local = plan.clone();
     for &body in bodies {
         let fp = &plan.fused[&body];
-        let mut local = plan.clone();
+        let Some(l) = find_loop(&g.body, body) else {
+            continue;
+        };
         for (v, u) in &fp.var_units {
             local.var_adjoint[*v] = u.clone();
         }
         local.var_adjoint[fp.acc] = fp.seed.clone();
-        let Some(l) = find_loop(&g.body, body) else {
-            continue;
-        };
         let mut b = Backward::new(f, g, a, &local, names, Vec::new());
         b.fusing = true;
         for (n, u) in &fp.node_units {
             b.adjoint[*n] = Some(u.to_token_stream());
         }
         out.insert(body, b.block(&l.body));
+        for (v, _) in &fp.var_units {
+            local.var_adjoint[*v] = plan.var_adjoint[*v].clone();
+        }
+        local.var_adjoint[fp.acc] = plan.var_adjoint[fp.acc].clone();
     }
     out
 }
