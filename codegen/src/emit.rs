@@ -2728,7 +2728,7 @@ impl Backward<'_, '_> {
                 Shape::Scalar => 0,
             };
             let d = self.var_d(*v);
-            let add = add_scaled(&d, &u.to_token_stream(), &scale, depth, self.generic);
+            let add = add_scaled(&d, &u.to_token_stream(), Some(&scale), depth, self.generic);
             match (g.vars[*v].param, g.vars[*v].written) {
                 (Some(k), false) => {
                     self.masked = true;
@@ -3137,19 +3137,35 @@ struct Carried {
     flush: Vec<TokenStream>,
 }
 
-/// `target += scale * source` elementwise, for arrays of `depth` dimensions.
+/// `target += source` elementwise, for arrays of `depth` dimensions.
+fn add_into(
+    target: &TokenStream,
+    source: &TokenStream,
+    depth: usize,
+    generic: bool,
+) -> TokenStream {
+    add_scaled(target, source, None, depth, generic)
+}
+
+/// `target += scale * source` elementwise (`target += source` without a
+/// scale), for arrays of `depth` dimensions.
 fn add_scaled(
     target: &TokenStream,
     source: &TokenStream,
-    scale: &TokenStream,
+    scale: Option<&TokenStream>,
     depth: usize,
     generic: bool,
 ) -> TokenStream {
     if depth == 0 {
+        let term = match scale {
+            Some(k) => quote!(#k * #source),
+            None => source.clone(),
+        };
+        // `Float` has no `AddAssign`; `f32` and `f64` do.
         return if generic {
-            quote!(#target = #target + #scale * #source;)
+            quote!(#target = #target + #term;)
         } else {
-            quote!(#target += #scale * #source;)
+            quote!(#target += #term;)
         };
     }
     let (t, s) = (
@@ -3162,34 +3178,6 @@ fn add_scaled(
         (quote!(*#t), quote!(*#s))
     };
     let inner = add_scaled(&inner_t, &inner_s, scale, depth - 1, generic);
-    quote!(for (#t, #s) in #target.iter_mut().zip(#source.iter()) { #inner })
-}
-
-/// `target += source` elementwise, for arrays of `depth` dimensions.
-fn add_into(
-    target: &TokenStream,
-    source: &TokenStream,
-    depth: usize,
-    generic: bool,
-) -> TokenStream {
-    if depth == 0 {
-        // `Float` has no `AddAssign`; `f32` and `f64` do.
-        return if generic {
-            quote!(#target = #target + #source;)
-        } else {
-            quote!(#target += #source;)
-        };
-    }
-    let (t, s) = (
-        format_ident!("__tl_into", span = Span::mixed_site()),
-        format_ident!("__tl_from", span = Span::mixed_site()),
-    );
-    let (inner_t, inner_s) = if depth > 1 {
-        (quote!((*#t)), quote!((*#s)))
-    } else {
-        (quote!(*#t), quote!(*#s))
-    };
-    let inner = add_into(&inner_t, &inner_s, depth - 1, generic);
     quote!(for (#t, #s) in #target.iter_mut().zip(#source.iter()) { #inner })
 }
 
