@@ -1747,6 +1747,9 @@ struct Backward<'g, 'n> {
 /// bounds and drops the checks (and may vectorize the adds).
 struct Slice {
     item: NodeId,
+    /// Read at `[offset + item]`, `offset` fixed while the loop runs (a
+    /// flat index `x[i * d + l]`): bound as `&x[offset..offset + end]`.
+    offset: Option<TokenStream>,
     d: Ident,
     value: Ident,
     value_ok: bool,
@@ -1864,11 +1867,14 @@ impl Backward<'_, '_> {
     /// its row where a loop being reversed bound it.
     fn d_place(&mut self, v: VarId, index: &[NodeId]) -> TokenStream {
         self.touched[v] = true;
-        if let (Some(slice), [only]) = (self.slices.get_mut(&v), index) {
-            if slice.item == *only {
-                slice.d_used = true;
-                let (d, i) = (&slice.d, node_tokens(&self.g.nodes[*only]));
-                return quote!(#d[#i]);
+        if let (Some(slice), [only]) = (self.slices.get(&v), index) {
+            if self.slice_reads(slice, *only) {
+                let (d, i) = (&slice.d, node_tokens(&self.g.nodes[slice.item]));
+                let out = quote!(#d[#i]);
+                if let Some(slice) = self.slices.get_mut(&v) {
+                    slice.d_used = true;
+                }
+                return out;
             }
         }
         if let [first, rest @ ..] = index {
@@ -1884,11 +1890,14 @@ impl Backward<'_, '_> {
 
     /// An element of a forward array, read again by the backward.
     fn value_place(&mut self, v: VarId, index: &[NodeId]) -> TokenStream {
-        if let (Some(slice), [only]) = (self.slices.get_mut(&v), index) {
-            if slice.item == *only && slice.value_ok {
-                slice.value_used = true;
-                let (r, i) = (&slice.value, node_tokens(&self.g.nodes[*only]));
-                return quote!(#r[#i]);
+        if let (Some(slice), [only]) = (self.slices.get(&v), index) {
+            if slice.value_ok && self.slice_reads(slice, *only) {
+                let (r, i) = (&slice.value, node_tokens(&self.g.nodes[slice.item]));
+                let out = quote!(#r[#i]);
+                if let Some(slice) = self.slices.get_mut(&v) {
+                    slice.value_used = true;
+                }
+                return out;
             }
         }
         if let [first, rest @ ..] = index {
@@ -1904,6 +1913,75 @@ impl Backward<'_, '_> {
         place(self.g, v, index)
     }
 
+    /// Whether an index is one a slice stands for: the loop's item, or
+    /// `offset + item` with the slice's offset.
+    fn slice_reads(&self, slice: &Slice, index: NodeId) -> bool {
+        match &slice.offset {
+            None => slice.item == index,
+            Some(off) => self
+                .offset_of(index, slice.item)
+                .is_some_and(|o| o.to_string() == off.to_string()),
+        }
+    }
+
+    /// `offset` where an index is `offset + item`, `offset` computed from
+    /// values bound before the loop (`i * d + l` with `l` the item): its
+    /// tokens.
+    fn offset_of(&self, index: NodeId, item: NodeId) -> Option<TokenStream> {
+        use proc_macro2::{Spacing, TokenTree};
+        let g = self.g;
+        let Op::Const {
+            expr,
+            deps,
+            var_deps,
+            ..
+        } = &g.nodes[index].op
+        else {
+            return None;
+        };
+        let body = g.nodes[item].region;
+        if !var_deps.is_empty()
+            || deps
+                .iter()
+                .any(|&d| d != item && within(g, g.nodes[d].region, body))
+        {
+            return None;
+        }
+        let tokens: Vec<TokenTree> = expr.clone().into_iter().collect();
+        let plus = tokens.iter().rposition(
+            |t| matches!(t, TokenTree::Punct(p) if p.as_char() == '+' && p.spacing() == Spacing::Alone),
+        )?;
+        let item_tokens = node_tokens(&g.nodes[item]).to_string();
+        let right: TokenStream = tokens[plus + 1..].iter().cloned().collect();
+        if right.to_string() != item_tokens || plus == 0 {
+            return None;
+        }
+        // The left side binds as tight as `+` or tighter (`a * b`, `a - b`,
+        // `(..)`) and names only values bound before the loop, which no
+        // statement changes (SSA nodes; a `.len()` or an index could see a
+        // vector or array the loop changes).
+        let outside: Vec<String> = deps
+            .iter()
+            .filter(|&&d| d != item)
+            .map(|&d| g.nodes[d].ident.to_string())
+            .collect();
+        fn simple(tokens: &[TokenTree], names: &[String]) -> bool {
+            tokens.iter().all(|t| match t {
+                TokenTree::Punct(p) => matches!(p.as_char(), '*' | '/' | '%' | '+' | '-'),
+                TokenTree::Ident(i) => names.iter().any(|n| *i == n.as_str()),
+                TokenTree::Group(gr) => {
+                    matches!(
+                        gr.delimiter(),
+                        proc_macro2::Delimiter::Parenthesis | proc_macro2::Delimiter::None
+                    ) && simple(&gr.stream().into_iter().collect::<Vec<_>>(), names)
+                }
+                TokenTree::Literal(_) => true,
+            })
+        }
+        let simple = simple(&tokens[..plus], &outside);
+        simple.then(|| tokens[..plus].iter().cloned().collect())
+    }
+
     /// The rows a loop's reversal may bind before it: arrays that the loop
     /// (with everything nested in it) indexes only as `a[i][..]` with one
     /// `i` computed outside it, and neither declares, assigns whole, copies,
@@ -1913,7 +1991,7 @@ impl Backward<'_, '_> {
     /// access inside the loop is a statement of its own body (so every
     /// iteration makes it) at `[item]` or `[i, item]` with one `i` from
     /// outside; the loop replays its range and never breaks.
-    fn slice_candidates(&self, l: &Loop) -> Vec<(VarId, Option<NodeId>)> {
+    fn slice_candidates(&self, l: &Loop) -> Vec<(VarId, Option<NodeId>, Option<TokenStream>)> {
         let g = self.g;
         let Some(h) = &l.header else {
             return vec![];
@@ -1921,14 +1999,23 @@ impl Backward<'_, '_> {
         if l.counter.is_some() {
             return vec![];
         }
-        // How each array is indexed: `Some(prefix)` while every access is
-        // a statement of the loop's own body at `[prefix.., item]`.
-        let mut uses: HashMap<VarId, Option<Vec<NodeId>>> = HashMap::default();
+        // How each array is indexed: `Some((prefix, None))` while every
+        // access is a statement of the loop's own body at `[prefix..,
+        // item]`, `Some(([], Some(offset)))` while every one is at
+        // `[offset + item]`.
+        type Seen = Option<(Vec<NodeId>, Option<String>)>;
+        let mut offsets: HashMap<String, TokenStream> = HashMap::default();
+        let mut uses: HashMap<VarId, Seen> = HashMap::default();
         let mut note = |var: VarId, index: Option<&[NodeId]>| {
             let seen = match index {
                 Some([prefix @ .., last]) if *last == h.item && prefix.len() <= 1 => {
-                    Some(prefix.to_vec())
+                    Some((prefix.to_vec(), None))
                 }
+                Some([only]) => self.offset_of(*only, h.item).map(|off| {
+                    let key = off.to_string();
+                    offsets.insert(key.clone(), off);
+                    (vec![], Some(key))
+                }),
                 _ => None,
             };
             let e = uses.entry(var).or_insert_with(|| seen.clone());
@@ -2004,14 +2091,19 @@ impl Backward<'_, '_> {
             .get(&l.body.id)
             .map(|cs| cs.iter().map(|c| c.var).collect())
             .unwrap_or_default();
-        let mut found: Vec<(VarId, Option<NodeId>)> = uses
+        let mut found: Vec<(VarId, Option<NodeId>, Option<TokenStream>)> = uses
             .into_iter()
-            .filter_map(|(var, u)| match u.as_deref() {
-                Some([]) => Some((var, None)),
-                Some([first]) => Some((var, Some(*first))),
-                _ => None,
+            .filter_map(|(var, u)| match u {
+                Some((prefix, None)) => match prefix.as_slice() {
+                    [] => Some((var, None, None)),
+                    [first] => Some((var, Some(*first), None)),
+                    _ => None,
+                },
+                Some((_, Some(key))) => Some((var, None, offsets.get(&key).cloned())),
+                None => None,
             })
-            .filter(|&(var, first)| {
+            .filter(|(var, first, _)| {
+                let (var, first) = (*var, *first);
                 (g.vars[var].active || !g.vars[var].written)
                     && matches!(g.vars[var].shape, Shape::Array { .. })
                     && first.is_none_or(|f| !within(g, g.nodes[f].region, l.body.id))
@@ -2021,7 +2113,7 @@ impl Backward<'_, '_> {
                     && !self.slices.contains_key(&var)
             })
             .collect();
-        found.sort_unstable();
+        found.sort_unstable_by_key(|(var, first, _)| (*var, *first));
         found
     }
 
@@ -2568,7 +2660,8 @@ impl Backward<'_, '_> {
                     vec![]
                 };
                 let candidates = self.row_candidates(l);
-                for &(var, first) in &sliceable {
+                for (var, first, offset) in &sliceable {
+                    let (var, first) = (*var, *first);
                     let (Some(h), None) = (&l.header, first) else {
                         continue;
                     };
@@ -2580,6 +2673,7 @@ impl Backward<'_, '_> {
                         .to_string();
                     let slice = Slice {
                         item: h.item,
+                        offset: offset.clone(),
                         d: self.names.fresh("d_slice", Some(&base)),
                         value: self.names.fresh("slice", Some(&base)),
                         value_ok: !g.vars[var].written,
@@ -2600,7 +2694,9 @@ impl Backward<'_, '_> {
                         value_ok: !g.vars[var].written,
                         d_used: false,
                         value_used: false,
-                        sliced: sliceable.contains(&(var, Some(first))),
+                        sliced: sliceable
+                            .iter()
+                            .any(|(v, f, o)| *v == var && *f == Some(first) && o.is_none()),
                     };
                     self.rows.insert((var, first), row);
                 }
@@ -2611,17 +2707,27 @@ impl Backward<'_, '_> {
                 // all, showed they hold `end` elements.
                 let mut sliced = Vec::new();
                 let end_id = Ident::new("__tl_end", Span::mixed_site());
-                for (var, _) in &sliceable {
+                for (var, _, _) in &sliceable {
                     let Some(slice) = self.slices.remove(var) else {
                         continue;
                     };
+                    // Every iteration read `offset + item`, so the array
+                    // holds `offset + end` elements.
+                    let range = match &slice.offset {
+                        Some(off) if slice.d_used || slice.value_used => {
+                            let o = self.names.local("offset");
+                            sliced.push(quote!(let #o = #off;));
+                            quote!(#o..#o + #end_id)
+                        }
+                        _ => quote!(..#end_id),
+                    };
                     if slice.d_used {
                         let (d, base) = (&slice.d, &self.plan.var_adjoint[*var]);
-                        sliced.push(quote!(let #d = &mut #base[..#end_id];));
+                        sliced.push(quote!(let #d = &mut #base[#range];));
                     }
                     if slice.value_used {
                         let (v, base) = (&slice.value, &g.vars[*var].ident);
-                        sliced.push(quote!(let #v = &#base[..#end_id];));
+                        sliced.push(quote!(let #v = &#base[#range];));
                     }
                 }
                 for key in candidates {
