@@ -33,7 +33,7 @@ use syn::visit_mut::VisitMut;
 
 use crate::analyse::{Analysis, CarryKind, Mode, Storage};
 use crate::graph::{
-    Block, CallArg, Graph, Init, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId,
+    within, Block, CallArg, Graph, Init, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId,
 };
 use crate::lower::node_tokens;
 use crate::names::{self, Names};
@@ -574,18 +574,6 @@ fn depth(g: &Graph, mut r: RegionId) -> usize {
         d += 1;
     }
     d
-}
-
-fn within(g: &Graph, mut r: RegionId, ancestor: RegionId) -> bool {
-    loop {
-        if r == ancestor {
-            return true;
-        }
-        if r == 0 {
-            return false;
-        }
-        r = g.regions[r].parent;
-    }
 }
 
 /// The protocol's `__tl_forward` alone (from the all-floats expansion).

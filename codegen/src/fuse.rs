@@ -30,7 +30,9 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::analyse::{Analysis, Mode, Storage};
-use crate::graph::{Block, Graph, Init, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId};
+use crate::graph::{
+    within, Block, Graph, Init, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId,
+};
 use crate::lower::node_tokens;
 
 /// A loop whose backward runs in the forward pass.
@@ -89,18 +91,6 @@ pub(crate) fn fused(g: &Graph, a: &Analysis) -> HashMap<RegionId, Fused> {
     out
 }
 
-fn inside(g: &Graph, mut r: RegionId, body: RegionId) -> bool {
-    loop {
-        if r == body {
-            return true;
-        }
-        if r == 0 {
-            return false;
-        }
-        r = g.regions[r].parent;
-    }
-}
-
 /// Every statement of a block, nested ones included, in order.
 fn each_stmt<'b>(b: &'b Block, out: &mut Vec<&'b Stmt>) {
     for s in &b.stmts {
@@ -139,7 +129,7 @@ fn fusable(
     if l.header.is_none() || l.counter.is_some() || !a.work[body] || breaks(&l.body) {
         return None;
     }
-    let within = |r: RegionId| inside(g, r, body);
+    let in_loop = |r: RegionId| within(g, r, body);
     // Worth it where a nested loop keeps values: one iteration's tape stays
     // in cache. A loop of scalars only (`s += (x[i] - y[i]).powi(2)`)
     // reads its inputs again in the backward, and a fused one would add a
@@ -173,7 +163,7 @@ fn fusable(
     }
     values.iter().for_each(|&n| use_of(n));
     // Variables from before the loop that it writes.
-    let outer = |v: VarId| !within(g.vars[v].region);
+    let outer = |v: VarId| !in_loop(g.vars[v].region);
     let mut acc = None;
     let mut scratch = Vec::new();
     for s in &stmts {
@@ -310,7 +300,7 @@ fn fusable(
         }
     }
     let mut consider = |m: NodeId| {
-        if !within(g.nodes[m].region) && g.nodes[m].active && !read_nodes.contains(&m) {
+        if !in_loop(g.nodes[m].region) && g.nodes[m].active && !read_nodes.contains(&m) {
             read_nodes.push(m);
         }
     };
@@ -404,7 +394,7 @@ fn fresh_in(g: &Graph, b: &Block, v: VarId, nodes: &[NodeId], whole: &[String]) 
             });
             let read = nodes
                 .iter()
-                .any(|&n| inside(g, g.nodes[n].region, inner.body.id) && reads(&g.nodes[n].op, v));
+                .any(|&n| within(g, g.nodes[n].region, inner.body.id) && reads(&g.nodes[n].op, v));
             if whole.contains(&iter) && writes && !read {
                 return true;
             }

@@ -376,6 +376,19 @@ impl Prim {
     ];
 }
 
+/// Whether region `r` is `ancestor` or nested in it.
+pub(crate) fn within(g: &Graph, mut r: RegionId, ancestor: RegionId) -> bool {
+    loop {
+        if r == ancestor {
+            return true;
+        }
+        if r == 0 {
+            return false;
+        }
+        r = g.regions[r].parent;
+    }
+}
+
 /// Arrays a call returns inside a loop body or a branch (`let h: Vec<T> =
 /// layer(&w, x);` per item, or after an early `return`), never written
 /// after: the backward cannot make them again (nor name them: they are gone
