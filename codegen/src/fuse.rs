@@ -14,15 +14,16 @@
 //! The conditions, all checked on the graph:
 //! - a `for` loop directly in the fn body, without `break` or a counter;
 //! - exactly one float variable declared before it and written in it that
-//!   carries a gradient, the accumulator, read there only as `acc + e` or
-//!   `acc - e` assigned back to it;
+//!   carries a gradient, the accumulator, read there only as `acc + e`,
+//!   `e + acc` or `acc - e` assigned back to it;
 //! - every other variable from before the loop that it writes and that
 //!   carries a gradient is an array filled with a constant, read nowhere
 //!   after the loop, that each iteration overwrites whole (`for l in 0..len
 //!   { a[l] = .. }`) before it reads it: scratch, which starts each
 //!   iteration afresh;
 //! - the values from before the loop it reads get their adjoints summed in
-//!   (`Mode::Accum`);
+//!   (`Mode::Accum`); calls inside it are fine (their pullbacks run per
+//!   iteration), unless one makes an array from before the loop again;
 //! - it is worth it: a loop nested in it keeps values on a tape, and it
 //!   reads no array from before it at an index read from data (a gather,
 //!   `emb[ids[i]]`, touches a few rows of what may be a large table).
