@@ -153,6 +153,19 @@ fn caller<T: Float>(means: &[T], w: &[T], x: &[T], gamma: T) -> T {
     a * a.sin() + b
 }
 
+/// A caller passing constant data: the fused callee's pullback is told
+/// the data's gradient is not needed.
+#[differentiable]
+fn caller_const<T: Float>(means: &[T], w: &[T], gamma: T) -> T {
+    let x = [
+        T::from(0.1).unwrap(),
+        T::from(-0.4).unwrap(),
+        T::from(0.7).unwrap(),
+        T::from(0.2).unwrap(),
+    ];
+    mixture(means, w, &x, 2, gamma).exp()
+}
+
 #[differentiable]
 fn net_loss_row<T: Float>(v: &[T], x: &[T]) -> T {
     let mut loss = T::zero();
@@ -226,6 +239,17 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         assert_gradient(
             "caller",
             |q| caller(&q[..4], &q[4..6], &q[6..12], q[12]),
+            &p,
+            &g,
+            tol,
+        );
+
+        let p: Vec<T> = cast(&rng.point(4 + 2 + 1, -0.5, 0.5));
+        let (_, (dm, dw, dg)) = caller_const_grad(&p[..4], &p[4..6], p[6]);
+        let g: Vec<T> = dm.into_iter().chain(dw).chain([dg]).collect();
+        assert_gradient(
+            "caller_const",
+            |q| caller_const(&q[..4], &q[4..6], q[6]),
             &p,
             &g,
             tol,
