@@ -234,72 +234,62 @@ fn fusable(
             return None;
         }
     }
-    // What the loop reads from before it.
+    // What the loop reads from before it. Scratch is read element by
+    // element only: passed to a call or copied whole, it is not fused.
     let mut vars = Vec::new();
-    let mut read_nodes = Vec::new();
-    for &n in nodes {
-        // A gather (`emb[ids[i]][j]`) reads a few rows of what may be a
-        // large table: a sum of unit gradients as large as the table, and
-        // a pass over it, would cost more than the tape saved. (Scratch,
-        // `scores[y[n]]`, gets no sum.)
-        if let Op::ReadIndex { var, index } = &g.nodes[n].op {
-            if outer(*var)
-                && g.vars[*var].active
-                && !scratch.contains(var)
-                && index.iter().any(|&i| gathered(g, i))
-            {
-                return None;
-            }
+    let mut read = |v: VarId, whole: bool| -> bool {
+        if !outer(v) || !g.vars[v].active || v == acc {
+            return true;
         }
-        if let Op::ReadVar(v) | Op::ReadIndex { var: v, .. } = g.nodes[n].op {
-            if outer(v)
-                && g.vars[v].active
-                && v != acc
-                && !scratch.contains(&v)
-                && !vars.contains(&v)
-            {
-                vars.push(v);
-            }
+        if scratch.contains(&v) {
+            return !whole;
         }
-    }
+        if !vars.contains(&v) {
+            vars.push(v);
+        }
+        true
+    };
     for &n in nodes {
-        let Op::Call { args, result, .. } = &g.nodes[n].op else {
-            continue;
+        let ok = match &g.nodes[n].op {
+            // A gather (`emb[ids[i]][j]`) reads a few rows of what may be
+            // a large table: a sum of unit gradients as large as the
+            // table, and a pass over it, would cost more than the tape
+            // saved. (Scratch, `scores[y[n]]`, gets no sum.)
+            Op::ReadIndex { var, index } => {
+                !(outer(*var)
+                    && g.vars[*var].active
+                    && !scratch.contains(var)
+                    && index.iter().any(|&i| gathered(g, i)))
+                    && read(*var, false)
+            }
+            Op::ReadVar(v) => read(*v, false),
+            // An array from before the loop made again by a call: carried.
+            Op::Call { result, .. } if result.is_some_and(|v| outer(v) && g.vars[v].active) => {
+                false
+            }
+            Op::Call { args, .. } => args.iter().all(|arg| match arg {
+                crate::graph::CallArg::Array { var, .. }
+                | crate::graph::CallArg::Snapshot { var, .. } => read(*var, true),
+                crate::graph::CallArg::Value(_) => true,
+            }),
+            _ => true,
         };
-        // An array from before the loop made again by a call: carried.
-        if result.is_some_and(|v| outer(v) && g.vars[v].active) {
+        if !ok {
             return None;
-        }
-        for arg in args {
-            let (crate::graph::CallArg::Array { var, .. }
-            | crate::graph::CallArg::Snapshot { var, .. }) = arg
-            else {
-                continue;
-            };
-            let v = *var;
-            if outer(v) && g.vars[v].active && v != acc && !vars.contains(&v) {
-                if scratch.contains(&v) {
-                    return None;
-                }
-                vars.push(v);
-            }
         }
     }
     for s in &stmts {
         if let Stmt::Declare {
-            init: Init::Copy { source: v, .. },
+            init: Init::Copy { source, .. },
             ..
         } = s
         {
-            let v = *v;
-            if outer(v) && g.vars[v].active && v != acc && !vars.contains(&v) {
-                if scratch.contains(&v) {
-                    return None;
-                }
-                vars.push(v);
+            if !read(*source, true) {
+                return None;
             }
         }
     }
+    let mut read_nodes = Vec::new();
     let mut consider = |m: NodeId| {
         if !in_loop(g.nodes[m].region) && g.nodes[m].active && !read_nodes.contains(&m) {
             read_nodes.push(m);
