@@ -2807,6 +2807,15 @@ impl Backward<'_, '_> {
         }
     }
 
+    /// `add`, where the caller needs parameter `k`'s gradient (the mask of
+    /// needed gradients is a constant in `NAME_grad`; the test folds).
+    fn if_needed(&mut self, k: usize, add: TokenStream) -> TokenStream {
+        self.masked = true;
+        let needed = Ident::new("__tl_needed", Span::mixed_site());
+        let k = proc_macro2::Literal::usize_unsuffixed(k);
+        quote!(if #needed[#k] { #add })
+    }
+
     /// The reversal of a fused loop: the forward summed each input's
     /// gradient of the loop's terms, which the accumulator's adjoint
     /// scales; the accumulator's own passes through.
@@ -2824,12 +2833,7 @@ impl Backward<'_, '_> {
             let d = self.var_d(*v);
             let add = add_scaled(&d, &u.to_token_stream(), Some(&scale), depth, self.generic);
             match (g.vars[*v].param, g.vars[*v].written) {
-                (Some(k), false) => {
-                    self.masked = true;
-                    let needed = Ident::new("__tl_needed", Span::mixed_site());
-                    let k = proc_macro2::Literal::usize_unsuffixed(k);
-                    adds.push(quote!(if #needed[#k] { #add }));
-                }
+                (Some(k), false) => adds.push(self.if_needed(k, add)),
                 _ => adds.push(add),
             }
         }
@@ -3083,12 +3087,7 @@ impl Backward<'_, '_> {
                     g.vars[*var].written,
                     self.carried.contains_key(&id),
                 ) {
-                    (Some(k), false, false) if !self.fusing => {
-                        self.masked = true;
-                        let needed = Ident::new("__tl_needed", Span::mixed_site());
-                        let k = proc_macro2::Literal::usize_unsuffixed(k);
-                        vec![quote!(if #needed[#k] { #add })]
-                    }
+                    (Some(k), false, false) if !self.fusing => vec![self.if_needed(k, add)],
                     _ => vec![add],
                 }
             }
