@@ -309,3 +309,68 @@ fn compiles_and_runs_under_deny_warnings() {
     assert_eq!(with_constants_grad(2.0, 3.0, 4, true), (24.0, 12.0));
     assert_eq!(no_float_work_grad(5.0), (1.0, 0.0));
 }
+
+// Calls' results passed on whole to other calls, of floats and arrays, in
+// a concrete fn, a generic one, a fused sum and an array fn's value.
+#[differentiable]
+fn rot2(t: f64) -> [[f64; 2]; 2] {
+    let (s, c) = t.sin_cos();
+    [[c, -s], [s, c]]
+}
+
+#[differentiable]
+fn apply2(r: [[f64; 2]; 2], v: [f64; 2]) -> [f64; 2] {
+    [
+        r[0][0] * v[0] + r[0][1] * v[1],
+        r[1][0] * v[0] + r[1][1] * v[1],
+    ]
+}
+
+#[differentiable]
+fn turned(t: f64, x: f64) -> [f64; 2] {
+    apply2(rot2(t), [x, 1.0])
+}
+
+#[differentiable]
+fn sq<T: Float>(x: T) -> T {
+    x * x
+}
+
+#[differentiable]
+fn nested_generic<T: Float>(x: T, y: T) -> T {
+    let s = sq(x);
+    sq(sq(s)) + T::exp(sq(y)) + s.sin()
+}
+
+#[differentiable(wrt(w))]
+#[allow(clippy::needless_range_loop)]
+fn nested_fused(w: &[f64], x: &[f64]) -> f64 {
+    let r = rot2(w[0]);
+    let mut loss = 0.0;
+    for i in 0..x.len() {
+        let mut acc = 0.0;
+        for j in 1..w.len() {
+            acc += (w[j] * x[i]).tanh();
+        }
+        let p = apply2(r, [acc, x[i]]);
+        loss += p[0] * p[1] + turned(w[1], acc)[0];
+    }
+    loss
+}
+
+#[test]
+fn nested_calls_compile_under_deny_warnings() {
+    let (w, x) = ([0.5, -0.25, 0.75], [0.5, 1.0, -1.5, 2.0]);
+    let (v, g) = nested_fused_grad(&w, &x);
+    assert_eq!(v, nested_fused(&w, &x));
+    let report = tapeless::check_gradient(|q: &[f64]| nested_fused(q, &x), &w, &g);
+    assert!(report.within(1e-7), "{report}");
+    let (v, (gx, gy)) = nested_generic_grad(0.5, -0.3);
+    assert_eq!(v, nested_generic(0.5, -0.3));
+    let report = tapeless::check_gradient(
+        |q: &[f64]| nested_generic(q[0], q[1]),
+        &[0.5, -0.3],
+        &[gx, gy],
+    );
+    assert!(report.within(1e-7), "{report}");
+}

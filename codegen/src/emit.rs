@@ -2831,7 +2831,14 @@ impl Backward<'_, '_> {
                 Shape::Scalar => 0,
             };
             let d = self.var_d(*v);
-            let add = add_scaled(&d, &u.to_token_stream(), Some(&scale), depth, self.generic);
+            let add = match g.vars[*v].shape {
+                // Of a type the macro does not see (`Whole`).
+                Shape::Array { depth: 0, .. } => {
+                    let float = &self.float;
+                    quote!(::tapeless::__private::Whole::<#float>::add_scaled(&mut #d, #scale, &#u);)
+                }
+                _ => add_scaled(&d, &u.to_token_stream(), Some(&scale), depth, self.generic),
+            };
             match (g.vars[*v].param, g.vars[*v].written) {
                 (Some(k), false) => adds.push(self.if_needed(k, add)),
                 _ => adds.push(add),
@@ -3029,6 +3036,15 @@ impl Backward<'_, '_> {
                         continue;
                     }
                     let target = self.d_place(*var, prefix);
+                    // A call's result of a type the macro does not see,
+                    // passed on whole (`Whole` in the runtime).
+                    if matches!(g.vars[*var].shape, Shape::Array { depth: 0, .. }) {
+                        let float = &self.float;
+                        out.push(quote! {
+                            ::tapeless::__private::Whole::<#float>::add_grad(&mut #target, #grad);
+                        });
+                        continue;
+                    }
                     out.push(add_into(
                         &target,
                         &grad.to_token_stream(),

@@ -113,6 +113,17 @@ pub(crate) fn holds(ty: &Type, float: &Type, ident: Option<&Ident>) -> Option<Ho
     // `__tl_array1` (or `2` for rows); its type is the callee's.
     if let Type::Path(tp) = ty {
         let depth = match tp.path.get_ident().map(|i| i.to_string()).as_deref() {
+            // Passed on whole only: a float or an array (`Whole`).
+            Some("__tl_array0") => {
+                let zeros = ident
+                    .map(|id| quote::quote!({ use ::tapeless::__private::Whole as _; #id.__tl_whole_zeros() }))
+                    .unwrap_or_default();
+                return Some(Holds::Array {
+                    depth: 0,
+                    grad: Box::new(syn::parse_quote!(::tapeless::__private::Vec<#float>)),
+                    zeros,
+                });
+            }
             Some("__tl_array1") => Some(1),
             Some("__tl_array2") => Some(2),
             _ => None,
@@ -319,6 +330,9 @@ pub(crate) fn function<'a>(
         if let Some(b) = crate::options::rewrite(&body, &float, &active) {
             body = std::borrow::Cow::Owned(b);
         }
+    }
+    if let Some(b) = crate::returns::tail_call(&body, &output, &item.sig.output) {
+        body = std::borrow::Cow::Owned(b);
     }
     // Owned one-dimensional array parameters (`s0: [T; 2]`, `v: Vec<T>`),
     // and whether each is `mut`: `let mut s = s0;` makes an array as

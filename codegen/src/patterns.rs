@@ -10,7 +10,10 @@
 //! result the statements after it use as an array (`h[i]`, `h.iter()`,
 //! `h.len()`, `&h`, `for v in &h`), is marked as one (`__tl_array1`, or
 //! `__tl_array2` where `h[i][j]` reads rows; parse.rs's `holds` knows the
-//! marks): the callee's own type, whatever it is, is kept. Only the
+//! marks): the callee's own type, whatever it is, is kept. One that is only
+//! passed on whole to other calls (`let r = rz(a);` then `mm(r, q)`) is
+//! `__tl_array0`: a float or an array, the callee says; its gradient only
+//! moves between pullbacks (`Whole` in the runtime). Only the
 //! generated fns see this; the user's fn is kept as written.
 //!
 //! And assignments the graph takes apart: `(a, b) = (b, a + b);` (a
@@ -49,7 +52,7 @@ pub(crate) fn rewrite(
     let Made { arrays, matrices } = made(&body, owned);
     let mut u = Unpack {
         count: 0,
-        active,
+        active: active.clone(),
         changed: false,
         mappable: mappable(&arrays, owned),
         arrays,
@@ -77,14 +80,7 @@ fn untyped_call(s: &Stmt) -> Option<(&syn::PatIdent, &syn::ExprCall)> {
         .chars()
         .next()
         .is_some_and(|c| c.is_lowercase() || c == '_');
-    let typeish = f.path.segments.len() > 1
-        && f.path.segments[f.path.segments.len() - 2]
-            .ident
-            .to_string()
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_uppercase());
-    (lower && !typeish).then_some((pi, c))
+    (lower && user_fn(&c.func)).then_some((pi, c))
 }
 
 /// How deep the statements use `name` as an array: 2 for `name[i][j]`, 1
@@ -93,6 +89,9 @@ fn array_use(stmts: &[Stmt], name: &proc_macro2::Ident) -> Option<usize> {
     struct Find<'n> {
         name: &'n proc_macro2::Ident,
         depth: Option<usize>,
+        /// Reads of the name, and those that pass it whole to a call.
+        reads: usize,
+        passed: usize,
     }
     impl Find<'_> {
         fn is_name(&self, e: &Expr) -> bool {
@@ -135,12 +134,21 @@ fn array_use(stmts: &[Stmt], name: &proc_macro2::Ident) -> Option<usize> {
                 }
                 Expr::Reference(r) if self.is_name(&r.expr) => self.saw(1),
                 Expr::ForLoop(f) if self.is_name(&f.expr) => self.saw(1),
+                Expr::Path(_) if self.is_name(e) => self.reads += 1,
+                Expr::Call(c) if user_fn(&c.func) => {
+                    self.passed += c.args.iter().filter(|a| self.is_name(a)).count();
+                }
                 _ => {}
             }
             syn::visit::visit_expr(self, e);
         }
     }
-    let mut f = Find { name, depth: None };
+    let mut f = Find {
+        name,
+        depth: None,
+        reads: 0,
+        passed: 0,
+    };
     for s in stmts {
         // A new `let` of the name ends the search (the old value is gone).
         if let Stmt::Local(l) = s {
@@ -153,7 +161,28 @@ fn array_use(stmts: &[Stmt], name: &proc_macro2::Ident) -> Option<usize> {
         }
         syn::visit::Visit::visit_stmt(&mut f, s);
     }
+    // Only passed on whole to calls: an array or a float, the callee's type
+    // says (`0`, see `Whole` in the runtime).
     f.depth
+        .or((f.reads > 0 && f.reads == f.passed).then_some(0))
+}
+
+/// Whether a call's callee is a fn of the user's or the toolkit's (`f`,
+/// `f::<T>`, `tapeless::matmul`, `crate::nn::layer`), not a method of the
+/// float type (`T::exp`, `Float::max`, `f64::sqrt`, `<T as Float>::ln`).
+pub(crate) fn user_fn(func: &Expr) -> bool {
+    let Expr::Path(p) = crate::parse::strip_parens(func) else {
+        return false;
+    };
+    if p.qself.is_some() {
+        return false;
+    }
+    let segs = &p.path.segments;
+    if segs.len() < 2 {
+        return true;
+    }
+    let owner = segs[segs.len() - 2].ident.to_string();
+    !(owner.starts_with(|c: char| c.is_ascii_uppercase()) || owner == "f32" || owner == "f64")
 }
 
 /// An array pattern of names (no `..`, no nesting): the names.
@@ -199,6 +228,14 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
                 || matrix_literal(s).is_some();
             syn::visit::visit_stmt(self, s);
         }
+        fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
+            self.0 |= user_fn(&c.func) && c.args.iter().any(|a| nested_call(a).is_some());
+            syn::visit::visit_expr_call(self, c);
+        }
+        fn visit_expr_index(&mut self, i: &'ast syn::ExprIndex) {
+            self.0 |= nested_call(&i.expr).is_some();
+            syn::visit::visit_expr_index(self, i);
+        }
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
             self.0 |= ["first", "last", "get", "swap"]
                 .iter()
@@ -221,9 +258,11 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
     f.0
 }
 
-struct Unpack<'a> {
+struct Unpack {
     count: usize,
-    active: &'a rustc_hash::FxHashSet<String>,
+    /// What may carry a differentiated value, and the names bound to calls
+    /// passed to calls (`hoist`).
+    active: rustc_hash::FxHashSet<String>,
     changed: bool,
     /// Names every `let` of which makes a one-dimensional array.
     arrays: rustc_hash::FxHashSet<String>,
@@ -397,7 +436,7 @@ fn swap<'a>(
     Some((name, &m.args[0], &m.args[1]))
 }
 
-impl Unpack<'_> {
+impl Unpack {
     /// `(a, b) = (b, a + b);` as `let`s of the values, then the
     /// assignments; `st = step(st, k);` of a made array as the new value,
     /// then a copy of each element. `false` if `s` is neither.
@@ -579,7 +618,7 @@ fn array_map<'a>(
     .then(|| (&l.pat, x, &c.inputs[0], &*c.body))
 }
 
-impl Unpack<'_> {
+impl Unpack {
     /// `let y = x.map(|v| f(v));` of an array `x` as `let mut y = x;` and a
     /// loop assigning `y[i] = f(x[i])`, which lowering knows. `false` if
     /// `s` is not such a `let`.
@@ -622,7 +661,7 @@ impl Unpack<'_> {
         let active = rows.iter().any(|r| {
             r.elems
                 .iter()
-                .any(|e| crate::parse::mentions_name(e, self.active))
+                .any(|e| crate::parse::mentions_name(e, &self.active))
         });
         if !active {
             return false;
@@ -642,8 +681,126 @@ impl Unpack<'_> {
     }
 }
 
-impl VisitMut for Unpack<'_> {
+/// A call of a fn passed as another's argument (`rz(a)` in `mm(rz(a), q)`,
+/// `&layer(w, x)`), with the `&` if any.
+fn nested_call(a: &Expr) -> Option<(&syn::ExprCall, bool)> {
+    let (inner, by_ref) = match crate::parse::strip_parens(a) {
+        Expr::Reference(r) if r.mutability.is_none() => (crate::parse::strip_parens(&r.expr), true),
+        other => (other, false),
+    };
+    match inner {
+        Expr::Call(c) if user_fn(&c.func) && untyped_call_fn(&c.func) => Some((c, by_ref)),
+        _ => None,
+    }
+}
+
+/// A fn's name (lower case), not a tuple struct's.
+fn untyped_call_fn(func: &Expr) -> bool {
+    matches!(crate::parse::strip_parens(func), Expr::Path(f)
+        if f.path.segments.last().is_some_and(|s| s
+            .ident
+            .to_string()
+            .starts_with(|c: char| c.is_lowercase() || c == '_')))
+}
+
+impl Unpack {
+    /// The calls of differentiated values passed as arguments to other
+    /// calls in `e`, where `e` runs once (not in branches, loops or
+    /// closures), bound first, in the order they run, each to a `let`
+    /// pushed on `out` (`mm(rz(a), rz(b))` is `let t0 = rz(a); let t1 =
+    /// rz(b); mm(t0, t1)`): the marks below then say how their results
+    /// are used, which the macro cannot see from the callee.
+    fn hoist(&mut self, e: &mut Expr, out: &mut Vec<Stmt>) {
+        match e {
+            Expr::Call(c) => {
+                let user = user_fn(&c.func);
+                for a in c.args.iter_mut() {
+                    self.hoist(a, out);
+                    if user {
+                        self.bind(a, out);
+                    }
+                }
+            }
+            // `mv(r, p)[1]`: the call bound, then indexed.
+            Expr::Index(i) => {
+                self.hoist(&mut i.expr, out);
+                self.hoist(&mut i.index, out);
+                self.bind(&mut i.expr, out);
+            }
+            Expr::Binary(b) if !matches!(b.op, syn::BinOp::And(_) | syn::BinOp::Or(_)) => {
+                self.hoist(&mut b.left, out);
+                self.hoist(&mut b.right, out);
+            }
+            Expr::Assign(a) => self.hoist(&mut a.right, out),
+            Expr::Unary(syn::ExprUnary { expr, .. })
+            | Expr::Paren(syn::ExprParen { expr, .. })
+            | Expr::Reference(syn::ExprReference { expr, .. })
+            | Expr::Field(syn::ExprField { base: expr, .. })
+            | Expr::Cast(syn::ExprCast { expr, .. })
+            | Expr::Return(syn::ExprReturn {
+                expr: Some(expr), ..
+            }) => self.hoist(expr, out),
+            Expr::MethodCall(m) => {
+                self.hoist(&mut m.receiver, out);
+                for a in m.args.iter_mut() {
+                    if !matches!(a, Expr::Closure(_)) {
+                        self.hoist(a, out);
+                    }
+                }
+            }
+            Expr::Tuple(t) => t.elems.iter_mut().for_each(|x| self.hoist(x, out)),
+            Expr::Array(t) => t.elems.iter_mut().for_each(|x| self.hoist(x, out)),
+            _ => {}
+        }
+    }
+}
+
+impl Unpack {
+    /// `a`, a call of differentiated values (or `&` one), bound to a
+    /// `let` pushed on `out` and replaced by the name.
+    fn bind(&mut self, a: &mut Expr, out: &mut Vec<Stmt>) {
+        let Some((call, by_ref)) = nested_call(a) else {
+            return;
+        };
+        if !call
+            .args
+            .iter()
+            .any(|x| crate::parse::mentions_name(x, &self.active))
+        {
+            return;
+        }
+        let span = syn::spanned::Spanned::span(call);
+        let tmp = quote::format_ident!("__tl_result{}", self.count, span = span);
+        self.count += 1;
+        let call = call.clone();
+        out.push(syn::parse_quote_spanned!(span=> let #tmp = #call;));
+        self.active.insert(tmp.to_string());
+        *a = match by_ref {
+            true => syn::parse_quote_spanned!(span=> &#tmp),
+            false => syn::parse_quote_spanned!(span=> #tmp),
+        };
+        self.changed = true;
+    }
+}
+
+impl VisitMut for Unpack {
     fn visit_block_mut(&mut self, b: &mut Block) {
+        // Calls passed to calls: bound first.
+        let stmts = std::mem::take(&mut b.stmts);
+        let mut out = Vec::with_capacity(stmts.len());
+        for mut s in stmts {
+            match &mut s {
+                Stmt::Local(l) => {
+                    if let Some(init) = l.init.as_mut().filter(|i| i.diverge.is_none()) {
+                        self.hoist(&mut init.expr, &mut out);
+                    }
+                }
+                Stmt::Expr(e, _) => self.hoist(e, &mut out),
+                _ => {}
+            }
+            out.push(s);
+        }
+        b.stmts = out;
         // Calls whose results are used as arrays: marked.
         for k in 0..b.stmts.len() {
             let Some((pi, call)) = untyped_call(&b.stmts[k]) else {
@@ -652,7 +809,7 @@ impl VisitMut for Unpack<'_> {
             let args_active = call
                 .args
                 .iter()
-                .any(|a| crate::parse::mentions_name(a, self.active));
+                .any(|a| crate::parse::mentions_name(a, &self.active));
             let Some(depth) = array_use(&b.stmts[k + 1..], &pi.ident).filter(|_| args_active)
             else {
                 continue;
@@ -730,7 +887,7 @@ impl VisitMut for Unpack<'_> {
                     // `let [a, b] = rot(t, p);`: a call of differentiated
                     // values returns the array (the mark above).
                     let call = matches!(value, Expr::Call(c)
-                        if c.args.iter().any(|a| crate::parse::mentions_name(a, self.active)));
+                        if c.args.iter().any(|a| crate::parse::mentions_name(a, &self.active)));
                     out.push(match call {
                         true => syn::parse_quote!(let #tmp: __tl_array1 = #e;),
                         false => syn::parse_quote!(let #tmp = #e;),
@@ -772,7 +929,7 @@ impl VisitMut for Unpack<'_> {
         // x[i]; .. }` (`Some(v)` binds `&x[i]`).
         if let Expr::If(fi) = e {
             if let Some((pat, base, index)) = get_let(&fi.cond)
-                .filter(|(_, base, _)| crate::parse::mentions_name(base, self.active))
+                .filter(|(_, base, _)| crate::parse::mentions_name(base, &self.active))
             {
                 let cond: Expr = syn::parse_quote!((#index) < #base.len());
                 let bind: Stmt = match pat {
@@ -792,7 +949,7 @@ impl VisitMut for Unpack<'_> {
         let (end, by_value) = match &*e {
             Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => (end_element(&u.expr), true),
             Expr::MethodCall(m) => match end_element(&m.receiver)
-                .filter(|end| crate::parse::mentions_name(&end.base, self.active))
+                .filter(|end| crate::parse::mentions_name(&end.base, &self.active))
             {
                 Some(end) => {
                     let Expr::MethodCall(m) = e else {
@@ -806,7 +963,7 @@ impl VisitMut for Unpack<'_> {
             },
             _ => (None, false),
         };
-        if let Some(end) = end.filter(|end| crate::parse::mentions_name(&end.base, self.active)) {
+        if let Some(end) = end.filter(|end| crate::parse::mentions_name(&end.base, &self.active)) {
             *e = end.read(by_value || end.copied);
             self.changed = true;
         }

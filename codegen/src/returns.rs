@@ -62,6 +62,42 @@ pub(crate) fn rewrite(body: &Block, output: &Output) -> Option<Block> {
     Some(body)
 }
 
+/// `body` whose value, in a fn returning an array, is a call (`mm(a, b)`,
+/// `return scale(v, k);`), with the call bound first with the fn's return
+/// type (`let __tl_out: [[T; 2]; 2] = mm(a, b); __tl_out`): the macro sees
+/// the callee's result as an array. `None` if the value is not a call.
+pub(crate) fn tail_call(body: &Block, output: &Output, ret: &syn::ReturnType) -> Option<Block> {
+    let (Output::Array, syn::ReturnType::Type(_, ty)) = (output, ret) else {
+        return None;
+    };
+    let value = match body.stmts.last()? {
+        Stmt::Expr(Expr::Return(syn::ExprReturn { expr: Some(e), .. }), _) => {
+            crate::parse::strip_parens(e)
+        }
+        Stmt::Expr(e, None) => crate::parse::strip_parens(e),
+        _ => return None,
+    };
+    let Expr::Call(c) = value else { return None };
+    let Expr::Path(f) = &*c.func else { return None };
+    let named = f.path.segments.last().is_some_and(|s| {
+        s.ident
+            .to_string()
+            .starts_with(|c: char| c.is_lowercase() || c == '_')
+    });
+    if !named || !crate::patterns::user_fn(&c.func) {
+        return None;
+    }
+    let span = syn::spanned::Spanned::span(c);
+    let out = proc_macro2::Ident::new("__tl_out", span);
+    let mut body = body.clone();
+    body.stmts.pop();
+    body.stmts
+        .push(syn::parse_quote_spanned!(span=> let #out: #ty = #c;));
+    body.stmts
+        .push(Stmt::Expr(syn::parse_quote_spanned!(span=> #out), None));
+    Some(body)
+}
+
 /// Whether a `return` sits inside a loop (outside closures and items): the
 /// common case costs no copy of the body.
 fn in_a_loop(body: &Block) -> bool {

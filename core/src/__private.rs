@@ -226,6 +226,82 @@ pub fn moved<G, D: FromGrad<G>>(g: G, zeros: impl FnOnce() -> D) -> D {
     D::from_grad(g)
 }
 
+/// The adjoint of a call's result whose type the macro does not see and
+/// that is only passed on whole to other calls (`mm(rz(a), rz(b))`, or
+/// `let r = rz(a);` then `mm(r, q)`): the float type itself, or an array
+/// of it one or two dimensions deep. Its zeros, called as a method
+/// (`value.__tl_whole_zeros()`) so that a value the backward reads from a
+/// tape by reference finds them too, and the sum of two gradients.
+#[diagnostic::on_unimplemented(
+    message = "this call's result, passed on whole to another call, is `{Self}`: neither `{T}` nor an array of it",
+    label = "passed on whole: its gradient must be `{T}` or an array of it"
+)]
+pub trait Whole<T>: Sized {
+    /// Zeros of `self`'s shape.
+    fn __tl_whole_zeros(&self) -> Self;
+    /// `self += g`, elementwise.
+    fn add_grad(&mut self, g: Self);
+    /// `self += k g`, elementwise.
+    fn add_scaled(&mut self, k: T, g: &Self);
+}
+
+impl<T: Float> Whole<T> for T {
+    #[inline(always)]
+    fn __tl_whole_zeros(&self) -> T {
+        T::zero()
+    }
+    #[inline(always)]
+    fn add_grad(&mut self, g: T) {
+        *self = *self + g;
+    }
+    #[inline(always)]
+    fn add_scaled(&mut self, k: T, g: &T) {
+        *self = *self + k * *g;
+    }
+}
+
+// Rows spelled out: a blanket `[R; M]` would overlap `T` itself (rustc
+// cannot rule out a `Float` impl for arrays).
+macro_rules! whole {
+    ($([$($g:tt)*] $ty:ty => $zeros:expr, $rows:expr;)*) => {$(
+        impl<T: Float, $($g)*> Whole<T> for $ty {
+            #[inline(always)]
+            #[allow(clippy::redundant_closure_call)]
+            fn __tl_whole_zeros(&self) -> $ty {
+                ($zeros)(self)
+            }
+            #[inline(always)]
+            fn add_grad(&mut self, g: $ty) {
+                self.add_scaled(T::one(), &g)
+            }
+            #[inline(always)]
+            #[allow(clippy::redundant_closure_call)]
+            fn add_scaled(&mut self, k: T, g: &$ty) {
+                ($rows)(self, g, k)
+            }
+        }
+    )*};
+}
+
+/// `a += k b`, elementwise.
+#[inline(always)]
+fn add_row<T: Float>(a: &mut [T], b: &[T], k: T) {
+    for (a, &b) in a.iter_mut().zip(b) {
+        *a = *a + k * b;
+    }
+}
+
+whole! {
+    [const N: usize] [T; N] => |_: &[T; N]| [T::zero(); N], |a: &mut [T; N], b: &[T; N], k| add_row(a, b, k);
+    [] Vec<T> => |v: &Vec<T>| alloc::vec![T::zero(); v.len()], |a: &mut Vec<T>, b: &Vec<T>, k| add_row(a, b, k);
+    [const N: usize, const M: usize] [[T; N]; M] => |_: &[[T; N]; M]| [[T::zero(); N]; M],
+        |a: &mut [[T; N]; M], b: &[[T; N]; M], k| a.iter_mut().zip(b).for_each(|(a, b)| add_row(a, b, k));
+    [] Vec<Vec<T>> => |v: &Vec<Vec<T>>| v.iter().map(|r| alloc::vec![T::zero(); r.len()]).collect(),
+        |a: &mut Vec<Vec<T>>, b: &Vec<Vec<T>>, k| a.iter_mut().zip(b).for_each(|(a, b)| add_row(a, b, k));
+    [const N: usize] Vec<[T; N]> => |v: &Vec<[T; N]>| alloc::vec![[T::zero(); N]; v.len()],
+        |a: &mut Vec<[T; N]>, b: &Vec<[T; N]>, k| a.iter_mut().zip(b).for_each(|(a, b)| add_row(a, b, k));
+}
+
 /// How a callee's gradient becomes the adjoint of the caller's array: see
 /// [`moved`].
 pub trait FromGrad<G> {

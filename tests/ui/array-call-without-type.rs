@@ -15,11 +15,12 @@ fn total<T: Float>(x: Vec<T>) -> T {
 }
 
 // A call's result used as an array later (`y[0]`, `&y`, `y.iter()`) is
-// taken as one; passed on by value only, it is taken for a float.
+// taken as one, and one only passed on whole to calls is what the callee
+// returns; bound again to another name, it is taken for a float.
 #[differentiable]
 fn f<T: Float>(x: &[T]) -> T {
     let y = double(x);
-    let z = double(&y);
+    let z = y;
     total(z)
 }
 
