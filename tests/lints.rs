@@ -374,3 +374,29 @@ fn nested_calls_compile_under_deny_warnings() {
     );
     assert!(report.within(1e-7), "{report}");
 }
+
+// An array chosen by an `if` and by a guard's early `return`.
+#[differentiable]
+fn chosen(v: [f64; 2], k: usize) -> [f64; 2] {
+    if k == 0 {
+        return [v[1], v[0]];
+    }
+    let n = v[0].hypot(v[1]);
+    if n < 1e-3 {
+        [0.0; 2]
+    } else {
+        [v[0] / n, v[1] / n]
+    }
+}
+
+#[test]
+fn chosen_arrays_compile_under_deny_warnings() {
+    for k in [0, 1] {
+        let (v, back) = chosen_forward([0.6, -0.8], k);
+        assert_eq!(v, chosen([0.6, -0.8], k));
+        let g = back([1.0, 0.0]);
+        let report =
+            tapeless::check_gradient(|q: &[f64]| chosen([q[0], q[1]], k)[0], &[0.6, -0.8], &g);
+        assert!(report.within(1e-7), "{report}");
+    }
+}

@@ -327,7 +327,9 @@ fn run(
             Output::Array => {
                 cx.error(
                     &f.item.sig.output,
-                    "an early `return` is not supported for array outputs; return at the end",
+                    "an early `return` of an array is supported outside loops, in a fn returning a fixed-size \
+                     array (`[T; N]`); here, return at the end (declare the result before the loop, assign it \
+                     and `break`)",
                 );
                 return (None, HashSet::default());
             }
@@ -391,6 +393,23 @@ fn run(
         (None, Flow::Falls(v)) => v,
         (None, Flow::Diverged) => None,
     };
+    if output.is_none() && !lw.cx.has_errors() {
+        // No value where one was due: an `if` choosing between arrays of
+        // a length the macro cannot fix beforehand (returns.rs writes the
+        // others), or a shape it cannot follow.
+        match (f.output, f.body.stmts.last()) {
+            (Output::Array, Some(SynStmt::Expr(e @ Expr::If(_), None))) => lw.cx.error(
+                e,
+                "an `if` choosing the returned array is supported where the fn returns a fixed-size array \
+                 (`[T; N]`); for a `Vec`, declare it before the `if` (`let mut out = vec![T::zero(); n];`), \
+                 assign its elements in each branch and return it at the end",
+            ),
+            _ => lw.cx.error(
+                &f.item.sig.output,
+                "the returned value does not have the declared shape",
+            ),
+        }
+    }
     let output = output.and_then(|v| lw.check_output(v));
     // A returned temporary reads best as `__tl_v_out`.
     if let Some(Val::Node(n)) = output {

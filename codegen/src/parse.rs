@@ -331,6 +331,9 @@ pub(crate) fn function<'a>(
             body = std::borrow::Cow::Owned(b);
         }
     }
+    if let Some(b) = crate::returns::array_value(&body, &output, &item.sig.output) {
+        body = std::borrow::Cow::Owned(b);
+    }
     if let Some(b) = crate::returns::tail_call(&body, &output, &item.sig.output) {
         body = std::borrow::Cow::Owned(b);
     }

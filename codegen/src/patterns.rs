@@ -519,8 +519,9 @@ impl Unpack {
                             }
                             _ => syn::parse_quote_spanned!(span=> let #tmp = #value;),
                         };
-                        // `a = w.map(|v| ..);`: the map written out too.
-                        if !self.mapped(&bind, out) {
+                        // `a = w.map(|v| ..);`: the map written out too,
+                        // as a two-dimensional literal is.
+                        if !self.mapped(&bind, out) && !self.matrix(&bind, out) {
                             out.push(bind);
                         }
                         syn::parse_quote!(#tmp)

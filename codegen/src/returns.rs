@@ -98,6 +98,200 @@ pub(crate) fn tail_call(body: &Block, output: &Output, ret: &syn::ReturnType) ->
     Some(body)
 }
 
+/// `body` of a fn returning a fixed-size array (`[T; N]`, `[[T; N]; M]`)
+/// whose value is chosen by `if`s or early `return`s outside loops,
+/// written with one result array assigned whole where each value is
+/// given, which lowering and patterns.rs know:
+///
+/// ```text
+/// if n < eps {                         let mut __tl_ret: [T; 3] = [0.0; 3];
+///     return [0.0; 3];        ==>      if n < eps {
+/// }                                        __tl_ret = [0.0; 3];
+/// [v[0] / n, v[1] / n, v[2] / n]       } else {
+///                                          __tl_ret = [v[0] / n, v[1] / n, v[2] / n];
+///                                      }
+///                                      __tl_ret
+/// ```
+///
+/// A guard's `return` takes the rest of the block into the `else`. `None`
+/// where there is nothing to do, or where a `return` sits somewhere else
+/// (in a loop: lowering reports it).
+pub(crate) fn array_value(body: &Block, output: &Output, ret: &syn::ReturnType) -> Option<Block> {
+    let (Output::Array, syn::ReturnType::Type(_, ty)) = (output, ret) else {
+        return None;
+    };
+    let zeros = fixed_zeros(ty)?;
+    let tail_if = matches!(
+        body.stmts.last(),
+        Some(Stmt::Expr(e, None)) if matches!(crate::parse::strip_parens(e), Expr::If(_))
+    );
+    let returns = body.stmts.iter().any(has_return);
+    if !tail_if && !returns {
+        return None;
+    }
+    let mut stmts = tail_form(body.stmts.clone())?;
+    let value = match stmts.pop()? {
+        Stmt::Expr(e, None) => e,
+        _ => return None,
+    };
+    let span = syn::spanned::Spanned::span(ty);
+    let out = proc_macro2::Ident::new("__tl_ret", span);
+    let mut body = body.clone();
+    body.stmts = vec![syn::parse_quote_spanned!(span=> let mut #out: #ty = #zeros;)];
+    body.stmts.extend(stmts);
+    body.stmts.push(assign(&out, value)?);
+    body.stmts
+        .push(Stmt::Expr(syn::parse_quote_spanned!(span=> #out), None));
+    Some(body)
+}
+
+/// `[0.0; N]` or `[[0.0; N]; M]` for a fixed-size array type of floats.
+fn fixed_zeros(ty: &syn::Type) -> Option<TokenStream> {
+    match ty {
+        syn::Type::Paren(p) => fixed_zeros(&p.elem),
+        syn::Type::Array(a) => {
+            let len = &a.len;
+            let inner = match &*a.elem {
+                syn::Type::Array(_) | syn::Type::Paren(_) => fixed_zeros(&a.elem)?,
+                _ => quote::quote!(0.0),
+            };
+            Some(quote::quote!([#inner; #len]))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a statement holds a `return` (not in a closure or an item).
+fn has_return(s: &Stmt) -> bool {
+    struct Find(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
+            self.0 = true;
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = Find(false);
+    syn::visit::Visit::visit_stmt(&mut f, s);
+    f.0
+}
+
+/// Statements without `return`s whose last is the value: a `return`
+/// ends them, a guard `if c { ..; return a; }` takes the statements after
+/// it as its `else`. `None` for a `return` anywhere else.
+fn tail_form(mut stmts: Vec<Stmt>) -> Option<Vec<Stmt>> {
+    let Some(k) = stmts.iter().position(has_return) else {
+        return Some(stmts);
+    };
+    let rest = stmts.split_off(k + 1);
+    let value = match stmts.pop()? {
+        Stmt::Expr(Expr::Return(r), _) => *r.expr?,
+        Stmt::Expr(Expr::If(ifx), _) => Expr::If(if_form(ifx, &rest)?),
+        _ => return None,
+    };
+    stmts.push(Stmt::Expr(value, None));
+    Some(stmts)
+}
+
+/// An `if` whose branches each end with a value: a branch that returns
+/// keeps its own statements, one that does not runs `rest` after them.
+fn if_form(mut ifx: syn::ExprIf, rest: &[Stmt]) -> Option<syn::ExprIf> {
+    ifx.then_branch.stmts = branch(std::mem::take(&mut ifx.then_branch.stmts), rest)?;
+    let els: Expr = match ifx.else_branch.take().map(|(_, e)| *e) {
+        Some(Expr::If(inner)) => Expr::If(if_form(inner, rest)?),
+        Some(Expr::Block(mut b)) => {
+            b.block.stmts = branch(std::mem::take(&mut b.block.stmts), rest)?;
+            Expr::Block(b)
+        }
+        Some(_) => return None,
+        None => {
+            let stmts = branch(Vec::new(), rest)?;
+            syn::parse_quote!({ #(#stmts)* })
+        }
+    };
+    ifx.else_branch = Some((Default::default(), Box::new(els)));
+    Some(ifx)
+}
+
+/// A branch's statements, then `rest` where they may fall through, in
+/// tail form. `None` where the branch's own `let`s would shadow names
+/// `rest` reads.
+fn branch(mut stmts: Vec<Stmt>, rest: &[Stmt]) -> Option<Vec<Stmt>> {
+    let ends = matches!(stmts.last(), Some(Stmt::Expr(Expr::Return(_), _)));
+    if !ends && !rest.is_empty() {
+        let own: rustc_hash::FxHashSet<String> = stmts
+            .iter()
+            .filter_map(|s| match s {
+                Stmt::Local(l) => Some(crate::parse::bindings(&l.pat)),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        if rest.iter().any(|s| mentions(s, &own)) {
+            return None;
+        }
+        stmts.extend(rest.iter().cloned());
+    }
+    tail_form(stmts)
+}
+
+/// Whether a statement names any of `names`.
+fn mentions(s: &Stmt, names: &rustc_hash::FxHashSet<String>) -> bool {
+    struct Find<'a>(&'a rustc_hash::FxHashSet<String>, bool);
+    impl<'ast> syn::visit::Visit<'ast> for Find<'_> {
+        fn visit_ident(&mut self, i: &'ast proc_macro2::Ident) {
+            self.1 |= self.0.contains(&i.to_string());
+        }
+    }
+    if names.is_empty() {
+        return false;
+    }
+    let mut f = Find(names, false);
+    syn::visit::Visit::visit_stmt(&mut f, s);
+    f.1
+}
+
+/// `out = value;` where each value is given: into the branches of `if`s
+/// and the ends of blocks.
+fn assign(out: &proc_macro2::Ident, value: Expr) -> Option<Stmt> {
+    match value {
+        Expr::Paren(p) => assign(out, *p.expr),
+        Expr::If(mut ifx) => {
+            into_block(out, &mut ifx.then_branch)?;
+            match ifx.else_branch.as_mut().map(|(_, e)| &mut **e) {
+                Some(Expr::Block(b)) => into_block(out, &mut b.block)?,
+                Some(e @ Expr::If(_)) => {
+                    let inner = std::mem::replace(e, Expr::Verbatim(TokenStream::new()));
+                    let Stmt::Expr(assigned, _) = assign(out, inner)? else {
+                        return None;
+                    };
+                    *e = assigned;
+                }
+                _ => return None,
+            }
+            Some(Stmt::Expr(Expr::If(ifx), None))
+        }
+        Expr::Block(mut b) if b.label.is_none() => {
+            into_block(out, &mut b.block)?;
+            Some(Stmt::Expr(Expr::Block(b), None))
+        }
+        Expr::Return(_) => None,
+        v => {
+            let span = syn::spanned::Spanned::span(&v);
+            Some(syn::parse_quote_spanned!(span=> #out = #v;))
+        }
+    }
+}
+
+fn into_block(out: &proc_macro2::Ident, b: &mut Block) -> Option<()> {
+    let value = match b.stmts.pop()? {
+        Stmt::Expr(e, None) => e,
+        _ => return None,
+    };
+    b.stmts.push(assign(out, value)?);
+    Some(())
+}
+
 /// Whether a `return` sits inside a loop (outside closures and items): the
 /// common case costs no copy of the body.
 fn in_a_loop(body: &Block) -> bool {
