@@ -103,8 +103,20 @@ fn running<T: Float>(xs: &[T], t: T) -> T {
             first = Some(x * x);
         }
     }
+    // A `match` as a statement whose arms assign.
+    let mut low: Option<T> = None;
+    for &x in xs {
+        match low {
+            Some(l) => {
+                if x < l {
+                    low = Some(x);
+                }
+            }
+            None => low = Some(x * t),
+        }
+    }
     let last = prev.unwrap() * if prev.is_some() { 1.5 } else { 0.5 };
-    acc + best.expect("xs is not empty") * last + first.unwrap_or(t) * 2.0
+    acc + best.expect("xs is not empty") * last + first.unwrap_or(t) * 2.0 + low.unwrap() * 0.5
 }
 
 fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {

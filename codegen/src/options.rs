@@ -367,8 +367,18 @@ impl VisitMut for Rewrite<'_> {
                     self.failed = true;
                     return;
                 };
-                let then = self.bound(p.as_ref(), &val, syn::parse_quote!({ #a }));
-                *e = syn::parse_quote!(if #some #then else { #b });
+                // An arm that assigns (`None => best = Some(v),`) is a
+                // statement of its branch.
+                let arm = |x: &Expr| -> Block {
+                    match x {
+                        Expr::Block(b) if b.label.is_none() => b.block.clone(),
+                        Expr::Assign(_) => syn::parse_quote!({ #x; }),
+                        x => syn::parse_quote!({ #x }),
+                    }
+                };
+                let (a, b) = (arm(&a), arm(&b));
+                let then = self.bound(p.as_ref(), &val, a);
+                *e = syn::parse_quote!(if #some #then else #b);
                 syn::visit_mut::visit_expr_mut(self, e);
             }
             Expr::MethodCall(m) if self.is_name(&m.receiver) => {
