@@ -129,23 +129,26 @@ fn vector_valued_operations() {
                 .sum::<f64>()
         };
         assert_gradient("matvec", inner, &point, &grad, tolerance::<f64>());
-        // matmul: (2 x 3) (3 x 2).
-        let a = rng.point(6, -1.0, 1.0);
-        let b = rng.point(6, -1.0, 1.0);
-        let dc = rng.point(4, -1.0, 1.0);
-        let (_, back) = tapeless::matmul_forward(&a, &b, 2, 3, 2);
-        let (da, db, (), (), ()) = back(dc.clone());
-        let mut point = a.clone();
-        point.extend(&b);
-        let grad: Vec<f64> = da.iter().chain(db.iter()).copied().collect();
-        let inner = |q: &[f64]| {
-            tapeless::matmul(&q[..6], &q[6..], 2, 3, 2)
-                .iter()
-                .zip(&dc)
-                .map(|(a, b)| a * b)
-                .sum::<f64>()
-        };
-        assert_gradient("matmul", inner, &point, &grad, tolerance::<f64>());
+        // matmul: (2 x 3) (3 x 2), all edges, and (5 x 6) (6 x 7), blocks
+        // of four and edges.
+        for (n, k, m) in [(2, 3, 2), (5, 6, 7)] {
+            let a = rng.point(n * k, -1.0, 1.0);
+            let b = rng.point(k * m, -1.0, 1.0);
+            let dc = rng.point(n * m, -1.0, 1.0);
+            let (_, back) = tapeless::matmul_forward(&a, &b, n, k, m);
+            let (da, db, (), (), ()) = back(dc.clone());
+            let mut point = a.clone();
+            point.extend(&b);
+            let grad: Vec<f64> = da.iter().chain(db.iter()).copied().collect();
+            let inner = |q: &[f64]| {
+                tapeless::matmul(&q[..n * k], &q[n * k..], n, k, m)
+                    .iter()
+                    .zip(&dc)
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>()
+            };
+            assert_gradient("matmul", inner, &point, &grad, tolerance::<f64>());
+        }
     }
 }
 
