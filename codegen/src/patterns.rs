@@ -73,14 +73,8 @@ fn untyped_call(s: &Stmt) -> Option<(&syn::PatIdent, &syn::ExprCall)> {
     let Expr::Call(c) = &*init.expr else {
         return None;
     };
-    let Expr::Path(f) = &*c.func else { return None };
     // A fn (`layer`, `nn::layer`), not a tuple struct or `T::from`.
-    let last = f.path.segments.last()?.ident.to_string();
-    let lower = last
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_lowercase() || c == '_');
-    (lower && user_fn(&c.func)).then_some((pi, c))
+    user_fn(&c.func).then_some((pi, c))
 }
 
 /// How deep the statements use `name` as an array: 2 for `name[i][j]`, 1
@@ -168,16 +162,22 @@ fn array_use(stmts: &[Stmt], name: &proc_macro2::Ident) -> Option<usize> {
 }
 
 /// Whether a call's callee is a fn of the user's or the toolkit's (`f`,
-/// `f::<T>`, `tapeless::matmul`, `crate::nn::layer`), not a method of the
-/// float type (`T::exp`, `Float::max`, `f64::sqrt`, `<T as Float>::ln`).
+/// `f::<T>`, `tapeless::matmul`, `crate::nn::layer`: a lower-case name),
+/// not a method of the float type (`T::exp`, `Float::max`, `f64::sqrt`,
+/// `<T as Float>::ln`), a tuple struct or a variant (`Some(x)`).
 pub(crate) fn user_fn(func: &Expr) -> bool {
     let Expr::Path(p) = crate::parse::strip_parens(func) else {
         return false;
     };
-    if p.qself.is_some() {
+    let segs = &p.path.segments;
+    let named = segs.last().is_some_and(|s| {
+        s.ident
+            .to_string()
+            .starts_with(|c: char| c.is_lowercase() || c == '_')
+    });
+    if p.qself.is_some() || !named {
         return false;
     }
-    let segs = &p.path.segments;
     if segs.len() < 2 {
         return true;
     }
@@ -690,18 +690,9 @@ fn nested_call(a: &Expr) -> Option<(&syn::ExprCall, bool)> {
         other => (other, false),
     };
     match inner {
-        Expr::Call(c) if user_fn(&c.func) && untyped_call_fn(&c.func) => Some((c, by_ref)),
+        Expr::Call(c) if user_fn(&c.func) => Some((c, by_ref)),
         _ => None,
     }
-}
-
-/// A fn's name (lower case), not a tuple struct's.
-fn untyped_call_fn(func: &Expr) -> bool {
-    matches!(crate::parse::strip_parens(func), Expr::Path(f)
-        if f.path.segments.last().is_some_and(|s| s
-            .ident
-            .to_string()
-            .starts_with(|c: char| c.is_lowercase() || c == '_')))
 }
 
 impl Unpack {
@@ -754,9 +745,7 @@ impl Unpack {
             _ => {}
         }
     }
-}
 
-impl Unpack {
     /// `a`, a call of differentiated values (or `&` one), bound to a
     /// `let` pushed on `out` and replaced by the name.
     fn bind(&mut self, a: &mut Expr, out: &mut Vec<Stmt>) {

@@ -78,13 +78,7 @@ pub(crate) fn tail_call(body: &Block, output: &Output, ret: &syn::ReturnType) ->
         _ => return None,
     };
     let Expr::Call(c) = value else { return None };
-    let Expr::Path(f) = &*c.func else { return None };
-    let named = f.path.segments.last().is_some_and(|s| {
-        s.ident
-            .to_string()
-            .starts_with(|c: char| c.is_lowercase() || c == '_')
-    });
-    if !named || !crate::patterns::user_fn(&c.func) {
+    if !crate::patterns::user_fn(&c.func) {
         return None;
     }
     let span = syn::spanned::Spanned::span(c);
