@@ -4,7 +4,10 @@
 //! the item are bound as `&w[..end]`: the checks on every index go. Checked
 //! against finite differences in f64 and f32, beside indices that must not
 //! be taken for an offset (one that changes in the loop, the item on the
-//! left, an index read from data, the same array read two ways).
+//! left, an index read from data, the same array read two ways). A range
+//! that starts after 0 (`i + 1..n`, `k..n`) binds its slices from its
+//! start, read at `item - start`: triangles, nested, with offsets, written
+//! and read, empty ranges included.
 
 #![allow(clippy::needless_range_loop, clippy::explicit_counter_loop)]
 
@@ -76,6 +79,28 @@ fn mixed<T: Float>(w: &[T], ids: &[usize], n: usize) -> T {
     s
 }
 
+/// Triangles: ranges from `i + 1`, from a parameter (empty when it is past
+/// the end), nested, an array written and read there, a flat offset.
+#[differentiable(wrt(x, m))]
+fn triangles<T: Float>(x: &[T], m: &[T], k: usize) -> T {
+    let n = x.len();
+    let mut y = vec![T::zero(); n];
+    let mut s = T::zero();
+    for i in 0..n {
+        for j in i + 1..n {
+            y[j] = y[j] + x[j] * x[i];
+            s += m[i * n + j] * y[j];
+        }
+        for j in (k..n).rev() {
+            s += (x[j] * y[j]).sin() * 0.5;
+            for l in j..n {
+                s += x[l] * m[j * n + l] * 0.25;
+            }
+        }
+    }
+    s
+}
+
 fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     for n in [2, 3, 5] {
@@ -91,6 +116,13 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         let ids = [n, 0, 2 * n - 1];
         let (_, dw) = mixed_grad(&w, &ids, n);
         assert_gradient("mixed", |q| mixed(q, &ids, n), &w, &dw, tol);
+
+        let m: Vec<T> = cast(&rng.point(n * n, -1.0, 1.0));
+        for k in [0, 1, n, n + 2] {
+            let (_, (dx, dm)) = triangles_grad(&x, &m, k);
+            assert_gradient("triangles x", |q| triangles(q, &m, k), &x, &dx, tol);
+            assert_gradient("triangles m", |q| triangles(&x, q, k), &m, &dm, tol);
+        }
     }
 }
 

@@ -1738,6 +1738,11 @@ struct Slice {
     /// Read at `[offset + item]`, `offset` fixed while the loop runs (a
     /// flat index `x[i * d + l]`): bound as `&x[offset..offset + end]`.
     offset: Option<TokenStream>,
+    /// The range starts after 0 (`a + 1..d`): bound from the start, as
+    /// `&x[start..end]` read at `[item - start]`, which LLVM knows is in
+    /// bounds on a reversed range (at `[item]` of `&x[..end]` it keeps
+    /// the check).
+    start: Option<Ident>,
     d: Ident,
     value: Ident,
     value_ok: bool,
@@ -1803,6 +1808,16 @@ fn fused_backwards(
     out
 }
 
+/// An element of a slice a loop's reversal bound (see [`Slice`]): at the
+/// item, less the range's start where the slice begins there.
+fn slice_at(name: &Ident, slice: &Slice, g: &Graph) -> TokenStream {
+    let i = node_tokens(&g.nodes[slice.item]);
+    match &slice.start {
+        Some(s) => quote!(#name[#i - #s]),
+        None => quote!(#name[#i]),
+    }
+}
+
 /// The loop statement whose body is `body`, among a block's own.
 fn find_loop(b: &Block, body: RegionId) -> Option<&Loop> {
     b.stmts.iter().find_map(|s| match s {
@@ -1857,8 +1872,7 @@ impl Backward<'_, '_> {
         self.touched[v] = true;
         if let (Some(slice), [only]) = (self.slices.get(&v), index) {
             if self.slice_reads(slice, *only) {
-                let (d, i) = (&slice.d, node_tokens(&self.g.nodes[slice.item]));
-                let out = quote!(#d[#i]);
+                let out = slice_at(&slice.d, slice, self.g);
                 if let Some(slice) = self.slices.get_mut(&v) {
                     slice.d_used = true;
                 }
@@ -1880,8 +1894,7 @@ impl Backward<'_, '_> {
     fn value_place(&mut self, v: VarId, index: &[NodeId]) -> TokenStream {
         if let (Some(slice), [only]) = (self.slices.get(&v), index) {
             if slice.value_ok && self.slice_reads(slice, *only) {
-                let (r, i) = (&slice.value, node_tokens(&self.g.nodes[slice.item]));
-                let out = quote!(#r[#i]);
+                let out = slice_at(&slice.value, slice, self.g);
                 if let Some(slice) = self.slices.get_mut(&v) {
                     slice.value_used = true;
                 }
@@ -2631,17 +2644,29 @@ impl Backward<'_, '_> {
                 }
                 let carries = self.carries(l);
                 // A range `start..end` the reversal replays: slices of its
-                // length may be bound.
-                let ranged = l.header.as_ref().is_some_and(|h| {
-                    matches!(
-                        syn::parse2::<syn::Expr>(node_tokens(&g.nodes[h.iter])),
+                // length may be bound; from its start if that is not 0.
+                let range = l.header.as_ref().and_then(|h| {
+                    match syn::parse2::<syn::Expr>(node_tokens(&g.nodes[h.iter])) {
                         Ok(syn::Expr::Range(syn::ExprRange {
                             limits: syn::RangeLimits::HalfOpen(_),
+                            start,
                             end: Some(_),
                             ..
-                        }))
-                    )
+                        })) => Some(start.filter(|s| {
+                            !matches!(&**s, syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. })
+                                if i.base10_digits() == "0")
+                        })),
+                        _ => None,
+                    }
                 });
+                let ranged = range.is_some();
+                // Named per loop: a nested loop's slices are read inside
+                // this one's.
+                let from_start = matches!(range, Some(Some(_)));
+                let start_id = match from_start {
+                    true => self.names.local("start"),
+                    false => Ident::new("__tl_start", Span::mixed_site()),
+                };
                 let sliceable = if ranged {
                     self.slice_candidates(l)
                 } else {
@@ -2662,6 +2687,7 @@ impl Backward<'_, '_> {
                     let slice = Slice {
                         item: h.item,
                         offset: offset.clone(),
+                        start: from_start.then(|| start_id.clone()),
                         d: self.names.fresh("d_slice", Some(&base)),
                         value: self.names.fresh("slice", Some(&base)),
                         value_ok: !g.vars[var].written,
@@ -2701,13 +2727,17 @@ impl Backward<'_, '_> {
                     };
                     // Every iteration read `offset + item`, so the array
                     // holds `offset + end` elements.
+                    let from = slice.start.as_ref().map(|s| s.to_token_stream());
                     let range = match &slice.offset {
                         Some(off) if slice.d_used || slice.value_used => {
                             let o = self.names.local("offset");
                             sliced.push(quote!(let #o = #off;));
-                            quote!(#o..#o + #end_id)
+                            match &from {
+                                Some(s) => quote!(#o + #s..#o + #end_id),
+                                None => quote!(#o..#o + #end_id),
+                            }
                         }
-                        _ => quote!(..#end_id),
+                        _ => quote!(#from..#end_id),
                     };
                     if slice.d_used {
                         let (d, base) = (&slice.d, &self.plan.var_adjoint[*var]);
@@ -2768,9 +2798,11 @@ impl Backward<'_, '_> {
                         if sliced.is_empty() {
                             quote!(#(#bound)* #looped)
                         } else {
+                            let start = from_start.then(|| quote!(let #start_id = (#iter).start;));
                             quote! {
                                 #(#bound)*
                                 if !(#iter).is_empty() {
+                                    #start
                                     let #end_id = (#iter).end;
                                     #(#sliced)*
                                     #looped
