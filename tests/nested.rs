@@ -1,7 +1,9 @@
 //! Calls whose results the macro cannot see the type of, used as users
 //! write them: passed straight to another call (`mm(rot(a), rot(b))`),
 //! bound without a type and only passed on (`let r = rot(a);` then
-//! `mv(r, p)` twice), indexed where they are made (`mv(r, p)[1]`), and
+//! `mv(r, p)` twice), indexed where they are made (`mv(r, p)[1]`), walked
+//! or measured where they are made (`softmax(z).iter()`, `for p in
+//! &softmax(z)`, `0..softmax(z).len()`), in an `if`'s condition, and
 //! returned as an array fn's value (`add(mv(..), mv(..))`,
 //! `return scale(..);`). Floats and arrays, `[T; N]`, `[[T; N]; M]` and
 //! `Vec<T>`, in straight code, branches, taped loops and a fused sum,
@@ -98,6 +100,31 @@ fn vecs<T: Float>(x: &[T], k: T) -> T {
     norm(&scale(x, k)) + norm(&scale(&scale(x, k), k)) * total(scale(x, k * k))
 }
 
+#[differentiable]
+fn softmax<T: Float>(z: &[T]) -> Vec<T> {
+    let m = z.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
+    let e: Vec<T> = z.iter().map(|&v| (v - m).exp()).collect();
+    let s = e.iter().fold(T::zero(), |a, &b| a + b);
+    e.iter().map(|&v| v / s).collect()
+}
+
+/// Methods and loops on a call's result where it is made.
+#[differentiable]
+fn entropy<T: Float>(z: &[T], t: T) -> T {
+    let h = softmax(z).iter().fold(T::zero(), |a, &p| a - p * p.ln());
+    let mut s = h / T::from(softmax(z).len()).unwrap();
+    for p in &softmax(z) {
+        s = s + *p * t;
+    }
+    for i in 0..scale(z, t).len() {
+        s = s + scale(z, t)[i].sin();
+    }
+    if mv(rot(t), [z[0], z[1]])[0] > T::zero() {
+        s = s * norm(&scale(z, t)).sqrt();
+    }
+    s
+}
+
 /// `return` of a call in a fn returning a `Vec`.
 #[differentiable]
 #[allow(clippy::needless_return)]
@@ -187,6 +214,10 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         let (_, (dx, dk)) = vecs_grad(&p[..3], p[3]);
         let g: Vec<T> = dx.into_iter().chain([dk]).collect();
         assert_gradient("vecs", |q| vecs(&q[..3], q[3]), &p, &g, tol);
+
+        let (_, (dz, dt)) = entropy_grad(&p[..3], p[3]);
+        let g: Vec<T> = dz.into_iter().chain([dt]).collect();
+        assert_gradient("entropy", |q| entropy(&q[..3], q[3]), &p, &g, tol);
 
         let (_, (dx, dk)) = twice_user_grad(&p[..3], p[3]);
         let g: Vec<T> = dx.into_iter().chain([dk]).collect();

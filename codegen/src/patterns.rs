@@ -237,6 +237,7 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
             syn::visit::visit_expr_index(self, i);
         }
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            self.0 |= nested_call(&m.receiver).is_some();
             self.0 |= ["first", "last", "get", "swap"]
                 .iter()
                 .any(|n| m.method == n);
@@ -247,7 +248,7 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
                 Pat::Reference(r) => &*r.pat,
                 p => p,
             };
-            self.0 |= names(pat).is_some();
+            self.0 |= names(pat).is_some() || nested_call(&f.expr).is_some();
             syn::visit::visit_expr_for_loop(self, f);
         }
     }
@@ -732,8 +733,11 @@ impl Unpack {
             | Expr::Return(syn::ExprReturn {
                 expr: Some(expr), ..
             }) => self.hoist(expr, out),
+            // `softmax(z).iter()`, `norm(v).sqrt()`: the call bound, then
+            // used as the method says.
             Expr::MethodCall(m) => {
                 self.hoist(&mut m.receiver, out);
+                self.bind(&mut m.receiver, out);
                 for a in m.args.iter_mut() {
                     if !matches!(a, Expr::Closure(_)) {
                         self.hoist(a, out);
@@ -742,6 +746,17 @@ impl Unpack {
             }
             Expr::Tuple(t) => t.elems.iter_mut().for_each(|x| self.hoist(x, out)),
             Expr::Array(t) => t.elems.iter_mut().for_each(|x| self.hoist(x, out)),
+            Expr::Range(r) => {
+                for end in [&mut r.start, &mut r.end].into_iter().flatten() {
+                    self.hoist(end, out);
+                }
+            }
+            // What a loop walks and an `if`'s condition run once, before.
+            Expr::ForLoop(f) => {
+                self.hoist(&mut f.expr, out);
+                self.bind(&mut f.expr, out);
+            }
+            Expr::If(i) if !matches!(&*i.cond, Expr::Let(_)) => self.hoist(&mut i.cond, out),
             _ => {}
         }
     }
