@@ -7,7 +7,8 @@
 //! left, an index read from data, the same array read two ways). A range
 //! that starts after 0 (`i + 1..n`, `k..n`) binds its slices from its
 //! start, read at `item - start`: triangles, nested, with offsets, written
-//! and read, empty ranges included.
+//! and read, empty ranges included. Data outside `wrt(..)` read at the
+//! item is recomputed from such slices too.
 
 #![allow(clippy::needless_range_loop, clippy::explicit_counter_loop)]
 
@@ -101,6 +102,25 @@ fn triangles<T: Float>(x: &[T], m: &[T], k: usize) -> T {
     s
 }
 
+/// Data outside `wrt(..)` read at the item, at `offset + item` and from a
+/// range's start: the backward recomputes the reads from slices.
+#[differentiable(wrt(x))]
+fn data_reads<T: Float>(x: &[T], m: &[T], w: &[T], k: usize) -> T {
+    let n = x.len();
+    let mut s = T::zero();
+    for i in 0..n {
+        let mut z = T::zero();
+        for j in 0..n {
+            z += (m[i * n + j] - x[j]) * w[j];
+        }
+        for j in i + k..n {
+            z += x[j] * m[i * n + j] * w[j];
+        }
+        s += z.tanh();
+    }
+    s
+}
+
 fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     for n in [2, 3, 5] {
@@ -119,6 +139,14 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
 
         let m: Vec<T> = cast(&rng.point(n * n, -1.0, 1.0));
         for k in [0, 1, n, n + 2] {
+            let (_, dx) = data_reads_grad(&x, &m, &w[..n], k);
+            assert_gradient(
+                "data_reads",
+                |q| data_reads(q, &m, &w[..n], k),
+                &x,
+                &dx,
+                tol,
+            );
             let (_, (dx, dm)) = triangles_grad(&x, &m, k);
             assert_gradient("triangles x", |q| triangles(q, &m, k), &x, &dx, tol);
             assert_gradient("triangles m", |q| triangles(&x, q, k), &m, &dm, tol);

@@ -1728,6 +1728,23 @@ struct Backward<'g, 'n> {
     /// item, bound as slices of the loop's length (see
     /// [`Backward::slice_candidates`]).
     slices: HashMap<VarId, Slice>,
+    /// Reads of constant data at a loop's item (`x[i * d + l]`, `x` a
+    /// parameter outside `wrt(..)`), recomputed by the loop's reversal
+    /// from a slice bound before it: the read's slice, by node.
+    data_reads: HashMap<NodeId, usize>,
+    data_slices: Vec<DataSlice>,
+}
+
+/// A slice of constant data (a parameter the fn does not differentiate nor
+/// write) that a loop being reversed reads at `[offset + item]` in every
+/// iteration: bound as `&x[offset..offset + end]` (see [`Slice`]).
+struct DataSlice {
+    item: NodeId,
+    base: TokenStream,
+    offset: Option<TokenStream>,
+    start: Option<Ident>,
+    name: Ident,
+    used: bool,
 }
 
 /// An array read at a loop's item only, bound before the loop's reversal as
@@ -1855,6 +1872,8 @@ impl<'g, 'n> Backward<'g, 'n> {
             top: None,
             rows: HashMap::default(),
             slices: HashMap::default(),
+            data_reads: HashMap::default(),
+            data_slices: Vec::new(),
         }
     }
 }
@@ -1929,26 +1948,34 @@ impl Backward<'_, '_> {
     /// values bound before the loop (`i * d + l` with `l` the item): its
     /// tokens.
     fn offset_of(&self, index: NodeId, item: NodeId) -> Option<TokenStream> {
-        use proc_macro2::{Spacing, TokenTree};
-        let g = self.g;
         let Op::Const {
             expr,
             deps,
             var_deps,
             ..
-        } = &g.nodes[index].op
+        } = &self.g.nodes[index].op
         else {
             return None;
         };
+        if !var_deps.is_empty() {
+            return None;
+        }
+        self.offset_in(expr.clone(), deps, item)
+    }
+
+    /// `offset` where the tokens of an index (computed from `deps`) are
+    /// `offset + item`: see [`Backward::offset_of`].
+    fn offset_in(&self, index: TokenStream, deps: &[NodeId], item: NodeId) -> Option<TokenStream> {
+        use proc_macro2::{Spacing, TokenTree};
+        let g = self.g;
         let body = g.nodes[item].region;
-        if !var_deps.is_empty()
-            || deps
-                .iter()
-                .any(|&d| d != item && within(g, g.nodes[d].region, body))
+        if deps
+            .iter()
+            .any(|&d| d != item && within(g, g.nodes[d].region, body))
         {
             return None;
         }
-        let tokens: Vec<TokenTree> = expr.clone().into_iter().collect();
+        let tokens: Vec<TokenTree> = index.into_iter().collect();
         let plus = tokens.iter().rposition(
             |t| matches!(t, TokenTree::Punct(p) if p.as_char() == '+' && p.spacing() == Spacing::Alone),
         )?;
@@ -1981,6 +2008,80 @@ impl Backward<'_, '_> {
         }
         let simple = simple(&tokens[..plus], &outside);
         simple.then(|| tokens[..plus].iter().cloned().collect())
+    }
+
+    /// Reads of constant data a loop's reversal may recompute from slices
+    /// bound before it (see [`DataSlice`]): statements of the loop's own
+    /// body (every iteration made them in the forward) reading `x[item]` or
+    /// `x[offset + item]` of a one-dimensional parameter the fn neither
+    /// differentiates nor writes. Registered in `data_reads`.
+    fn data_candidates(&mut self, l: &Loop, start: Option<&Ident>) {
+        use proc_macro2::{Delimiter, TokenTree};
+        let g = self.g;
+        let Some(h) = &l.header else { return };
+        let item_tokens = node_tokens(&g.nodes[h.item]).to_string();
+        for s in &l.body.stmts {
+            let Stmt::Node(id) = s else { continue };
+            let Op::Const {
+                expr,
+                deps,
+                var_deps,
+                inline: false,
+                ..
+            } = &g.nodes[*id].op
+            else {
+                continue;
+            };
+            let ([v], Storage::Recompute) = (var_deps.as_slice(), self.a.storage[*id]) else {
+                continue;
+            };
+            let var = &g.vars[*v];
+            if var.param.is_none()
+                || var.active
+                || var.written
+                || !matches!(var.shape, Shape::Array { depth: 1, .. })
+            {
+                continue;
+            }
+            let tokens: Vec<TokenTree> = expr.clone().into_iter().collect();
+            let [TokenTree::Ident(base), TokenTree::Group(index)] = tokens.as_slice() else {
+                continue;
+            };
+            if *base != var.ident || index.delimiter() != Delimiter::Bracket {
+                continue;
+            }
+            let offset = if index.stream().to_string() == item_tokens {
+                None
+            } else {
+                match self.offset_in(index.stream(), deps, h.item) {
+                    Some(off) => Some(off),
+                    None => continue,
+                }
+            };
+            let key = offset.as_ref().map(|o| o.to_string());
+            let base_name = base.to_string();
+            let found = self.data_slices.iter().position(|d| {
+                d.item == h.item
+                    && d.base.to_string() == base_name
+                    && d.offset.as_ref().map(|o| o.to_string()) == key
+            });
+            let at = match found {
+                Some(at) => at,
+                None => {
+                    let name = self.names.fresh("data_slice", Some(&base_name));
+                    self.data_slices.push(DataSlice {
+                        item: h.item,
+                        base: base.to_token_stream(),
+                        offset,
+                        start: start.cloned(),
+                        name,
+                        used: false,
+                    });
+                    self.data_slices.len() - 1
+                }
+            };
+            self.data_reads.insert(*id, at);
+        }
     }
 
     /// The rows a loop's reversal may bind before it: arrays that the loop
@@ -2288,7 +2389,20 @@ impl Backward<'_, '_> {
                             ..
                         } => {
                             let ty = ty.as_ref().map(|t| quote!(: #t));
-                            out.push(quote!(let #ident #ty = #expr;));
+                            let value = match self.data_reads.get(&id) {
+                                Some(&at) => {
+                                    let d = &mut self.data_slices[at];
+                                    d.used = true;
+                                    let i = node_tokens(&g.nodes[d.item]);
+                                    let name = &d.name;
+                                    match &d.start {
+                                        Some(s) => quote!(#name[#i - #s]),
+                                        None => quote!(#name[#i]),
+                                    }
+                                }
+                                None => expr.clone(),
+                            };
+                            out.push(quote!(let #ident #ty = #value;));
                         }
                         Op::ReadIndex { var, index } => {
                             let p = self.value_place(*var, index);
@@ -2714,6 +2828,10 @@ impl Backward<'_, '_> {
                     };
                     self.rows.insert((var, first), row);
                 }
+                let data_from = self.data_slices.len();
+                if ranged {
+                    self.data_candidates(l, from_start.then_some(&start_id));
+                }
                 let body = self.block(&l.body);
                 let mut bound = Vec::new();
                 // Bound where the range is not empty: every iteration read
@@ -2748,6 +2866,27 @@ impl Backward<'_, '_> {
                         sliced.push(quote!(let #v = &#base[#range];));
                     }
                 }
+                // Constant data read at the item: sliced the same way.
+                for d in self.data_slices.drain(data_from..) {
+                    if !d.used {
+                        continue;
+                    }
+                    let (name, base) = (&d.name, &d.base);
+                    let from = d.start.as_ref().map(|s| s.to_token_stream());
+                    let range = match &d.offset {
+                        Some(off) => {
+                            let o = self.names.local("offset");
+                            sliced.push(quote!(let #o = #off;));
+                            match &from {
+                                Some(s) => quote!(#o + #s..#o + #end_id),
+                                None => quote!(#o..#o + #end_id),
+                            }
+                        }
+                        None => quote!(#from..#end_id),
+                    };
+                    sliced.push(quote!(let #name = &#base[#range];));
+                }
+                self.data_reads.retain(|_, at| *at < data_from);
                 for key in candidates {
                     let Some(row) = self.rows.remove(&key) else {
                         continue;
