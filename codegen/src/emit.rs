@@ -2829,7 +2829,7 @@ impl Backward<'_, '_> {
                     self.rows.insert((var, first), row);
                 }
                 let data_from = self.data_slices.len();
-                if ranged {
+                if ranged && l.counter.is_none() {
                     self.data_candidates(l, from_start.then_some(&start_id));
                 }
                 let body = self.block(&l.body);
