@@ -121,6 +121,27 @@ fn data_reads<T: Float>(x: &[T], m: &[T], w: &[T], k: usize) -> T {
     s
 }
 
+/// Data read after a `continue` or before a `break` that guards its
+/// length: the reads are not every iteration's, so no slice is bound (it
+/// would be longer than `w`).
+#[differentiable(wrt(x))]
+fn guarded_data<T: Float>(x: &[T], w: &[T]) -> T {
+    let mut s = T::zero();
+    for j in 0..x.len() {
+        if j >= w.len() {
+            continue;
+        }
+        s += (x[j] * w[j]).sin();
+    }
+    for j in 0..x.len() {
+        if j >= w.len() {
+            break;
+        }
+        s += x[j] * w[j] * w[j];
+    }
+    s
+}
+
 fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     for n in [2, 3, 5] {
@@ -136,6 +157,9 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         let ids = [n, 0, 2 * n - 1];
         let (_, dw) = mixed_grad(&w, &ids, n);
         assert_gradient("mixed", |q| mixed(q, &ids, n), &w, &dw, tol);
+
+        let (_, dx) = guarded_data_grad(&x, &w[..n - 1]);
+        assert_gradient("guarded_data", |q| guarded_data(q, &w[..n - 1]), &x, &dx, tol);
 
         let m: Vec<T> = cast(&rng.point(n * n, -1.0, 1.0));
         for k in [0, 1, n, n + 2] {
