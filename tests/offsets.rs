@@ -159,7 +159,13 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         assert_gradient("mixed", |q| mixed(q, &ids, n), &w, &dw, tol);
 
         let (_, dx) = guarded_data_grad(&x, &w[..n - 1]);
-        assert_gradient("guarded_data", |q| guarded_data(q, &w[..n - 1]), &x, &dx, tol);
+        assert_gradient(
+            "guarded_data",
+            |q| guarded_data(q, &w[..n - 1]),
+            &x,
+            &dx,
+            tol,
+        );
 
         let m: Vec<T> = cast(&rng.point(n * n, -1.0, 1.0));
         for k in [0, 1, n, n + 2] {
