@@ -1827,11 +1827,34 @@ fn fused_backwards(
 
 /// An element of a slice a loop's reversal bound (see [`Slice`]): at the
 /// item, less the range's start where the slice begins there.
-fn slice_at(name: &Ident, slice: &Slice, g: &Graph) -> TokenStream {
-    let i = node_tokens(&g.nodes[slice.item]);
-    match &slice.start {
+fn slice_at(name: &Ident, item: NodeId, start: Option<&Ident>, g: &Graph) -> TokenStream {
+    let i = node_tokens(&g.nodes[item]);
+    match start {
         Some(s) => quote!(#name[#i - #s]),
         None => quote!(#name[#i]),
+    }
+}
+
+/// The range of a slice a loop's reversal binds (see [`Slice`]):
+/// `offset + start..offset + end`, without the parts it lacks; an offset is
+/// bound first, on `sliced`.
+fn slice_range(
+    names: &mut Names,
+    offset: Option<&TokenStream>,
+    start: Option<&Ident>,
+    end: &Ident,
+    sliced: &mut Vec<TokenStream>,
+) -> TokenStream {
+    match offset {
+        Some(off) => {
+            let o = names.local("offset");
+            sliced.push(quote!(let #o = #off;));
+            match start {
+                Some(s) => quote!(#o + #s..#o + #end),
+                None => quote!(#o..#o + #end),
+            }
+        }
+        None => quote!(#start..#end),
     }
 }
 
@@ -1891,7 +1914,7 @@ impl Backward<'_, '_> {
         self.touched[v] = true;
         if let (Some(slice), [only]) = (self.slices.get(&v), index) {
             if self.slice_reads(slice, *only) {
-                let out = slice_at(&slice.d, slice, self.g);
+                let out = slice_at(&slice.d, slice.item, slice.start.as_ref(), self.g);
                 if let Some(slice) = self.slices.get_mut(&v) {
                     slice.d_used = true;
                 }
@@ -1913,7 +1936,7 @@ impl Backward<'_, '_> {
     fn value_place(&mut self, v: VarId, index: &[NodeId]) -> TokenStream {
         if let (Some(slice), [only]) = (self.slices.get(&v), index) {
             if slice.value_ok && self.slice_reads(slice, *only) {
-                let out = slice_at(&slice.value, slice, self.g);
+                let out = slice_at(&slice.value, slice.item, slice.start.as_ref(), self.g);
                 if let Some(slice) = self.slices.get_mut(&v) {
                     slice.value_used = true;
                 }
@@ -2393,12 +2416,7 @@ impl Backward<'_, '_> {
                                 Some(&at) => {
                                     let d = &mut self.data_slices[at];
                                     d.used = true;
-                                    let i = node_tokens(&g.nodes[d.item]);
-                                    let name = &d.name;
-                                    match &d.start {
-                                        Some(s) => quote!(#name[#i - #s]),
-                                        None => quote!(#name[#i]),
-                                    }
+                                    slice_at(&d.name, d.item, d.start.as_ref(), g)
                                 }
                                 None => expr.clone(),
                             };
@@ -2845,18 +2863,16 @@ impl Backward<'_, '_> {
                     };
                     // Every iteration read `offset + item`, so the array
                     // holds `offset + end` elements.
-                    let from = slice.start.as_ref().map(|s| s.to_token_stream());
-                    let range = match &slice.offset {
-                        Some(off) if slice.d_used || slice.value_used => {
-                            let o = self.names.local("offset");
-                            sliced.push(quote!(let #o = #off;));
-                            match &from {
-                                Some(s) => quote!(#o + #s..#o + #end_id),
-                                None => quote!(#o..#o + #end_id),
-                            }
-                        }
-                        _ => quote!(#from..#end_id),
-                    };
+                    if !slice.d_used && !slice.value_used {
+                        continue;
+                    }
+                    let range = slice_range(
+                        self.names,
+                        slice.offset.as_ref(),
+                        slice.start.as_ref(),
+                        &end_id,
+                        &mut sliced,
+                    );
                     if slice.d_used {
                         let (d, base) = (&slice.d, &self.plan.var_adjoint[*var]);
                         sliced.push(quote!(let #d = &mut #base[#range];));
@@ -2871,19 +2887,14 @@ impl Backward<'_, '_> {
                     if !d.used {
                         continue;
                     }
+                    let range = slice_range(
+                        self.names,
+                        d.offset.as_ref(),
+                        d.start.as_ref(),
+                        &end_id,
+                        &mut sliced,
+                    );
                     let (name, base) = (&d.name, &d.base);
-                    let from = d.start.as_ref().map(|s| s.to_token_stream());
-                    let range = match &d.offset {
-                        Some(off) => {
-                            let o = self.names.local("offset");
-                            sliced.push(quote!(let #o = #off;));
-                            match &from {
-                                Some(s) => quote!(#o + #s..#o + #end_id),
-                                None => quote!(#o..#o + #end_id),
-                            }
-                        }
-                        None => quote!(#from..#end_id),
-                    };
                     sliced.push(quote!(let #name = &#base[#range];));
                 }
                 self.data_reads.retain(|_, at| *at < data_from);

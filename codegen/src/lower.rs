@@ -3769,22 +3769,11 @@ fn breaks(stmts: &[SynStmt]) -> bool {
 
 /// Whether the body returns anywhere but at its very end.
 fn has_early_return(stmts: &[SynStmt]) -> bool {
-    struct Find(bool);
-    impl<'ast> Visit<'ast> for Find {
-        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
-            self.0 = true;
-        }
-        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
-    }
-    let mut f = Find(false);
     let n = stmts.len();
-    for (i, s) in stmts.iter().enumerate() {
+    stmts.iter().enumerate().any(|(i, s)| {
         let final_return = i + 1 == n && matches!(s, SynStmt::Expr(Expr::Return(_), _));
-        if !final_return {
-            f.visit_stmt(s);
-        }
-    }
-    f.0
+        !final_return && crate::returns::has_return(s)
+    })
 }
 #[cfg(test)]
 mod tests {

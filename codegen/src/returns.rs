@@ -156,7 +156,7 @@ fn fixed_zeros(ty: &syn::Type) -> Option<TokenStream> {
 }
 
 /// Whether a statement holds a `return` (not in a closure or an item).
-fn has_return(s: &Stmt) -> bool {
+pub(crate) fn has_return(s: &Stmt) -> bool {
     struct Find(bool);
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
