@@ -267,16 +267,18 @@ fn matmul_grads<T: Float>(
     need_a: bool,
     need_b: bool,
 ) -> (Vec<T>, Vec<T>) {
-    let mut da = if need_a {
-        vec![T::zero(); n * k]
-    } else {
-        Vec::new()
-    };
-    for i in (0..n).filter(|_| need_a) {
-        let dc_row = &dc[i * m..(i + 1) * m];
-        for p in 0..k {
-            da[i * k + p] = dot(dc_row, &b[p * m..(p + 1) * m]);
+    // dA = dC B^T: B transposed once (k x m, read by rows), then the
+    // blocked product.
+    let mut da = Vec::new();
+    if need_a {
+        da = vec![T::zero(); n * k];
+        let mut bt = vec![T::zero(); m * k];
+        for (p, row) in b.chunks_exact(m.max(1)).enumerate().take(k) {
+            for (j, &v) in row.iter().enumerate() {
+                bt[j * k + p] = v;
+            }
         }
+        gemm_acc(&mut da, dc, &bt, n, m, k);
     }
     let mut db = if need_b {
         vec![T::zero(); k * m]
@@ -680,8 +682,16 @@ mod tests {
                             db[p * m + j] = (0..n).map(|i| a[i * k + p] * dc[i * m + j]).sum();
                         }
                     }
-                    let (_, got) = matmul_grads(&a, &b, n, k, m, &dc, false, true);
+                    // dA = dC B^T.
+                    let mut da = vec![0.0; n * k];
+                    for i in 0..n {
+                        for p in 0..k {
+                            da[i * k + p] = (0..m).map(|j| dc[i * m + j] * b[p * m + j]).sum();
+                        }
+                    }
+                    let (got_a, got) = matmul_grads(&a, &b, n, k, m, &dc, true, true);
                     assert_eq!(got, db, "{n} x {k} x {m}");
+                    assert_eq!(got_a, da, "{n} x {k} x {m}");
                 }
             }
         }
