@@ -125,6 +125,29 @@ fn entropy<T: Float>(z: &[T], t: T) -> T {
     s
 }
 
+/// A call's result unpacked, in a tuple, in a closure, walked flat (as
+/// made and bound), and assigned to an array in a loop.
+#[differentiable]
+fn unpacked<T: Float>(t: T, u: T) -> T {
+    let [x, y] = mv(rot(t), [u, T::one()]);
+    let (a, b) = (sq(x), sq(sq(y)));
+    let f = |s: T| mv(rot(s), [u, u])[0];
+    let flat: T = rot(t)
+        .iter()
+        .flatten()
+        .fold(T::zero(), |acc, &v| acc + v * v);
+    let r = rot(u);
+    let mut g = T::zero();
+    for &v in r.iter().flatten() {
+        g = g + v * t;
+    }
+    let mut p = [T::one(), T::zero()];
+    for k in 0..3 {
+        p = mv(rot(t * T::from(k).unwrap()), p);
+    }
+    a + b + f(t * 2.0) + flat * u + g + p[1]
+}
+
 /// `return` of a call in a fn returning a `Vec`.
 #[differentiable]
 #[allow(clippy::needless_return)]
@@ -214,6 +237,15 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         let (_, (dx, dk)) = vecs_grad(&p[..3], p[3]);
         let g: Vec<T> = dx.into_iter().chain([dk]).collect();
         assert_gradient("vecs", |q| vecs(&q[..3], q[3]), &p, &g, tol);
+
+        let (_, (dt, du)) = unpacked_grad(p[0], p[1]);
+        assert_gradient(
+            "unpacked",
+            |q| unpacked(q[0], q[1]),
+            &p[..2],
+            &[dt, du],
+            tol,
+        );
 
         let (_, (dz, dt)) = entropy_grad(&p[..3], p[3]);
         let g: Vec<T> = dz.into_iter().chain([dt]).collect();

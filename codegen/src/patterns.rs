@@ -108,6 +108,14 @@ fn array_use(stmts: &[Stmt], name: &proc_macro2::Ident) -> Option<usize> {
                         self.saw(1);
                     }
                 }
+                // `r.iter().flatten()`: walked as rows.
+                Expr::MethodCall(m)
+                    if m.method == "flatten"
+                        && matches!(&*m.receiver, Expr::MethodCall(inner)
+                            if inner.method == "iter" && self.is_name(&inner.receiver)) =>
+                {
+                    self.saw(2)
+                }
                 Expr::MethodCall(m) if self.is_name(&m.receiver) => {
                     const ARRAY: &[&str] = &[
                         "iter",
