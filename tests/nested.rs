@@ -148,6 +148,15 @@ fn unpacked<T: Float>(t: T, u: T) -> T {
     a + b + f(t * 2.0) + flat * u + g + p[1]
 }
 
+/// Calls of data only (outside `wrt(..)`): constants, used as arrays,
+/// borrowed by differentiated calls, nested.
+#[differentiable(wrt(t))]
+fn constant_calls<T: Float>(x: &[T], t: T) -> T {
+    let c = scale(x, x[0]);
+    let h = scale(x, T::from(2.0).unwrap());
+    norm(&scale(&c, t)) + h[0] * t + norm(&scale(&scale(x, x[1]), t)) + rot(x[2])[0][1] * t
+}
+
 /// `return` of a call in a fn returning a `Vec`.
 #[differentiable]
 #[allow(clippy::needless_return)]
@@ -237,6 +246,15 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         let (_, (dx, dk)) = vecs_grad(&p[..3], p[3]);
         let g: Vec<T> = dx.into_iter().chain([dk]).collect();
         assert_gradient("vecs", |q| vecs(&q[..3], q[3]), &p, &g, tol);
+
+        let dt = constant_calls_grad(&p[..3], p[3]).1;
+        assert_gradient(
+            "constant_calls",
+            |q| constant_calls(&p[..3], q[0]),
+            &p[3..],
+            &[dt],
+            tol,
+        );
 
         let (_, (dt, du)) = unpacked_grad(p[0], p[1]);
         assert_gradient(

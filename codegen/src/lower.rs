@@ -2414,7 +2414,13 @@ impl Lower<'_, '_> {
                             )
                         {
                             node.ident = self.names.fresh("v", Some(&name));
-                            if let (Op::Const { ty: slot, .. }, Some(ty)) = (&mut node.op, ty) {
+                            // A call's result marked an array (patterns.rs)
+                            // that is a constant keeps the callee's type.
+                            let mark = matches!(ty, Some(syn::Type::Path(p))
+                                if p.path.get_ident().is_some_and(|i| i.to_string().starts_with("__tl_array")));
+                            if let (Op::Const { ty: slot, .. }, Some(ty), false) =
+                                (&mut node.op, ty, mark)
+                            {
                                 *slot = Some(Box::new(ty.clone()));
                             }
                         }
@@ -3251,7 +3257,11 @@ impl Lower<'_, '_> {
                     });
                 }
             } else {
-                call_args.push(CallArg::Value(self.scalar(a)?));
+                let value = match self.borrowed_constant(a) {
+                    Some(n) => n,
+                    None => self.scalar(a)?,
+                };
+                call_args.push(CallArg::Value(value));
             }
         }
         let active = call_args.iter().any(|a| match a {
@@ -3272,6 +3282,43 @@ impl Lower<'_, '_> {
             *pullback = pb;
         }
         Some(call)
+    }
+
+    /// `&c` of a constant the fn made (`let c = scale(x, 2.0);` of data):
+    /// borrowed where the call is made, in the forward and again in the
+    /// pullback, as an inline constant. Bound to a `let`, the reference
+    /// would be what the pullback keeps, and it cannot outlive the forward.
+    fn borrowed_constant(&mut self, a: &Expr) -> Option<NodeId> {
+        let Expr::Reference(r) = a else { return None };
+        let Expr::Path(p) = parse::strip_parens(&r.expr) else {
+            return None;
+        };
+        if r.mutability.is_some() {
+            return None;
+        }
+        let Some(Val::Node(n)) = p
+            .path
+            .get_ident()
+            .and_then(|id| self.lookup(&id.to_string()))
+        else {
+            return None;
+        };
+        let n = *n;
+        if self.nodes[n].active || !matches!(self.nodes[n].op, Op::Const { .. }) {
+            return None;
+        }
+        let value = node_tokens(&self.nodes[n]);
+        Some(self.push(
+            Op::Const {
+                expr: quote!(&#value),
+                ty: None,
+                inline: true,
+                deps: vec![n],
+                var_deps: Vec::new(),
+            },
+            false,
+            a.span(),
+        ))
     }
 
     /// Whether an index expression names a row (not an element) of an array.
