@@ -115,8 +115,25 @@ fn running<T: Float>(xs: &[T], t: T) -> T {
             None => low = Some(x * t),
         }
     }
+    // Guards, and arms tried in order.
+    let mut top: Option<T> = None;
+    let mut mid = None;
+    for &x in xs {
+        match top {
+            Some(b) if b > x => {}
+            _ => top = Some(x),
+        }
+        mid = Some(match mid {
+            None => x * t,
+            Some(m) if x < m => x,
+            Some(m) => m * 0.9 + x * 0.1,
+        });
+    }
     let last = prev.unwrap() * if prev.is_some() { 1.5 } else { 0.5 };
-    acc + best.expect("xs is not empty") * last + first.unwrap_or(t) * 2.0 + low.unwrap() * 0.5
+    acc + best.expect("xs is not empty") * last
+        + first.unwrap_or(t) * 2.0
+        + low.unwrap() * 0.5
+        + top.unwrap() * mid.unwrap()
 }
 
 fn check<T: Float + Sum + std::fmt::Display>(rng: &mut Rng) {

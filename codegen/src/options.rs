@@ -13,7 +13,8 @@
 //! ```
 //!
 //! Understood uses: `name = Some(e);`, `name = None;`, `if let Some(p) =
-//! name`, `match name { Some(p) => .., None => .. }`, `.is_some()`,
+//! name`, `match name { Some(p) => .., None => .. }` (guards and `_` too,
+//! the arms tried in order), `.is_some()`,
 //! `.is_none()`, `.unwrap()`, `.expect(..)`, `.unwrap_or(d)`. Each `let`
 //! of the name is a scope of its own (shadowing); a name used any other
 //! way, captured by a closure, or bound by a loop, a closure or an arm, is
@@ -209,6 +210,67 @@ impl Rewrite<'_> {
             || matches!(p, Pat::Path(pp) if pp.path.is_ident("None"))
     }
 
+    /// The arms of a `match` on the name, tried in order, as an `if` chain
+    /// on its flag (`Some(p)` binds the value, a guard is tested after the
+    /// binding, `None` and `_` match what is left). `None` for a pattern
+    /// other than those, or arms that may all fail.
+    fn arm_chain(&self, arms: &[&syn::Arm], some: &Ident, val: &Ident) -> Option<Expr> {
+        let (arm, others) = arms.split_first()?;
+        // An arm that assigns (`None => best = Some(v),`) is a statement of
+        // its branch.
+        let body = &*arm.body;
+        let body: Block = match body {
+            Expr::Block(b) if b.label.is_none() => b.block.clone(),
+            Expr::Assign(_) => syn::parse_quote!({ #body; }),
+            x => syn::parse_quote!({ #x }),
+        };
+        let guard = arm.guard.as_ref().map(|(_, g)| &**g);
+        // What the arms after this one give, where it does not match.
+        let rest = || -> Option<Block> {
+            let next = self.arm_chain(others, some, val)?;
+            Some(syn::parse_quote!({ #next }))
+        };
+        let guarded = |body: Block| -> Option<Block> {
+            Some(match guard {
+                Some(g) => {
+                    let other = rest()?;
+                    syn::parse_quote!({ if #g #body else #other })
+                }
+                None => body,
+            })
+        };
+        // The last arm without a guard matches what the others left (the
+        // `match` is exhaustive): no test.
+        let last = others.is_empty() && guard.is_none();
+        let block = |block: Block| {
+            Expr::Block(syn::ExprBlock {
+                attrs: Vec::new(),
+                label: None,
+                block,
+            })
+        };
+        if let Some(p) = Self::some_pat(&arm.pat) {
+            let then = self.bound(p, val, guarded(body)?);
+            if last {
+                return Some(block(then));
+            }
+            let other = rest()?;
+            return Some(syn::parse_quote!(if #some #then else #other));
+        }
+        match &arm.pat {
+            Pat::Wild(_) => Some(block(guarded(body)?)),
+            p if Self::none_pat(p) => {
+                let then = guarded(body)?;
+                if last {
+                    return Some(block(then));
+                }
+                let other = rest()?;
+                Some(syn::parse_quote!(if !#some #then else #other))
+            }
+            _ => None,
+        }
+    }
+
     /// `{ let p = val; body }`.
     fn bound(&self, p: Option<&Pat>, val: &Ident, mut body: Block) -> Block {
         if let Some(p) = p {
@@ -346,39 +408,15 @@ impl VisitMut for Rewrite<'_> {
                 syn::visit_mut::visit_expr_if_mut(self, i);
             }
             // `match name { Some(p) => a, None => b }`
+            // `match name { Some(p) if g => a, Some(p) => b, None => c }`:
+            // the arms in order, as an `if` chain.
             Expr::Match(m) if self.is_name(&m.expr) => {
-                let mut on_some = None;
-                let mut on_none = None;
-                for arm in &m.arms {
-                    if arm.guard.is_some() {
-                        self.failed = true;
-                        return;
-                    }
-                    if let Some(p) = Self::some_pat(&arm.pat) {
-                        on_some.get_or_insert((p.cloned(), (*arm.body).clone()));
-                    } else if Self::none_pat(&arm.pat) {
-                        on_none.get_or_insert((*arm.body).clone());
-                    } else {
-                        self.failed = true;
-                        return;
-                    }
-                }
-                let (Some((p, a)), Some(b)) = (on_some, on_none) else {
+                let arms: Vec<&syn::Arm> = m.arms.iter().collect();
+                let Some(chain) = self.arm_chain(&arms, &some, &val) else {
                     self.failed = true;
                     return;
                 };
-                // An arm that assigns (`None => best = Some(v),`) is a
-                // statement of its branch.
-                let arm = |x: &Expr| -> Block {
-                    match x {
-                        Expr::Block(b) if b.label.is_none() => b.block.clone(),
-                        Expr::Assign(_) => syn::parse_quote!({ #x; }),
-                        x => syn::parse_quote!({ #x }),
-                    }
-                };
-                let (a, b) = (arm(&a), arm(&b));
-                let then = self.bound(p.as_ref(), &val, a);
-                *e = syn::parse_quote!(if #some #then else #b);
+                *e = chain;
                 syn::visit_mut::visit_expr_mut(self, e);
             }
             Expr::MethodCall(m) if self.is_name(&m.receiver) => {
