@@ -183,6 +183,21 @@ fn unpacked<T: Float>(p: [T; 2], q: &[T; 3]) -> T {
     a * x + b * z + s * c
 }
 
+/// Reductions in a `.map(..)` of another reduction: each row's sum,
+/// summed or folded again.
+#[differentiable]
+fn nested_sums<T: Float + Sum>(m: &[Vec<T>], w: T) -> T {
+    let a = m
+        .iter()
+        .map(|r| r.iter().map(|&v| v * v).sum::<T>())
+        .sum::<T>();
+    let b = m
+        .iter()
+        .map(|r| r.iter().fold(T::zero(), |acc, &v| acc + v * w))
+        .fold(T::zero(), |acc, s| acc + s * s);
+    a + b
+}
+
 fn check<T: Float + Sum + Product + std::fmt::Display>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     // Elements 0.4 apart (max and min must not change within a finite
@@ -237,6 +252,10 @@ fn check<T: Float + Sum + Product + std::fmt::Display>(rng: &mut Rng) {
     let g = [gp.to_vec(), gq.to_vec()].concat();
     let unpack = |v: &[T]| unpacked([v[0], v[1]], &[v[2], v[3], v[4]]);
     assert_gradient("unpacked", unpack, &[x[0], x[1], y[0], y[1], y[2]], &g, tol);
+    let (_, (gm, gw)) = nested_sums_grad(&rows(&x), w);
+    let f = |q: &[T]| nested_sums(&rows(&q[..4]), q[4]);
+    let g = [gm.concat(), vec![gw]].concat();
+    assert_gradient("nested_sums", f, &[x.clone(), vec![w]].concat(), &g, tol);
     for scale in [0.5, 3.0] {
         let xs: Vec<T> = x.iter().map(|&v| v * T::from(scale).unwrap()).collect();
         let (_, g) = branchy_grad(&xs);

@@ -38,7 +38,7 @@ pub(crate) fn rewrite(
 ) -> Option<Block> {
     let mut r = Rewrite {
         float,
-        active,
+        active: std::borrow::Cow::Borrowed(active),
         pending: Vec::new(),
         count: 0,
         in_while_cond: false,
@@ -241,7 +241,9 @@ fn untyped(p: &Pat) -> &Pat {
 
 struct Rewrite<'a> {
     float: &'a Type,
-    active: &'a rustc_hash::FxHashSet<String>,
+    /// What may carry a differentiated value, and the items of the loops
+    /// reductions of such values became.
+    active: std::borrow::Cow<'a, rustc_hash::FxHashSet<String>>,
     /// Statements to put in front of the statement being visited.
     pending: Vec<Stmt>,
     count: usize,
@@ -486,7 +488,7 @@ impl Rewrite<'_> {
     }
 
     fn mentions_active(&self, e: &Expr) -> bool {
-        crate::parse::mentions_name(e, self.active)
+        crate::parse::mentions_name(e, &self.active)
     }
 
     /// The loop for `m`, pushed to `pending`; the accumulator's name.
@@ -980,9 +982,24 @@ impl VisitMut for Rewrite<'_> {
                     }
                 }
             }
-            for s in std::mem::take(&mut self.pending).into_iter().chain([s]) {
-                self.split_chain(s, &mut out);
+            // The loops a reduction became are visited in turn: a reduction
+            // in a `.map(..)`'s body (`m.iter().map(|r| r.iter().sum()).sum()`)
+            // is now in a loop's body, where it becomes a loop too.
+            for mut p in std::mem::take(&mut self.pending) {
+                if let Stmt::Expr(Expr::ForLoop(f), _) = &p {
+                    // Its items come from a differentiated reduction.
+                    let items = crate::parse::bindings(&f.pat);
+                    if items.iter().any(|n| !self.active.contains(n)) {
+                        self.active.to_mut().extend(items);
+                    }
+                    self.visit_stmt_mut(&mut p);
+                }
+                for q in std::mem::take(&mut self.pending) {
+                    self.split_chain(q, &mut out);
+                }
+                self.split_chain(p, &mut out);
             }
+            self.split_chain(s, &mut out);
         }
         self.fill_pushes(&mut out);
         b.stmts = out;
