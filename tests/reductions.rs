@@ -198,6 +198,16 @@ fn nested_sums<T: Float + Sum>(m: &[Vec<T>], w: T) -> T {
     a + b
 }
 
+/// A filter on the index of an enumeration whose item the map ignores.
+#[differentiable]
+fn every_other<T: Float>(x: &[T]) -> T {
+    x.iter()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+        .map(|(_, &v)| v * v)
+        .fold(T::zero(), |a, b| a + b)
+}
+
 fn check<T: Float + Sum + Product + std::fmt::Display>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     // Elements 0.4 apart (max and min must not change within a finite
@@ -252,6 +262,8 @@ fn check<T: Float + Sum + Product + std::fmt::Display>(rng: &mut Rng) {
     let g = [gp.to_vec(), gq.to_vec()].concat();
     let unpack = |v: &[T]| unpacked([v[0], v[1]], &[v[2], v[3], v[4]]);
     assert_gradient("unpacked", unpack, &[x[0], x[1], y[0], y[1], y[2]], &g, tol);
+    let (_, g) = every_other_grad(&x);
+    assert_gradient("every_other", |q: &[T]| every_other(q), &x, &g, tol);
     let (_, (gm, gw)) = nested_sums_grad(&rows(&x), w);
     let f = |q: &[T]| nested_sums(&rows(&q[..4]), q[4]);
     let g = [gm.concat(), vec![gw]].concat();

@@ -535,6 +535,11 @@ fn guarded(fl: &syn::ExprForLoop) -> Option<syn::ExprForLoop> {
     if mentions_name(&c.body, &bound) {
         return None;
     }
+    // A part the loop ignores (`for (_, &v) in ..enumerate().filter(|(i, _)|
+    // ..)`) that the test may read is named.
+    let mut fl = fl.clone();
+    name_wildcards(&mut fl.pat, &mut 0);
+    let fl = &fl;
     let mut item = item_expr(&fl.pat)?;
     for a in &after {
         if *a != "rev" {
@@ -592,6 +597,22 @@ fn for_each(s: &Stmt) -> Option<syn::ExprForLoop> {
 }
 
 /// The item a loop's pattern binds, as an expression of its names.
+/// `pat` with each `_` in it a name of its own (`__tl_ignored0`, ...; the
+/// leading underscore keeps an unread one quiet).
+fn name_wildcards(pat: &mut Pat, n: &mut usize) {
+    match pat {
+        Pat::Wild(w) => {
+            let id = quote::format_ident!("__tl_ignored{}", *n, span = w.underscore_token.span);
+            *n += 1;
+            *pat = syn::parse_quote!(#id);
+        }
+        Pat::Reference(r) => name_wildcards(&mut r.pat, n),
+        Pat::Paren(p) => name_wildcards(&mut p.pat, n),
+        Pat::Tuple(t) => t.elems.iter_mut().for_each(|e| name_wildcards(e, n)),
+        _ => {}
+    }
+}
+
 fn item_expr(pat: &Pat) -> Option<Expr> {
     Some(match pat {
         Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none() => {
