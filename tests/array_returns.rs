@@ -1,5 +1,5 @@
-//! Fns returning fixed-size arrays whose value is chosen: by an `if` as
-//! the fn's value, by guards that `return` early (also nested, `else if`,
+//! Fns returning fixed-size arrays whose value is chosen: by an `if` or a
+//! `match` on a constant as the fn's value, by guards that `return` early (also nested, `else if`,
 //! with the rest of the body after them), by a branch returning a
 //! parameter whole or a two-dimensional literal. Each output's pullback,
 //! one Jacobian row per upstream gradient, is checked against finite
@@ -56,6 +56,18 @@ fn rotation<T: Float>(a: T, flip: bool, scale: T) -> [[T; 2]; 2] {
         return [[s, c * d], [c, -s]];
     }
     [[c, -s], [s, c]]
+}
+
+/// A `match` on a constant choosing the matrix (rotation about an axis).
+#[differentiable(wrt(t))]
+fn axis_rotation<T: Float>(t: T, axis: usize) -> [[T; 3]; 3] {
+    let (s, c) = t.sin_cos();
+    let (o, z) = (T::one(), T::zero());
+    match axis {
+        0 => [[o, z, z], [z, c, -s], [z, s, c]],
+        1 => [[c, z, s], [z, o, z], [-s, z, c]],
+        _ => [[c, -s, z], [s, c, z], [z, z, o]],
+    }
 }
 
 /// Checks every output's pullback at `p` against finite differences.
@@ -128,6 +140,22 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
                     );
                 }
             }
+        }
+    }
+    let t: T = cast(&rng.point(1, -1.5, 1.5))[0];
+    for axis in 0..3 {
+        let (_, back) = axis_rotation_forward(t, axis);
+        for (i, j) in [(0, 0), (0, 1), (1, 2), (2, 0)] {
+            let mut up = [[T::zero(); 3]; 3];
+            up[i][j] = T::one();
+            let g = back(up);
+            assert_gradient(
+                "axis_rotation",
+                |q| axis_rotation(q[0], axis)[i][j],
+                &[t],
+                &[g],
+                tolerance::<T>(),
+            );
         }
     }
     // Every branch was taken.

@@ -93,7 +93,8 @@ pub(crate) fn tail_call(body: &Block, output: &Output, ret: &syn::ReturnType) ->
 }
 
 /// `body` of a fn returning a fixed-size array (`[T; N]`, `[[T; N]; M]`)
-/// whose value is chosen by `if`s or early `return`s outside loops,
+/// whose value is chosen by `if`s, a `match` or early `return`s outside
+/// loops,
 /// written with one result array assigned whole where each value is
 /// given, which lowering and patterns.rs know:
 ///
@@ -117,7 +118,7 @@ pub(crate) fn array_value(body: &Block, output: &Output, ret: &syn::ReturnType) 
     let zeros = fixed_zeros(ty)?;
     let tail_if = matches!(
         body.stmts.last(),
-        Some(Stmt::Expr(e, None)) if matches!(crate::parse::strip_parens(e), Expr::If(_))
+        Some(Stmt::Expr(e, None)) if matches!(crate::parse::strip_parens(e), Expr::If(_) | Expr::Match(_))
     );
     let returns = body.stmts.iter().any(has_return);
     if !tail_if && !returns {
@@ -268,6 +269,16 @@ fn assign(out: &proc_macro2::Ident, value: Expr) -> Option<Stmt> {
         Expr::Block(mut b) if b.label.is_none() => {
             into_block(out, &mut b.block)?;
             Some(Stmt::Expr(Expr::Block(b), None))
+        }
+        // `match axis { 0 => [..], _ => [..] }`: each arm assigns.
+        Expr::Match(mut m) => {
+            for arm in &mut m.arms {
+                let value = std::mem::replace(&mut *arm.body, Expr::Verbatim(TokenStream::new()));
+                let assigned = assign(out, value)?;
+                *arm.body = syn::parse_quote!({ #assigned });
+                arm.comma = Some(Default::default());
+            }
+            Some(Stmt::Expr(Expr::Match(m), None))
         }
         Expr::Return(_) => None,
         v => {
