@@ -70,6 +70,18 @@ fn axis_rotation<T: Float>(t: T, axis: usize) -> [[T; 3]; 3] {
     }
 }
 
+/// An array made by `std::array::from_fn` (its type written), returned
+/// by a guard or scaled.
+#[differentiable]
+fn made_by_index<T: Float>(x: [T; 3], flip: bool) -> [T; 3] {
+    let v: [T; 3] = std::array::from_fn(|i| x[i] * T::from(i + 1).unwrap());
+    if flip {
+        return [v[2], v[1], v[0]];
+    }
+    let w: [T; 3] = core::array::from_fn(|k: usize| v[k] * v[(k + 1) % 3]);
+    w
+}
+
 /// Checks every output's pullback at `p` against finite differences.
 fn rows<T: Float + std::fmt::Display, const N: usize>(
     what: &str,
@@ -141,6 +153,16 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
                 }
             }
         }
+    }
+    let p: Vec<T> = cast(&rng.point(3, -1.0, 1.0));
+    for flip in [false, true] {
+        let (_, back) = made_by_index_forward([p[0], p[1], p[2]], flip);
+        rows(
+            "made_by_index",
+            |q| made_by_index([q[0], q[1], q[2]], flip),
+            |u| back(u).to_vec(),
+            &p,
+        );
     }
     let t: T = cast(&rng.point(1, -1.5, 1.5))[0];
     for axis in 0..3 {

@@ -238,6 +238,7 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
         }
         fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
             self.0 |= user_fn(&c.func) && c.args.iter().any(|a| nested_call(a).is_some());
+            self.0 |= matches!(&*c.func, Expr::Path(f) if f.path.segments.last().is_some_and(|s| s.ident == "from_fn"));
             syn::visit::visit_expr_call(self, c);
         }
         fn visit_expr_index(&mut self, i: &'ast syn::ExprIndex) {
@@ -629,6 +630,66 @@ fn array_map<'a>(
 }
 
 impl Unpack {
+    /// `let v: [T; N] = std::array::from_fn(|i| f(i));` as a zero array
+    /// and a loop assigning `v[i] = f(i)`, which lowering knows. `false` if
+    /// `s` is not such a `let` (its type written, one dimension).
+    fn made_by_index(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> bool {
+        let Stmt::Local(l) = s else { return false };
+        let (Pat::Type(pt), Some(init)) = (&l.pat, &l.init) else {
+            return false;
+        };
+        let (Pat::Ident(pi), syn::Type::Array(arr)) = (&*pt.pat, &*pt.ty) else {
+            return false;
+        };
+        if init.diverge.is_some()
+            || pi.subpat.is_some()
+            || matches!(&*arr.elem, syn::Type::Array(_))
+        {
+            return false;
+        }
+        let Expr::Call(c) = crate::parse::strip_parens(&init.expr) else {
+            return false;
+        };
+        let Expr::Path(f) = &*c.func else {
+            return false;
+        };
+        let segs: Vec<String> = f
+            .path
+            .segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .collect();
+        let named = segs.last().is_some_and(|l| l == "from_fn")
+            && segs.len() >= 2
+            && segs[segs.len() - 2] == "array";
+        let [Expr::Closure(cl)] = c.args.iter().collect::<Vec<_>>()[..] else {
+            return false;
+        };
+        if !named || cl.inputs.len() != 1 || cl.asyncness.is_some() || cl.capture.is_some() {
+            return false;
+        }
+        if !crate::parse::mentions_name(&cl.body, &self.active) {
+            return false;
+        }
+        let index = match &cl.inputs[0] {
+            Pat::Type(t) => &*t.pat,
+            p => p,
+        };
+        let (name, ty, len, body) = (&pi.ident, &pt.ty, &arr.len, &cl.body);
+        let span = name.span();
+        let i = quote::format_ident!("__tl_i{}", self.count, span = span);
+        self.count += 1;
+        out.push(syn::parse_quote_spanned!(span=> let mut #name: #ty = [0.0; #len];));
+        out.push(syn::parse_quote_spanned!(span=>
+            for #i in 0..#len {
+                let #index: usize = #i;
+                #name[#i] = #body;
+            }
+        ));
+        self.changed = true;
+        true
+    }
+
     /// `let y = x.map(|v| f(v));` of an array `x` as `let mut y = x;` and a
     /// loop assigning `y[i] = f(x[i])`, which lowering knows. `false` if
     /// `s` is not such a `let`.
@@ -863,6 +924,7 @@ impl VisitMut for Unpack {
             if self.assignment(&s, &mut out)
                 || self.matrix(&s, &mut out)
                 || self.mapped(&s, &mut out)
+                || self.made_by_index(&s, &mut out)
             {
                 continue;
             }
