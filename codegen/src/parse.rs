@@ -967,6 +967,12 @@ pub(crate) fn bindings(pat: &Pat) -> Vec<String> {
     n.0
 }
 
+/// The names of a path's segments (`std::array::from_fn`: `std`,
+/// `array`, `from_fn`).
+pub(crate) fn segment_names(path: &syn::Path) -> Vec<String> {
+    path.segments.iter().map(|s| s.ident.to_string()).collect()
+}
+
 /// `e` without the parentheses around it.
 pub(crate) fn strip_parens(mut e: &Expr) -> &Expr {
     while let Expr::Paren(p) = e {

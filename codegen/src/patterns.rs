@@ -653,12 +653,7 @@ impl Unpack {
         let Expr::Path(f) = &*c.func else {
             return false;
         };
-        let segs: Vec<String> = f
-            .path
-            .segments
-            .iter()
-            .map(|s| s.ident.to_string())
-            .collect();
+        let segs = crate::parse::segment_names(&f.path);
         let named = segs.last().is_some_and(|l| l == "from_fn")
             && segs.len() >= 2
             && segs[segs.len() - 2] == "array";

@@ -664,12 +664,7 @@ fn empty_vec(s: &Stmt) -> Option<(proc_macro2::Ident, Option<Type>)> {
     let empty = match strip(&init.expr) {
         Expr::Call(c) => match &*c.func {
             Expr::Path(p) => {
-                let segs: Vec<String> = p
-                    .path
-                    .segments
-                    .iter()
-                    .map(|s| s.ident.to_string())
-                    .collect();
+                let segs = crate::parse::segment_names(&p.path);
                 segs.len() >= 2
                     && segs[segs.len() - 2] == "Vec"
                     && matches!(segs[segs.len() - 1].as_str(), "new" | "with_capacity")
