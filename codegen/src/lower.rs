@@ -30,7 +30,9 @@ use crate::sugar;
 pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option<Graph> {
     // A variable is active if an active value is ever written to it, which a
     // loop may reveal only after its first read: iterate to a fixed point,
-    // reporting errors from the final run only.
+    // reporting errors from the final run only. A variable written active
+    // before anything read its activity is active from there on in the same
+    // run (`activate`), so code without such loops lowers once.
     // Variables are known by name across runs (`var_key`): a run that finds
     // more values active may create variables the run before did not (an
     // untyped `let` of a call becomes an array), which shifts indices.
@@ -40,18 +42,8 @@ pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option
     for _ in 0..64 {
         let scratch = Diagnostics::default();
         let mut n = names.clone();
-        let (g, now_active) = run(&scratch, f, body, &mut n, &active, &written);
-        let now_written: HashSet<String> = g
-            .iter()
-            .flat_map(|g| {
-                g.vars
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| v.written)
-                    .map(|(i, v)| var_key(&v.ident, i))
-            })
-            .collect();
-        if now_active.is_subset(&active) && now_written.is_subset(&written) {
+        let (g, now_active, settled) = run(&scratch, f, body, &mut n, &active, &written);
+        if settled {
             // The fixed point: this run is the final one (with its names and
             // errors), so the pipeline lowers once per round, not once more.
             cx.absorb(scratch);
@@ -63,10 +55,16 @@ pub(crate) fn lower(cx: &Diagnostics, f: &Function, names: &mut Names) -> Option
             };
         }
         let _ = scratch.finish();
+        written.extend(g.iter().flat_map(|g| {
+            g.vars
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.written)
+                .map(|(i, v)| var_key(&v.ident, i))
+        }));
         active.extend(now_active);
-        written.extend(now_written);
     }
-    let (graph, _) = run(cx, f, body, names, &active, &written);
+    let (graph, ..) = run(cx, f, body, names, &active, &written);
     if cx.has_errors() {
         return None;
     }
@@ -238,7 +236,7 @@ fn run(
     names: &mut Names,
     active: &HashSet<String>,
     written: &HashSet<String>,
-) -> (Option<Graph>, HashSet<String>) {
+) -> (Option<Graph>, HashSet<String>, bool) {
     let mut lw = Lower {
         cx,
         f,
@@ -256,6 +254,8 @@ fn run(
         active_vars: active,
         written_before: written,
         written_active: HashSet::default(),
+        seen_inactive: Default::default(),
+        asked_unwritten: Default::default(),
         loops: Vec::new(),
         ret: None,
         let_vars: 0,
@@ -308,7 +308,7 @@ fn run(
                 let id = lw.names.fresh("v", Some(&p.ident.to_string()));
                 let var = lw.new_var(id, Shape::Scalar, None);
                 if lw.nodes[node].active {
-                    lw.written_active.insert(var);
+                    lw.activate(var);
                 }
                 lw.emit(Stmt::Declare {
                     var,
@@ -331,7 +331,7 @@ fn run(
                      array (`[T; N]`); here, return at the end (declare the result before the loop, assign it \
                      and `break`)",
                 );
-                return (None, HashSet::default());
+                return (None, HashSet::default(), true);
             }
         };
         let vars: Vec<VarId> = (0..n)
@@ -436,6 +436,17 @@ fn run(
         .iter()
         .map(|&v| var_key(&lw.vars[v].ident, v))
         .collect();
+    // The run is final when the next would decide alike: every variable
+    // written active was active throughout (activated before any decision
+    // read it), and no variable a decision asked `written_before` about
+    // turned out written.
+    let settled = lw.written_active.iter().all(|&v| lw.vars[v].active) && {
+        let asked = lw.asked_unwritten.borrow();
+        !lw.vars
+            .iter()
+            .enumerate()
+            .any(|(i, v)| v.written && asked.contains(&var_key(&v.ident, i)))
+    };
     let stmts = lw.stmts.pop().unwrap_or_default();
     for (_, path, alias) in &lw.callees {
         lw.items
@@ -449,7 +460,7 @@ fn run(
         items: lw.items,
         regions: lw.regions,
     });
-    (graph, written)
+    (graph, written, settled)
 }
 
 /// The user's names in scope, innermost last, with an undo journal: a
@@ -563,7 +574,13 @@ struct Lower<'a, 'f> {
     active_vars: &'a HashSet<String>,
     /// Variables written somewhere, as found by the previous run.
     written_before: &'a HashSet<String>,
+    /// Variables written an active value in this run.
     written_active: HashSet<VarId>,
+    /// Variables whose activity a decision read while they were inactive:
+    /// written an active value later, they need another run.
+    seen_inactive: std::cell::RefCell<HashSet<VarId>>,
+    /// Variables `written_before` was asked about and did not hold.
+    asked_unwritten: std::cell::RefCell<HashSet<String>>,
     /// Open loops, innermost last: whether each may `break`.
     loops: Vec<bool>,
     /// Where `return` delivers, when the fn returns early.
@@ -836,7 +853,7 @@ impl Lower<'_, '_> {
 
     fn is_active(&self, v: &Val) -> bool {
         match v {
-            Val::Var(var) | Val::Row(var, _) => self.vars[*var].active,
+            Val::Var(var) | Val::Row(var, _) => self.var_active(*var),
             _ => v.leaves().iter().any(|&n| self.nodes[n].active),
         }
     }
@@ -858,8 +875,39 @@ impl Lower<'_, '_> {
         }
     }
 
-    fn read_var(&mut self, var: VarId, span: Span) -> NodeId {
+    /// Whether a variable is active, as a decision reads it: noted when
+    /// not, since a later active write then needs another run.
+    fn var_active(&self, var: VarId) -> bool {
         let active = self.vars[var].active;
+        if !active {
+            self.seen_inactive.borrow_mut().insert(var);
+        }
+        active
+    }
+
+    /// A variable was written an active value. Where no decision has read
+    /// it inactive yet, it is active from here on, as it would be from its
+    /// declaration in the next run: straight-line code lowers once.
+    fn activate(&mut self, var: VarId) {
+        self.written_active.insert(var);
+        if !self.seen_inactive.borrow().contains(&var) {
+            self.vars[var].active = true;
+        }
+    }
+
+    /// Whether the previous run found the variable written (somewhere,
+    /// maybe later); noted when not.
+    fn written_earlier(&self, var: VarId) -> bool {
+        let key = var_key(&self.vars[var].ident, var);
+        let written = self.written_before.contains(&key);
+        if !written {
+            self.asked_unwritten.borrow_mut().insert(key);
+        }
+        written
+    }
+
+    fn read_var(&mut self, var: VarId, span: Span) -> NodeId {
+        let active = self.var_active(var);
         self.push(Op::ReadVar(var), active, span)
     }
 
@@ -1131,7 +1179,7 @@ impl Lower<'_, '_> {
     fn set_var(&mut self, var: VarId, value: NodeId) {
         self.vars[var].written = true;
         if self.nodes[value].active {
-            self.written_active.insert(var);
+            self.activate(var);
         }
         self.emit(Stmt::Set { var, value });
     }
@@ -1228,7 +1276,7 @@ impl Lower<'_, '_> {
                 for (n, block) in [(t, &mut then_block), (e, &mut else_block)] {
                     if let Some(n) = n {
                         if self.nodes[n].active {
-                            self.written_active.insert(var);
+                            self.activate(var);
                         }
                         block.stmts.push(Stmt::Set { var, value: n });
                     }
@@ -1386,9 +1434,7 @@ impl Lower<'_, '_> {
                 // does not change with its elements.
                 let moving = match &self.nodes[n].op {
                     Op::Const { var_deps, expr, .. } => var_deps.iter().any(|&v| {
-                        self.written_before
-                            .contains(&var_key(&self.vars[v].ident, v))
-                            && !only_lengths(expr, &self.vars[v].ident)
+                        self.written_earlier(v) && !only_lengths(expr, &self.vars[v].ident)
                     }),
                     _ => false,
                 };
@@ -1942,7 +1988,7 @@ impl Lower<'_, '_> {
             let mut index = prefix.clone();
             index.push(k);
             if index.len() == depth {
-                let active = lw.vars[*var].active;
+                let active = lw.var_active(*var);
                 Val::Node(lw.push(Op::ReadIndex { var: *var, index }, active, pat.span()))
             } else {
                 Val::Row(*var, index)
@@ -2146,7 +2192,7 @@ impl Lower<'_, '_> {
                     let var = self.new_var(ident, Shape::Array { depth, zeros }, None);
                     let call = self.make_call(func, &c.args, Some(var), e.span())?;
                     if self.nodes[call].active {
-                        self.written_active.insert(var);
+                        self.activate(var);
                     }
                     self.emit(Stmt::Declare {
                         var,
@@ -2213,8 +2259,8 @@ impl Lower<'_, '_> {
         };
         let ident = self.names.fresh("v", name);
         let var = self.new_var(ident, Shape::Array { depth, zeros }, None);
-        if self.vars[source].active {
-            self.written_active.insert(var);
+        if self.var_active(source) {
+            self.activate(var);
         }
         self.emit(Stmt::Declare {
             var,
@@ -2298,7 +2344,7 @@ impl Lower<'_, '_> {
                 let fill = wrap(value_tokens);
                 let var = self.new_var(ident, Shape::Array { depth, zeros }, None);
                 if self.nodes[value].active {
-                    self.written_active.insert(var);
+                    self.activate(var);
                 }
                 self.emit(Stmt::Declare {
                     var,
@@ -2324,7 +2370,7 @@ impl Lower<'_, '_> {
                 };
                 let var = self.new_var(ident, Shape::Array { depth: 1, zeros }, None);
                 if nodes.iter().any(|&x| self.nodes[x].active) {
-                    self.written_active.insert(var);
+                    self.activate(var);
                 }
                 self.emit(Stmt::Declare {
                     var,
@@ -2397,7 +2443,7 @@ impl Lower<'_, '_> {
                         let ident = self.names.fresh("v", Some(&name));
                         let var = self.new_var(ident, Shape::Scalar, None);
                         if self.nodes[n].active {
-                            self.written_active.insert(var);
+                            self.activate(var);
                         }
                         self.emit(Stmt::Declare {
                             var,
@@ -2835,7 +2881,7 @@ impl Lower<'_, '_> {
         if let Some(&n) = self.reads.get(&key) {
             return Some(Val::Node(n));
         }
-        let active = self.vars[var].active;
+        let active = self.var_active(var);
         let n = self.push(
             Op::ReadIndex {
                 var,
@@ -2990,7 +3036,7 @@ impl Lower<'_, '_> {
             };
             self.vars[var].written = true;
             if self.nodes[value].active {
-                self.written_active.insert(var);
+                self.activate(var);
             }
             if self.vars[var].param.is_some() && !self.vars[var].ident.to_string().is_empty() {
                 // Parameters are borrowed or copied; writing one is allowed only by value.
@@ -3218,10 +3264,7 @@ impl Lower<'_, '_> {
             };
             if is_array {
                 let (var, prefix) = self.array_ref(inner)?;
-                let frozen = self.vars[var].param.is_some()
-                    && !self
-                        .written_before
-                        .contains(&var_key(&self.vars[var].ident, var));
+                let frozen = self.vars[var].param.is_some() && !self.written_earlier(var);
                 if frozen {
                     call_args.push(CallArg::Array {
                         var,
@@ -3266,7 +3309,7 @@ impl Lower<'_, '_> {
         }
         let active = call_args.iter().any(|a| match a {
             CallArg::Value(n) => self.nodes[*n].active,
-            CallArg::Array { var, .. } | CallArg::Snapshot { var, .. } => self.vars[*var].active,
+            CallArg::Array { var, .. } | CallArg::Snapshot { var, .. } => self.var_active(*var),
         });
         let op = Op::Call {
             func: func_tokens,
