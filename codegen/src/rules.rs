@@ -4,7 +4,7 @@
 //! a new `Prim` does not compile until all of them handle it.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, ToTokens};
 
 use crate::graph::Prim;
 
@@ -40,25 +40,36 @@ pub(crate) struct Kept {
 }
 
 impl Kept {
-    fn arg(&self, i: usize) -> TokenStream {
-        // lower.rs gives every primitive its arity, so this is never empty.
-        self.args.get(i).cloned().unwrap_or_default()
-    }
     fn lit(&self, v: TokenStream) -> TokenStream {
         let t = &self.float;
         quote!(::tapeless::__private::lit::<#t>(#v))
     }
-    fn one(&self) -> TokenStream {
-        let t = &self.float;
-        quote!(::tapeless::__private::one::<#t>())
+}
+
+/// `::tapeless::__private`, written where a rule interpolates it: a rule
+/// builds no stream for it to be copied from (rules run once per node, and
+/// the pipeline's cost is mostly tokens made and copied).
+struct Private;
+
+impl ToTokens for Private {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(quote!(::tapeless::__private));
+    }
+}
+
+/// `one::<T>()`, written where interpolated, like [`Private`].
+struct One<'a>(&'a TokenStream);
+
+impl ToTokens for One<'_> {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let t = self.0;
+        tokens.extend(quote!(::tapeless::__private::one::<#t>()));
     }
 }
 
 /// The forward computation of `prim` on its inputs.
 pub(crate) fn forward(prim: Prim, a: &[TokenStream]) -> TokenStream {
-    let x = a.first().cloned().unwrap_or_default();
-    let y = a.get(1).cloned().unwrap_or_default();
-    let z = a.get(2).cloned().unwrap_or_default();
+    let (x, y, z) = (a.first(), a.get(1), a.get(2));
     match prim {
         Prim::Add => quote!(#x + #y),
         Prim::Sub => quote!(#x - #y),
@@ -127,9 +138,9 @@ pub(crate) fn keep(prim: Prim) -> Keep {
 /// The pullback of `prim`: one [`Local`] per input, in order.
 pub(crate) fn pullback(prim: Prim, v: &Kept) -> Vec<Local> {
     use Local::{Expr as E, Neg, Same, Zero};
-    let (g, y, one) = (&v.g, &v.out, v.one());
-    let (a, b, c) = (v.arg(0), v.arg(1), v.arg(2));
-    let p = quote!(::tapeless::__private);
+    let (g, y, one, p) = (&v.g, &v.out, One(&v.float), Private);
+    // lower.rs gives every primitive its arity: an input is never missing.
+    let (a, b, c) = (v.args.first(), v.args.get(1), v.args.get(2));
     match prim {
         // add distributes
         Prim::Add => vec![Same, Same],
