@@ -1046,12 +1046,11 @@ impl Forward<'_> {
                 quote!(let #ident = #whole.#index;)
             }
         };
-        let save = if save {
-            self.save(id)
-        } else {
-            TokenStream::new()
-        };
-        quote!(#bind #save)
+        let mut bind = bind;
+        if save {
+            bind.extend(self.save(id));
+        }
+        bind
     }
 
     fn stmt(&self, s: &Stmt) -> TokenStream {
@@ -1097,12 +1096,13 @@ impl Forward<'_> {
             }
             Stmt::If { cond, then, els } => {
                 let c = node_tokens(&g.nodes[*cond]);
-                let then = self.block(then);
+                let then = braced(self.block(then));
                 let els = self.block(els);
                 if els.iter().all(TokenStream::is_empty) {
-                    quote!(if #c { #(#then)* })
+                    quote!(if #c #then)
                 } else {
-                    quote!(if #c { #(#then)* } else { #(#els)* })
+                    let els = braced(els);
+                    quote!(if #c #then else #els)
                 }
             }
             Stmt::Loop(l) => self.for_loop(l),
@@ -1118,7 +1118,9 @@ impl Forward<'_> {
         let counter = l.counter.as_ref().map(|(c, _)| c);
         let count_decl = counter.map(|c| quote!(let mut #c = 0usize;));
         let count_step = counter.map(|c| quote!(#c += 1;));
+        let save_item = l.header.as_ref().map(|h| self.save(h.item));
         let body = self.block(&l.body);
+        let body = braced(count_step.into_iter().chain(save_item).chain(body));
         // Tapes of this loop nest are sized once, before the outermost loop.
         let outermost = !within_loop(g, g.regions[l.body.id].parent);
         let reserve = if outermost {
@@ -1130,24 +1132,16 @@ impl Forward<'_> {
             Some(h) => {
                 let item = &g.nodes[h.item].ident;
                 let iter = node_tokens(&g.nodes[h.iter]);
-                let save = self.save(h.item);
                 quote! {
                     #(#reserve)*
                     #count_decl
-                    for #item in #iter {
-                        #count_step
-                        #save
-                        #(#body)*
-                    }
+                    for #item in #iter #body
                 }
             }
             None => quote! {
                 #(#reserve)*
                 #count_decl
-                loop {
-                    #count_step
-                    #(#body)*
-                }
+                loop #body
             },
         }
     }
@@ -1202,16 +1196,20 @@ impl Forward<'_> {
         };
         let item = &g.nodes[h.item].ident;
         let iter = node_tokens(&g.nodes[h.iter]);
+        let seeded = quote!(let mut #seed = ::tapeless::__private::one::<#float>(););
+        let spent = quote!(::tapeless::__private::spent(#seed););
+        let body = braced(
+            reset
+                .into_iter()
+                .chain(body)
+                .chain(cursors)
+                .chain([seeded])
+                .chain(backward.iter().cloned())
+                .chain([spent]),
+        );
         quote! {
             #(#before)*
-            for #item in #iter {
-                #(#reset)*
-                #(#body)*
-                #(#cursors)*
-                let mut #seed = ::tapeless::__private::one::<#float>();
-                #(#backward)*
-                ::tapeless::__private::spent(#seed);
-            }
+            for #item in #iter #body
         }
     }
 
@@ -1678,7 +1676,7 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
     };
     BackwardPass {
         dout_pat,
-        body: quote!(#(#cursors)* #(#body)*),
+        body: cursors.into_iter().chain(body).collect(),
         grads,
         positional,
         needed: f.params.iter().map(|p| p.diff).collect(),
@@ -2522,7 +2520,8 @@ impl Backward<'_, '_> {
                     inside.extend(reversed);
                     if i == *lo {
                         if !inside.is_empty() {
-                            out.push(quote!(if #test { #(#inside)* }));
+                            let inside = braced(std::mem::take(inside));
+                            out.push(quote!(if #test #inside));
                         }
                         cone = None;
                     }
@@ -2759,12 +2758,13 @@ impl Backward<'_, '_> {
                     return vec![];
                 }
                 let c = node_tokens(&g.nodes[*cond]);
-                let then = self.block(then);
+                let then = braced(self.block(then));
                 let els = self.block(els);
                 if els.is_empty() {
-                    vec![quote!(if #c { #(#then)* })]
+                    vec![quote!(if #c #then)]
                 } else {
-                    vec![quote!(if #c { #(#then)* } else { #(#els)* })]
+                    let els = braced(els);
+                    vec![quote!(if #c #then else #els)]
                 }
             }
             Stmt::Loop(l) if self.plan.fused.contains_key(&l.body.id) && !self.fusing => {
@@ -2944,7 +2944,8 @@ impl Backward<'_, '_> {
                             shift,
                             flush,
                         } = carries;
-                        let looped = quote!(#(#decls)* for #item in (#iter).rev() { #(#body)* #(#shift)* } #(#flush)*);
+                        let body = braced(body.into_iter().chain(shift));
+                        let looped = quote!(#(#decls)* for #item in (#iter).rev() #body #(#flush)*);
                         if sliced.is_empty() {
                             quote!(#(#bound)* #looped)
                         } else {
@@ -2962,7 +2963,8 @@ impl Backward<'_, '_> {
                     }
                     (_, Some((_, count))) => {
                         let n = node_tokens(&g.nodes[*count]);
-                        quote!(#(#bound)* for _ in 0..#n { #(#body)* })
+                        let body = braced(body);
+                        quote!(#(#bound)* for _ in 0..#n #body)
                     }
                     (None, None) => return vec![],
                 };
@@ -3032,7 +3034,8 @@ impl Backward<'_, '_> {
         if adds.is_empty() {
             return vec![];
         }
-        vec![quote!(if #scale != #zero { #(#adds)* })]
+        let adds = braced(adds);
+        vec![quote!(if #scale != #zero #adds)]
     }
 
     /// The reverse of `place = value`: `value` gets the place's adjoint, which
@@ -3470,6 +3473,14 @@ fn add_scaled(
     };
     let inner = add_scaled(&inner_t, &inner_s, scale, depth - 1, generic);
     quote!(for (#t, #s) in #target.iter_mut().zip(#source.iter()) { #inner })
+}
+
+/// Statements in braces, moved in: interpolated, a group is one token, so
+/// the statements are not copied again at each enclosing block (copying a
+/// stream copies its tokens, and most of the pipeline's time was tokens
+/// made and copied).
+fn braced(stmts: impl IntoIterator<Item = TokenStream>) -> Group {
+    Group::new(Delimiter::Brace, stmts.into_iter().collect())
 }
 
 pub(crate) fn forward_name(f: &Function) -> Ident {
