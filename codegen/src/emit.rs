@@ -623,6 +623,7 @@ fn forward(
         plan: &plan,
         float: f.float.to_token_stream(),
         fused,
+        tapes_within: Default::default(),
     };
     let storage = fw.storage_decls();
     let stmts = fw.block(&g.body);
@@ -851,9 +852,11 @@ struct Forward<'a> {
     float: TokenStream,
     /// The backward of each fused loop's iteration (see [`crate::fuse`]).
     fused: HashMap<RegionId, Vec<TokenStream>>,
+    /// [`Forward::tapes_by_region`], made at the first loop.
+    tapes_within: std::cell::OnceCell<HashMap<RegionId, Vec<(RegionId, &'a Ident, usize)>>>,
 }
 
-impl Forward<'_> {
+impl<'a> Forward<'a> {
     /// Tapes and slots, declared once at the top.
     fn storage_decls(&self) -> Vec<TokenStream> {
         let mut out = Vec::new();
@@ -1217,6 +1220,29 @@ impl Forward<'_> {
     /// whose body is `outer`, with `n` the product of the trip counts known
     /// before it.
     fn reserve(&self, outer: RegionId) -> Vec<TokenStream> {
+        let tapes = self.tapes_within.get_or_init(|| self.tapes_by_region());
+        let Some(tapes) = tapes.get(&outer) else {
+            return vec![];
+        };
+        let g = self.g;
+        tapes
+            .iter()
+            .filter_map(|&(r, t, order)| {
+                let n = self.capacity(r, outer)?;
+                Some(if order < g.nodes.len() && self.exact(order) {
+                    let float = &self.float;
+                    quote!(#t.resize(#n, ::tapeless::__private::zero::<#float>());)
+                } else {
+                    quote!(#t.reserve(#n);)
+                })
+            })
+            .collect()
+    }
+
+    /// Every tape under each region (its own and its nested regions'), in
+    /// one order: once per expansion, not once per loop (sorting all tapes
+    /// for each of a long fn's loops was quadratic).
+    fn tapes_by_region(&self) -> HashMap<RegionId, Vec<(RegionId, &'a Ident, usize)>> {
         let g = self.g;
         let mut tapes: Vec<(RegionId, &Ident, usize)> = Vec::new();
         for (id, (t, _)) in &self.plan.tape {
@@ -1234,19 +1260,18 @@ impl Forward<'_> {
             }
         }
         tapes.sort_by_key(|(_, _, order)| *order);
-        tapes
-            .into_iter()
-            .filter(|(r, _, _)| within(g, *r, outer))
-            .filter_map(|(r, t, order)| {
-                let n = self.capacity(r, outer)?;
-                Some(if order < g.nodes.len() && self.exact(order) {
-                    let float = &self.float;
-                    quote!(#t.resize(#n, ::tapeless::__private::zero::<#float>());)
-                } else {
-                    quote!(#t.reserve(#n);)
-                })
-            })
-            .collect()
+        let mut by_region: HashMap<RegionId, Vec<(RegionId, &Ident, usize)>> = HashMap::default();
+        for tape in tapes {
+            let mut r = tape.0;
+            loop {
+                by_region.entry(r).or_default().push(tape);
+                if r == 0 {
+                    break;
+                }
+                r = g.regions[r].parent;
+            }
+        }
+        by_region
     }
 
     /// A tape of floats whose length is known before its loop nest starts:
