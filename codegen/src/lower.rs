@@ -2604,7 +2604,7 @@ impl Lower<'_, '_> {
                 var_deps,
             },
             false,
-            e.span(),
+            parse::first_span(e),
         )
     }
 
@@ -2636,7 +2636,7 @@ impl Lower<'_, '_> {
         if !reads.is_empty() {
             let mut map = HashMap::default();
             for var in reads {
-                let n = self.read_var(var, e.span());
+                let n = self.read_var(var, parse::first_span(&e));
                 deps.push(n);
                 map.insert(
                     self.vars[var].ident.to_string(),
@@ -2696,7 +2696,7 @@ impl Lower<'_, '_> {
         }
         if let Expr::Path(p) = e {
             if let Some(id) = p.path.get_ident() {
-                if let Some(v) = self.resolve(&id.to_string(), e.span()) {
+                if let Some(v) = self.resolve(&id.to_string(), parse::first_span(e)) {
                     return Some(v);
                 }
             }
@@ -2746,7 +2746,11 @@ impl Lower<'_, '_> {
             Expr::Unary(u) => match u.op {
                 UnOp::Neg(_) => {
                     let a = self.scalar(&u.expr)?;
-                    Some(Val::Node(self.prim(Prim::Neg, vec![a], e.span())))
+                    Some(Val::Node(self.prim(
+                        Prim::Neg,
+                        vec![a],
+                        parse::first_span(e),
+                    )))
                 }
                 UnOp::Not(_) => Some(Val::Node(self.opaque(e))),
                 // `*v` of a loop item: the item is a value already.
@@ -2888,7 +2892,7 @@ impl Lower<'_, '_> {
                 index: key.1.clone(),
             },
             active,
-            e.span(),
+            parse::first_span(e),
         );
         self.reads.insert(key, n);
         Some(Val::Node(n))
@@ -2970,7 +2974,11 @@ impl Lower<'_, '_> {
                 if is_one(&b.left) && !self.touches_active(&b.left) =>
             {
                 let r = self.scalar(&b.right)?;
-                Some(Val::Node(self.prim(Prim::Recip, vec![r], e.span())))
+                Some(Val::Node(self.prim(
+                    Prim::Recip,
+                    vec![r],
+                    parse::first_span(e),
+                )))
             }
             (Some(prim), _) => {
                 let l = if compound {
@@ -2979,7 +2987,7 @@ impl Lower<'_, '_> {
                     self.scalar(&b.left)
                 };
                 let r = self.scalar(&b.right);
-                let n = self.prim(prim, vec![l?, r?], e.span());
+                let n = self.prim(prim, vec![l?, r?], parse::first_span(e));
                 if compound {
                     self.assign(&b.left, Val::Node(n));
                     return Some(Val::Tuple(vec![]));
@@ -3108,12 +3116,12 @@ impl Lower<'_, '_> {
             Some(Method::Prim(prim, arity)) if arity == args.len() => {
                 let vals: Vec<Option<NodeId>> = args.iter().map(|a| self.scalar(a)).collect();
                 let vals = vals.into_iter().collect::<Option<Vec<_>>>()?;
-                Some(Val::Node(self.prim(prim, vals, whole.span())))
+                Some(Val::Node(self.prim(prim, vals, parse::first_span(whole))))
             }
             Some(Method::SinCos) if args.len() == 1 => {
                 let x = self.scalar(args[0])?;
-                let s = self.prim(Prim::Sin, vec![x], whole.span());
-                let c = self.prim(Prim::Cos, vec![x], whole.span());
+                let s = self.prim(Prim::Sin, vec![x], parse::first_span(whole));
+                let c = self.prim(Prim::Cos, vec![x], parse::first_span(whole));
                 Some(Val::Tuple(vec![Val::Node(s), Val::Node(c)]))
             }
             Some(Method::Identity) if args.len() == 1 => self.expr(args[0]),
@@ -3174,7 +3182,8 @@ impl Lower<'_, '_> {
             return self.call_method(&last.ident, &last.ident.to_string(), &args, e);
         }
         // Another `#[differentiable]` fn, or a toolkit fn: through its protocol.
-        self.make_call(func, &c.args, None, e.span()).map(Val::Node)
+        self.make_call(func, &c.args, None, parse::first_span(e))
+            .map(Val::Node)
     }
 
     /// A call node and its pullback node; `result` is the array variable the

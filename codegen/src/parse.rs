@@ -967,6 +967,33 @@ pub(crate) fn bindings(pat: &Pat) -> Vec<String> {
     n.0
 }
 
+/// The span `Spanned::span` gives an expression on stable Rust (where
+/// spans do not join: its first token's), found without printing the
+/// expression to tokens first. Lowering asks for one per node, and printing
+/// a nested expression for each of its parts cost the pipeline a tenth of
+/// its time.
+pub(crate) fn first_span(e: &Expr) -> proc_macro2::Span {
+    use syn::spanned::Spanned;
+    match e {
+        Expr::Binary(b) if b.attrs.is_empty() => first_span(&b.left),
+        Expr::MethodCall(m) if m.attrs.is_empty() => first_span(&m.receiver),
+        Expr::Call(c) if c.attrs.is_empty() => first_span(&c.func),
+        Expr::Index(x) if x.attrs.is_empty() => first_span(&x.expr),
+        Expr::Field(f) if f.attrs.is_empty() => first_span(&f.base),
+        Expr::Cast(c) if c.attrs.is_empty() => first_span(&c.expr),
+        Expr::Paren(p) if p.attrs.is_empty() => p.paren_token.span.join(),
+        Expr::Lit(l) if l.attrs.is_empty() => l.lit.span(),
+        Expr::Path(p) if p.attrs.is_empty() && p.qself.is_none() => match &p.path.leading_colon {
+            Some(c) => c.spans[0],
+            None => match p.path.segments.first() {
+                Some(s) => s.ident.span(),
+                None => e.span(),
+            },
+        },
+        _ => e.span(),
+    }
+}
+
 /// The names of a path's segments (`std::array::from_fn`: `std`,
 /// `array`, `from_fn`).
 pub(crate) fn segment_names(path: &syn::Path) -> Vec<String> {
