@@ -846,6 +846,9 @@ pub(crate) fn protocol_return(f: &Function) -> TokenStream {
     quote!((#out, impl Fn(#out, (#(#types,)*), &[bool]) -> (#(#grads,)*) + use<#(#owned),*>))
 }
 
+/// Tapes (region, name, order) under each region.
+type TapesByRegion<'a> = HashMap<RegionId, Vec<(RegionId, &'a Ident, usize)>>;
+
 struct Forward<'a> {
     g: &'a Graph,
     plan: &'a Plan,
@@ -853,7 +856,7 @@ struct Forward<'a> {
     /// The backward of each fused loop's iteration (see [`crate::fuse`]).
     fused: HashMap<RegionId, Vec<TokenStream>>,
     /// [`Forward::tapes_by_region`], made at the first loop.
-    tapes_within: std::cell::OnceCell<HashMap<RegionId, Vec<(RegionId, &'a Ident, usize)>>>,
+    tapes_within: std::cell::OnceCell<TapesByRegion<'a>>,
 }
 
 impl<'a> Forward<'a> {
@@ -1242,7 +1245,7 @@ impl<'a> Forward<'a> {
     /// Every tape under each region (its own and its nested regions'), in
     /// one order: once per expansion, not once per loop (sorting all tapes
     /// for each of a long fn's loops was quadratic).
-    fn tapes_by_region(&self) -> HashMap<RegionId, Vec<(RegionId, &'a Ident, usize)>> {
+    fn tapes_by_region(&self) -> TapesByRegion<'a> {
         let g = self.g;
         let mut tapes: Vec<(RegionId, &Ident, usize)> = Vec::new();
         for (id, (t, _)) in &self.plan.tape {
@@ -1260,7 +1263,7 @@ impl<'a> Forward<'a> {
             }
         }
         tapes.sort_by_key(|(_, _, order)| *order);
-        let mut by_region: HashMap<RegionId, Vec<(RegionId, &Ident, usize)>> = HashMap::default();
+        let mut by_region: TapesByRegion = HashMap::default();
         for tape in tapes {
             let mut r = tape.0;
             loop {
