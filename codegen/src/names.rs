@@ -34,7 +34,8 @@ impl Names {
     fn claim(&mut self, base: String, sep: &str) -> Ident {
         // Start where the last claim of this base stopped: the n-th
         // temporary costs O(1), not O(n).
-        let mut n = self.next.get(&base).copied().unwrap_or(0);
+        let next = self.next.get_mut(&base);
+        let mut n = next.as_deref().copied().unwrap_or(0);
         let numbered = |n: usize| format!("{base}{sep}{}", n + usize::from(sep.is_empty()));
         let mut name = if n == 0 && !sep.is_empty() {
             base.clone()
@@ -45,9 +46,15 @@ impl Names {
             n += 1;
             name = numbered(n);
         }
-        self.next.insert(base, n + 1);
-        self.taken.insert(name.clone());
-        Ident::new(&name, Span::mixed_site())
+        match next {
+            Some(next) => *next = n + 1,
+            None => {
+                self.next.insert(base, n + 1);
+            }
+        }
+        let ident = Ident::new(&name, Span::mixed_site());
+        self.taken.insert(name);
+        ident
     }
 
     /// The adjoint name that goes with a value: `x` -> `__tl_d_x`,
