@@ -35,7 +35,7 @@ use crate::analyse::{Analysis, CarryKind, Mode, Storage};
 use crate::graph::{
     within, Block, CallArg, Graph, Init, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId,
 };
-use crate::lower::node_tokens;
+use crate::lower::{node_ref, node_tokens};
 use crate::names::{self, Names};
 use crate::parse::{Function, Holds, Output};
 use crate::rules::{self, Kept, Local};
@@ -422,7 +422,7 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
                 Stmt::Loop(l) => {
                     let hint = match &l.header {
                         Some(h) => {
-                            let iter = node_tokens(&g.nodes[h.iter]);
+                            let iter = node_ref(&g.nodes[h.iter]);
                             quote!(::tapeless::__private::trip_hint(&(#iter)))
                         }
                         None => TokenStream::new(),
@@ -1007,8 +1007,7 @@ impl<'a> Forward<'a> {
                 quote!(let #ident #ty = #expr;)
             }
             Op::Prim { prim, args } => {
-                let args: Vec<TokenStream> =
-                    args.iter().map(|&n| node_tokens(&g.nodes[n])).collect();
+                let args: Vec<_> = args.iter().map(|&n| node_ref(&g.nodes[n])).collect();
                 let value = rules::forward(*prim, &args);
                 // Type errors in the forward point at the user's expression.
                 quote_spanned!(node.span=> let #ident = #value;)
@@ -1067,7 +1066,7 @@ impl<'a> Forward<'a> {
                 let decl = self.var_decl(*var);
                 match init {
                     Init::Value(n) => {
-                        let v = node_tokens(&g.nodes[*n]);
+                        let v = node_ref(&g.nodes[*n]);
                         quote!(let #decl = #v;)
                     }
                     Init::Deferred => {
@@ -1081,7 +1080,7 @@ impl<'a> Forward<'a> {
                     Init::Fill { fill, .. } => quote!(let #decl = #fill;),
                     Init::Copy { expr, .. } => quote!(let #decl = #expr;),
                     Init::Elems { values, vec } => {
-                        let vs = values.iter().map(|&n| node_tokens(&g.nodes[n]));
+                        let vs = values.iter().map(|&n| node_ref(&g.nodes[n]));
                         if *vec {
                             quote!(let #decl = ::tapeless::__private::vec![#(#vs),*];)
                         } else {
@@ -1092,16 +1091,16 @@ impl<'a> Forward<'a> {
             }
             Stmt::Set { var, value } => {
                 let id = &g.vars[*var].ident;
-                let v = node_tokens(&g.nodes[*value]);
+                let v = node_ref(&g.nodes[*value]);
                 quote!(#id = #v;)
             }
             Stmt::Store { var, index, value } => {
                 let place = place(g, *var, index);
-                let v = node_tokens(&g.nodes[*value]);
+                let v = node_ref(&g.nodes[*value]);
                 quote!(#place = #v;)
             }
             Stmt::If { cond, then, els } => {
-                let c = node_tokens(&g.nodes[*cond]);
+                let c = node_ref(&g.nodes[*cond]);
                 let then = braced(self.block(then));
                 let els = self.block(els);
                 if els.iter().all(TokenStream::is_empty) {
@@ -1137,7 +1136,7 @@ impl<'a> Forward<'a> {
         match &l.header {
             Some(h) => {
                 let item = &g.nodes[h.item].ident;
-                let iter = node_tokens(&g.nodes[h.iter]);
+                let iter = node_ref(&g.nodes[h.iter]);
                 quote! {
                     #(#reserve)*
                     #count_decl
@@ -1201,7 +1200,7 @@ impl<'a> Forward<'a> {
             return TokenStream::new();
         };
         let item = &g.nodes[h.item].ident;
-        let iter = node_tokens(&g.nodes[h.iter]);
+        let iter = node_ref(&g.nodes[h.iter]);
         let seeded = quote!(let mut #seed = ::tapeless::__private::one::<#float>(););
         let spent = quote!(::tapeless::__private::spent(#seed););
         let body = braced(
@@ -1460,13 +1459,13 @@ fn may_break(s: &Stmt) -> bool {
 /// `a[i][j]`.
 fn place(g: &Graph, var: VarId, index: &[NodeId]) -> TokenStream {
     let base = &g.vars[var].ident;
-    let index = index.iter().map(|&i| node_tokens(&g.nodes[i]));
+    let index = index.iter().map(|&i| node_ref(&g.nodes[i]));
     quote!(#base #([#index])*)
 }
 
 fn adjoint_place(plan: &Plan, g: &Graph, var: VarId, index: &[NodeId]) -> TokenStream {
     let base = &plan.var_adjoint[var];
-    let index = index.iter().map(|&i| node_tokens(&g.nodes[i]));
+    let index = index.iter().map(|&i| node_ref(&g.nodes[i]));
     quote!(#base #([#index])*)
 }
 
@@ -1854,7 +1853,7 @@ fn fused_backwards(
 /// An element of a slice a loop's reversal bound (see [`Slice`]): at the
 /// item, less the range's start where the slice begins there.
 fn slice_at(name: &Ident, item: NodeId, start: Option<&Ident>, g: &Graph) -> TokenStream {
-    let i = node_tokens(&g.nodes[item]);
+    let i = node_ref(&g.nodes[item]);
     match start {
         Some(s) => quote!(#name[#i - #s]),
         None => quote!(#name[#i]),
@@ -1951,7 +1950,7 @@ impl Backward<'_, '_> {
             if let (Some(row), false) = (self.rows.get_mut(&(v, *first)), rest.is_empty()) {
                 row.d_used = true;
                 let (d, g) = (&row.d, self.g);
-                let rest = rest.iter().map(|&i| node_tokens(&g.nodes[i]));
+                let rest = rest.iter().map(|&i| node_ref(&g.nodes[i]));
                 return quote!(#d #([#rest])*);
             }
         }
@@ -1974,7 +1973,7 @@ impl Backward<'_, '_> {
                 if row.value_ok && !rest.is_empty() {
                     row.value_used = true;
                     let (r, g) = (&row.value, self.g);
-                    let rest = rest.iter().map(|&i| node_tokens(&g.nodes[i]));
+                    let rest = rest.iter().map(|&i| node_ref(&g.nodes[i]));
                     return quote!(#r #([#rest])*);
                 }
             }
@@ -2457,8 +2456,8 @@ impl Backward<'_, '_> {
                             out.push(quote!(let #ident = #v;));
                         }
                         Op::Prim { prim, args } => {
-                            let args: Vec<TokenStream> =
-                                args.iter().map(|&n| node_tokens(&g.nodes[n])).collect();
+                            let args: Vec<_> =
+                                args.iter().map(|&n| node_ref(&g.nodes[n])).collect();
                             let value = rules::forward(*prim, &args);
                             out.push(quote!(let #ident = #value;));
                         }
@@ -2785,7 +2784,7 @@ impl Backward<'_, '_> {
                 if !self.a.work[then.id] && !self.a.work[els.id] {
                     return vec![];
                 }
-                let c = node_tokens(&g.nodes[*cond]);
+                let c = node_ref(&g.nodes[*cond]);
                 let then = braced(self.block(then));
                 let els = self.block(els);
                 if els.is_empty() {
@@ -2931,7 +2930,7 @@ impl Backward<'_, '_> {
                         continue;
                     };
                     let (var, first) = key;
-                    let i = node_tokens(&g.nodes[first]);
+                    let i = node_ref(&g.nodes[first]);
                     let r = Ident::new("__tl_r", Span::mixed_site());
                     if row.sliced {
                         if row.d_used {
@@ -2966,7 +2965,7 @@ impl Backward<'_, '_> {
                 let reversed = match (&l.header, &l.counter) {
                     (Some(h), None) => {
                         let item = &g.nodes[h.item].ident;
-                        let iter = node_tokens(&g.nodes[h.iter]);
+                        let iter = node_ref(&g.nodes[h.iter]);
                         let Carried {
                             decls,
                             shift,
@@ -2990,7 +2989,7 @@ impl Backward<'_, '_> {
                         }
                     }
                     (_, Some((_, count))) => {
-                        let n = node_tokens(&g.nodes[*count]);
+                        let n = node_ref(&g.nodes[*count]);
                         let body = braced(body);
                         quote!(#(#bound)* for _ in 0..#n #body)
                     }
@@ -3283,10 +3282,10 @@ impl Backward<'_, '_> {
         match &node.op {
             Op::Prim { prim, args } => {
                 let kept = Kept {
-                    args: args.iter().map(|&n| node_tokens(&g.nodes[n])).collect(),
-                    out: node_tokens(node),
-                    g: adj.clone(),
-                    float: self.float.clone(),
+                    args: args.iter().map(|&n| node_ref(&g.nodes[n])).collect(),
+                    out: node_ref(node),
+                    g: &adj,
+                    float: &self.float,
                 };
                 let mut out = Vec::new();
                 for (&arg, local) in args.iter().zip(rules::pullback(*prim, &kept)) {
@@ -3337,7 +3336,7 @@ impl Backward<'_, '_> {
         let g = self.g;
         let zero = self.zero();
         let item = node_tokens(&g.nodes[h.item]);
-        let iter = node_tokens(&g.nodes[h.iter]);
+        let iter = node_ref(&g.nodes[h.iter]);
         let first = self.names.local("first").to_token_stream();
         let mut window_flush = Vec::new();
         for c in carries {

@@ -3449,11 +3449,34 @@ fn captures_names(fmt: &str) -> bool {
 
 /// A node's value in generated code: its local, or an inline constant.
 pub(crate) fn node_tokens(node: &Node) -> TokenStream {
+    node_ref(node).to_token_stream()
+}
+
+/// The tokens that stand for a node, written where they are interpolated
+/// (no stream made, then copied): its name, or an inline constant's
+/// expression.
+pub(crate) fn node_ref(node: &Node) -> NodeRef<'_> {
     match &node.op {
         Op::Const {
             expr, inline: true, ..
-        } => expr.clone(),
-        _ => node.ident.to_token_stream(),
+        } => NodeRef::Expr(expr),
+        _ => NodeRef::Name(&node.ident),
+    }
+}
+
+/// See [`node_ref`].
+#[derive(Clone, Copy)]
+pub(crate) enum NodeRef<'a> {
+    Name(&'a Ident),
+    Expr(&'a TokenStream),
+}
+
+impl ToTokens for NodeRef<'_> {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            NodeRef::Name(id) => id.to_tokens(tokens),
+            NodeRef::Expr(e) => e.to_tokens(tokens),
+        }
     }
 }
 

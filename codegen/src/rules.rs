@@ -31,17 +31,18 @@ pub(crate) enum Local {
 }
 
 /// The tokens a pullback may read: the inputs, the output, the upstream
-/// gradient, and the float type (for constants).
-pub(crate) struct Kept {
-    pub args: Vec<TokenStream>,
-    pub out: TokenStream,
-    pub g: TokenStream,
-    pub float: TokenStream,
+/// gradient, and the float type (for constants). The inputs and output are
+/// whatever writes their tokens (a node's name, by reference).
+pub(crate) struct Kept<'a, A> {
+    pub args: Vec<A>,
+    pub out: A,
+    pub g: &'a TokenStream,
+    pub float: &'a TokenStream,
 }
 
-impl Kept {
+impl<A> Kept<'_, A> {
     fn lit(&self, v: TokenStream) -> TokenStream {
-        let t = &self.float;
+        let t = self.float;
         quote!(::tapeless::__private::lit::<#t>(#v))
     }
 }
@@ -68,7 +69,7 @@ impl ToTokens for One<'_> {
 }
 
 /// The forward computation of `prim` on its inputs.
-pub(crate) fn forward(prim: Prim, a: &[TokenStream]) -> TokenStream {
+pub(crate) fn forward<A: ToTokens>(prim: Prim, a: &[A]) -> TokenStream {
     let (x, y, z) = (a.first(), a.get(1), a.get(2));
     match prim {
         Prim::Add => quote!(#x + #y),
@@ -136,9 +137,9 @@ pub(crate) fn keep(prim: Prim) -> Keep {
 }
 
 /// The pullback of `prim`: one [`Local`] per input, in order.
-pub(crate) fn pullback(prim: Prim, v: &Kept) -> Vec<Local> {
+pub(crate) fn pullback<A: ToTokens>(prim: Prim, v: &Kept<A>) -> Vec<Local> {
     use Local::{Expr as E, Neg, Same, Zero};
-    let (g, y, one, p) = (&v.g, &v.out, One(&v.float), Private);
+    let (g, y, one, p) = (v.g, &v.out, One(v.float), Private);
     // lower.rs gives every primitive its arity: an input is never missing.
     let (a, b, c) = (v.args.first(), v.args.get(1), v.args.get(2));
     match prim {
@@ -276,8 +277,8 @@ fn flows_uncached(prim: Prim, i: usize) -> bool {
     let placeholder = Kept {
         args: vec![quote!(a), quote!(b), quote!(c)],
         out: quote!(y),
-        g: quote!(g),
-        float: quote!(T),
+        g: &quote!(g),
+        float: &quote!(T),
     };
     !matches!(
         pullback(prim, &placeholder).get(i),
@@ -293,8 +294,8 @@ mod tests {
         let kept = Kept {
             args: vec![quote!(a), quote!(b), quote!(c)],
             out: quote!(y),
-            g: quote!(g),
-            float: quote!(T),
+            g: &quote!(g),
+            float: &quote!(T),
         };
         pullback(prim, &kept).len()
     }
@@ -322,8 +323,8 @@ mod tests {
             let kept = Kept {
                 args: vec![quote!(a), quote!(b), quote!(c)],
                 out: quote!(y),
-                g: quote!(g),
-                float: quote!(T),
+                g: &quote!(g),
+                float: &quote!(T),
             };
             let text: String = pullback(prim, &kept)
                 .iter()
