@@ -971,7 +971,7 @@ impl Lower<'_, '_> {
                                     .any(|p| self.control_writes.assigned(p.stmts, n))
                             });
                     if let Some(v) = self.let_value(&init.expr, &local.pat) {
-                        let row_ref = matches!(v, Val::Row(..))
+                        let row_ref = matches!(v, Val::Row(..) | Val::Var(_))
                             && matches!(strip_parens(&init.expr), Expr::Reference(_));
                         for name in bindings(&local.pat) {
                             if row_ref {
@@ -2700,6 +2700,20 @@ impl Lower<'_, '_> {
                     return Some(v);
                 }
             }
+        }
+        // A borrowed array (`let r = &c;`) is the array (`r` is then bound
+        // by reference, see `ref_rows`); a borrowed constant stays a borrow
+        // of it, in the forward and in the pullback.
+        if let Expr::Reference(r) = strip_parens(e) {
+            if let (None, Expr::Path(p)) = (r.mutability, strip_parens(&r.expr)) {
+                let name = p.path.get_ident().map(|id| id.to_string());
+                if let Some(v @ Val::Var(_)) = name.and_then(|n| self.lookup(&n)) {
+                    return Some(v.clone());
+                }
+            }
+        }
+        if let Some(n) = self.borrowed_constant(e) {
+            return Some(Val::Node(n));
         }
         // (`has_block` also sees a macro or an assignment at the top.)
         if !self.touches_active(e) && !has_block(e) {

@@ -1,0 +1,94 @@
+//! Arrays bound by reference (`let r = &c;`) and passed on, read, walked
+//! and measured through the reference, as users write them: a constant
+//! array the fn made, a differentiated array the fn made, a parameter
+//! slice, and a fixed-size parameter. Checked against finite differences in
+//! f64 and f32 at random points.
+
+mod common;
+
+use common::{assert_gradient, cast, tolerance, Rng};
+use tapeless::{differentiable, Float};
+
+#[differentiable]
+fn weighted<T: Float>(v: &[T], k: T) -> T {
+    let mut s = T::zero();
+    for &x in v {
+        s = s + x * k;
+    }
+    s
+}
+
+/// A constant array borrowed: passed on, indexed, measured.
+#[differentiable]
+fn borrowed_constant<T: Float>(t: T) -> T {
+    let c = vec![T::one(), T::from(2.0).unwrap(), T::from(3.0).unwrap()];
+    let r = &c;
+    weighted(r, t) * t + r[1] * t.sin() + T::from(r.len()).unwrap() * t
+}
+
+/// A differentiated array borrowed: walked, folded, passed on (and the
+/// array itself too), indexed.
+#[differentiable]
+fn borrowed_active<T: Float>(t: T, w: &[T]) -> T {
+    let c: Vec<T> = w.iter().map(|&x| x * x).collect();
+    let r = &c;
+    let mut acc = T::zero();
+    for &v in r {
+        acc = acc + v * t;
+    }
+    let s = r.iter().fold(T::zero(), |a, &v| a + v.sin());
+    weighted(r, t) + weighted(&c, t) + acc + s * r[0]
+}
+
+/// A parameter slice borrowed again, data outside `wrt`.
+#[differentiable(wrt(t))]
+fn borrowed_data<T: Float>(t: T, w: &[T]) -> T {
+    let r = &w;
+    weighted(r, t) * t
+}
+
+/// A fixed-size parameter borrowed and walked.
+#[differentiable]
+fn borrowed_fixed<T: Float>(t: T, w: [T; 3]) -> T {
+    let r = &w;
+    let mut acc = t;
+    for &v in r.iter() {
+        acc = acc * v;
+    }
+    acc + r[2] * r[0]
+}
+
+fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+    let tol = tolerance::<T>();
+    for _ in 0..6 {
+        let p: Vec<T> = cast(&rng.point(4, -1.5, 1.5));
+        let (t, w) = (p[0], &p[1..3]);
+        let (_, g) = borrowed_constant_grad(t);
+        assert_gradient("constant", |x| borrowed_constant(x[0]), &[t], &[g], tol);
+        let (_, (gt, gw)) = borrowed_active_grad(t, w);
+        assert_gradient("active, t", |x| borrowed_active(x[0], w), &[t], &[gt], tol);
+        assert_gradient("active, w", |x| borrowed_active(t, x), w, &gw, tol);
+        let (_, g) = borrowed_data_grad(t, w);
+        assert_gradient("data", |x| borrowed_data(x[0], w), &[t], &[g], tol);
+        let w3 = [p[1], p[2], p[3]];
+        let (_, (gt, gw)) = borrowed_fixed_grad(t, w3);
+        assert_gradient("fixed, t", |x| borrowed_fixed(x[0], w3), &[t], &[gt], tol);
+        assert_gradient(
+            "fixed, w",
+            |x| borrowed_fixed(t, [x[0], x[1], x[2]]),
+            &w3,
+            &gw,
+            tol,
+        );
+    }
+}
+
+#[test]
+fn borrowed_arrays_f64() {
+    check::<f64>(&mut Rng::new(71));
+}
+
+#[test]
+fn borrowed_arrays_f32() {
+    check::<f32>(&mut Rng::new(72));
+}
