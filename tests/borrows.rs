@@ -1,7 +1,7 @@
 //! Arrays bound by reference (`let r = &c;`) and passed on, read, walked
 //! and measured through the reference, as users write them: a constant
 //! array the fn made, a differentiated array the fn made, a parameter
-//! slice, and a fixed-size parameter. Checked against finite differences in
+//! slice, a fixed-size parameter, and a constant float. Checked against finite differences in
 //! f64 and f32 at random points.
 
 mod common;
@@ -58,6 +58,19 @@ fn borrowed_fixed<T: Float>(t: T, w: [T; 3]) -> T {
     acc + r[2] * r[0]
 }
 
+fn plus_one<T: Float>(v: &T) -> T {
+    *v + T::one()
+}
+
+/// A constant float borrowed: dereferenced, a method called through the
+/// reference, passed to a plain fn taking `&T`.
+#[differentiable]
+fn borrowed_scalar<T: Float>(x: T) -> T {
+    let k = T::from(2.5).unwrap();
+    let r = &k;
+    x * *r + r.sin() * x + plus_one(r) * x * x
+}
+
 fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     for _ in 0..6 {
@@ -68,6 +81,8 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         let (_, (gt, gw)) = borrowed_active_grad(t, w);
         assert_gradient("active, t", |x| borrowed_active(x[0], w), &[t], &[gt], tol);
         assert_gradient("active, w", |x| borrowed_active(t, x), w, &gw, tol);
+        let (_, g) = borrowed_scalar_grad(t);
+        assert_gradient("scalar", |x| borrowed_scalar(x[0]), &[t], &[g], tol);
         let (_, g) = borrowed_data_grad(t, w);
         assert_gradient("data", |x| borrowed_data(x[0], w), &[t], &[g], tol);
         let w3 = [p[1], p[2], p[3]];

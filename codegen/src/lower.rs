@@ -2712,7 +2712,7 @@ impl Lower<'_, '_> {
                 }
             }
         }
-        if let Some(n) = self.borrowed_constant(e) {
+        if let Some(n) = self.borrowed_constant(e, true) {
             return Some(Val::Node(n));
         }
         // (`has_block` also sees a macro or an assignment at the top.)
@@ -3323,7 +3323,7 @@ impl Lower<'_, '_> {
                     });
                 }
             } else {
-                let value = match self.borrowed_constant(a) {
+                let value = match self.borrowed_constant(a, false) {
                     Some(n) => n,
                     None => self.scalar(a)?,
                 };
@@ -3351,10 +3351,13 @@ impl Lower<'_, '_> {
     }
 
     /// `&c` of a constant the fn made (`let c = scale(x, 2.0);` of data):
-    /// borrowed where the call is made, in the forward and again in the
-    /// pullback, as an inline constant. Bound to a `let`, the reference
-    /// would be what the pullback keeps, and it cannot outlive the forward.
-    fn borrowed_constant(&mut self, a: &Expr) -> Option<NodeId> {
+    /// borrowed where it is used (a call's argument, or through `let r =
+    /// &c;`), in the forward and again in the pullback, as an inline
+    /// constant. Bound to a `let`, the reference would be what the pullback
+    /// keeps, and it cannot outlive the forward. In parentheses where it
+    /// may meet a method call or an operator (`r.sin()`), not as a call's
+    /// argument (where they would be unused).
+    fn borrowed_constant(&mut self, a: &Expr, paren: bool) -> Option<NodeId> {
         let Expr::Reference(r) = a else { return None };
         let Expr::Path(p) = parse::strip_parens(&r.expr) else {
             return None;
@@ -3374,9 +3377,13 @@ impl Lower<'_, '_> {
             return None;
         }
         let value = node_tokens(&self.nodes[n]);
+        let expr = match paren {
+            true => quote!((&#value)),
+            false => quote!(&#value),
+        };
         Some(self.push(
             Op::Const {
-                expr: quote!(&#value),
+                expr,
                 ty: None,
                 inline: true,
                 deps: vec![n],
