@@ -26,7 +26,7 @@
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::visit::Visit;
 use syn::visit_mut::VisitMut;
@@ -1010,7 +1010,7 @@ impl<'a> Forward<'a> {
                 let args: Vec<_> = args.iter().map(|&n| node_ref(&g.nodes[n])).collect();
                 let value = rules::forward(*prim, &args);
                 // Type errors in the forward point at the user's expression.
-                quote_spanned!(node.span=> let #ident = #value;)
+                ended(quote_spanned!(node.span=> let #ident =), value, node.span)
             }
             Op::ReadVar(v) => {
                 let var = &g.vars[*v].ident;
@@ -2355,11 +2355,12 @@ impl Backward<'_, '_> {
 
     /// `d = d + term`, or `d += term` where the float type has `AddAssign`.
     fn accumulate(&self, d: &TokenStream, term: TokenStream) -> TokenStream {
-        if self.generic {
-            quote!(#d = #d + #term;)
+        let head = if self.generic {
+            quote!(#d = #d +)
         } else {
-            quote!(#d += #term;)
-        }
+            quote!(#d +=)
+        };
+        ended(head, term, Span::call_site())
     }
 
     /// The reverse of a block: what it reads, its fresh adjoints, then its
@@ -3438,7 +3439,7 @@ impl Backward<'_, '_> {
                     let d = self.names.adjoint_of(&self.g.nodes[target].ident);
                     let mutability = (total > 1).then(|| quote!(mut));
                     self.adjoint[target] = Some(d.to_token_stream());
-                    vec![quote!(let #mutability #d = #term;)]
+                    vec![ended(quote!(let #mutability #d =), term, Span::call_site())]
                 } else if let Some(d) = self.adjoint[target].clone() {
                     vec![self.accumulate(&d, term)]
                 } else {
@@ -3500,6 +3501,16 @@ fn add_scaled(
     };
     let inner = add_scaled(&inner_t, &inner_s, scale, depth - 1, generic);
     quote!(for (#t, #s) in #target.iter_mut().zip(#source.iter()) { #inner })
+}
+
+/// `head value;`, the value moved in (an interpolation would copy its
+/// tokens), the `;` at `span`.
+fn ended(mut head: TokenStream, value: TokenStream, span: Span) -> TokenStream {
+    head.extend(value);
+    let mut semi = Punct::new(';', Spacing::Alone);
+    semi.set_span(span);
+    head.extend([TokenTree::Punct(semi)]);
+    head
 }
 
 /// Statements in braces, moved in: interpolated, a group is one token, so
