@@ -18,9 +18,16 @@ pub(crate) struct Names {
 impl Names {
     /// A fresh `__tl_{role}_{hint}`, or `__tl_{role}{n}` without a hint.
     pub(crate) fn fresh(&mut self, role: &str, hint: Option<&str>) -> Ident {
+        let mut base = String::with_capacity(24);
+        base.push_str("__tl_");
+        base.push_str(role);
         match hint {
-            Some(h) => self.claim(format!("__tl_{role}_{}", h.trim_start_matches('_')), "_"),
-            None => self.claim(format!("__tl_{role}"), ""),
+            Some(h) => {
+                base.push('_');
+                base.push_str(h.trim_start_matches('_'));
+                self.claim(base, "_")
+            }
+            None => self.claim(base, ""),
         }
     }
 
@@ -36,7 +43,14 @@ impl Names {
         // temporary costs O(1), not O(n).
         let next = self.next.get_mut(&base);
         let mut n = next.as_deref().copied().unwrap_or(0);
-        let numbered = |n: usize| format!("{base}{sep}{}", n + usize::from(sep.is_empty()));
+        let numbered = |n: usize| {
+            use std::fmt::Write;
+            let mut name = String::with_capacity(base.len() + sep.len() + 4);
+            name.push_str(&base);
+            name.push_str(sep);
+            let _ = write!(name, "{}", n + usize::from(sep.is_empty()));
+            name
+        };
         let mut name = if n == 0 && !sep.is_empty() {
             base.clone()
         } else {

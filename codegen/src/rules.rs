@@ -54,7 +54,13 @@ struct Private;
 
 impl ToTokens for Private {
     fn to_tokens(&self, tokens: &mut TokenStream) {
-        tokens.extend(quote!(::tapeless::__private));
+        use proc_macro2::{Ident, Punct, Spacing, Span};
+        use quote::TokenStreamExt;
+        for name in ["tapeless", "__private"] {
+            tokens.append(Punct::new(':', Spacing::Joint));
+            tokens.append(Punct::new(':', Spacing::Alone));
+            tokens.append(Ident::new(name, Span::call_site()));
+        }
     }
 }
 
