@@ -854,6 +854,7 @@ impl Lower<'_, '_> {
     fn is_active(&self, v: &Val) -> bool {
         match v {
             Val::Var(var) | Val::Row(var, _) => self.var_active(*var),
+            Val::Node(n) => self.nodes[*n].active,
             _ => v.leaves().iter().any(|&n| self.nodes[n].active),
         }
     }
@@ -2523,6 +2524,12 @@ impl Lower<'_, '_> {
             bound: Vec<String>,
         }
         impl<'ast> Visit<'ast> for Reads<'_, '_, '_> {
+            // One read is enough.
+            fn visit_expr(&mut self, e: &'ast Expr) {
+                if !self.hit {
+                    syn::visit::visit_expr(self, e);
+                }
+            }
             fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
                 if let Some(id) = p.path.get_ident() {
                     let name = id.to_string();
@@ -2550,7 +2557,7 @@ impl Lower<'_, '_> {
             }
             // The length of an array does not depend on its values.
             fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
-                if !matches!(m.method.to_string().as_str(), "len" | "is_empty") {
+                if m.method != "len" && m.method != "is_empty" {
                     self.visit_expr(&m.receiver);
                 }
                 m.args.iter().for_each(|a| self.visit_expr(a));
