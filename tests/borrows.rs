@@ -62,13 +62,14 @@ fn plus_one<T: Float>(v: &T) -> T {
     *v + T::one()
 }
 
-/// A constant float borrowed: dereferenced, a method called through the
-/// reference, passed to a plain fn taking `&T`.
+/// A constant float borrowed: dereferenced, methods called through the
+/// reference (`r.max(x)` takes the constant's value), passed to a plain fn
+/// taking `&T`.
 #[differentiable]
 fn borrowed_scalar<T: Float>(x: T) -> T {
     let k = T::from(2.5).unwrap();
     let r = &k;
-    x * *r + r.sin() * x + plus_one(r) * x * x
+    x * *r + r.sin() * x + plus_one(r) * x * x + r.max(x) + r.min(x * x)
 }
 
 fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {

@@ -265,6 +265,7 @@ fn run(
         mut_consts: HashSet::default(),
         reads: HashMap::default(),
         control_writes: ControlWrites::default(),
+        borrowed: HashMap::default(),
     };
     for (i, p) in f.params.iter().enumerate() {
         let val = match &p.float {
@@ -602,6 +603,9 @@ struct Lower<'a, 'f> {
     /// second `a[i]` is the same node (`q[l] * q[l]` keeps one value).
     reads: HashMap<(VarId, Vec<NodeId>), NodeId>,
     control_writes: ControlWrites,
+    /// Borrows of constants (see `borrowed_constant`): the constant each
+    /// borrows, whose value a primitive takes.
+    borrowed: HashMap<NodeId, NodeId>,
 }
 
 /// A run of statements to lower, and the scope depth of its block.
@@ -2661,7 +2665,13 @@ impl Lower<'_, '_> {
         }
     }
 
-    fn prim(&mut self, prim: Prim, args: Vec<NodeId>, span: Span) -> NodeId {
+    fn prim(&mut self, prim: Prim, mut args: Vec<NodeId>, span: Span) -> NodeId {
+        // A borrowed constant (`r` of `let r = &k;`, `r.max(x)`) is its value.
+        for a in &mut args {
+            if let Some(&value) = self.borrowed.get(a) {
+                *a = value;
+            }
+        }
         let active = args
             .iter()
             .enumerate()
@@ -3388,7 +3398,7 @@ impl Lower<'_, '_> {
             true => quote!((&#value)),
             false => quote!(&#value),
         };
-        Some(self.push(
+        let borrow = self.push(
             Op::Const {
                 expr,
                 ty: None,
@@ -3398,7 +3408,9 @@ impl Lower<'_, '_> {
             },
             false,
             a.span(),
-        ))
+        );
+        self.borrowed.insert(borrow, n);
+        Some(borrow)
     }
 
     /// Whether an index expression names a row (not an element) of an array.
