@@ -656,6 +656,12 @@ impl std::ops::Deref for Check<'_> {
 pub(crate) fn mentions_name(e: &Expr, names: &HashSet<String>) -> bool {
     struct Find<'n>(&'n HashSet<String>, bool);
     impl<'ast> Visit<'ast> for Find<'_> {
+        // One mention is enough.
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            if !self.1 {
+                syn::visit::visit_expr(self, e);
+            }
+        }
         // A length carries no differentiated value (`k < x.len()`).
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
             if (m.method == "len" || m.method == "is_empty") && m.args.is_empty() {
