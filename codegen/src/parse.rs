@@ -654,11 +654,34 @@ impl std::ops::Deref for Check<'_> {
 
 /// Whether `e` mentions one of `names` as a plain path.
 pub(crate) fn mentions_name(e: &Expr, names: &HashSet<String>) -> bool {
-    struct Find<'n>(&'n HashSet<String>, bool);
-    impl<'ast> Visit<'ast> for Find<'_> {
+    mentions_noting(e, names, None)
+}
+
+/// [`mentions_name`], noting in `missed` the names it looked at and did not
+/// find (where it finds one, it stops: the answer cannot change).
+fn mentions_noting(
+    e: &Expr,
+    names: &HashSet<String>,
+    missed: Option<&mut HashSet<String>>,
+) -> bool {
+    struct Find<'n, 'm> {
+        names: &'n HashSet<String>,
+        found: bool,
+        missed: Option<&'m mut HashSet<String>>,
+    }
+    impl Find<'_, '_> {
+        fn name(&mut self, name: String) {
+            if self.names.contains(&name) {
+                self.found = true;
+            } else if let Some(m) = self.missed.as_deref_mut() {
+                m.insert(name);
+            }
+        }
+    }
+    impl<'ast> Visit<'ast> for Find<'_, '_> {
         // One mention is enough.
         fn visit_expr(&mut self, e: &'ast Expr) {
-            if !self.1 {
+            if !self.found {
                 syn::visit::visit_expr(self, e);
             }
         }
@@ -670,33 +693,39 @@ pub(crate) fn mentions_name(e: &Expr, names: &HashSet<String>) -> bool {
             syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
-            if p.path
-                .get_ident()
-                .is_some_and(|id| self.0.contains(&id.to_string()))
-            {
-                self.1 = true;
+            if let Some(id) = p.path.get_ident() {
+                self.name(id.to_string());
             }
         }
         // `vec![x[0]; n]`, `assert!(..)`: any of the names among its tokens.
         fn visit_macro(&mut self, m: &'ast syn::Macro) {
-            fn scan(t: proc_macro2::TokenStream, names: &HashSet<String>) -> bool {
-                t.into_iter().any(|t| match t {
-                    proc_macro2::TokenTree::Ident(i) => names.contains(&i.to_string()),
-                    proc_macro2::TokenTree::Group(g) => scan(g.stream(), names),
-                    _ => false,
-                })
+            fn scan(t: proc_macro2::TokenStream, f: &mut Find<'_, '_>) {
+                for t in t {
+                    if f.found {
+                        return;
+                    }
+                    match t {
+                        proc_macro2::TokenTree::Ident(i) => f.name(i.to_string()),
+                        proc_macro2::TokenTree::Group(g) => scan(g.stream(), f),
+                        _ => {}
+                    }
+                }
             }
-            self.1 |= scan(m.tokens.clone(), self.0);
+            scan(m.tokens.clone(), self);
         }
     }
-    let mut f = Find(names, false);
+    let mut f = Find {
+        names,
+        found: false,
+        missed,
+    };
     f.visit_expr(e);
-    f.1
+    f.found
 }
 
 /// The names that may hold differentiated values: the float parameters,
 /// and variables assigned from an expression that mentions one (in order,
-/// twice over for values carried around loops). A syntactic over-estimate
+/// again while a value carried around a loop turns up). A syntactic over-estimate
 /// of lowering's activity, so that closures and `match` (constants only:
 /// nothing differentiated may flow into them) are reported with the other
 /// errors where they surely fail; lowering decides the rest exactly.
@@ -716,8 +745,14 @@ pub(crate) fn may_be_active(
         /// was active before: restored when the block ends (a `let m` in
         /// a loop is not the fn's `m`), for the checks.
         frames: Vec<Vec<(String, bool)>>,
+        /// Names a test found inactive in this walk: one of them active at
+        /// its end means another walk (a value carried around a loop).
+        missed: HashSet<String>,
     }
     impl Spread {
+        fn mentions(&mut self, e: &Expr) -> bool {
+            mentions_noting(e, &self.active, Some(&mut self.missed))
+        }
         /// `place = value`: the place's variable (`s`, also `out` in
         /// `out[i][j]` and `*r`) is active if the value may be.
         fn assign(&mut self, mut place: &Expr, value: &Expr) {
@@ -730,7 +765,7 @@ pub(crate) fn may_be_active(
                     _ => break,
                 };
             }
-            if let (Expr::Path(p), true) = (place, mentions_name(value, &self.active)) {
+            if let (Expr::Path(p), true) = (place, self.mentions(value)) {
                 if let Some(id) = p.path.get_ident() {
                     self.active.insert(id.to_string());
                 }
@@ -764,7 +799,7 @@ pub(crate) fn may_be_active(
                 }
             }
             if let Some(init) = &l.init {
-                if mentions_name(&init.expr, &self.active) {
+                if self.mentions(&init.expr) {
                     self.active.extend(names);
                 }
             }
@@ -792,7 +827,7 @@ pub(crate) fn may_be_active(
             syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
-            if self.through_loops && mentions_name(&f.expr, &self.active) {
+            if self.through_loops && self.mentions(&f.expr) {
                 self.active.extend(item_bindings(&f.pat, &f.expr));
             }
             syn::visit::visit_expr_for_loop(self, f);
@@ -802,11 +837,20 @@ pub(crate) fn may_be_active(
         active: floats.into_iter().collect(),
         through_loops,
         frames: Vec::new(),
+        missed: HashSet::default(),
     };
-    // The body's own `let`s stand to its end: no frame for it.
-    for _ in 0..2 {
+    // The body's own `let`s stand to its end: no frame for it. Walk again
+    // while a name a test found inactive ended active (a value carried
+    // around a loop, `c = b; b = a; a = x;` takes three walks); every
+    // state of a walk holds the same point's state of the walk before, so
+    // a walk after which none did would find nothing new.
+    for _ in 0..64 {
+        spread.missed.clear();
         for s in &block.stmts {
             spread.visit_stmt(s);
+        }
+        if !spread.missed.iter().any(|n| spread.active.contains(n)) {
+            break;
         }
     }
     spread.active
@@ -1371,6 +1415,30 @@ mod tests {
         match cx.finish() {
             Ok(()) => vec![],
             Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn activity_carried_around_a_loop_to_its_fixed_point() {
+        // `c` learns of `x` on the third trip: three walks (two were done
+        // before, and missed it); straight code needs one.
+        let body: Block = parse_quote!({
+            let mut a = 0.0;
+            let mut b = 0.0;
+            let mut c = 0.0;
+            let k = 2.0;
+            for _ in 0..3 {
+                c = b;
+                b = a;
+                a = x * k;
+            }
+        });
+        for through_loops in [false, true] {
+            let active = may_be_active(&body, vec!["x".to_string()], through_loops);
+            for name in ["a", "b", "c", "x"] {
+                assert!(active.contains(name), "{name}");
+            }
+            assert!(!active.contains("k"));
         }
     }
 
