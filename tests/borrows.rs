@@ -1,7 +1,8 @@
 //! Arrays bound by reference (`let r = &c;`) and passed on, read, walked
 //! and measured through the reference, as users write them: a constant
 //! array the fn made, a differentiated array the fn made, a parameter
-//! slice, a fixed-size parameter, and a constant float. Checked against finite differences in
+//! slice, a fixed-size parameter, a constant float, and arrays written out
+//! and borrowed in place (`f(&[a, b], &[T::one(), T::zero()])`, `&[x; n]`). Checked against finite differences in
 //! f64 and f32 at random points.
 
 mod common;
@@ -72,6 +73,19 @@ fn borrowed_scalar<T: Float>(x: T) -> T {
     x * *r + r.sin() * x + plus_one(r) * x * x + r.max(x) + r.min(x * x)
 }
 
+/// Arrays written out and borrowed, constant ones included: passed to a
+/// differentiated call (`&[T::one(), T::zero()]`, `&vec![..]`) and bound by
+/// `let r = &[..];` (a borrow of a temporary the pullback would keep).
+#[differentiable]
+fn borrowed_literals<T: Float>(a: T, b: T) -> T {
+    let r = &[T::one(), T::from(2.0).unwrap()];
+    let s = &[a, a * b];
+    weighted(&[a, b], a) * weighted(r, b)
+        + weighted(&[T::one(); 3], a * b)
+        + weighted(&[T::one(), T::zero()], b)
+        + weighted(s, b)
+}
+
 fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     for _ in 0..6 {
@@ -84,6 +98,14 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         assert_gradient("active, w", |x| borrowed_active(t, x), w, &gw, tol);
         let (_, g) = borrowed_scalar_grad(t);
         assert_gradient("scalar", |x| borrowed_scalar(x[0]), &[t], &[g], tol);
+        let (_, (ga, gb)) = borrowed_literals_grad(t, w[0]);
+        assert_gradient(
+            "literals",
+            |x| borrowed_literals(x[0], x[1]),
+            &[t, w[0]],
+            &[ga, gb],
+            tol,
+        );
         let (_, g) = borrowed_data_grad(t, w);
         assert_gradient("data", |x| borrowed_data(x[0], w), &[t], &[g], tol);
         let w3 = [p[1], p[2], p[3]];

@@ -448,6 +448,35 @@ impl Rewrite<'_> {
     /// differentiated array: a `Vec` made just before (pushed to
     /// `pending`) with a copy of each element, which lowering knows; its
     /// name.
+    /// `let __tl_argN = literal;` and its name: an array written out
+    /// where lowering wants a name (a call's argument, a borrow).
+    fn bound_literal(&mut self, literal: &Expr) -> (proc_macro2::Ident, Stmt) {
+        let span = syn::spanned::Spanned::span(literal);
+        let name = proc_macro2::Ident::new(&format!("__tl_arg{}", self.count), span);
+        self.count += 1;
+        let decl: Stmt = syn::parse_quote_spanned!(span=> let #name = #literal;);
+        (name, decl)
+    }
+
+    /// `&[a, b]`, `&[x; n]` or `&vec![..]` becomes `&__tl_argN`, with the
+    /// `let` that makes it: a borrow of a temporary the backward pass would
+    /// keep past its statement (E0716 in the generated fn).
+    fn bind_borrowed_literal(&mut self, e: &mut Expr) -> Option<Stmt> {
+        let Expr::Reference(r) = e else { return None };
+        let literal = match &*r.expr {
+            Expr::Array(_) | Expr::Repeat(_) => &*r.expr,
+            Expr::Macro(m) if m.mac.path.is_ident("vec") => &*r.expr,
+            _ => return None,
+        };
+        if r.mutability.is_some() {
+            return None;
+        }
+        let span = syn::spanned::Spanned::span(literal);
+        let (name, decl) = self.bound_literal(literal);
+        *e = syn::parse_quote_spanned!(span=> &#name);
+        Some(decl)
+    }
+
     fn slice_copy(&mut self, e: &Expr) -> Option<proc_macro2::Ident> {
         let Expr::Reference(r) = strip(e) else {
             return None;
@@ -973,6 +1002,9 @@ impl VisitMut for Rewrite<'_> {
                     if pi.mutability.is_none() && pi.by_ref.is_none() && init.diverge.is_none() {
                         if let Some(copy) = self.slice_copy(&init.expr) {
                             *init.expr = syn::parse_quote!(&#copy);
+                        } else if let Some(bound) = self.bind_borrowed_literal(&mut init.expr) {
+                            // `let r = &[a, b];`: `let __tl_argN = [a, b]; let r = &__tl_argN;`.
+                            self.pending.push(bound);
                         }
                     }
                 }
@@ -1051,13 +1083,14 @@ impl VisitMut for Rewrite<'_> {
                         Expr::Macro(m) => m.mac.path.is_ident("vec"),
                         _ => false,
                     };
-                    if !is_array || !self.mentions_active(literal) {
+                    // A constant one is bound too where it is borrowed
+                    // (`&[[T::one(), T::zero()]]`): the call's pullback keeps
+                    // the reference, which must not be to a temporary.
+                    if !is_array || !(by_ref || self.mentions_active(literal)) {
                         continue;
                     }
                     let span = syn::spanned::Spanned::span(literal);
-                    let name = proc_macro2::Ident::new(&format!("__tl_arg{}", self.count), span);
-                    self.count += 1;
-                    let decl: Stmt = syn::parse_quote_spanned!(span=> let #name = #literal;);
+                    let (name, decl) = self.bound_literal(literal);
                     self.pending.push(decl);
                     *arg = if by_ref {
                         syn::parse_quote_spanned!(span=> &#name)
