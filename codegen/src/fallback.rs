@@ -88,7 +88,7 @@ fn protocol_stub(f: &Function) -> TokenStream {
 pub(crate) fn not_a_fn(item: TokenStream) -> TokenStream {
     let error = syn::Error::new_spanned(
         &item,
-        "`#[differentiable]` applies to a `fn`; put it on the function to differentiate",
+        "`#[differentiable]` applies to a `fn`, or to an `impl` block whose associated fns it marks; put it on the function to differentiate",
     )
     .to_compile_error();
     quote!(#error #item)

@@ -21,6 +21,7 @@ mod emit;
 mod fallback;
 mod fuse;
 mod graph;
+mod impls;
 mod labels;
 mod lower;
 mod matches;
@@ -99,7 +100,12 @@ pub fn synthetic(n: usize) -> TokenStream {
 fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item_fn: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
-        Err(_) => return fallback::not_a_fn(item),
+        Err(_) => {
+            return match syn::parse2::<syn::ItemImpl>(item.clone()) {
+                Ok(block) => impls::expand(attr, block),
+                Err(_) => fallback::not_a_fn(item),
+            }
+        }
     };
     let cx = diag::Diagnostics::default();
     let args = args::parse(&cx, attr);

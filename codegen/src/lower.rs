@@ -3217,6 +3217,43 @@ impl Lower<'_, '_> {
             .map(Val::Node)
     }
 
+    /// `alias::__tl_forward #generics` for the free fn (or toolkit fn) at
+    /// `path`, through an alias whose name says what to do when it is not
+    /// `#[differentiable]`.
+    fn callee_alias(
+        &mut self,
+        path: &syn::Path,
+        callee: &Ident,
+        generics: TokenStream,
+    ) -> TokenStream {
+        let key = path.to_token_stream().to_string();
+        let alias = match self.callees.iter().find(|(k, _, _)| *k == key) {
+            Some((_, _, alias)) => alias.clone(),
+            None => {
+                let n = self
+                    .callees
+                    .iter()
+                    .filter(|(_, p, _)| p.segments.last().is_some_and(|s| s.ident == *callee))
+                    .count();
+                let suffix = if n == 0 {
+                    String::new()
+                } else {
+                    format!("_{n}")
+                };
+                let alias = format_ident!(
+                    "{}_is_not_differentiable_mark_it_differentiable{}",
+                    callee,
+                    suffix,
+                    span = callee.span()
+                );
+                self.callees.push((key, path.clone(), alias.clone()));
+                alias
+            }
+        };
+        let protocol = Ident::new("__tl_forward", callee.span());
+        quote!(#alias::#protocol #generics)
+    }
+
     /// A call node and its pullback node; `result` is the array variable the
     /// call's value initializes, if it returns an array.
     fn make_call(
@@ -3247,35 +3284,24 @@ impl Lower<'_, '_> {
             }
             _ => TokenStream::new(),
         };
+        // An associated fn of a `#[differentiable]` `impl` block (`Self::f`,
+        // `Model::f`: a type's name before the fn's) has its protocol beside
+        // it, `__tl_differentiable_f` (see impls.rs); a type's items cannot be
+        // imported under an alias.
+        let func_tokens = match associated_owner(&path) {
+            Some(owner) => {
+                let protocol = crate::impls::protocol_name(&callee);
+                Some(quote!(#owner::#protocol #generics))
+            }
+            None => None,
+        };
         // The callee is reached through an alias whose name says what to do
         // when it is not `#[differentiable]`: rustc's error then reads
         // "cannot find module `f_is_not_differentiable_mark_it_differentiable`".
-        let key = path.to_token_stream().to_string();
-        let alias = match self.callees.iter().find(|(k, _, _)| *k == key) {
-            Some((_, _, alias)) => alias.clone(),
-            None => {
-                let n = self
-                    .callees
-                    .iter()
-                    .filter(|(_, p, _)| p.segments.last().is_some_and(|s| s.ident == callee))
-                    .count();
-                let suffix = if n == 0 {
-                    String::new()
-                } else {
-                    format!("_{n}")
-                };
-                let alias = format_ident!(
-                    "{}_is_not_differentiable_mark_it_differentiable{}",
-                    callee,
-                    suffix,
-                    span = callee.span()
-                );
-                self.callees.push((key, path.clone(), alias.clone()));
-                alias
-            }
+        let func_tokens = match func_tokens {
+            Some(t) => t,
+            None => self.callee_alias(&path, &callee, generics),
         };
-        let protocol = Ident::new("__tl_forward", callee.span());
-        let func_tokens = quote!(#alias::#protocol #generics);
         let mut call_args = Vec::new();
         let mut copies: Vec<(VarId, Vec<NodeId>, NodeId)> = Vec::new();
         for a in args {
@@ -3937,6 +3963,23 @@ fn has_early_return(stmts: &[SynStmt]) -> bool {
         !final_return && crate::returns::has_return(s)
     })
 }
+/// The type before an associated fn's name in a call's path (`Self` in
+/// `Self::f`, `Model` in `Model::f`, `m::Model` in `m::Model::f`): a
+/// segment named `Self` or in UpperCamelCase, as Rust names types.
+fn associated_owner(path: &syn::Path) -> Option<TokenStream> {
+    let n = path.segments.len();
+    if n < 2 {
+        return None;
+    }
+    let owner = &path.segments[n - 2].ident.to_string();
+    if owner != "Self" && !owner.starts_with(|c: char| c.is_ascii_uppercase()) {
+        return None;
+    }
+    let leading = &path.leading_colon;
+    let segs = path.segments.iter().take(n - 1);
+    Some(quote!(#leading #(#segs)::*))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,222 @@
+//! `#[differentiable]` on an `impl` block: each associated fn in it that
+//! carries `#[differentiable]` (or `#[differentiable(wrt(..))]`) is expanded
+//! as a free fn would be, and the items are turned into associated ones.
+//!
+//! A free fn's expansion reaches its protocol through a hidden struct named
+//! like the fn (`f::__tl_forward`), which cannot live in an `impl`: here the
+//! protocol is the associated fn `__tl_differentiable_NAME`, and the expansion's
+//! own references are qualified with `Self::` (`NAME_forward::<T>(..)`
+//! becomes `Self::NAME_forward::<T>(..)`). Calls from differentiable code
+//! to `Self::NAME(..)` or `Type::NAME(..)` reach `__tl_differentiable_NAME` (see
+//! `lower.rs`). The attribute on the fn alone cannot see that it is in an
+//! `impl`, which is why the block carries it too.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, ToTokens};
+use syn::visit_mut::VisitMut;
+use syn::{ImplItem, Item};
+
+/// The protocol of associated fn `name` (`__tl_differentiable_NAME`: where
+/// a caller names a fn that is not marked, rustc's "no associated item named
+/// `__tl_differentiable_f`" says what is missing).
+pub(crate) fn protocol_name(name: &syn::Ident) -> syn::Ident {
+    format_ident!("__tl_differentiable_{}", name, span = name.span())
+}
+
+/// Whether `a` is `#[differentiable]` or `#[differentiable(..)]` (any path
+/// ending in that name: `#[tapeless::differentiable]`).
+fn is_differentiable(a: &syn::Attribute) -> bool {
+    a.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "differentiable")
+}
+
+/// The block with its marked fns expanded. `attr` is the block's own
+/// attribute arguments, which must be empty.
+pub(crate) fn expand(attr: TokenStream, mut block: syn::ItemImpl) -> TokenStream {
+    let mut errors = TokenStream::new();
+    if !attr.is_empty() {
+        errors.extend(
+            syn::Error::new_spanned(
+                &attr,
+                "`#[differentiable]` on an `impl` block takes no arguments; put `wrt(..)` on the fn",
+            )
+            .to_compile_error(),
+        );
+    }
+    let marked: Vec<syn::Ident> = block
+        .items
+        .iter()
+        .filter_map(|it| match it {
+            ImplItem::Fn(f) if f.attrs.iter().any(is_differentiable) => Some(f.sig.ident.clone()),
+            _ => None,
+        })
+        .collect();
+    if marked.is_empty() {
+        errors.extend(
+            syn::Error::new(
+                block.impl_token.span,
+                "no fn in this `impl` block is marked `#[differentiable]`; mark the associated fns to differentiate",
+            )
+            .to_compile_error(),
+        );
+    }
+    let mut items = Vec::with_capacity(block.items.len());
+    for it in std::mem::take(&mut block.items) {
+        let ImplItem::Fn(mut f) = it else {
+            items.push(it);
+            continue;
+        };
+        let Some(at) = f.attrs.iter().position(is_differentiable) else {
+            items.push(ImplItem::Fn(f));
+            continue;
+        };
+        let ours = f.attrs.remove(at);
+        let args = match &ours.meta {
+            syn::Meta::List(l) => l.tokens.clone(),
+            _ => TokenStream::new(),
+        };
+        let free = syn::ItemFn {
+            attrs: f.attrs,
+            vis: f.vis,
+            sig: f.sig,
+            block: Box::new(f.block),
+        };
+        let name = free.sig.ident.clone();
+        let expansion = crate::differentiable(args, free.to_token_stream());
+        items.extend(associated(&name, expansion, &marked));
+    }
+    block.items = items;
+    quote!(#errors #block)
+}
+
+/// A free fn's expansion as associated items.
+fn associated(name: &syn::Ident, expansion: TokenStream, marked: &[syn::Ident]) -> Vec<ImplItem> {
+    let file: syn::File = match syn::parse2(expansion.clone()) {
+        Ok(f) => f,
+        // Not expected (the expansion is Rust); keep the tokens for rustc.
+        Err(_) => return vec![ImplItem::Verbatim(expansion)],
+    };
+    let mut out = Vec::new();
+    for item in file.items {
+        match item {
+            Item::Fn(f) => out.push(ImplItem::Fn(syn::ImplItemFn {
+                attrs: f.attrs,
+                vis: f.vis,
+                defaultness: None,
+                sig: f.sig,
+                block: *f.block,
+            })),
+            // The free fn's protocol carrier: its method is ours.
+            Item::Struct(s) if s.ident == *name => {}
+            Item::Impl(i) if carrier_of(&i, name) => {
+                for m in i.items {
+                    match m {
+                        ImplItem::Fn(mut m) => {
+                            m.sig.ident = protocol_name(name);
+                            out.push(ImplItem::Fn(m));
+                        }
+                        other => out.push(other),
+                    }
+                }
+            }
+            Item::Macro(m) => out.push(ImplItem::Macro(syn::ImplItemMacro {
+                attrs: m.attrs,
+                mac: m.mac,
+                semi_token: m.semi_token,
+            })),
+            other => out.push(ImplItem::Verbatim(other.into_token_stream())),
+        }
+    }
+    let mut q = Qualify { name, marked };
+    for it in &mut out {
+        q.visit_impl_item_mut(it);
+    }
+    out
+}
+
+/// `impl NAME { .. }`: the carrier's.
+fn carrier_of(i: &syn::ItemImpl, name: &syn::Ident) -> bool {
+    i.trait_.is_none()
+        && matches!(&*i.self_ty, syn::Type::Path(p) if p.qself.is_none() && p.path.is_ident(name))
+}
+
+/// Qualifies the expansion's references to its own items with `Self::`.
+struct Qualify<'a> {
+    name: &'a syn::Ident,
+    marked: &'a [syn::Ident],
+}
+
+impl Qualify<'_> {
+    fn generated(&self, id: &syn::Ident) -> bool {
+        let s = id.to_string();
+        self.marked.iter().any(|m| {
+            let m = m.to_string();
+            s.strip_prefix(&m)
+                .is_some_and(|rest| rest == "_forward" || rest == "_grad")
+        })
+    }
+}
+
+impl VisitMut for Qualify<'_> {
+    fn visit_expr_path_mut(&mut self, e: &mut syn::ExprPath) {
+        if e.qself.is_some() {
+            return;
+        }
+        let segs = &e.path.segments;
+        let self_seg = || syn::PathSegment::from(syn::Ident::new("Self", Span::call_site()));
+        match segs.len() {
+            // `NAME_forward::<T>` and `NAME_grad::<T>`; `NAME::<T>` (the
+            // generated mention of the user's fn) only with its turbofish, so
+            // that a local variable of the fn's name stays one.
+            1 if e.path.leading_colon.is_none() => {
+                let seg = &segs[0];
+                let named = seg.ident == *self.name && !seg.arguments.is_none();
+                if self.generated(&seg.ident) || named {
+                    e.path.segments.insert(0, self_seg());
+                }
+            }
+            // The delegate `NAME::__tl_forward::<T>`.
+            2 if e.path.leading_colon.is_none()
+                && segs[0].ident == *self.name
+                && segs[1].ident == "__tl_forward" =>
+            {
+                let mut last = segs[1].clone();
+                last.ident = protocol_name(self.name);
+                e.path.segments = [self_seg(), last].into_iter().collect();
+            }
+            _ => {}
+        }
+    }
+
+    fn visit_attribute_mut(&mut self, a: &mut syn::Attribute) {
+        // Doc links to the fn and its forward resolve in the `impl`.
+        let syn::Meta::NameValue(nv) = &mut a.meta else {
+            return;
+        };
+        if !nv.path.is_ident("doc") {
+            return;
+        }
+        if let syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) = &mut nv.value
+        {
+            let text = s.value();
+            let name = self.name.to_string();
+            let fixed = text
+                .replace(&format!("[`{name}`]"), &format!("[`Self::{name}`]"))
+                .replace(
+                    &format!("[`{name}_forward`]"),
+                    &format!("[`Self::{name}_forward`]"),
+                );
+            if fixed != text {
+                *s = syn::LitStr::new(&fixed, s.span());
+            }
+        }
+    }
+
+    // Items inside bodies (the callees' `use` aliases) are left alone.
+    fn visit_item_mut(&mut self, _: &mut Item) {}
+}
