@@ -1,8 +1,9 @@
 //! `#[differentiable]` on an `impl` block: associated fns marked
 //! `#[differentiable]` get `Type::NAME_forward` and `Type::NAME_grad`, call
 //! each other as `Self::NAME(..)` or `Type::NAME(..)`, read the type's
-//! constants, and are called from free differentiable fns; the block's
-//! other items stay as written. Checked against finite differences in f64
+//! constants, and are called from free differentiable fns; a generic
+//! block's fns differentiate over its float type; the block's other items
+//! stay as written. Checked against finite differences in f64
 //! and f32 at random points.
 
 mod common;
@@ -60,6 +61,29 @@ impl Arm {
     }
 }
 
+/// A generic block: the fns differentiate over the block's float type.
+pub struct Spring<T> {
+    _float: std::marker::PhantomData<T>,
+}
+
+#[differentiable]
+impl<T: Float> Spring<T> {
+    #[differentiable]
+    pub fn energy(x: T, k: T) -> T {
+        0.5 * k * x * x
+    }
+
+    /// Over a chain, through `Self::energy`, with a parameter of its own.
+    #[differentiable(wrt(xs))]
+    pub fn chain<const N: usize>(xs: [T; N], k: T) -> T {
+        let mut e = T::zero();
+        for i in 1..N {
+            e += Self::energy(xs[i] - xs[i - 1], k);
+        }
+        e
+    }
+}
+
 /// A free fn calling an associated one.
 #[differentiable]
 fn outside<T: Float>(a: T, b: T) -> T {
@@ -97,6 +121,23 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
         let targets = [target, [p[5], p[4]]];
         let (_, (g, _)) = Arm::path_grad(&angles, &targets);
         assert_gradient("path", |x| Arm::path(x, &targets), &angles, &g, tol);
+        let (_, (gx, gk)) = Spring::energy_grad(a, b);
+        assert_gradient(
+            "energy",
+            |x| Spring::energy(x[0], x[1]),
+            &[a, b],
+            &[gx, gk],
+            tol,
+        );
+        let xs = [p[2], p[3], p[4]];
+        let (_, g) = Spring::chain_grad(xs, b);
+        assert_gradient(
+            "chain",
+            |x| Spring::chain([x[0], x[1], x[2]], b),
+            &xs,
+            &g,
+            tol,
+        );
         let (_, (ga, gb)) = outside_grad(a, b);
         assert_gradient("outside", |x| outside(x[0], x[1]), &[a, b], &[ga, gb], tol);
     }

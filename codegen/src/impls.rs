@@ -8,8 +8,10 @@
 //! own references are qualified with `Self::` (`NAME_forward::<T>(..)`
 //! becomes `Self::NAME_forward::<T>(..)`). Calls from differentiable code
 //! to `Self::NAME(..)` or `Type::NAME(..)` reach `__tl_differentiable_NAME` (see
-//! `lower.rs`). The attribute on the fn alone cannot see that it is in an
-//! `impl`, which is why the block carries it too.
+//! `lower.rs`). A generic block's parameters (`impl<T: Float> Spring<T>`)
+//! join the fn's for the pipeline and leave the generated items again. The
+//! attribute on the fn alone cannot see that it is in an `impl`, which is
+//! why the block carries it too.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
@@ -77,22 +79,98 @@ pub(crate) fn expand(attr: TokenStream, mut block: syn::ItemImpl) -> TokenStream
             syn::Meta::List(l) => l.tokens.clone(),
             _ => TokenStream::new(),
         };
+        // The block's generics (`impl<T: Float> Model<T>`) join the fn's
+        // for the pipeline, which looks for the float type there, and
+        // leave the generated items again (the block declares them).
+        let mut sig = f.sig;
+        sig.generics = merged(&block.generics, sig.generics);
         let free = syn::ItemFn {
             attrs: f.attrs,
             vis: f.vis,
-            sig: f.sig,
+            sig,
             block: Box::new(f.block),
         };
         let name = free.sig.ident.clone();
         let expansion = crate::differentiable(args, free.to_token_stream());
-        items.extend(associated(&name, expansion, &marked));
+        items.extend(associated(&name, expansion, &marked, &block.generics));
     }
     block.items = items;
     quote!(#errors #block)
 }
 
+/// `outer`'s parameters and bounds with `inner`'s: lifetimes first, then
+/// the block's types and constants, then the fn's (so that a turbofish of
+/// the merged fn starts with the block's).
+fn merged(outer: &syn::Generics, inner: syn::Generics) -> syn::Generics {
+    if outer.params.is_empty() && outer.where_clause.is_none() {
+        return inner;
+    }
+    let lifetime = |p: &&syn::GenericParam| matches!(p, syn::GenericParam::Lifetime(_));
+    let params: Vec<syn::GenericParam> = outer
+        .params
+        .iter()
+        .filter(lifetime)
+        .chain(inner.params.iter().filter(lifetime))
+        .chain(outer.params.iter().filter(|p| !lifetime(p)))
+        .chain(inner.params.iter().filter(|p| !lifetime(p)))
+        .cloned()
+        .collect();
+    let predicates: Vec<syn::WherePredicate> = outer
+        .where_clause
+        .iter()
+        .chain(inner.where_clause.iter())
+        .flat_map(|w| w.predicates.iter().cloned())
+        .collect();
+    syn::Generics {
+        lt_token: Some(Default::default()),
+        params: params.into_iter().collect(),
+        gt_token: Some(Default::default()),
+        where_clause: (!predicates.is_empty()).then(|| syn::WhereClause {
+            where_token: Default::default(),
+            predicates: predicates.into_iter().collect(),
+        }),
+    }
+}
+
+/// `generics` without what the block declares (see [`merged`]).
+fn unmerged(generics: &mut syn::Generics, outer: &syn::Generics) {
+    let name = |p: &syn::GenericParam| match p {
+        syn::GenericParam::Lifetime(l) => l.lifetime.ident.to_string(),
+        syn::GenericParam::Type(t) => t.ident.to_string(),
+        syn::GenericParam::Const(c) => c.ident.to_string(),
+    };
+    let declared: Vec<String> = outer.params.iter().map(name).collect();
+    generics.params = std::mem::take(&mut generics.params)
+        .into_iter()
+        .filter(|p| !declared.contains(&name(p)))
+        .collect();
+    if let (Some(w), Some(ow)) = (&mut generics.where_clause, &outer.where_clause) {
+        let theirs: Vec<String> = ow
+            .predicates
+            .iter()
+            .map(|p| p.to_token_stream().to_string())
+            .collect();
+        w.predicates = std::mem::take(&mut w.predicates)
+            .into_iter()
+            .filter(|p| !theirs.contains(&p.to_token_stream().to_string()))
+            .collect();
+        if w.predicates.is_empty() {
+            generics.where_clause = None;
+        }
+    }
+    if generics.params.is_empty() {
+        generics.lt_token = None;
+        generics.gt_token = None;
+    }
+}
+
 /// A free fn's expansion as associated items.
-fn associated(name: &syn::Ident, expansion: TokenStream, marked: &[syn::Ident]) -> Vec<ImplItem> {
+fn associated(
+    name: &syn::Ident,
+    expansion: TokenStream,
+    marked: &[syn::Ident],
+    outer: &syn::Generics,
+) -> Vec<ImplItem> {
     let file: syn::File = match syn::parse2(expansion.clone()) {
         Ok(f) => f,
         // Not expected (the expansion is Rust); keep the tokens for rustc.
@@ -129,8 +207,16 @@ fn associated(name: &syn::Ident, expansion: TokenStream, marked: &[syn::Ident]) 
             other => out.push(ImplItem::Verbatim(other.into_token_stream())),
         }
     }
-    let mut q = Qualify { name, marked };
+    let skip = outer
+        .params
+        .iter()
+        .filter(|p| !matches!(p, syn::GenericParam::Lifetime(_)))
+        .count();
+    let mut q = Qualify { name, marked, skip };
     for it in &mut out {
+        if let ImplItem::Fn(f) = it {
+            unmerged(&mut f.sig.generics, outer);
+        }
         q.visit_impl_item_mut(it);
     }
     out
@@ -146,6 +232,28 @@ fn carrier_of(i: &syn::ItemImpl, name: &syn::Ident) -> bool {
 struct Qualify<'a> {
     name: &'a syn::Ident,
     marked: &'a [syn::Ident],
+    /// How many generic arguments of the block lead the turbofishes of
+    /// the expansion's references to its own items (dropped: the block
+    /// has them).
+    skip: usize,
+}
+
+impl Qualify<'_> {
+    /// `seg`'s turbofish without the block's arguments.
+    fn unmerge(&self, seg: &mut syn::PathSegment) {
+        if self.skip == 0 {
+            return;
+        }
+        if let syn::PathArguments::AngleBracketed(a) = &mut seg.arguments {
+            a.args = std::mem::take(&mut a.args)
+                .into_iter()
+                .skip(self.skip)
+                .collect();
+            if a.args.is_empty() {
+                seg.arguments = syn::PathArguments::None;
+            }
+        }
+    }
 }
 
 impl Qualify<'_> {
@@ -174,6 +282,7 @@ impl VisitMut for Qualify<'_> {
                 let seg = &segs[0];
                 let named = seg.ident == *self.name && !seg.arguments.is_none();
                 if self.generated(&seg.ident) || named {
+                    self.unmerge(&mut e.path.segments[0]);
                     e.path.segments.insert(0, self_seg());
                 }
             }
@@ -184,6 +293,7 @@ impl VisitMut for Qualify<'_> {
             {
                 let mut last = segs[1].clone();
                 last.ident = protocol_name(self.name);
+                self.unmerge(&mut last);
                 e.path.segments = [self_seg(), last].into_iter().collect();
             }
             _ => {}
