@@ -47,6 +47,23 @@ pub(crate) fn expand(attr: TokenStream, mut block: syn::ItemImpl) -> TokenStream
             .to_compile_error(),
         );
     }
+    if let Some((_, path, _)) = &block.trait_ {
+        errors.extend(
+            syn::Error::new_spanned(
+                path,
+                "`#[differentiable]` goes on an inherent `impl` block (its generated fns are not the trait's); \
+                 move the fns to differentiate into an `impl` of the type itself",
+            )
+            .to_compile_error(),
+        );
+        // The fns' own attributes would expand them as free fns here.
+        for it in &mut block.items {
+            if let ImplItem::Fn(f) = it {
+                f.attrs.retain(|a| !is_differentiable(a));
+            }
+        }
+        return quote!(#errors #block);
+    }
     let marked: Vec<syn::Ident> = block
         .items
         .iter()

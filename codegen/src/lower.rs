@@ -450,8 +450,10 @@ fn run(
     };
     let stmts = lw.stmts.pop().unwrap_or_default();
     for (_, path, alias) in &lw.callees {
-        lw.items
-            .push(syn::parse_quote!(#[allow(unused_imports)] use #path as #alias;));
+        // Paths that cannot be imported were reported (see `callee_alias`).
+        if let Ok(item) = syn::parse2(quote!(#[allow(unused_imports)] use #path as #alias;)) {
+            lw.items.push(item);
+        }
     }
     let graph = output.map(|output| Graph {
         nodes: lw.nodes,
@@ -3225,7 +3227,17 @@ impl Lower<'_, '_> {
         path: &syn::Path,
         callee: &Ident,
         generics: TokenStream,
-    ) -> TokenStream {
+    ) -> Option<TokenStream> {
+        // `Self(x)` (a tuple struct's constructor) and other paths no `use`
+        // can name are not fns tapeless can call through.
+        if syn::parse2::<syn::ItemUse>(quote!(use #path as #callee;)).is_err() {
+            self.cx.error(
+                path,
+                "this call cannot be differentiated: a `#[differentiable]` fn is called by its name or \
+                 path (`f(x)`, `module::f(x)`, `Self::f(x)` in a `#[differentiable]` `impl` block)",
+            );
+            return None;
+        }
         let key = path.to_token_stream().to_string();
         let alias = match self.callees.iter().find(|(k, _, _)| *k == key) {
             Some((_, _, alias)) => alias.clone(),
@@ -3251,7 +3263,7 @@ impl Lower<'_, '_> {
             }
         };
         let protocol = Ident::new("__tl_forward", callee.span());
-        quote!(#alias::#protocol #generics)
+        Some(quote!(#alias::#protocol #generics))
     }
 
     /// A call node and its pullback node; `result` is the array variable the
@@ -3300,7 +3312,7 @@ impl Lower<'_, '_> {
         // "cannot find module `f_is_not_differentiable_mark_it_differentiable`".
         let func_tokens = match func_tokens {
             Some(t) => t,
-            None => self.callee_alias(&path, &callee, generics),
+            None => self.callee_alias(&path, &callee, generics)?,
         };
         let mut call_args = Vec::new();
         let mut copies: Vec<(VarId, Vec<NodeId>, NodeId)> = Vec::new();

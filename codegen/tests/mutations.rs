@@ -1,5 +1,5 @@
 //! The macro never panics, whatever it is given: every `#[differentiable]`
-//! fn of the repository's tests, benches and examples, mutated a few tokens
+//! fn (and `impl` block) of the repository's tests, benches and examples, mutated a few tokens
 //! at a time (deleted, doubled, replaced by another of the fn's tokens,
 //! wrapped in parentheses, swapped for a literal), is expanded without a
 //! panic; where the mutant is still a fn, the expansion is valid Rust
@@ -63,8 +63,8 @@ fn mutate(ts: TokenStream, at: &mut usize, rng: &mut Rng, pool: &[TokenTree]) ->
     out.into_iter().collect()
 }
 
-/// The `#[differentiable]` fns of a file (nested ones too): the
-/// attribute's arguments and the fn without the attribute.
+/// The `#[differentiable]` fns and `impl` blocks of a file (nested fns
+/// too): the attribute's arguments and the item without the attribute.
 fn differentiable_fns(items: &[syn::Item], out: &mut Vec<(TokenStream, TokenStream)>) {
     let is_ours = |a: &syn::Attribute| {
         a.path()
@@ -94,6 +94,12 @@ fn differentiable_fns(items: &[syn::Item], out: &mut Vec<(TokenStream, TokenStre
                     })
                     .collect();
                 differentiable_fns(&nested, out);
+            }
+            // `#[differentiable]` impl blocks, whole.
+            syn::Item::Impl(i) if i.attrs.iter().any(is_ours) => {
+                let mut i = i.clone();
+                i.attrs.retain(|a| !is_ours(a));
+                out.push((TokenStream::new(), quote::quote!(#i)));
             }
             syn::Item::Mod(m) => {
                 if let Some((_, items)) = &m.content {
@@ -137,7 +143,8 @@ fn mutated_fns_expand_without_a_panic() {
             let mut at = rng.below(pool.len());
             ts = mutate(ts, &mut at, &mut rng, &pool);
         }
-        let still_a_fn = syn::parse2::<syn::ItemFn>(ts.clone()).is_ok();
+        let still_a_fn = syn::parse2::<syn::ItemFn>(ts.clone()).is_ok()
+            || syn::parse2::<syn::ItemImpl>(ts.clone()).is_ok();
         let (attr_in, ts_in) = (attr.clone(), ts.clone());
         match panic::catch_unwind(move || tapeless_codegen::differentiable(attr_in, ts_in)) {
             Err(_) => failures.push(format!("panicked on #[differentiable({attr})] {ts}")),

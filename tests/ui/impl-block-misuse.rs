@@ -37,4 +37,29 @@ impl Mixed {
     }
 }
 
+pub trait Energy {
+    fn energy(q: f64) -> f64;
+}
+
+// A trait's impl cannot take the generated fns.
+#[differentiable]
+impl Energy for Idle {
+    #[differentiable]
+    fn energy(q: f64) -> f64 {
+        q * q
+    }
+}
+
+// A tuple struct's constructor is not a fn tapeless calls through.
+pub struct Pair<T>(T, T);
+
+#[differentiable]
+impl<T: Float> Pair<T> {
+    #[differentiable]
+    pub fn first(x: T) -> T {
+        let p = Self(x, x * x);
+        p.0
+    }
+}
+
 fn main() {}
