@@ -1,9 +1,10 @@
 //! `#[differentiable]` on an `impl` block: associated fns marked
 //! `#[differentiable]` get `Type::NAME_forward` and `Type::NAME_grad`, call
 //! each other as `Self::NAME(..)` or `Type::NAME(..)`, read the type's
-//! constants, and are called from free differentiable fns; a generic
-//! block's fns differentiate over its float type; the block's other items
-//! stay as written. Checked against finite differences in f64
+//! constants, and are called from free differentiable fns; `&self`
+//! methods read their fields as constants and call each other as
+//! `self.f(..)`; a generic block's fns differentiate over its float type;
+//! the block's other items stay as written. Checked against finite differences in f64
 //! and f32 at random points.
 
 mod common;
@@ -84,6 +85,39 @@ impl<T: Float> Spring<T> {
     }
 }
 
+/// Data in `self`: the fields are constants, the parameters differentiated.
+pub struct Fit {
+    xs: Vec<f64>,
+    ys: Vec<f64>,
+    decay: f64,
+}
+
+#[differentiable]
+impl Fit {
+    /// A plain method the differentiated ones call on constants.
+    fn weight(&self, i: usize) -> f64 {
+        (-self.decay * i as f64).exp()
+    }
+
+    #[differentiable]
+    pub fn residual<T: Float>(&self, i: usize, w: T, b: T) -> T {
+        (w * T::from(self.xs[i]).unwrap() + b).tanh() - T::from(self.ys[i]).unwrap()
+    }
+
+    /// Weighted squared residuals, through `self.residual(..)`, over the
+    /// fields in a closure too.
+    #[differentiable(wrt(w, b))]
+    pub fn loss<T: Float>(&self, w: T, b: T) -> T {
+        let mut total = T::zero();
+        for i in 0..self.xs.len() {
+            let r = self.residual(i, w, b);
+            total += T::from(self.weight(i)).unwrap() * r * r;
+        }
+        let n = self.xs.iter().filter(|&&x| x > 0.0_f64).count();
+        total / T::from(n.max(1)).unwrap()
+    }
+}
+
 /// A free fn calling an associated one.
 #[differentiable]
 fn outside<T: Float>(a: T, b: T) -> T {
@@ -136,6 +170,23 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
             |x| Spring::chain([x[0], x[1], x[2]], b),
             &xs,
             &g,
+            tol,
+        );
+        let fit = Fit {
+            xs: rng.point(4, -1.0, 2.0),
+            ys: rng.point(4, -0.5, 0.5),
+            decay: 0.3,
+        };
+        let (v, (gw, gb)) = fit.loss_grad(a, b);
+        assert!(v == fit.loss(a, b));
+        assert_gradient("loss", |x| fit.loss(x[0], x[1]), &[a, b], &[gw, gb], tol);
+        let (_, back) = fit.residual_forward(2, a, b);
+        let (gw, gb) = back(T::one());
+        assert_gradient(
+            "residual",
+            |x| fit.residual(2, x[0], x[1]),
+            &[a, b],
+            &[gw, gb],
             tol,
         );
         let (_, (ga, gb)) = outside_grad(a, b);

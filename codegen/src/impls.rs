@@ -8,7 +8,10 @@
 //! own references are qualified with `Self::` (`NAME_forward::<T>(..)`
 //! becomes `Self::NAME_forward::<T>(..)`). Calls from differentiable code
 //! to `Self::NAME(..)` or `Type::NAME(..)` reach `__tl_differentiable_NAME` (see
-//! `lower.rs`). A generic block's parameters (`impl<T: Float> Spring<T>`)
+//! `lower.rs`). A `&self` method is differentiated as a fn taking
+//! `__tl_self: &Self` (a constant: the fields are data), `self.f(x)` of a
+//! marked method being `Self::f(self, x)`; the generated `NAME_forward` and
+//! `NAME_grad` take `&self` again. A generic block's parameters (`impl<T: Float> Spring<T>`)
 //! join the fn's for the pipeline and leave the generated items again. The
 //! attribute on the fn alone cannot see that it is in an `impl`, which is
 //! why the block carries it too.
@@ -96,6 +99,32 @@ pub(crate) fn expand(attr: TokenStream, mut block: syn::ItemImpl) -> TokenStream
             syn::Meta::List(l) => l.tokens.clone(),
             _ => TokenStream::new(),
         };
+        // `&self` becomes a constant parameter `__tl_self: &Self` for the
+        // pipeline (and `self` in the body `__tl_self`); the generated
+        // methods take `&self` again.
+        let by_ref = match f.sig.inputs.first() {
+            Some(syn::FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {
+                let (and, lifetime) = r.reference.clone().unwrap_or_default();
+                let ty: syn::Type = syn::parse_quote!(#and #lifetime Self);
+                f.sig.inputs[0] = syn::parse_quote!(__tl_self: #ty);
+                let mut rw = SelfParam { marked: &marked };
+                rw.visit_block_mut(&mut f.block);
+                true
+            }
+            Some(syn::FnArg::Receiver(r)) => {
+                errors.extend(
+                    syn::Error::new_spanned(
+                        r,
+                        "a differentiated method takes `&self` (its fields are constants); \
+                         pass what it changes or owns as parameters",
+                    )
+                    .to_compile_error(),
+                );
+                items.push(ImplItem::Fn(f));
+                continue;
+            }
+            _ => false,
+        };
         // The block's generics (`impl<T: Float> Model<T>`) join the fn's
         // for the pipeline, which looks for the float type there, and
         // leave the generated items again (the block declares them).
@@ -109,7 +138,13 @@ pub(crate) fn expand(attr: TokenStream, mut block: syn::ItemImpl) -> TokenStream
         };
         let name = free.sig.ident.clone();
         let expansion = crate::differentiable(args, free.to_token_stream());
-        items.extend(associated(&name, expansion, &marked, &block.generics));
+        items.extend(associated(
+            &name,
+            expansion,
+            &marked,
+            &block.generics,
+            by_ref,
+        ));
     }
     block.items = items;
     quote!(#errors #block)
@@ -187,6 +222,7 @@ fn associated(
     expansion: TokenStream,
     marked: &[syn::Ident],
     outer: &syn::Generics,
+    by_ref: bool,
 ) -> Vec<ImplItem> {
     let file: syn::File = match syn::parse2(expansion.clone()) {
         Ok(f) => f,
@@ -230,13 +266,38 @@ fn associated(
         .filter(|p| !matches!(p, syn::GenericParam::Lifetime(_)))
         .count();
     let mut q = Qualify { name, marked, skip };
+    let protocol = protocol_name(name);
     for it in &mut out {
         if let ImplItem::Fn(f) = it {
             unmerged(&mut f.sig.generics, outer);
+            if by_ref && f.sig.ident != protocol {
+                receiver_again(f);
+            }
         }
         q.visit_impl_item_mut(it);
     }
     out
+}
+
+/// `fn f(__tl_self: &'a Self, ..)` as `fn f(&'a self, ..)`, its body
+/// starting with `let __tl_self = self;`. The protocol keeps the parameter
+/// (callers pass the receiver first, as `Self::f(self, ..)` does).
+fn receiver_again(f: &mut syn::ImplItemFn) {
+    let Some(syn::FnArg::Typed(pt)) = f.sig.inputs.first() else {
+        return;
+    };
+    let named = matches!(&*pt.pat, syn::Pat::Ident(pi) if pi.ident == "__tl_self");
+    let syn::Type::Reference(r) = &*pt.ty else {
+        return;
+    };
+    if !named {
+        return;
+    }
+    let lifetime = &r.lifetime;
+    f.sig.inputs[0] = syn::parse_quote!(&#lifetime self);
+    f.block
+        .stmts
+        .insert(0, syn::parse_quote!(let __tl_self = self;));
 }
 
 /// `impl NAME { .. }`: the carrier's.
@@ -345,5 +406,35 @@ impl VisitMut for Qualify<'_> {
     }
 
     // Items inside bodies (the callees' `use` aliases) are left alone.
+    fn visit_item_mut(&mut self, _: &mut Item) {}
+}
+
+/// A `&self` method's body for the pipeline: `self` is `__tl_self`, and a
+/// call of a marked method on it (`self.f(x)`) is `Self::f(__tl_self, x)`.
+struct SelfParam<'a> {
+    marked: &'a [syn::Ident],
+}
+
+impl VisitMut for SelfParam<'_> {
+    fn visit_expr_mut(&mut self, e: &mut syn::Expr) {
+        if let syn::Expr::MethodCall(m) = e {
+            let on_self = matches!(&*m.receiver, syn::Expr::Path(p) if p.path.is_ident("self"));
+            if on_self && self.marked.contains(&m.method) {
+                let method = &m.method;
+                let turbofish = &m.turbofish;
+                let args = &m.args;
+                *e = syn::parse_quote!(Self::#method #turbofish(self, #args));
+            }
+        }
+        syn::visit_mut::visit_expr_mut(self, e);
+    }
+
+    fn visit_ident_mut(&mut self, id: &mut syn::Ident) {
+        if id == "self" {
+            *id = syn::Ident::new("__tl_self", id.span());
+        }
+    }
+
+    // Items in the body have no `self` of ours.
     fn visit_item_mut(&mut self, _: &mut Item) {}
 }

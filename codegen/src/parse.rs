@@ -254,7 +254,7 @@ pub(crate) fn function<'a>(
         match input {
             FnArg::Receiver(r) => cx.error(
                 r,
-                "methods with `self` cannot be differentiated; write a free fn that takes the values it needs",
+                "a method with `self` is differentiated in an `impl` block marked `#[differentiable]` too, taking `&self` (its fields are constants); or write a free fn that takes the values it needs",
             ),
             FnArg::Typed(pt) => {
                 let (ident, mutable) = match &*pt.pat {

@@ -62,4 +62,18 @@ impl<T: Float> Pair<T> {
     }
 }
 
+// A method that may change `self` is not differentiated.
+pub struct Counter {
+    n: usize,
+}
+
+#[differentiable]
+impl Counter {
+    #[differentiable]
+    pub fn step(&mut self, x: f64) -> f64 {
+        self.n += 1;
+        x * x
+    }
+}
+
 fn main() {}
