@@ -3174,6 +3174,10 @@ impl Lower<'_, '_> {
                     "; iterators are supported as `for` loops (`for v in x.iter()`, `.enumerate()`, `.zip(..)`) and reduced by `.map(|v| ..)` then `.sum()`, `.product()` or `.fold(init, |acc, v| ..)` over such a loop's iterator (`.filter(..)` and `.take_while(..)` too; not `filter_map`, `skip_while`, `flat_map`, ...)"
                 } else if matches!(name, "push" | "extend" | "insert" | "resize") {
                     "; make arrays with `vec![x; n]` or `[x; N]` and assign their elements (`a[i] = ..`), or push in the `for` loop that first uses a `Vec::new()`, once per iteration or under one `if` without `else` whose condition reads nothing the loop changes (no `break` or `continue` in the loop)"
+                } else if args.first().is_some_and(|r| !self.touches_active(r)) {
+                    // A method of a constant value with differentiated
+                    // arguments: perhaps a `&self` method of a marked block.
+                    "; a `&self` method of a `#[differentiable]` `impl` block is called as `Type::method(&value, ..)` (or `self.method(..)` inside the block)"
                 } else {
                     ""
                 };

@@ -76,4 +76,22 @@ impl Counter {
     }
 }
 
+// Outside its block, a `&self` method is called through its type.
+pub struct Data {
+    scale: f64,
+}
+
+#[differentiable]
+impl Data {
+    #[differentiable]
+    pub fn scaled<T: Float>(&self, x: T) -> T {
+        x * T::from(self.scale).unwrap()
+    }
+}
+
+#[differentiable]
+fn outside<T: Float>(d: &Data, x: T) -> T {
+    d.scaled(x)
+}
+
 fn main() {}
