@@ -118,6 +118,13 @@ impl Fit {
     }
 }
 
+/// A free fn calling `&self` methods on a parameter by reference, as a
+/// method and through the type.
+#[differentiable]
+fn refit<T: Float>(fit: &Fit, w: T) -> T {
+    fit.loss(w, w * w) + Fit::residual(fit, 1, w, -w)
+}
+
 /// A free fn calling an associated one.
 #[differentiable]
 fn outside<T: Float>(a: T, b: T) -> T {
@@ -189,6 +196,8 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
             &[gw, gb],
             tol,
         );
+        let (_, g) = refit_grad(&fit, a);
+        assert_gradient("refit", |x| refit(&fit, x[0]), &[a], &[g], tol);
         let (_, (ga, gb)) = outside_grad(a, b);
         assert_gradient("outside", |x| outside(x[0], x[1]), &[a, b], &[ga, gb], tol);
     }

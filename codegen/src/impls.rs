@@ -438,3 +438,97 @@ impl VisitMut for SelfParam<'_> {
     // Items in the body have no `self` of ours.
     fn visit_item_mut(&mut self, _: &mut Item) {}
 }
+
+/// Parameters whose methods may be `&self` methods of a `#[differentiable]`
+/// block: a shared reference to a type named in UpperCamelCase (`d: &Data`,
+/// `m: &Model<f64>`), not one of the standard library's containers, by
+/// name, with its type's path and whether it is a reference.
+pub(crate) fn receivers(params: &[crate::parse::Param]) -> Vec<(String, syn::Path, bool)> {
+    const STD: &[&str] = &[
+        "Vec", "VecDeque", "HashMap", "BTreeMap", "HashSet", "BTreeSet", "Option", "Result",
+        "String", "Box", "Rc", "Arc", "Cell", "RefCell",
+    ];
+    params
+        .iter()
+        .filter(|p| p.float.is_none())
+        .filter_map(|p| {
+            // By reference only: a borrow of an owned parameter would be
+            // kept by the call's pullback past the fn.
+            let (ty, by_ref) = match p.ty {
+                syn::Type::Reference(r) if r.mutability.is_none() => (&*r.elem, true),
+                _ => return None,
+            };
+            let syn::Type::Path(tp) = ty else { return None };
+            let last = tp.path.segments.last()?.ident.to_string();
+            let typed = tp.qself.is_none()
+                && last.starts_with(|c: char| c.is_ascii_uppercase())
+                && !STD.contains(&last.as_str());
+            typed.then(|| (p.ident.to_string(), tp.path.clone(), by_ref))
+        })
+        .collect()
+}
+
+/// `d.f(x)`, `d` one of `receivers` and an argument possibly
+/// differentiated (in `active`): `Data::f(d, x)` (`Data::f(&d, x)` for a
+/// parameter held by value), the form in which the macro calls a `&self`
+/// method of a `#[differentiable]` block. None where nothing changed.
+pub(crate) fn method_calls(
+    body: &syn::Block,
+    receivers: &[(String, syn::Path, bool)],
+    active: &rustc_hash::FxHashSet<String>,
+) -> Option<syn::Block> {
+    struct Rewrite<'a> {
+        receivers: &'a [(String, syn::Path, bool)],
+        active: &'a rustc_hash::FxHashSet<String>,
+        changed: bool,
+    }
+    impl VisitMut for Rewrite<'_> {
+        fn visit_expr_mut(&mut self, e: &mut syn::Expr) {
+            syn::visit_mut::visit_expr_mut(self, e);
+            let syn::Expr::MethodCall(m) = e else { return };
+            let syn::Expr::Path(p) = &*m.receiver else {
+                return;
+            };
+            let Some(name) = p.path.get_ident() else {
+                return;
+            };
+            let Some((_, ty, by_ref)) = self.receivers.iter().find(|(n, _, _)| name == n) else {
+                return;
+            };
+            if !m
+                .args
+                .iter()
+                .any(|a| crate::parse::mentions_name(a, self.active))
+            {
+                return;
+            }
+            // The type's own generic arguments go in a turbofish position.
+            let mut ty = ty.clone();
+            if let Some(last) = ty.segments.last_mut() {
+                if let syn::PathArguments::AngleBracketed(a) = &mut last.arguments {
+                    a.colon2_token = Some(Default::default());
+                }
+            }
+            let (method, turbofish, args) = (&m.method, &m.turbofish, &m.args);
+            let receiver = if *by_ref {
+                quote!(#name)
+            } else {
+                quote!(&#name)
+            };
+            *e = syn::parse_quote_spanned!(m.method.span()=> #ty::#method #turbofish(#receiver, #args));
+            self.changed = true;
+        }
+
+        fn visit_expr_closure_mut(&mut self, _: &mut syn::ExprClosure) {}
+
+        fn visit_item_mut(&mut self, _: &mut Item) {}
+    }
+    let mut r = Rewrite {
+        receivers,
+        active,
+        changed: false,
+    };
+    let mut body = body.clone();
+    r.visit_block_mut(&mut body);
+    r.changed.then_some(body)
+}

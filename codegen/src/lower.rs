@@ -3177,7 +3177,7 @@ impl Lower<'_, '_> {
                 } else if args.first().is_some_and(|r| !self.touches_active(r)) {
                     // A method of a constant value with differentiated
                     // arguments: perhaps a `&self` method of a marked block.
-                    "; a `&self` method of a `#[differentiable]` `impl` block is called as `Type::method(&value, ..)` (or `self.method(..)` inside the block)"
+                    "; a `&self` method of a `#[differentiable]` `impl` block is called on a parameter `d: &Type` (`d.method(..)`), or as `self.method(..)` inside the block"
                 } else {
                     ""
                 };

@@ -331,6 +331,15 @@ pub(crate) fn function<'a>(
             body = std::borrow::Cow::Owned(b);
         }
     }
+    // `d.f(x)` of a parameter `d: &Data`: `Data::f(d, x)`, the call of a
+    // `&self` method of a `#[differentiable]` block.
+    let receivers = crate::impls::receivers(&params);
+    if !receivers.is_empty() {
+        let active = may_be_active(&body, floats.clone(), true);
+        if let Some(b) = crate::impls::method_calls(&body, &receivers, &active) {
+            body = std::borrow::Cow::Owned(b);
+        }
+    }
     if let Some(b) = crate::returns::array_value(&body, &output, &item.sig.output) {
         body = std::borrow::Cow::Owned(b);
     }

@@ -76,7 +76,8 @@ impl Counter {
     }
 }
 
-// Outside its block, a `&self` method is called through its type.
+// Outside its block, a `&self` method is called on a parameter by
+// reference (`d: &Data`), not on one held by value.
 pub struct Data {
     scale: f64,
 }
@@ -90,7 +91,12 @@ impl Data {
 }
 
 #[differentiable]
-fn outside<T: Float>(d: &Data, x: T) -> T {
+fn by_reference<T: Float>(d: &Data, x: T) -> T {
+    d.scaled(x)
+}
+
+#[differentiable]
+fn by_value<T: Float>(d: Data, x: T) -> T {
     d.scaled(x)
 }
 
