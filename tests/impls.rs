@@ -85,6 +85,11 @@ impl<T: Float> Spring<T> {
     }
 }
 
+/// A module-level helper, called as `self::scaled` in a method.
+fn scaled(x: f64) -> f64 {
+    x
+}
+
 /// Data in `self`: the fields are constants, the parameters differentiated.
 pub struct Fit {
     xs: Vec<f64>,
@@ -101,13 +106,14 @@ impl Fit {
 
     #[differentiable]
     pub fn residual<T: Float>(&self, i: usize, w: T, b: T) -> T {
-        (w * T::from(self.xs[i]).unwrap() + b).tanh() - T::from(self.ys[i]).unwrap()
+        (w * T::from(self::scaled(self.xs[i])).unwrap() + b).tanh() - T::from(self.ys[i]).unwrap()
     }
 
     /// Weighted squared residuals, through `self.residual(..)`, over the
-    /// fields in a closure too.
+    /// fields in a closure and an assertion too.
     #[differentiable(wrt(w, b))]
     pub fn loss<T: Float>(&self, w: T, b: T) -> T {
+        assert_eq!(self.xs.len(), self.ys.len(), "{} points", self.xs.len());
         let mut total = T::zero();
         for i in 0..self.xs.len() {
             let r = self.residual(i, w, b);

@@ -429,10 +429,18 @@ impl VisitMut for SelfParam<'_> {
         syn::visit_mut::visit_expr_mut(self, e);
     }
 
-    fn visit_ident_mut(&mut self, id: &mut syn::Ident) {
-        if id == "self" {
-            *id = syn::Ident::new("__tl_self", id.span());
+    /// `self` the value (not `self::` a module path).
+    fn visit_expr_path_mut(&mut self, p: &mut syn::ExprPath) {
+        if p.qself.is_none() && p.path.leading_colon.is_none() && p.path.is_ident("self") {
+            p.path.segments[0].ident =
+                syn::Ident::new("__tl_self", p.path.segments[0].ident.span());
         }
+    }
+
+    /// In macros (`assert!(self.n > 0)`), the tokens: `self` not followed
+    /// by `::`.
+    fn visit_macro_mut(&mut self, m: &mut syn::Macro) {
+        m.tokens = self_tokens(std::mem::take(&mut m.tokens));
     }
 
     // Items in the body have no `self` of ours.
@@ -531,4 +539,31 @@ pub(crate) fn method_calls(
     let mut body = body.clone();
     r.visit_block_mut(&mut body);
     r.changed.then_some(body)
+}
+
+/// `tokens` with the value `self` renamed `__tl_self` (see [`SelfParam`]).
+fn self_tokens(tokens: TokenStream) -> TokenStream {
+    use proc_macro2::TokenTree;
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = Vec::with_capacity(trees.len());
+    for (i, t) in trees.iter().enumerate() {
+        match t {
+            TokenTree::Ident(id) if id == "self" => {
+                let path =
+                    matches!(trees.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == ':');
+                out.push(if path {
+                    t.clone()
+                } else {
+                    TokenTree::Ident(syn::Ident::new("__tl_self", id.span()))
+                });
+            }
+            TokenTree::Group(g) => {
+                let mut group = proc_macro2::Group::new(g.delimiter(), self_tokens(g.stream()));
+                group.set_span(g.span());
+                out.push(TokenTree::Group(group));
+            }
+            other => out.push(other.clone()),
+        }
+    }
+    out.into_iter().collect()
 }
