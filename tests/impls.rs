@@ -3,7 +3,8 @@
 //! each other as `Self::NAME(..)` or `Type::NAME(..)`, read the type's
 //! constants, and are called from free differentiable fns; `&self`
 //! methods read their fields as constants and call each other as
-//! `self.f(..)`; a generic block's fns differentiate over its float type;
+//! `self.f(..)` (array results used untyped too), and are called on
+//! parameters by reference (`layer.hidden(x)`); a generic block's fns differentiate over its float type;
 //! the block's other items stay as written. Checked against finite differences in f64
 //! and f32 at random points.
 
@@ -124,6 +125,45 @@ impl Fit {
     }
 }
 
+/// A layer whose weights are data: a method returning a `Vec`, whose
+/// result another method uses untyped (`let h = self.hidden(x);`).
+pub struct Layer {
+    w: Vec<Vec<f64>>,
+}
+
+#[differentiable]
+impl Layer {
+    #[differentiable]
+    pub fn hidden<T: Float>(&self, x: &[T]) -> Vec<T> {
+        let mut out = vec![T::zero(); self.w.len()];
+        for (i, row) in self.w.iter().enumerate() {
+            let mut s = T::zero();
+            for (j, &wij) in row.iter().enumerate() {
+                s += x[j] * T::from(wij).unwrap();
+            }
+            out[i] = s.tanh();
+        }
+        out
+    }
+
+    #[differentiable]
+    pub fn energy<T: Float>(&self, x: &[T]) -> T {
+        let h = self.hidden(x);
+        let mut e = T::zero();
+        for v in &h {
+            e += *v * *v;
+        }
+        e + h[0]
+    }
+}
+
+/// Through a parameter by reference, untyped too.
+#[differentiable]
+fn layered<T: Float>(layer: &Layer, x: &[T]) -> T {
+    let h = layer.hidden(x);
+    h[1] * layer.energy(x)
+}
+
 /// A free fn calling `&self` methods on a parameter by reference, as a
 /// method and through the type.
 #[differentiable]
@@ -202,6 +242,18 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
             &[gw, gb],
             tol,
         );
+        let layer = Layer {
+            w: vec![rng.point(2, -1.0, 1.0), rng.point(2, -1.0, 1.0)],
+        };
+        let x = [a, b];
+        let (_, g) = layer.energy_grad(&x);
+        assert_gradient("energy", |x| layer.energy(x), &x, &g, tol);
+        let (_, g) = layered_grad(&layer, &x);
+        assert_gradient("layered", |x| layered(&layer, x), &x, &g, tol);
+        let (h, back) = layer.hidden_forward(&x);
+        assert!(h == layer.hidden(&x));
+        let g = back(vec![T::zero(), T::one()]);
+        assert_gradient("hidden", |x| layer.hidden(x)[1], &x, &g, tol);
         let (_, g) = refit_grad(&fit, a);
         assert_gradient("refit", |x| refit(&fit, x[0]), &[a], &[g], tol);
         let (_, (ga, gb)) = outside_grad(a, b);

@@ -190,7 +190,20 @@ pub(crate) fn user_fn(func: &Expr) -> bool {
         return true;
     }
     let owner = segs[segs.len() - 2].ident.to_string();
-    !(owner.starts_with(|c: char| c.is_ascii_uppercase()) || owner == "f32" || owner == "f64")
+    // An associated fn of a type (`Self::f`, `Model::f`: see impls.rs),
+    // not the float type's (`T::exp`, `F::from`, `Float::max`) or a
+    // standard type's (`Vec::with_capacity`).
+    const STD: &[&str] = &[
+        "Float", "Vec", "VecDeque", "String", "Box", "Rc", "Arc", "Option", "Result", "HashMap",
+        "BTreeMap", "HashSet", "BTreeSet", "Some", "Ok", "Err",
+    ];
+    if owner == "Self" {
+        return true;
+    }
+    if owner.starts_with(|c: char| c.is_ascii_uppercase()) {
+        return owner.contains(|c: char| c.is_ascii_lowercase()) && !STD.contains(&owner.as_str());
+    }
+    !(owner == "f32" || owner == "f64")
 }
 
 /// An array pattern of names (no `..`, no nesting): the names.
