@@ -447,15 +447,19 @@ impl VisitMut for SelfParam<'_> {
     fn visit_item_mut(&mut self, _: &mut Item) {}
 }
 
+/// Types of the standard library (and `Float`, and `Option`'s and
+/// `Result`'s variants) whose associated fns and methods are not a
+/// `#[differentiable]` block's.
+pub(crate) const STD_TYPES: &[&str] = &[
+    "Float", "Vec", "VecDeque", "String", "Box", "Rc", "Arc", "Cell", "RefCell", "Option",
+    "Result", "HashMap", "BTreeMap", "HashSet", "BTreeSet", "Some", "Ok", "Err",
+];
+
 /// Parameters whose methods may be `&self` methods of a `#[differentiable]`
 /// block: a shared reference to a type named in UpperCamelCase (`d: &Data`,
 /// `m: &Model<f64>`), not one of the standard library's containers, by
 /// name, with its type's path and whether it is a reference.
 pub(crate) fn receivers(params: &[crate::parse::Param]) -> Vec<(String, syn::Path, bool)> {
-    const STD: &[&str] = &[
-        "Vec", "VecDeque", "HashMap", "BTreeMap", "HashSet", "BTreeSet", "Option", "Result",
-        "String", "Box", "Rc", "Arc", "Cell", "RefCell",
-    ];
     params
         .iter()
         .filter(|p| p.float.is_none())
@@ -470,7 +474,7 @@ pub(crate) fn receivers(params: &[crate::parse::Param]) -> Vec<(String, syn::Pat
             let last = tp.path.segments.last()?.ident.to_string();
             let typed = tp.qself.is_none()
                 && last.starts_with(|c: char| c.is_ascii_uppercase())
-                && !STD.contains(&last.as_str());
+                && !STD_TYPES.contains(&last.as_str());
             typed.then(|| (p.ident.to_string(), tp.path.clone(), by_ref))
         })
         .collect()

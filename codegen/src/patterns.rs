@@ -193,15 +193,12 @@ pub(crate) fn user_fn(func: &Expr) -> bool {
     // An associated fn of a type (`Self::f`, `Model::f`: see impls.rs),
     // not the float type's (`T::exp`, `F::from`, `Float::max`) or a
     // standard type's (`Vec::with_capacity`).
-    const STD: &[&str] = &[
-        "Float", "Vec", "VecDeque", "String", "Box", "Rc", "Arc", "Option", "Result", "HashMap",
-        "BTreeMap", "HashSet", "BTreeSet", "Some", "Ok", "Err",
-    ];
     if owner == "Self" {
         return true;
     }
     if owner.starts_with(|c: char| c.is_ascii_uppercase()) {
-        return owner.contains(|c: char| c.is_ascii_lowercase()) && !STD.contains(&owner.as_str());
+        return owner.contains(|c: char| c.is_ascii_lowercase())
+            && !crate::impls::STD_TYPES.contains(&owner.as_str());
     }
     !(owner == "f32" || owner == "f64")
 }
