@@ -447,18 +447,25 @@ impl VisitMut for SelfParam<'_> {
     fn visit_item_mut(&mut self, _: &mut Item) {}
 }
 
-/// Types of the standard library (and `Float`, and `Option`'s and
-/// `Result`'s variants) whose associated fns and methods are not a
-/// `#[differentiable]` block's.
-pub(crate) const STD_TYPES: &[&str] = &[
-    "Float", "Vec", "VecDeque", "String", "Box", "Rc", "Arc", "Cell", "RefCell", "Option",
-    "Result", "HashMap", "BTreeMap", "HashSet", "BTreeSet", "Some", "Ok", "Err",
-];
+/// Whether `name`, a path's segment before a fn's name, is a type whose
+/// associated fns may be a `#[differentiable]` block's: `Self`, or a name
+/// in UpperCamelCase (with a lower-case letter: not a float type parameter
+/// such as `T` or `F`) that is not `Float` or a standard type.
+pub(crate) fn user_type(name: &str) -> bool {
+    const STD: &[&str] = &[
+        "Float", "Vec", "VecDeque", "String", "Box", "Rc", "Arc", "Cell", "RefCell", "Option",
+        "Result", "HashMap", "BTreeMap", "HashSet", "BTreeSet", "Some", "Ok", "Err",
+    ];
+    name == "Self"
+        || (name.starts_with(|c: char| c.is_ascii_uppercase())
+            && name.contains(|c: char| c.is_ascii_lowercase())
+            && !STD.contains(&name))
+}
 
 /// Parameters whose methods may be `&self` methods of a `#[differentiable]`
-/// block: a shared reference to a type named in UpperCamelCase (`d: &Data`,
-/// `m: &Model<f64>`), not one of the standard library's containers, by
-/// name, with its type's path and whether it is a reference.
+/// block: a shared reference to a [`user_type`] (`d: &Data`, `m:
+/// &Model<f64>`), by name, with its type's path and whether it is a
+/// reference.
 pub(crate) fn receivers(params: &[crate::parse::Param]) -> Vec<(String, syn::Path, bool)> {
     params
         .iter()
@@ -472,10 +479,8 @@ pub(crate) fn receivers(params: &[crate::parse::Param]) -> Vec<(String, syn::Pat
             };
             let syn::Type::Path(tp) = ty else { return None };
             let last = tp.path.segments.last()?.ident.to_string();
-            let typed = tp.qself.is_none()
-                && last.starts_with(|c: char| c.is_ascii_uppercase())
-                && !STD_TYPES.contains(&last.as_str());
-            typed.then(|| (p.ident.to_string(), tp.path.clone(), by_ref))
+            (tp.qself.is_none() && user_type(&last))
+                .then(|| (p.ident.to_string(), tp.path.clone(), by_ref))
         })
         .collect()
 }

@@ -3304,18 +3304,14 @@ impl Lower<'_, '_> {
         // `Model::f`: a type's name before the fn's) has its protocol beside
         // it, `__tl_differentiable_f` (see impls.rs); a type's items cannot be
         // imported under an alias.
+        // Else the callee is reached through an alias whose name says what
+        // to do when it is not `#[differentiable]`: rustc's error then reads
+        // "cannot find module `f_is_not_differentiable_mark_it_differentiable`".
         let func_tokens = match associated_owner(&path) {
             Some(owner) => {
                 let protocol = crate::impls::protocol_name(&callee);
-                Some(quote!(#owner::#protocol #generics))
+                quote!(#owner::#protocol #generics)
             }
-            None => None,
-        };
-        // The callee is reached through an alias whose name says what to do
-        // when it is not `#[differentiable]`: rustc's error then reads
-        // "cannot find module `f_is_not_differentiable_mark_it_differentiable`".
-        let func_tokens = match func_tokens {
-            Some(t) => t,
             None => self.callee_alias(&path, &callee, generics)?,
         };
         let mut call_args = Vec::new();
@@ -3979,16 +3975,13 @@ fn has_early_return(stmts: &[SynStmt]) -> bool {
         !final_return && crate::returns::has_return(s)
     })
 }
+
 /// The type before an associated fn's name in a call's path (`Self` in
 /// `Self::f`, `Model` in `Model::f`, `m::Model` in `m::Model::f`): a
-/// segment named `Self` or in UpperCamelCase, as Rust names types.
+/// [`crate::impls::user_type`].
 fn associated_owner(path: &syn::Path) -> Option<TokenStream> {
     let n = path.segments.len();
-    if n < 2 {
-        return None;
-    }
-    let owner = &path.segments[n - 2].ident.to_string();
-    if owner != "Self" && !owner.starts_with(|c: char| c.is_ascii_uppercase()) {
+    if n < 2 || !crate::impls::user_type(&path.segments[n - 2].ident.to_string()) {
         return None;
     }
     let leading = &path.leading_colon;

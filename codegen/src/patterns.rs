@@ -190,15 +190,11 @@ pub(crate) fn user_fn(func: &Expr) -> bool {
         return true;
     }
     let owner = segs[segs.len() - 2].ident.to_string();
-    // An associated fn of a type (`Self::f`, `Model::f`: see impls.rs),
-    // not the float type's (`T::exp`, `F::from`, `Float::max`) or a
-    // standard type's (`Vec::with_capacity`).
-    if owner == "Self" {
-        return true;
-    }
+    // An associated fn of a user's type (`Self::f`, `Model::f`: see
+    // impls.rs), not the float type's (`T::exp`, `F::from`, `Float::max`)
+    // or a standard type's (`Vec::with_capacity`).
     if owner.starts_with(|c: char| c.is_ascii_uppercase()) {
-        return owner.contains(|c: char| c.is_ascii_lowercase())
-            && !crate::impls::STD_TYPES.contains(&owner.as_str());
+        return crate::impls::user_type(&owner);
     }
     !(owner == "f32" || owner == "f64")
 }

@@ -444,10 +444,6 @@ impl Rewrite<'_> {
                 if matches!(t, Type::Infer(_)) || same_type(t, self.float))
     }
 
-    /// `&x[a..b]` (`&x[a..]`, `&x[..b]`, `&x[a..=b]`) of a possibly
-    /// differentiated array: a `Vec` made just before (pushed to
-    /// `pending`) with a copy of each element, which lowering knows; its
-    /// name.
     /// `let __tl_argN = literal;` and its name: an array written out
     /// where lowering wants a name (a call's argument, a borrow).
     fn bound_literal(&mut self, literal: &Expr) -> (proc_macro2::Ident, Stmt) {
@@ -463,20 +459,19 @@ impl Rewrite<'_> {
     /// keep past its statement (E0716 in the generated fn).
     fn bind_borrowed_literal(&mut self, e: &mut Expr) -> Option<Stmt> {
         let Expr::Reference(r) = e else { return None };
-        let literal = match &*r.expr {
-            Expr::Array(_) | Expr::Repeat(_) => &*r.expr,
-            Expr::Macro(m) if m.mac.path.is_ident("vec") => &*r.expr,
-            _ => return None,
-        };
-        if r.mutability.is_some() {
+        if r.mutability.is_some() || !array_literal(&r.expr) {
             return None;
         }
-        let span = syn::spanned::Spanned::span(literal);
-        let (name, decl) = self.bound_literal(literal);
+        let span = syn::spanned::Spanned::span(&r.expr);
+        let (name, decl) = self.bound_literal(&r.expr);
         *e = syn::parse_quote_spanned!(span=> &#name);
         Some(decl)
     }
 
+    /// `&x[a..b]` (`&x[a..]`, `&x[..b]`, `&x[a..=b]`) of a possibly
+    /// differentiated array: a `Vec` made just before (pushed to
+    /// `pending`) with a copy of each element, which lowering knows; its
+    /// name.
     fn slice_copy(&mut self, e: &Expr) -> Option<proc_macro2::Ident> {
         let Expr::Reference(r) = strip(e) else {
             return None;
@@ -1074,29 +1069,23 @@ impl VisitMut for Rewrite<'_> {
                         *arg = syn::parse_quote!(&#copy);
                         continue;
                     }
-                    let (literal, by_ref) = match &*arg {
-                        Expr::Reference(r) if r.mutability.is_none() => (&*r.expr, true),
-                        other => (other, false),
-                    };
-                    let is_array = match literal {
-                        Expr::Array(_) | Expr::Repeat(_) => true,
-                        Expr::Macro(m) => m.mac.path.is_ident("vec"),
-                        _ => false,
-                    };
-                    // A constant one is bound too where it is borrowed
+                    // Borrowed, a constant one is bound too
                     // (`&[[T::one(), T::zero()]]`): the call's pullback keeps
                     // the reference, which must not be to a temporary.
-                    if !is_array || !(by_ref || self.mentions_active(literal)) {
+                    if let Some(decl) = self.bind_borrowed_literal(arg) {
+                        self.pending.push(decl);
                         continue;
                     }
-                    let span = syn::spanned::Spanned::span(literal);
-                    let (name, decl) = self.bound_literal(literal);
+                    if matches!(arg, Expr::Reference(_))
+                        || !array_literal(arg)
+                        || !self.mentions_active(arg)
+                    {
+                        continue;
+                    }
+                    let span = syn::spanned::Spanned::span(&*arg);
+                    let (name, decl) = self.bound_literal(arg);
                     self.pending.push(decl);
-                    *arg = if by_ref {
-                        syn::parse_quote_spanned!(span=> &#name)
-                    } else {
-                        syn::parse_quote_spanned!(span=> #name)
-                    };
+                    *arg = syn::parse_quote_spanned!(span=> #name);
                 }
             }
             Expr::While(w) => {
@@ -1112,4 +1101,13 @@ impl VisitMut for Rewrite<'_> {
     }
 
     fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
+/// An array written out: `[a, b]`, `[x; n]`, `vec![..]`.
+fn array_literal(e: &Expr) -> bool {
+    match e {
+        Expr::Array(_) | Expr::Repeat(_) => true,
+        Expr::Macro(m) => m.mac.path.is_ident("vec"),
+        _ => false,
+    }
 }
