@@ -286,11 +286,10 @@ fn receiver_again(f: &mut syn::ImplItemFn) {
     let Some(syn::FnArg::Typed(pt)) = f.sig.inputs.first() else {
         return;
     };
-    let named = matches!(&*pt.pat, syn::Pat::Ident(pi) if pi.ident == "__tl_self");
-    let syn::Type::Reference(r) = &*pt.ty else {
+    let (syn::Pat::Ident(pi), syn::Type::Reference(r)) = (&*pt.pat, &*pt.ty) else {
         return;
     };
-    if !named {
+    if pi.ident != "__tl_self" {
         return;
     }
     let lifetime = &r.lifetime;
@@ -332,9 +331,8 @@ impl Qualify<'_> {
             }
         }
     }
-}
 
-impl Qualify<'_> {
+    /// `NAME_forward` or `NAME_grad` of a marked fn.
     fn generated(&self, id: &syn::Ident) -> bool {
         let s = id.to_string();
         self.marked.iter().any(|m| {
