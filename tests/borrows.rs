@@ -2,8 +2,8 @@
 //! and measured through the reference, as users write them: a constant
 //! array the fn made, a differentiated array the fn made, a parameter
 //! slice, a fixed-size parameter, a constant float, and arrays written out
-//! and borrowed in place (`f(&[a, b], &[T::one(), T::zero()])`, `&[x; n]`). Checked against finite differences in
-//! f64 and f32 at random points.
+//! and borrowed in place (`f(&[a, b], &[T::one(), T::zero()])`, `&[x; n]`).
+//! Checked against finite differences in f64 and f32 at random points.
 
 mod common;
 
