@@ -208,6 +208,32 @@ fn every_other<T: Float>(x: &[T]) -> T {
         .fold(T::zero(), |a, b| a + b)
 }
 
+/// `.map(f)` with a fn's path for the closure: a `Float` method, a
+/// differentiable fn, chained; into `fold`, `sum` and `collect`.
+#[differentiable]
+fn squared<T: Float>(v: T) -> T {
+    v * v
+}
+
+#[differentiable]
+fn mapped_paths<T: Float + Sum>(x: &[T]) -> T {
+    let a = x
+        .iter()
+        .copied()
+        .map(T::sin)
+        .map(squared)
+        .fold(T::zero(), |s, v| s + v);
+    let b: T = x.iter().cloned().map(T::exp).sum();
+    let c: Vec<T> = x.iter().copied().map(T::tanh).collect();
+    a + b.ln() * c[0] + c[c.len() - 1]
+}
+
+/// Written-out f64: `f64::exp` as users write it.
+#[differentiable]
+fn log_sum_exp(x: &[f64]) -> f64 {
+    x.iter().copied().map(f64::exp).sum::<f64>().ln()
+}
+
 fn check<T: Float + Sum + Product + std::fmt::Display>(rng: &mut Rng) {
     let tol = tolerance::<T>();
     // Elements 0.4 apart (max and min must not change within a finite
@@ -268,6 +294,8 @@ fn check<T: Float + Sum + Product + std::fmt::Display>(rng: &mut Rng) {
     let f = |q: &[T]| nested_sums(&rows(&q[..4]), q[4]);
     let g = [gm.concat(), vec![gw]].concat();
     assert_gradient("nested_sums", f, &[x.clone(), vec![w]].concat(), &g, tol);
+    let (_, g) = mapped_paths_grad(&x);
+    assert_gradient("mapped_paths", |q: &[T]| mapped_paths(q), &x, &g, tol);
     for scale in [0.5, 3.0] {
         let xs: Vec<T> = x.iter().map(|&v| v * T::from(scale).unwrap()).collect();
         let (_, g) = branchy_grad(&xs);
@@ -285,6 +313,13 @@ fn reductions_f64() {
         let (_, (gp, gt)) = mse_grad(&p, &t);
         assert_gradient("mse", |q: &[f64]| mse(q, &t), &p, &gp, 1e-6);
         assert_gradient("mse", |q: &[f64]| mse(&p, q), &t, &gt, 1e-6);
+        // Softmax of the inputs, the closed form.
+        let (v, g) = log_sum_exp_grad(&p);
+        let z: f64 = p.iter().map(|v| v.exp()).sum();
+        assert!((v - z.ln()).abs() < 1e-12);
+        for (gi, pi) in g.iter().zip(&p) {
+            assert!((gi - pi.exp() / z).abs() < 1e-12);
+        }
     }
 }
 

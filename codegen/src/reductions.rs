@@ -532,13 +532,28 @@ impl Rewrite<'_> {
         }
         // Peel `.map(..)`s from the end: the items, then each map's body
         // bound to the next map's pattern.
-        let mut maps: Vec<(Pat, &Expr)> = Vec::new();
+        // A fn's path (`.map(f64::exp)`, `.map(square)`) is the closure
+        // that calls it on the item.
+        let mut maps: Vec<(Pat, TokenStream)> = Vec::new();
         let mut iter = &*m.receiver;
         while let Expr::MethodCall(inner) = iter {
             if inner.method != "map" || inner.args.len() != 1 {
                 break;
             }
-            maps.push(unary(&inner.args[0])?);
+            maps.push(match unary(&inner.args[0]) {
+                Some((pat, body)) => (pat, body.to_token_stream()),
+                None => {
+                    let Expr::Path(f) = strip(&inner.args[0]) else {
+                        return None;
+                    };
+                    let span = syn::spanned::Spanned::span(f);
+                    let v = proc_macro2::Ident::new(
+                        &format!("__tl_map{}_{}", self.count, maps.len()),
+                        span,
+                    );
+                    (syn::parse_quote!(#v), quote_spanned!(span=> #f(#v)))
+                }
+            });
             iter = &inner.receiver;
         }
         maps.reverse();
@@ -576,10 +591,10 @@ impl Rewrite<'_> {
         {
             Some(((first, body), rest)) => {
                 let mut lets = Vec::new();
-                let mut value = body.to_token_stream();
+                let mut value = body.clone();
                 for (pat, body) in rest {
                     lets.push(quote!(let #pat = #value;));
-                    value = body.to_token_stream();
+                    value = body.clone();
                 }
                 (first.clone(), lets, value)
             }
