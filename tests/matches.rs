@@ -1,7 +1,8 @@
 //! `match` on constants with differentiated arms, as users write it:
 //! activations chosen by an enum (with data), modes and indices with `|`,
 //! ranges, `@` bindings and guards, tuples, `Option`, arms that assign,
-//! nested, in loops; `if let` and `matches!`; closures bound to names and
+//! nested, in loops; `if let` and `matches!`; matches on differentiated
+//! values (flags, comparisons, guards); closures bound to names and
 //! called. Each checked against finite differences in f64 and
 //! f32, every arm taken.
 
@@ -248,4 +249,71 @@ fn rebound<T: Float>(x: T) -> T {
 fn closures_bound_again() {
     // x^2 + x^3.
     assert_eq!(rebound_grad(2.0), (12.0, 4.0 + 12.0));
+}
+
+/// `match` on differentiated values: a flag made from one, a comparison's
+/// tuple, a float with guards (names bound by irrefutable patterns), and
+/// `matches!` on one.
+#[differentiable]
+fn on_values<T: Float>(x: T, y: T) -> T {
+    let positive = x > T::zero();
+    let a = match positive {
+        true => x * x,
+        false => -x,
+    };
+    let b = match (x > y, y > T::zero()) {
+        (true, true) => x - y,
+        (true, false) => y.exp(),
+        _ => y * 2.0,
+    };
+    let c = match x * y {
+        p if p > T::one() => p.ln(),
+        p => p * 0.5,
+    };
+    let d = if matches!(y, v if v < T::zero()) {
+        y.sin()
+    } else {
+        y.cos()
+    };
+    let e = match x.partial_cmp(&y) {
+        Some(core::cmp::Ordering::Less) => y,
+        _ => x * 3.0,
+    };
+    a + b + c + d + e
+}
+
+/// Written-out f64: a float literal pattern.
+#[differentiable]
+fn on_literals(x: f64, y: f64) -> f64 {
+    match x {
+        0.0 => y,
+        _ => x * y,
+    }
+}
+
+fn check_values<T: Float + std::fmt::Display + std::fmt::Debug>(rng: &mut Rng) {
+    // Every arm: both signs of x and y, x above and below y, x y above 1.
+    for _ in 0..8 {
+        let x =
+            T::from(rng.uniform(0.2, 2.0) * [1.0, -1.0][(rng.next_u64() % 2) as usize]).unwrap();
+        let y =
+            T::from(rng.uniform(0.2, 2.0) * [1.0, -1.0][(rng.next_u64() % 2) as usize]).unwrap();
+        let (v, (gx, gy)) = on_values_grad(x, y);
+        assert_eq!(v, on_values(x, y));
+        let f = |q: &[T]| on_values(q[0], q[1]);
+        assert_gradient("on_values", f, &[x, y], &[gx, gy], tolerance::<T>());
+    }
+}
+
+#[test]
+fn matches_on_values() {
+    let mut rng = Rng::new(63);
+    check_values::<f64>(&mut rng);
+    check_values::<f32>(&mut rng);
+    // Closed forms: x^2 + (x - y) + ln(x y) + cos(y) + 3 x at (2, 1).
+    let (_, (gx, gy)) = on_values_grad(2.0, 1.0);
+    assert!((gx - (4.0 + 1.0 + 0.5 + 3.0)).abs() < 1e-12);
+    assert!((gy - (-1.0 + 1.0 - 1f64.sin())).abs() < 1e-12);
+    assert_eq!(on_literals_grad(0.0, 3.0), (3.0, (0.0, 1.0)));
+    assert_eq!(on_literals_grad(2.0, 3.0), (6.0, (3.0, 2.0)));
 }

@@ -2707,6 +2707,10 @@ impl Lower<'_, '_> {
                 self.cx.error(c.or1_token, parse::CLOSURE);
                 return None;
             }
+            // The arm index of a `match` on a differentiated value.
+            Expr::Match(m) if crate::matches::is_index(m) && !has_block(e) => {
+                return Some(Val::Node(self.opaque(e)));
+            }
             Expr::Match(m) if self.touches_active(e) || has_block(e) => {
                 self.cx.error(m.match_token, parse::MATCH);
                 return None;

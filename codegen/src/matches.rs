@@ -18,8 +18,11 @@
 //!                                       } else { x.tanh() };
 //! ```
 //!
-//! A `match` on a differentiated value stays an error. Only the generated
-//! fns see this; the user's fn is kept as written.
+//! A `match` on a differentiated value (`match x > 0.0 { true => .., false
+//! => .. }`) is rewritten too: the arm taken is a constant whatever the
+//! scrutinee. Only where an arm would bind part of a differentiated value
+//! by a refutable pattern does it stay an error. Only the generated fns see
+//! this; the user's fn is kept as written.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote_spanned, ToTokens};
@@ -200,6 +203,21 @@ fn writes(e: &Expr) -> bool {
     f.0
 }
 
+/// The arm index's `match` (every arm an integer literal): a constant,
+/// whatever its scrutinee, computed as written.
+pub(crate) fn is_index(m: &syn::ExprMatch) -> bool {
+    !m.arms.is_empty()
+        && m.arms.iter().all(|a| {
+            matches!(
+                &*a.body,
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Int(_),
+                    ..
+                })
+            )
+        })
+}
+
 /// Matches anything without looking: `_`, a name, a tuple of such.
 fn irrefutable(p: &Pat) -> bool {
     match p {
@@ -328,7 +346,25 @@ impl VisitMut for Rewrite<'_> {
                     .arms
                     .iter()
                     .any(|a| self.mentions_active(&a.body) || writes(&a.body));
-                if arms_active && !self.mentions_active(&m.expr) && !m.arms.is_empty() {
+                // On a differentiated scrutinee (`match x > 0.0 { .. }`, a
+                // flag made from one) the arm index is a constant all the
+                // same; an arm's names are then bound again by a plain
+                // `let`, which only an irrefutable pattern allows.
+                let rewritable = if self.mentions_active(&m.expr) {
+                    !is_index(m)
+                        && m.arms.iter().all(|a| {
+                            irrefutable(&a.pat) || {
+                                let mut used = Vec::new();
+                                idents(a.body.to_token_stream(), &mut used);
+                                bound(&a.pat)
+                                    .iter()
+                                    .all(|(n, _)| !used.contains(&n.to_string()))
+                            }
+                        })
+                } else {
+                    arms_active
+                };
+                if rewritable && !m.arms.is_empty() {
                     if let Some(chain) = self.chain(m) {
                         *e = chain;
                     }

@@ -931,7 +931,7 @@ const ADAPTORS: &[&str] = &[
 /// The closure error, shared with lowering.
 pub(crate) const CLOSURE: &str = "this closure is not supported in a `#[differentiable]` fn: closures are, as the arguments of `.map(..)`/`.fold(..)` reductions and bound to a name that is only called (not `move`, no `return` inside); write the code inline or in another `#[differentiable]` fn";
 /// The `match` error, shared with lowering.
-pub(crate) const MATCH: &str = "`match` on a differentiated value is not supported in a `#[differentiable]` fn; write the cases with `if`/`else` (a `match` on constants, `match mode { .. }`, may compute differentiated values in its arms)";
+pub(crate) const MATCH: &str = "this `match` on a differentiated value is not supported in a `#[differentiable]` fn: its arms may bind the value whole (`v if v > 0.0 => ..`) or not at all (`true => ..`, `0.0 => ..`), not by a pattern that can fail; bind it whole, or write the cases with `if`/`else`";
 
 /// `e` with parentheses where its tokens would start with a block
 /// (`{ a } * b`, or `match`, `if`, `loop` at its left): written at the start
@@ -1296,7 +1296,9 @@ fn check_expr(cx: &Check, expr: &Expr) {
         // in (`labels.iter().filter(|&&l| l).count()`, `match mode { 0 => 1,
         // _ => 2 }`); lowering decides where this cannot tell.
         Expr::Closure(c) if mentions_name(expr, &cx.active) => cx.error(c.or1_token, CLOSURE),
-        Expr::Match(m) if match_reads_active(m, &cx.active) => cx.error(m.match_token, MATCH),
+        Expr::Match(m) if match_reads_active(m, &cx.active) && !crate::matches::is_index(m) => {
+            cx.error(m.match_token, MATCH)
+        }
         Expr::Closure(_) | Expr::Match(_) => {}
         Expr::Unsafe(u) => cx.error(
             u.unsafe_token,
