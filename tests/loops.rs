@@ -304,6 +304,45 @@ fn reversed_iteration() {
     assert_eq!(g32, vec![3.0, 5.0, 6.0]);
 }
 
+// `.skip(k)` and `.take(k)` after `.rev()`: counted from the back.
+#[differentiable]
+fn reversed_cut<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for &v in x.iter().rev().skip(1) {
+        s = s * 0.5 + v;
+    }
+    for (i, v) in x.iter().rev().enumerate().take(2) {
+        s = s + *v * *v * T::from(i + 1).unwrap();
+    }
+    let t = x
+        .iter()
+        .rev()
+        .skip(2)
+        .fold(T::zero(), |a, &b| a * 2.0 + b.sin());
+    s + t
+}
+
+#[test]
+fn reversed_and_cut() {
+    let mut rng = Rng::new(77);
+    for n in [1, 2, 3, 5] {
+        let x = rng.point(n, -1.5, 1.5);
+        let (v, g) = reversed_cut_grad(&x);
+        assert_eq!(v, reversed_cut(&x));
+        assert_gradient("reversed_cut", |q: &[f64]| reversed_cut(q), &x, &g, 1e-6);
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let (_, g32) = reversed_cut_grad(&x32);
+        let f32_ = |q: &[f32]| reversed_cut(q);
+        assert_gradient("reversed_cut f32", f32_, &x32, &g32, tolerance::<f32>());
+    }
+    // Closed form at (1, 2, 3): s = x1 / 2 + x0 = 2, then + x2^2 + 2 x1^2
+    // = 19; t = sin(x0).
+    let (v, g) = reversed_cut_grad(&[1.0, 2.0, 3.0]);
+    assert!((v - (19.0 + 1f64.sin())).abs() < 1e-12);
+    assert!((g[0] - (1.0 + 1f64.cos())).abs() < 1e-12);
+    assert_eq!((g[1], g[2]), (0.5 + 8.0, 6.0));
+}
+
 // Taped values read again later in the iteration are pushed at the end of
 // the iteration, but never past a `break`: `q` is taped, tested, then used.
 #[differentiable]

@@ -41,15 +41,16 @@ pub(crate) fn rewrite(body: &Block, active: &rustc_hash::FxHashSet<String>) -> O
 }
 
 /// Whether `body` calls a method named `zip`, `step_by`, `filter`,
-/// `take_while` or `for_each` (so that the common case costs no copy of
-/// the body).
+/// `take_while` or `for_each`, or skips or takes after a `rev` (so that
+/// the common case costs no copy of the body).
 pub(crate) fn any(body: &Block) -> bool {
     struct Find(bool);
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
             self.0 |= ["zip", "step_by", "filter", "take_while", "for_each"]
                 .iter()
-                .any(|w| m.method == w);
+                .any(|w| m.method == w)
+                || ((m.method == "skip" || m.method == "take") && reversed(&m.receiver));
             syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_item(&mut self, _: &'ast syn::Item) {}
@@ -252,13 +253,13 @@ fn tree(e: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
                     Some(Tree::Pair(Box::new(Tree::Part(index)), Box::new(t)))
                 }
                 ("skip", 1) => {
-                    *irregular |= in_zip;
+                    *irregular |= in_zip || reversed(&m.receiver);
                     let mut t = tree(&m.receiver, in_zip, irregular)?;
                     t.skip(group(&m.args[0]));
                     Some(t)
                 }
                 ("take", 1) => {
-                    *irregular |= in_zip;
+                    *irregular |= in_zip || reversed(&m.receiver);
                     let mut t = tree(&m.receiver, in_zip, irregular)?;
                     t.take(&group(&m.args[0]));
                     Some(t)
@@ -280,6 +281,15 @@ fn tree(e: &Expr, in_zip: bool, irregular: &mut bool) -> Option<Tree> {
         }
         base @ (Expr::Path(_) | Expr::Field(_) | Expr::Index(_)) => array(base, in_zip, irregular),
         _ => None,
+    }
+}
+
+/// Whether an iterator runs backwards: lowering's walker counts `skip` and
+/// `take` from the front only (`x.iter().rev().skip(1)` is this pass's).
+fn reversed(e: &Expr) -> bool {
+    match strip_parens(e) {
+        Expr::MethodCall(m) => m.method == "rev" || reversed(&m.receiver),
+        _ => false,
     }
 }
 
