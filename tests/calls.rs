@@ -232,6 +232,73 @@ fn calls_returning_tuples() {
     }
 }
 
+#[differentiable]
+fn moments<T: Float>(a: T) -> (T, T, T) {
+    (a, a * a, a.exp())
+}
+
+/// The tuple bound whole and read by field, as one writes it without a
+/// pattern: `p.0`, `p.1` (also assigned, in a closure, in a loop, and a
+/// name bound twice).
+#[differentiable]
+fn tuple_fields<T: Float>(r: T, theta: T) -> T {
+    let mut p = polar(r, theta);
+    p.0 = p.0 * 2.0;
+    p.1 += r;
+    let m = moments(p.0 + p.1);
+    let mut s = (0..3)
+        .map(|i| T::from(i).unwrap() * m.1 + m.2 * p.0)
+        .fold(T::zero(), |a, b| a + b);
+    for k in 0..2 {
+        if k == 1 {
+            s = s + m.0 * theta;
+        }
+    }
+    let m = moments(s * m.0 * 0.1);
+    m.1 - m.2 + p.1
+}
+
+/// `tuple_fields` written with patterns: the same function.
+fn tuple_fields_by_pattern(r: f64, theta: f64) -> f64 {
+    let (p0, p1) = (2.0 * r * theta.cos(), r * theta.sin() + r);
+    let (m0, m1, m2) = (p0 + p1, (p0 + p1).powi(2), (p0 + p1).exp());
+    let s = 3.0 * m1 + 3.0 * m2 * p0 + m0 * theta;
+    let m = s * m0 * 0.1;
+    m * m - m.exp() + p1
+}
+
+#[test]
+fn calls_returning_tuples_read_by_field() {
+    fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+        for _ in 0..10 {
+            let p = common::cast::<T>(&rng.point(2, -0.6, 0.6));
+            let (v, (dr, dt)) = tuple_fields_grad(p[0], p[1]);
+            let (r, t) = (p[0].to_f64().unwrap(), p[1].to_f64().unwrap());
+            assert!(close(
+                v.to_f64().unwrap(),
+                tuple_fields_by_pattern(r, t),
+                tolerance::<T>()
+            ));
+            let f = |q: &[T]| tuple_fields(q[0], q[1]);
+            assert_gradient("tuple_fields", f, &p, &[dr, dt], tolerance::<T>());
+        }
+    }
+    let mut rng = Rng::new(74);
+    check::<f64>(&mut rng);
+    check::<f32>(&mut rng);
+    // The same function by hand, through finite differences of the
+    // pattern form: the field reads change nothing.
+    let (r, t) = (0.3, -0.2);
+    let (_, (dr, dt)) = tuple_fields_grad(r, t);
+    let h = 1e-6;
+    let fd_r = (tuple_fields_by_pattern(r + h, t) - tuple_fields_by_pattern(r - h, t)) / (2.0 * h);
+    let fd_t = (tuple_fields_by_pattern(r, t + h) - tuple_fields_by_pattern(r, t - h)) / (2.0 * h);
+    assert!(
+        close(dr, fd_r, 1e-6) && close(dt, fd_t, 1e-6),
+        "{dr} {fd_r} {dt} {fd_t}"
+    );
+}
+
 /// `wrt(x)`, and a body that cannot be differentiated with respect to `y`
 /// (a fold over `skip_while`, an adaptor tapeless does not walk): fine for
 /// its own `_grad`, and for callers that pass a constant `y`; a caller that

@@ -800,3 +800,60 @@ fn closed_forms() {
     assert_eq!(v, 1.5 + (-1f64).exp());
     assert_eq!(g, vec![3.0, (-1f64).exp(), 0.0, 2.0]);
 }
+
+/// A planar arm: the orientation starts as a matrix literal of constants
+/// (`let mut m = [[one, zero], [zero, one]];`) and is assigned whole, the
+/// product with each joint's rotation; and a literal of constants with
+/// one element assigned a differentiated value.
+#[differentiable]
+fn planar_arm<T: Float>(q: &[T], l: &[T]) -> T {
+    let mut m = [[T::one(), T::zero()], [T::zero(), T::one()]];
+    let mut pos = [T::zero(), T::zero()];
+    for i in 0..q.len() {
+        let (s, c) = q[i].sin_cos();
+        let r = [[c, -s], [s, c]];
+        let mut nm = [[T::zero(); 2]; 2];
+        for a in 0..2 {
+            for b in 0..2 {
+                for k in 0..2 {
+                    nm[a][b] = nm[a][b] + m[a][k] * r[k][b];
+                }
+            }
+        }
+        m = nm;
+        pos[0] = pos[0] + m[0][0] * l[i];
+        pos[1] = pos[1] + m[1][0] * l[i];
+    }
+    let mut shear = [[1.0, 0.0], [0.0, 1.0]];
+    shear[0][1] = l[0];
+    (pos[0] + shear[0][1] * pos[1] - 0.5).powi(2) + (pos[1] - shear[1][1]).powi(2)
+}
+
+#[test]
+fn matrix_literals_assigned() {
+    fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+        for _ in 0..10 {
+            let p: Vec<T> = cast(&rng.point(6, -1.0, 1.0));
+            let (q, l) = p.split_at(3);
+            let (v, (gq, gl)) = planar_arm_grad(q, l);
+            // Closed form: the arm's end is the sum of l[i] (cos, sin) of
+            // the partial sums of the angles.
+            let (mut x, mut y, mut a) = (0.0, 0.0, 0.0);
+            let f = |v: &[T]| v.iter().map(|t| t.to_f64().unwrap()).collect::<Vec<f64>>();
+            let (qf, lf) = (f(q), f(l));
+            for i in 0..3 {
+                a += qf[i];
+                x += lf[i] * a.cos();
+                y += lf[i] * a.sin();
+            }
+            let want = (x + lf[0] * y - 0.5).powi(2) + (y - 1.0).powi(2);
+            assert!((v.to_f64().unwrap() - want).abs() < tolerance::<T>());
+            let g: Vec<T> = gq.iter().chain(&gl).copied().collect();
+            let h = |v: &[T]| planar_arm(&v[..3], &v[3..]);
+            assert_gradient("planar_arm", h, &p, &g, tolerance::<T>());
+        }
+    }
+    let mut rng = Rng::new(43);
+    check::<f64>(&mut rng);
+    check::<f32>(&mut rng);
+}

@@ -3191,7 +3191,9 @@ impl Backward<'_, '_> {
                 let adj = parts
                     .iter()
                     .map(|&p| self.adjoint[p].clone().unwrap_or_else(|| zero.clone()));
-                quote!((#(#adj,)*))
+                // On the user's call: a tuple of another length than the
+                // callee returns is reported there.
+                quote_spanned!(g.nodes[id].span=> (#(#adj,)*))
             }
             // The array the call returned: its adjoint is the upstream gradient.
             Some(var) if g.vars[*var].active => self.var_d(*var),

@@ -16,6 +16,11 @@
 //! moves between pullbacks (`Whole` in the runtime). Only the
 //! generated fns see this; the user's fn is kept as written.
 //!
+//! And `let p = polar(r, th);`, a call of differentiated values whose
+//! result the statements after it read only by field (`p.0`, `p.1`), is
+//! bound by a tuple pattern of those fields, `let (__tl_p_0, __tl_p_1) =
+//! ..`, and the reads are the names.
+//!
 //! And assignments the graph takes apart: `(a, b) = (b, a + b);` (a
 //! destructuring assignment) becomes lets of the values, then one
 //! assignment each; `st = step(st, k);`, a whole array the fn made
@@ -343,6 +348,16 @@ fn made(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> Made {
             d => d + 1,
         };
         match crate::parse::strip_parens(e) {
+            // `[[a, b], [c, d]]`: rows, each a literal of one dimension.
+            Expr::Array(a)
+                if !a.elems.is_empty()
+                    && a.elems.iter().all(|e| {
+                        matches!(crate::parse::strip_parens(e), Expr::Array(_))
+                            && made_depth(e) == 1
+                    }) =>
+            {
+                2
+            }
             Expr::Array(a) => usize::from(
                 !a.elems
                     .iter()
@@ -636,6 +651,90 @@ fn array_map<'a>(
 }
 
 impl Unpack {
+    /// `let p = polar(r, th);` of differentiated values, the statements
+    /// after it reading `p` only by field (`p.0`, `p.1`), as `let (__tl_p_0,
+    /// __tl_p_1) = polar(r, th);` and those reads as the names, which
+    /// lowering knows (a tuple pattern of a call); unread fields before the
+    /// last read are `_`. Up to a `let` that binds `p` again; any other use
+    /// of `p` (passed on whole, in a macro, bound again in a nested block)
+    /// leaves the statements as written.
+    fn fields(&mut self, stmts: &mut [Stmt], k: usize) {
+        let Some((pi, call)) = untyped_call(&stmts[k]) else {
+            return;
+        };
+        if !call
+            .args
+            .iter()
+            .any(|a| crate::parse::mentions_name(a, &self.active))
+        {
+            return;
+        }
+        let name = pi.ident.clone();
+        let mutability = pi.mutability;
+        // The statements that see this binding: up to the next `let` of the
+        // name, and that one's value.
+        let rebind = (k + 1..stmts.len()).find(|&j| {
+            matches!(&stmts[j], Stmt::Local(l)
+                if crate::parse::bindings(&l.pat).contains(&name.to_string()))
+        });
+        let end = rebind.unwrap_or(stmts.len());
+        let rebind_init = |stmts: &[Stmt]| match rebind.map(|j| &stmts[j]) {
+            Some(Stmt::Local(l)) => l.init.as_ref().map(|i| i.expr.clone()),
+            _ => None,
+        };
+        let mut reads = Fields {
+            name: &name,
+            used: Vec::new(),
+            other: false,
+        };
+        for s in &stmts[k + 1..end] {
+            syn::visit::Visit::visit_stmt(&mut reads, s);
+        }
+        if let Some(init) = rebind_init(stmts) {
+            syn::visit::Visit::visit_expr(&mut reads, &init);
+        }
+        let Fields { used, other, .. } = reads;
+        if other || used.is_empty() {
+            return;
+        }
+        let span = name.span();
+        let field = |i: usize| quote::format_ident!("__tl_{}_{}", name, i, span = span);
+        let elems = used.iter().enumerate().map(|(i, &u)| -> Pat {
+            match u {
+                true => {
+                    let f = field(i);
+                    syn::parse_quote_spanned!(span=> #mutability #f)
+                }
+                false => syn::parse_quote_spanned!(span=> _),
+            }
+        });
+        let pat: Pat = match used.len() {
+            1 => syn::parse_quote_spanned!(span=> (#(#elems,)*)),
+            _ => syn::parse_quote_spanned!(span=> (#(#elems),*)),
+        };
+        if let Stmt::Local(l) = &mut stmts[k] {
+            l.pat = pat;
+        }
+        self.active.extend(
+            (0..used.len())
+                .filter(|&i| used[i])
+                .map(|i| field(i).to_string()),
+        );
+        let mut rename = Rename {
+            name: &name,
+            field: &field,
+        };
+        for s in &mut stmts[k + 1..end] {
+            rename.visit_stmt_mut(s);
+        }
+        if let Some(Stmt::Local(l)) = rebind.map(|j| &mut stmts[j]) {
+            if let Some(init) = &mut l.init {
+                rename.visit_expr_mut(&mut init.expr);
+            }
+        }
+        self.changed = true;
+    }
+
     /// `let v: [T; N] = std::array::from_fn(|i| f(i));` as a zero array
     /// and a loop assigning `v[i] = f(i)`, which lowering knows. `false` if
     /// `s` is not such a `let` (its type written, one dimension).
@@ -729,20 +828,27 @@ impl Unpack {
         let Some((pi, ty, rows)) = matrix_literal(s) else {
             return false;
         };
-        // Constants (integers too) stay as written.
+        // Constants (integers too) stay as written, unless the fn may
+        // assign them (`let mut m = [[one, zero], [zero, one]];` then
+        // `m = nm;` or `m[i][j] = ..`): then the fill is the first element,
+        // which has the elements' type whatever it is.
         let active = rows.iter().any(|r| {
             r.elems
                 .iter()
                 .any(|e| crate::parse::mentions_name(e, &self.active))
         });
-        if !active {
+        if !active && pi.mutability.is_none() {
             return false;
         }
         let name = &pi.ident;
         let span = name.span();
         let (r, c) = (rows.len(), rows[0].elems.len());
         let ty = ty.map(|t| quote::quote!(: #t));
-        out.push(syn::parse_quote_spanned!(span=> let mut #name #ty = [[0.0; #c]; #r];));
+        let fill: Expr = match active {
+            true => syn::parse_quote!(0.0),
+            false => rows[0].elems[0].clone(),
+        };
+        out.push(syn::parse_quote_spanned!(span=> let mut #name #ty = [[#fill; #c]; #r];));
         for (i, row) in rows.iter().enumerate() {
             for (j, e) in row.elems.iter().enumerate() {
                 out.push(syn::parse_quote_spanned!(span=> #name[#i][#j] = #e;));
@@ -903,6 +1009,10 @@ impl VisitMut for Unpack {
                 });
                 self.changed = true;
             }
+        }
+        // Calls whose results are read by field (`p.0`): unpacked.
+        for k in 0..b.stmts.len() {
+            self.fields(&mut b.stmts, k);
         }
         // A block whose value is `[[a, b], [c, d]]`: bound first (below).
         if let Some(Stmt::Expr(e, None)) = b.stmts.last() {
@@ -1160,4 +1270,71 @@ fn end_element(e: &Expr) -> Option<End> {
         which,
         copied,
     })
+}
+
+/// The fields of `name` its reads take (`name.0`: `used[0]`), and whether
+/// anything else mentions it (passed whole, in a macro's tokens, bound
+/// again in a nested block or closure).
+struct Fields<'n> {
+    name: &'n proc_macro2::Ident,
+    used: Vec<bool>,
+    other: bool,
+}
+
+impl<'ast> syn::visit::Visit<'ast> for Fields<'_> {
+    fn visit_expr(&mut self, e: &'ast Expr) {
+        if let Expr::Field(f) = e {
+            if let (Expr::Path(p), syn::Member::Unnamed(i)) = (&*f.base, &f.member) {
+                if p.path.is_ident(self.name) {
+                    let i = i.index as usize;
+                    if self.used.len() <= i {
+                        self.used.resize(i + 1, false);
+                    }
+                    self.used[i] = true;
+                    return;
+                }
+            }
+        }
+        syn::visit::visit_expr(self, e);
+    }
+    fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+        self.other |= p.path.is_ident(self.name);
+    }
+    fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+        self.other |= p.ident == *self.name;
+        syn::visit::visit_pat_ident(self, p);
+    }
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        fn mentions(t: proc_macro2::TokenStream, name: &proc_macro2::Ident) -> bool {
+            t.into_iter().any(|t| match t {
+                proc_macro2::TokenTree::Ident(i) => i == *name,
+                proc_macro2::TokenTree::Group(g) => mentions(g.stream(), name),
+                _ => false,
+            })
+        }
+        self.other |= mentions(m.tokens.clone(), self.name);
+    }
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+}
+
+/// `name.i` as the name `field(i)`.
+struct Rename<'n, F> {
+    name: &'n proc_macro2::Ident,
+    field: &'n F,
+}
+
+impl<F: Fn(usize) -> proc_macro2::Ident> VisitMut for Rename<'_, F> {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        if let Expr::Field(f) = e {
+            if let (Expr::Path(p), syn::Member::Unnamed(i)) = (&*f.base, &f.member) {
+                if p.path.is_ident(self.name) {
+                    let ident = (self.field)(i.index as usize);
+                    *e = syn::parse_quote_spanned!(i.span=> #ident);
+                    return;
+                }
+            }
+        }
+        syn::visit_mut::visit_expr_mut(self, e);
+    }
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
 }
