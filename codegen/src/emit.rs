@@ -106,12 +106,31 @@ pub(crate) fn original_owned(
     float: &syn::Type,
     generic: bool,
 ) -> TokenStream {
-    if generic && sugar::convert_block(float, &mut item.block) {
-        // `acc += x` became `acc = acc + (x)`: ours, not the user's style.
-        item.attrs
-            .push(syn::parse_quote!(#[allow(clippy::assign_op_pattern)]));
+    if generic {
+        if sugar::convert_block(float, &mut item.block) {
+            // `acc += x` became `acc = acc + (x)`: ours, not the user's style.
+            item.attrs
+                .push(syn::parse_quote!(#[allow(clippy::assign_op_pattern)]));
+        }
+        // The literals' `lit::<T>(..)`.
+        item.block
+            .stmts
+            .insert(0, syn::Stmt::Item(syn::Item::Verbatim(alias())));
     }
     item.to_token_stream()
+}
+
+/// `use ::tapeless::__private as __tl;` at the top of each generated body
+/// (and of the user's generic fn, for its literals): the runtime's helpers
+/// are `__tl::zero::<T>()`, 3 tokens where the full path is 8, in every
+/// statement that names one (an eighth of a big fn's expansion, for the
+/// macro to make and for rustc to read). Signatures keep the full path. The
+/// name is ours: user names never start with `__tl`.
+pub(crate) fn alias() -> TokenStream {
+    quote!(
+        #[allow(unused_imports)]
+        use ::tapeless::__private as __tl;
+    )
 }
 
 /// The parts of a generated fn's signature, shared with fallback.rs.
@@ -423,7 +442,7 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
                     let hint = match &l.header {
                         Some(h) => {
                             let iter = node_ref(&g.nodes[h.iter]);
-                            quote!(::tapeless::__private::trip_hint(&(#iter)))
+                            quote!(__tl::trip_hint(&(#iter)))
                         }
                         None => TokenStream::new(),
                     };
@@ -667,10 +686,11 @@ fn forward(
     let returns_grads = (grads.to_string() != "()").then(|| quote!(-> #grads));
     // The bodies are built by moving the statements' streams, each written
     // once (interpolating a stream copies its tokens).
-    let head = quote! {
+    let mut head = alias();
+    head.extend(quote! {
         #(#items)*
         #(#storage)*
-    };
+    });
     let public = if delegate {
         let idents: Vec<&Ident> = f.params.iter().map(|p| p.ident).collect();
         let turbofish = turbofish(f).unwrap_or_default();
@@ -867,7 +887,7 @@ impl<'a> Forward<'a> {
         ids.sort();
         for id in ids {
             if let Some((t, _)) = self.plan.tape.get(id) {
-                out.push(quote!(let mut #t = ::tapeless::__private::Vec::new();));
+                out.push(quote!(let mut #t = __tl::Vec::new();));
                 if self.exact(*id) {
                     let w = &self.plan.cursor[id];
                     out.push(quote!(let mut #w = 0usize;));
@@ -881,11 +901,11 @@ impl<'a> Forward<'a> {
         vars.sort();
         for v in vars {
             let (t, _) = &self.plan.var_tape[v];
-            out.push(quote!(let mut #t = ::tapeless::__private::Vec::new();));
+            out.push(quote!(let mut #t = __tl::Vec::new();));
         }
         for c in &self.plan.counters {
             if let Some((t, _)) = &c.tape {
-                out.push(quote!(let mut #t = ::tapeless::__private::Vec::new();));
+                out.push(quote!(let mut #t = __tl::Vec::new();));
             }
         }
         out
@@ -900,7 +920,7 @@ impl<'a> Forward<'a> {
                 let w = &self.plan.cursor[&id];
                 return quote!(#t[#w] = #v; #w += 1;);
             }
-            quote!(::tapeless::__private::push(&mut #t, #v);)
+            quote!(__tl::push(&mut #t, #v);)
         } else if let Some(s) = self.plan.slot.get(&id) {
             quote!(#s = ::core::option::Option::Some(#v);)
         } else {
@@ -929,14 +949,14 @@ impl<'a> Forward<'a> {
         for v in &self.plan.var_tapes_in[b.id] {
             let (t, _) = &self.plan.var_tape[v];
             let id = &self.g.vars[*v].ident;
-            out.push(quote!(::tapeless::__private::push(&mut #t, #id);));
+            out.push(quote!(__tl::push(&mut #t, #id);));
         }
         out.extend(last);
         for c in &self.plan.counters {
             let var = &self.g.vars[c.var];
             if let (true, Some((t, _))) = (var.region == b.id, &c.tape) {
                 let id = &var.ident;
-                out.push(quote!(::tapeless::__private::push(&mut #t, #id);));
+                out.push(quote!(__tl::push(&mut #t, #id);));
             }
         }
         out
@@ -1037,7 +1057,7 @@ impl<'a> Forward<'a> {
                 if result.is_none() && parts.is_empty() {
                     let float = &self.float;
                     quote_spanned!(node.span=>
-                        let (#ident, #pb) = ::tapeless::__private::float_result::<#float, _, _>(#call);
+                        let (#ident, #pb) = __tl::float_result::<#float, _, _>(#call);
                     )
                 } else {
                     quote_spanned!(node.span=> let (#ident, #pb) = #call;)
@@ -1082,7 +1102,7 @@ impl<'a> Forward<'a> {
                     Init::Elems { values, vec } => {
                         let vs = values.iter().map(|&n| node_ref(&g.nodes[n]));
                         if *vec {
-                            quote!(let #decl = ::tapeless::__private::vec![#(#vs),*];)
+                            quote!(let #decl = __tl::vec![#(#vs),*];)
                         } else {
                             quote!(let #decl = [#(#vs),*];)
                         }
@@ -1158,7 +1178,7 @@ impl<'a> Forward<'a> {
     fn fused_loop(&self, l: &Loop, f: &FusedPlan) -> TokenStream {
         let (g, plan) = (self.g, self.plan);
         let float = &self.float;
-        let zero = quote!(::tapeless::__private::zero::<#float>());
+        let zero = quote!(__tl::zero::<#float>());
         let mut before = Vec::new();
         for (v, u) in &f.var_units {
             let init = match &g.vars[*v].shape {
@@ -1201,8 +1221,8 @@ impl<'a> Forward<'a> {
         };
         let item = &g.nodes[h.item].ident;
         let iter = node_ref(&g.nodes[h.iter]);
-        let seeded = quote!(let mut #seed = ::tapeless::__private::one::<#float>(););
-        let spent = quote!(::tapeless::__private::spent(#seed););
+        let seeded = quote!(let mut #seed = __tl::one::<#float>(););
+        let spent = quote!(__tl::spent(#seed););
         let body = braced(
             reset
                 .into_iter()
@@ -1233,7 +1253,7 @@ impl<'a> Forward<'a> {
                 let n = self.capacity(r, outer)?;
                 Some(if order < g.nodes.len() && self.exact(order) {
                     let float = &self.float;
-                    quote!(#t.resize(#n, ::tapeless::__private::zero::<#float>());)
+                    quote!(#t.resize(#n, __tl::zero::<#float>());)
                 } else {
                     quote!(#t.reserve(#n);)
                 })
@@ -1641,7 +1661,7 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
     let left_out = |k: usize, p: &crate::parse::Param| {
         let zeros = match &p.float {
             Some(Holds::Array { zeros, .. }) => zeros.clone(),
-            _ => quote!(::tapeless::__private::zero::<#float>()),
+            _ => quote!(__tl::zero::<#float>()),
         };
         let message = format!(
             "`{fn_name}` is not differentiated with respect to `{}`: it is outside `wrt(..)`, and \
@@ -1672,9 +1692,9 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
             match (scope, var) {
                 (Some(id), _) => b.adjoint[id]
                     .clone()
-                    .unwrap_or_else(|| quote!(::tapeless::__private::zero::<#float>())),
+                    .unwrap_or_else(|| quote!(__tl::zero::<#float>())),
                 (None, Some(v)) => plan.var_adjoint[v].to_token_stream(),
-                (None, None) => quote!(::tapeless::__private::zero::<#float>()),
+                (None, None) => quote!(__tl::zero::<#float>()),
             }
         })
         .collect();
@@ -2350,7 +2370,7 @@ impl Backward<'_, '_> {
 
     fn zero(&self) -> TokenStream {
         let t = &self.float;
-        quote!(::tapeless::__private::zero::<#t>())
+        quote!(__tl::zero::<#t>())
     }
 
     /// `d = d + term`, or `d += term` where the float type has `AddAssign`.
@@ -2420,7 +2440,7 @@ impl Backward<'_, '_> {
                             || self.plan.snapshots.contains(&id) =>
                     {
                         let s = &self.plan.slot[&id];
-                        out.push(quote!(let #ident = ::tapeless::__private::stored_ref(&#s);));
+                        out.push(quote!(let #ident = __tl::stored_ref(&#s);));
                     }
                     Storage::Tape => {
                         let (t, c) = &self.plan.tape[&id];
@@ -2428,7 +2448,7 @@ impl Backward<'_, '_> {
                     }
                     Storage::Slot => {
                         let s = &self.plan.slot[&id];
-                        out.push(quote!(let #ident = ::tapeless::__private::stored(#s);));
+                        out.push(quote!(let #ident = __tl::stored(#s);));
                     }
                     Storage::Recompute => match &node.op {
                         Op::Const {
@@ -3047,7 +3067,7 @@ impl Backward<'_, '_> {
                 // Of a type the macro does not see (`Whole`).
                 Shape::Array { depth: 0, .. } => {
                     let float = &self.float;
-                    quote!(::tapeless::__private::Whole::<#float>::add_scaled(&mut #d, #scale, &#u);)
+                    quote!(__tl::Whole::<#float>::add_scaled(&mut #d, #scale, &#u);)
                 }
                 _ => add_scaled(&d, &u.to_token_stream(), Some(&scale), depth, self.generic),
             };
@@ -3246,7 +3266,7 @@ impl Backward<'_, '_> {
                         self.moved[*var] = true;
                         out.push(quote! {
                             #[allow(unused_mut)]
-                            let mut #d = ::tapeless::__private::moved(#grad, || #zeros);
+                            let mut #d = __tl::moved(#grad, || #zeros);
                         });
                         continue;
                     }
@@ -3256,7 +3276,7 @@ impl Backward<'_, '_> {
                     if matches!(g.vars[*var].shape, Shape::Array { depth: 0, .. }) {
                         let float = &self.float;
                         out.push(quote! {
-                            ::tapeless::__private::Whole::<#float>::add_grad(&mut #target, #grad);
+                            __tl::Whole::<#float>::add_grad(&mut #target, #grad);
                         });
                         continue;
                     }
@@ -3661,8 +3681,8 @@ mod tests {
         ));
         assert!(
             s.contains(&normalise(quote!((
-                ::tapeless::__private::zero::<f64>(),
-                ::tapeless::__private::zero::<f64>()
+                __tl::zero::<f64>(),
+                __tl::zero::<f64>()
             )))),
             "{s}"
         );
@@ -3723,7 +3743,7 @@ mod tests {
         ] {
             let s = expand_fn(item);
             assert!(!s.contains("resize"), "{s}");
-            assert!(s.contains("__private :: push (& mut __tl_tape_p"), "{s}");
+            assert!(s.contains("__tl :: push (& mut __tl_tape_p"), "{s}");
         }
     }
 

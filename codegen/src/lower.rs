@@ -2280,7 +2280,7 @@ impl Lower<'_, '_> {
     /// variable, active if its elements are.
     fn array_init(&mut self, e: &Expr, name: Option<&str>) -> Option<Val> {
         let float = self.f.float.clone();
-        let zero = quote!(::tapeless::__private::zero::<#float>());
+        let zero = quote!(__tl::zero::<#float>());
         // Peel the nested repeats: [[x; N]; M], vec![vec![x; n]; m].
         let mut lens: Vec<(bool, Expr)> = Vec::new();
         let mut cur = e.clone();
@@ -2336,7 +2336,7 @@ impl Lower<'_, '_> {
                 .rev()
                 .fold(inner, |acc, ((is_vec, _), n)| {
                     if *is_vec {
-                        quote!(::tapeless::__private::vec![#acc; #n])
+                        quote!(__tl::vec![#acc; #n])
                     } else {
                         quote!([#acc; #n])
                     }
@@ -2371,7 +2371,7 @@ impl Lower<'_, '_> {
                     .collect::<Option<Vec<_>>>()?;
                 let is_vec = lens.first().is_some_and(|(v, _)| *v);
                 let zeros = if is_vec {
-                    quote!(::tapeless::__private::vec![#zero; #n])
+                    quote!(__tl::vec![#zero; #n])
                 } else {
                     quote!([#zero; #n])
                 };

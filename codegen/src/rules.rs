@@ -43,24 +43,21 @@ pub(crate) struct Kept<'a, A> {
 impl<A> Kept<'_, A> {
     fn lit(&self, v: TokenStream) -> TokenStream {
         let t = self.float;
-        quote!(::tapeless::__private::lit::<#t>(#v))
+        quote!(__tl::lit::<#t>(#v))
     }
 }
 
-/// `::tapeless::__private`, written where a rule interpolates it: a rule
+/// `__tl`, the generated bodies' name for `::tapeless::__private` (see
+/// [`crate::emit::alias`]), written where a rule interpolates it: a rule
 /// builds no stream for it to be copied from (rules run once per node, and
 /// the pipeline's cost is mostly tokens made and copied).
 struct Private;
 
 impl ToTokens for Private {
     fn to_tokens(&self, tokens: &mut TokenStream) {
-        use proc_macro2::{Ident, Punct, Spacing, Span};
+        use proc_macro2::{Ident, Span};
         use quote::TokenStreamExt;
-        for name in ["tapeless", "__private"] {
-            tokens.append(Punct::new(':', Spacing::Joint));
-            tokens.append(Punct::new(':', Spacing::Alone));
-            tokens.append(Ident::new(name, Span::call_site()));
-        }
+        tokens.append(Ident::new("__tl", Span::call_site()));
     }
 }
 
@@ -70,7 +67,7 @@ struct One<'a>(&'a TokenStream);
 impl ToTokens for One<'_> {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         let t = self.0;
-        tokens.extend(quote!(::tapeless::__private::one::<#t>()));
+        tokens.extend(quote!(__tl::one::<#t>()));
     }
 }
 

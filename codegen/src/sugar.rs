@@ -89,7 +89,7 @@ impl VisitMut for Converter<'_> {
                         let span = f.span();
                         // The user's literal keeps its span; the call around it is ours.
                         let call = quote_spanned!(Span::mixed_site().located_at(span)=>
-                            ::tapeless::__private::lit::<#float>(#f)
+                            __tl::lit::<#float>(#f)
                         );
                         *e = Expr::Verbatim(call);
                     }
