@@ -266,6 +266,7 @@ fn run(
         reads: HashMap::default(),
         control_writes: ControlWrites::default(),
         borrowed: HashMap::default(),
+        changed_names: parse::written_names(&f.body),
     };
     for (i, p) in f.params.iter().enumerate() {
         let val = match &p.float {
@@ -608,6 +609,9 @@ struct Lower<'a, 'f> {
     /// Borrows of constants (see `borrowed_constant`): the constant each
     /// borrows, whose value a primitive takes.
     borrowed: HashMap<NodeId, NodeId>,
+    /// The names the body changes after binding them
+    /// ([`parse::written_names`]): a copy of one is a copy, not the source.
+    changed_names: HashSet<String>,
 }
 
 /// A run of statements to lower, and the scope depth of its block.
@@ -2227,9 +2231,6 @@ impl Lower<'_, '_> {
             Pat::Type(pt) => matches!(&*pt.pat, Pat::Ident(pi) if pi.mutability.is_some()),
             _ => false,
         };
-        if !mutable {
-            return None;
-        }
         let mut inner = e;
         while let Expr::Paren(p) = inner {
             inner = &p.expr;
@@ -2254,6 +2255,17 @@ impl Lower<'_, '_> {
         let Shape::Array { depth, zeros } = self.vars[source].shape.clone() else {
             return None;
         };
+        // `let old = v.to_vec();` (not `mut`) may read the source itself, as
+        // long as nothing can write the source: a parameter not declared
+        // `mut`, or an array the body never changes. One written after the
+        // copy (`v[i] = old[i + 1]`) would change what the copy reads.
+        let fixed = self.vars[source]
+            .param
+            .is_some_and(|i| !self.f.params[i].mutable)
+            || !self.changed_names.contains(&source_name);
+        if !mutable && (fixed || !method) {
+            return None;
+        }
         // A parameter keeps its name in the generated fns, so the user's own
         // `x.to_vec()` copies it; otherwise (a renamed local, or `let mut y =
         // x;`, which would move a `Vec` the generated code still reads) the
@@ -2709,6 +2721,10 @@ impl Lower<'_, '_> {
             }
             // The arm index of a `match` on a differentiated value.
             Expr::Match(m) if crate::matches::is_index(m) && !has_block(e) => {
+                return Some(Val::Node(self.opaque(e)));
+            }
+            // The order a sort puts an array in (patterns.rs): indices.
+            Expr::Call(c) if crate::patterns::is_order(c) => {
                 return Some(Val::Node(self.opaque(e)));
             }
             Expr::Match(m) if self.touches_active(e) || has_block(e) => {

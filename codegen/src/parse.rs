@@ -1217,6 +1217,8 @@ fn check_expr(cx: &Check, expr: &Expr) {
                 m.args.iter().for_each(|e| check_expr(cx, e));
             }
         }
+        // The order a sort puts an array in (patterns.rs): a constant.
+        Expr::Call(c) if crate::patterns::is_order(c) => {}
         Expr::Call(c) => {
             match &*c.func {
                 Expr::Path(_) => {}
@@ -1413,6 +1415,90 @@ fn check_place(cx: &Check, place: &Expr) {
             "assign to a local variable by name or to an array element (`x = ..`, `a[i] += ..`)",
         ),
     }
+}
+
+/// The names the body may change after binding them: assigned whole or by
+/// element (`a = ..`, `a[i] += ..`, `a[i][j] = ..`), lent mutably (`&mut
+/// a`), or changed by a method that writes in place (`a.swap(..)`,
+/// `a.push(..)`, `a.sort_by(..)`, ...). A syntactic over-estimate (a
+/// shadowed name counts for all its bindings): where a copy of an array may
+/// read the source instead, the source must not be here.
+pub(crate) fn written_names(body: &syn::Block) -> HashSet<String> {
+    struct Find(HashSet<String>);
+    impl Find {
+        fn base(&mut self, mut e: &Expr) {
+            loop {
+                e = match e {
+                    Expr::Index(i) => &i.expr,
+                    Expr::Field(f) => &f.base,
+                    Expr::Paren(p) => &p.expr,
+                    Expr::Unary(u) => &u.expr,
+                    _ => break,
+                };
+            }
+            if let Expr::Path(p) = e {
+                if let Some(id) = p.path.get_ident() {
+                    self.0.insert(id.to_string());
+                }
+            }
+        }
+    }
+    impl<'ast> Visit<'ast> for Find {
+        fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+            self.base(&a.left);
+            syn::visit::visit_expr_assign(self, a);
+        }
+        fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
+            if is_compound(&b.op) {
+                self.base(&b.left);
+            }
+            syn::visit::visit_expr_binary(self, b);
+        }
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            const IN_PLACE: &[&str] = &[
+                "swap",
+                "push",
+                "pop",
+                "insert",
+                "remove",
+                "clear",
+                "truncate",
+                "resize",
+                "extend",
+                "extend_from_slice",
+                "append",
+                "fill",
+                "copy_from_slice",
+                "clone_from_slice",
+                "iter_mut",
+                "as_mut_slice",
+                "sort_by",
+                "sort_unstable_by",
+                "reverse",
+                "rotate_left",
+                "rotate_right",
+                "retain",
+                "dedup",
+                "get_mut",
+                "first_mut",
+                "last_mut",
+            ];
+            if IN_PLACE.iter().any(|n| m.method == n) {
+                self.base(&m.receiver);
+            }
+            syn::visit::visit_expr_method_call(self, m);
+        }
+        fn visit_expr_reference(&mut self, r: &'ast syn::ExprReference) {
+            if r.mutability.is_some() {
+                self.base(&r.expr);
+            }
+            syn::visit::visit_expr_reference(self, r);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = Find(HashSet::default());
+    f.visit_block(body);
+    f.0
 }
 
 #[cfg(test)]

@@ -16,6 +16,12 @@
 //! moves between pullbacks (`Whole` in the runtime). Only the
 //! generated fns see this; the user's fn is kept as written.
 //!
+//! And `v.sort_by(cmp);` of a made array is the order the sort puts it in
+//! (`__private::order_by`, a constant: `is_order`) and a gather through a
+//! copy, `v.reverse();` the gather from the end; `let row = m[i].clone();`
+//! of a made matrix the fn changes is a new array filled element by
+//! element, and `m[i] = row;` a copy of each element.
+//!
 //! And `let p = polar(r, th);`, a call of differentiated values whose
 //! result the statements after it read only by field (`p.0`, `p.1`), is
 //! bound by a tuple pattern of those fields, `let (__tl_p_0, __tl_p_1) =
@@ -62,6 +68,7 @@ pub(crate) fn rewrite(
         mappable: mappable(&arrays, owned),
         arrays,
         matrices,
+        written: crate::parse::written_names(&body),
     };
     u.visit_block_mut(&mut body);
     u.changed.then_some(body)
@@ -244,6 +251,7 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
                     if a.elems.iter().any(|e| matches!(e, Expr::Array(_))))
                 || whole_assignment(s, &self.1)
                 || whole_assignment(s, &self.3)
+                || row_assigned(s, &self.3).is_some()
                 || matrix_literal(s).is_some();
             syn::visit::visit_stmt(self, s);
         }
@@ -258,9 +266,22 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
         }
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
             self.0 |= nested_call(&m.receiver).is_some();
-            self.0 |= ["first", "last", "get", "swap"]
+            self.0 |= [
+                "first",
+                "last",
+                "get",
+                "swap",
+                "sort_by",
+                "sort_unstable_by",
+                "reverse",
+            ]
+            .iter()
+            .any(|n| m.method == n);
+            // A row copied (`m[i].to_vec()`): see `Unpack::row_copy`.
+            self.0 |= ["to_vec", "clone", "to_owned"]
                 .iter()
-                .any(|n| m.method == n);
+                .any(|n| m.method == n)
+                && matches!(crate::parse::strip_parens(&m.receiver), Expr::Index(_));
             syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
@@ -291,6 +312,8 @@ struct Unpack {
     mappable: rustc_hash::FxHashSet<String>,
     /// Names every `let` of which makes a two-dimensional array.
     matrices: rustc_hash::FxHashSet<String>,
+    /// The names the body changes ([`crate::parse::written_names`]).
+    written: rustc_hash::FxHashSet<String>,
 }
 
 /// The names of one-dimensional arrays held by value: [`made`]'s and
@@ -735,6 +758,167 @@ impl Unpack {
         self.changed = true;
     }
 
+    /// `let row = m[i].to_vec();` (or `.clone()`, `.to_owned()`; `mut` or
+    /// not) of a row of a matrix the fn made, where the fn may change the
+    /// matrix or the copy: a new array with the row's elements, copied one
+    /// by one, which lowering knows (a copy that read the row itself would
+    /// see the matrix's later writes, and lowering copies whole arrays
+    /// only). `false` if `s` is not such a `let`.
+    fn row_copy(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> bool {
+        let Stmt::Local(l) = s else { return false };
+        let Some(init) = l.init.as_ref().filter(|i| i.diverge.is_none()) else {
+            return false;
+        };
+        let pat = match &l.pat {
+            Pat::Type(t) => &*t.pat,
+            p => p,
+        };
+        let Pat::Ident(pi) = pat else { return false };
+        if pi.subpat.is_some() || pi.by_ref.is_some() {
+            return false;
+        }
+        let Expr::MethodCall(m) = crate::parse::strip_parens(&init.expr) else {
+            return false;
+        };
+        if !m.args.is_empty()
+            || !["to_vec", "clone", "to_owned"]
+                .iter()
+                .any(|n| m.method == n)
+        {
+            return false;
+        }
+        let Expr::Index(ix) = crate::parse::strip_parens(&m.receiver) else {
+            return false;
+        };
+        let Expr::Path(p) = crate::parse::strip_parens(&ix.expr) else {
+            return false;
+        };
+        let Some(matrix) = p.path.get_ident() else {
+            return false;
+        };
+        let key = matrix.to_string();
+        if !self.matrices.contains(&key)
+            || !self.active.contains(&key)
+            || (pi.mutability.is_none() && !self.written.contains(&key))
+        {
+            return false;
+        }
+        let c = self.count;
+        self.count += 1;
+        let (name, index) = (&pi.ident, &ix.index);
+        let span = name.span();
+        let (r, k) = (
+            quote::format_ident!("__tl_row{}", c, span = span),
+            quote::format_ident!("__tl_k{}", c, span = span),
+        );
+        out.push(syn::parse_quote_spanned!(span=> let #r: usize = #index;));
+        out.push(syn::parse_quote_spanned!(span=>
+            let mut #name = vec![0.0; #matrix[#r].len()];
+        ));
+        out.push(syn::parse_quote_spanned!(span=>
+            for #k in 0..#matrix[#r].len() {
+                #name[#k] = #matrix[#r][#k];
+            }
+        ));
+        self.changed = true;
+        true
+    }
+
+    /// `m[i] = row;` of a matrix the fn made: the new row bound first
+    /// (`m[j].clone()` as [`Self::row_copy`] copies it), then copied in
+    /// element by element, `for k in 0..m[i].len() { m[i][k] = row[k]; }`
+    /// (a row swap through a temporary, as Gaussian elimination pivots).
+    /// `false` if `s` is not such an assignment.
+    fn row_assignment(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> bool {
+        let Some((matrix, index, value)) = row_assigned(s, &self.matrices) else {
+            return false;
+        };
+        if !self.active.contains(&matrix.to_string()) {
+            return false;
+        }
+        let c = self.count;
+        self.count += 1;
+        let span = matrix.span();
+        let (at, row, k) = (
+            quote::format_ident!("__tl_at{}", c, span = span),
+            quote::format_ident!("__tl_new_row{}", c, span = span),
+            quote::format_ident!("__tl_k{}", c, span = span),
+        );
+        out.push(syn::parse_quote_spanned!(span=> let #at: usize = #index;));
+        let call = matches!(crate::parse::strip_parens(value), Expr::Call(c) if user_fn(&c.func));
+        let bind: Stmt = match call {
+            true => syn::parse_quote_spanned!(span=> let #row: __tl_array1 = #value;),
+            false => syn::parse_quote_spanned!(span=> let #row = #value;),
+        };
+        if !self.row_copy(&bind, out) {
+            out.push(bind);
+        }
+        out.push(syn::parse_quote_spanned!(span=>
+            for #k in 0..#matrix[#at].len() {
+                #matrix[#at][#k] = #row[#k];
+            }
+        ));
+        self.changed = true;
+        true
+    }
+
+    /// `v.sort_by(compare);` (or `sort_unstable_by`) of an array the fn
+    /// made, as the order the sort puts its elements in, a constant
+    /// (`__tl::order_by(&v, compare)`: the indices sorted by the same
+    /// comparison, stably), and a gather through a copy, which lowering
+    /// knows: `let src = v.to_vec(); for k in 0..v.len() { v[k] =
+    /// src[order[k]]; }`. Each element's gradient goes back to where it
+    /// came from. `v.reverse();` is the gather from the other end. `false`
+    /// if `s` is neither.
+    fn sorted(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> bool {
+        let Stmt::Expr(Expr::MethodCall(m), Some(_)) = s else {
+            return false;
+        };
+        let Expr::Path(p) = crate::parse::strip_parens(&m.receiver) else {
+            return false;
+        };
+        let Some(name) = p.path.get_ident() else {
+            return false;
+        };
+        let method = m.method.to_string();
+        let sort = matches!(method.as_str(), "sort_by" | "sort_unstable_by") && m.args.len() == 1;
+        let reverse = method == "reverse" && m.args.is_empty();
+        if !(sort || reverse)
+            || !self.arrays.contains(&name.to_string())
+            || !self.active.contains(&name.to_string())
+        {
+            return false;
+        }
+        let c = self.count;
+        self.count += 1;
+        let span = m.method.span();
+        let (src, k) = (
+            quote::format_ident!("__tl_unsorted{}", c, span = span),
+            quote::format_ident!("__tl_k{}", c, span = span),
+        );
+        out.push(syn::parse_quote_spanned!(span=> let #src = #name.to_vec();));
+        if sort {
+            let order = quote::format_ident!("__tl_order{}", c, span = span);
+            let compare = &m.args[0];
+            out.push(syn::parse_quote_spanned!(span=>
+                let #order = ::tapeless::__private::order_by(&#name, #compare);
+            ));
+            out.push(syn::parse_quote_spanned!(span=>
+                for #k in 0..#name.len() {
+                    #name[#k] = #src[#order[#k]];
+                }
+            ));
+        } else {
+            out.push(syn::parse_quote_spanned!(span=>
+                for #k in 0..#name.len() {
+                    #name[#k] = #src[#name.len() - 1 - #k];
+                }
+            ));
+        }
+        self.changed = true;
+        true
+    }
+
     /// `let v: [T; N] = std::array::from_fn(|i| f(i));` as a zero array
     /// and a loop assigning `v[i] = f(i)`, which lowering knows. `false` if
     /// `s` is not such a `let` (its type written, one dimension).
@@ -1036,6 +1220,9 @@ impl VisitMut for Unpack {
                 || self.matrix(&s, &mut out)
                 || self.mapped(&s, &mut out)
                 || self.made_by_index(&s, &mut out)
+                || self.sorted(&s, &mut out)
+                || self.row_copy(&s, &mut out)
+                || self.row_assignment(&s, &mut out)
             {
                 continue;
             }
@@ -1337,4 +1524,42 @@ impl<F: Fn(usize) -> proc_macro2::Ident> VisitMut for Rename<'_, F> {
         syn::visit_mut::visit_expr_mut(self, e);
     }
     fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
+/// A call of `::tapeless::__private::order_by`, which [`Unpack::sorted`]
+/// writes: the order of a sort, indices (a constant whatever it reads).
+pub(crate) fn is_order(c: &syn::ExprCall) -> bool {
+    match &*c.func {
+        Expr::Path(p) => {
+            let segs: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            p.path.leading_colon.is_some() && segs == ["tapeless", "__private", "order_by"]
+        }
+        _ => false,
+    }
+}
+
+/// `m[i] = value;` of a name in `matrices` (one index: a whole row): the
+/// name, the index and the value.
+fn row_assigned<'a>(
+    s: &'a Stmt,
+    matrices: &rustc_hash::FxHashSet<String>,
+) -> Option<(&'a syn::Ident, &'a Expr, &'a Expr)> {
+    let Stmt::Expr(Expr::Assign(a), Some(_)) = s else {
+        return None;
+    };
+    let Expr::Index(ix) = crate::parse::strip_parens(&a.left) else {
+        return None;
+    };
+    let Expr::Path(p) = crate::parse::strip_parens(&ix.expr) else {
+        return None;
+    };
+    let name = p.path.get_ident()?;
+    matrices
+        .contains(&name.to_string())
+        .then_some((name, &*ix.index, &*a.right))
 }

@@ -147,6 +147,27 @@ pub fn push<X>(tape: &mut Vec<X>, x: X) {
     }
 }
 
+/// The order `v.sort_by(compare)` puts `v`'s elements in: `order[k]` is
+/// where the element that lands at `k` was. A stable sort of the indices by
+/// the same comparison, so ties keep their order as `sort_by` keeps them.
+/// A constant of the forward pass: the sort's gradient is the gather
+/// through it (each element's gradient goes back to where it came from).
+///
+/// ```
+/// let order = tapeless_core::__private::order_by(&[0.5, -1.0, 2.0], |a: &f64, b: &f64| {
+///     a.partial_cmp(b).unwrap()
+/// });
+/// assert_eq!(order, vec![1, 0, 2]);
+/// ```
+pub fn order_by<X, F>(v: &[X], mut compare: F) -> Vec<usize>
+where
+    F: FnMut(&X, &X) -> core::cmp::Ordering,
+{
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&i, &j| compare(&v[i], &v[j]));
+    order
+}
+
 /// How many times a `for` loop will run, as far as its iterator knows (the
 /// lower bound of its size hint): for tape capacities. Takes anything a
 /// `for` takes by copy or clone: ranges, iterators, `&[T]`, `&Vec<T>`.
