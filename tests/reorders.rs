@@ -73,6 +73,31 @@ fn row_kept<T: Float>(x: &[T]) -> T {
     row[0] + m[0][0] + m[0][1] * 2.0 + m[1][1]
 }
 
+/// Copies of `Copy` arrays by a plain `let`: the state before each step
+/// (`let p = s;`), a row of an array of arrays (`let r = m[0];`), and rows
+/// exchanged through them.
+#[differentiable]
+fn stepped<T: Float>(x: [T; 4]) -> T {
+    let mut s = x;
+    for _ in 0..3 {
+        let p = s;
+        for i in 0..4 {
+            s[i] = (p[(i + 1) % 4] - p[i]).tanh() + p[i];
+        }
+    }
+    let mut m = [[T::zero(); 2]; 2];
+    m[0][0] = s[0];
+    m[0][1] = s[1];
+    m[1][0] = s[2];
+    m[1][1] = s[3];
+    let r = m[0];
+    m[0][0] = m[1][1] * r[1];
+    let r2 = m[1];
+    m[1] = r;
+    m[0] = r2;
+    m[0][0] * m[1][1] + r[0] * m[0][1] + m[1][0].sin()
+}
+
 /// The determinant by Gaussian elimination with partial pivoting: rows
 /// exchanged whole through a temporary.
 #[differentiable]
@@ -130,6 +155,14 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     }
     let (_, g) = rotated_grad(&x);
     assert_gradient("rotated", rotated::<T>, &x, &g, tol);
+    let (_, g) = stepped_grad([x[0], x[1], x[2], x[3]]);
+    assert_gradient(
+        "stepped",
+        |v: &[T]| stepped([v[0], v[1], v[2], v[3]]),
+        &x[..4],
+        &g,
+        tol,
+    );
     let (_, g) = row_kept_grad(&x[..3]);
     assert_gradient("row_kept", row_kept::<T>, &x[..3], &g, tol);
     let a: Vec<T> = cast(&rng.point(9, -1.0, 1.0));

@@ -2263,7 +2263,9 @@ impl Lower<'_, '_> {
             .param
             .is_some_and(|i| !self.f.params[i].mutable)
             || !self.changed_names.contains(&source_name);
-        if !mutable && (fixed || !method) {
+        // (`let p = s;` copies an `[T; N]`, which is `Copy`, as much as
+        // `s.clone()` does.)
+        if !mutable && fixed {
             return None;
         }
         // A parameter keeps its name in the generated fns, so the user's own

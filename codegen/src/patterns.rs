@@ -252,6 +252,7 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
                 || whole_assignment(s, &self.1)
                 || whole_assignment(s, &self.3)
                 || row_assigned(s, &self.3).is_some()
+                || row_bound(s, &self.3)
                 || matrix_literal(s).is_some();
             syn::visit::visit_stmt(self, s);
         }
@@ -758,7 +759,8 @@ impl Unpack {
         self.changed = true;
     }
 
-    /// `let row = m[i].to_vec();` (or `.clone()`, `.to_owned()`; `mut` or
+    /// `let row = m[i].to_vec();` (or `.clone()`, `.to_owned()`, or `m[i]`
+    /// of an array of arrays; `mut` or
     /// not) of a row of a matrix the fn made, where the fn may change the
     /// matrix or the copy: a new array with the row's elements, copied one
     /// by one, which lowering knows (a copy that read the row itself would
@@ -777,17 +779,20 @@ impl Unpack {
         if pi.subpat.is_some() || pi.by_ref.is_some() {
             return false;
         }
-        let Expr::MethodCall(m) = crate::parse::strip_parens(&init.expr) else {
-            return false;
+        // `m[i].to_vec()`, or `m[i]` itself (a copy of an `[T; N]` row).
+        let row = match crate::parse::strip_parens(&init.expr) {
+            Expr::MethodCall(m)
+                if m.args.is_empty()
+                    && ["to_vec", "clone", "to_owned"]
+                        .iter()
+                        .any(|n| m.method == n) =>
+            {
+                &*m.receiver
+            }
+            e @ Expr::Index(_) => e,
+            _ => return false,
         };
-        if !m.args.is_empty()
-            || !["to_vec", "clone", "to_owned"]
-                .iter()
-                .any(|n| m.method == n)
-        {
-            return false;
-        }
-        let Expr::Index(ix) = crate::parse::strip_parens(&m.receiver) else {
+        let Expr::Index(ix) = crate::parse::strip_parens(row) else {
             return false;
         };
         let Expr::Path(p) = crate::parse::strip_parens(&ix.expr) else {
@@ -1562,4 +1567,14 @@ fn row_assigned<'a>(
     matrices
         .contains(&name.to_string())
         .then_some((name, &*ix.index, &*a.right))
+}
+
+/// `let r = m[i];` of a name in `matrices`: a row bound (a copy, for an
+/// array of arrays).
+fn row_bound(s: &Stmt, matrices: &rustc_hash::FxHashSet<String>) -> bool {
+    let Stmt::Local(l) = s else { return false };
+    let Some(init) = &l.init else { return false };
+    matches!(crate::parse::strip_parens(&init.expr), Expr::Index(ix)
+        if matches!(crate::parse::strip_parens(&ix.expr), Expr::Path(p)
+            if p.path.get_ident().is_some_and(|n| matrices.contains(&n.to_string()))))
 }
