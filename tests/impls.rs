@@ -123,6 +123,17 @@ impl Fit {
         let n = self.xs.iter().filter(|&&x| x > 0.0_f64).count();
         total / T::from(n.max(1)).unwrap()
     }
+
+    /// Not generic: `f64` written out, a slice of weights.
+    #[differentiable]
+    fn squared(&self, w: &[f64]) -> f64 {
+        let mut total = 0.0;
+        for i in 0..self.xs.len() {
+            let r = w[0] * self.xs[i] + w[1] - self.ys[i];
+            total += r * r;
+        }
+        total
+    }
 }
 
 /// A layer whose weights are data: a method returning a `Vec`, whose
@@ -269,6 +280,29 @@ fn associated_fns_f64() {
 #[test]
 fn associated_fns_f32() {
     check::<f32>(&mut Rng::new(82));
+}
+
+#[test]
+fn a_method_without_generics() {
+    let fit = Fit {
+        xs: vec![0.5, -1.0, 2.0],
+        ys: vec![1.0, 0.0, -0.5],
+        decay: 0.1,
+    };
+    let mut rng = Rng::new(83);
+    for _ in 0..10 {
+        let w = rng.point(2, -1.0, 1.0);
+        let (v, g) = fit.squared_grad(&w);
+        assert_eq!(v, fit.squared(&w));
+        assert_gradient("squared", |p: &[f64]| fit.squared(p), &w, &g, 1e-6);
+        // Closed form: d/dw0 = 2 sum r x, d/dw1 = 2 sum r.
+        let r: Vec<f64> = (0..3)
+            .map(|i| w[0] * fit.xs[i] + w[1] - fit.ys[i])
+            .collect();
+        let d0: f64 = (0..3).map(|i| 2.0 * r[i] * fit.xs[i]).sum();
+        let d1: f64 = r.iter().map(|r| 2.0 * r).sum();
+        assert!((g[0] - d0).abs() < 1e-12 && (g[1] - d1).abs() < 1e-12);
+    }
 }
 
 #[test]

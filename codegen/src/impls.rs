@@ -19,7 +19,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
 use syn::visit_mut::VisitMut;
-use syn::{ImplItem, Item};
+use syn::{Expr, ImplItem, Item, Pat};
 
 /// The protocol of associated fn `name` (`__tl_differentiable_NAME`: where
 /// a caller names a fn that is not marked, rustc's "no associated item named
@@ -344,6 +344,21 @@ impl Qualify<'_> {
 }
 
 impl VisitMut for Qualify<'_> {
+    // The generated mention of a fn without generics, `let _ = NAME;` (a
+    // `let _` of a local of that name would be as harmless qualified).
+    fn visit_local_mut(&mut self, l: &mut syn::Local) {
+        if let (Pat::Wild(_), Some(init)) = (&l.pat, &mut l.init) {
+            if let Expr::Path(p) = &mut *init.expr {
+                if p.qself.is_none() && p.path.is_ident(self.name) {
+                    let ident = self.name;
+                    *init.expr = syn::parse_quote!(Self::#ident);
+                    return;
+                }
+            }
+        }
+        syn::visit_mut::visit_local_mut(self, l);
+    }
+
     fn visit_expr_path_mut(&mut self, e: &mut syn::ExprPath) {
         if e.qself.is_some() {
             return;
