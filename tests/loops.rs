@@ -382,3 +382,68 @@ fn taped_values_used_after_a_break_check() {
     damped_check::<f64>(71);
     damped_check::<f32>(72);
 }
+
+/// Rows of two arrays of arrays written through `iter_mut()` zipped (a
+/// particle system's positions and velocities, symplectic Euler steps),
+/// rows written through one `iter_mut()`, and two flat arrays written
+/// through a zip of `iter_mut()`s.
+#[differentiable]
+fn particles<T: Float>(x: &[T]) -> T {
+    let mut pos = [[T::zero(); 2]; 3];
+    let mut vel = [[T::zero(); 2]; 3];
+    for i in 0..3 {
+        pos[i][0] = x[i];
+        vel[i][1] = x[i + 3];
+    }
+    let dt = T::from(0.1).unwrap();
+    for _ in 0..4 {
+        for (p, v) in pos.iter_mut().zip(vel.iter_mut()) {
+            v[1] = v[1] - dt * p[1] * p[0];
+            v[0] += dt * p[1].sin();
+            p[0] = p[0] + dt * v[0];
+            p[1] = p[1] + dt * v[1];
+        }
+    }
+    for p in pos.iter_mut() {
+        p[1] = p[1] * 2.0;
+    }
+    let mut a = x.to_vec();
+    let mut b = vec![T::one(); x.len()];
+    for (p, q) in a.iter_mut().zip(b.iter_mut()) {
+        *q = *q * p.sin();
+        *p = *p + *q * 0.5;
+    }
+    let mut e = T::zero();
+    for p in pos.iter() {
+        e = e + p[0] * p[0] + p[1] * p[1];
+    }
+    e + a.iter().zip(&b).fold(T::zero(), |s, (&u, &v)| s + u * v)
+}
+
+#[test]
+fn written_through_iter_mut() {
+    let mut rng = Rng::new(78);
+    for _ in 0..10 {
+        let x = rng.point(6, -1.0, 1.0);
+        let (v, g) = particles_grad(&x);
+        assert_eq!(v, particles(&x));
+        assert_gradient("particles", |q: &[f64]| particles(q), &x, &g, 1e-6);
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let (_, g32) = particles_grad(&x32);
+        let f32_ = |q: &[f32]| particles(q);
+        assert_gradient("particles f32", f32_, &x32, &g32, tolerance::<f32>());
+    }
+    // Closed form with no velocity and the particles at rest on the x axis
+    // (x[3..] = 0): nothing moves but the flat part; e = sum x_i^2 over
+    // the first three, the flat part sum (x + sin x / 2) sin x.
+    let x = [0.3, -0.2, 0.5, 0.0, 0.0, 0.0];
+    let (v, g) = particles_grad(&x);
+    let flat = |t: f64| (t + t.sin() / 2.0) * t.sin();
+    let dflat = |t: f64| (1.0 + t.cos() / 2.0) * t.sin() + (t + t.sin() / 2.0) * t.cos();
+    let want: f64 =
+        x[..3].iter().map(|t| t * t).sum::<f64>() + x.iter().map(|&t| flat(t)).sum::<f64>();
+    assert!(close(v, want, 1e-12));
+    for i in 0..3 {
+        assert!(close(g[i], 2.0 * x[i] + dflat(x[i]), 1e-9), "{i}");
+    }
+}

@@ -47,9 +47,16 @@ pub(crate) fn any(body: &Block) -> bool {
     struct Find(bool);
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
-            self.0 |= ["zip", "step_by", "filter", "take_while", "for_each"]
-                .iter()
-                .any(|w| m.method == w)
+            self.0 |= [
+                "zip",
+                "step_by",
+                "filter",
+                "take_while",
+                "for_each",
+                "iter_mut",
+            ]
+            .iter()
+            .any(|w| m.method == w)
                 || ((m.method == "skip" || m.method == "take") && reversed(&m.receiver));
             syn::visit::visit_expr_method_call(self, m);
         }
@@ -397,6 +404,11 @@ impl Rewrite<'_> {
         }
         let mut irregular = false;
         let tree = tree(&fl.expr, false, &mut irregular)?;
+        // Elements written through two `iter_mut()`s at once, or rows
+        // written through one (`p[0] = ..` for `p` in `pos.iter_mut()`):
+        // lowering's walker writes one element through `*v`.
+        let mutable = tree.parts().iter().filter(|v| v.mutable).count();
+        irregular |= mutable >= 2 || (mutable == 1 && indexes_binding(&fl.pat, &fl.body));
         if !irregular {
             return None;
         }
@@ -723,6 +735,14 @@ impl VisitMut for WriteThrough<'_> {
                     return;
                 }
             }
+            // A row walked by `iter_mut()`, indexed: `p[0]` is `pos[k][0]`.
+            Expr::Index(ix) => {
+                if let Some(place) = self.place(&ix.expr) {
+                    *ix.expr = place.clone();
+                    self.visit_expr_mut(&mut ix.index);
+                    return;
+                }
+            }
             Expr::Path(_) if self.place(e).is_some() => {
                 self.failed = true;
                 return;
@@ -839,6 +859,32 @@ impl VisitMut for Rewrite<'_> {
     fn visit_expr_closure_mut(&mut self, _: &mut syn::ExprClosure) {}
 
     fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
+/// Whether `body` indexes a name `pat` binds (`p[0]`, `p[0][1]`).
+fn indexes_binding(pat: &Pat, body: &Block) -> bool {
+    struct Find {
+        names: Vec<String>,
+        found: bool,
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_expr_index(&mut self, ix: &'ast syn::ExprIndex) {
+            if let Expr::Path(p) = strip_parens(&ix.expr) {
+                self.found |= p
+                    .path
+                    .get_ident()
+                    .is_some_and(|i| self.names.iter().any(|n| i == n));
+            }
+            syn::visit::visit_expr_index(self, ix);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = Find {
+        names: crate::parse::bindings(pat),
+        found: false,
+    };
+    syn::visit::visit_block(&mut f, body);
+    f.found
 }
 
 #[cfg(test)]
