@@ -536,3 +536,40 @@ fn values_are_the_fns_values() {
     }
     assert!(close(*differences(&x).last().unwrap(), r, 1e-12));
 }
+
+/// A flat parameter vector cut with `split_at`: the weights, then the
+/// bias and a scale (also with `_` for a part).
+#[differentiable]
+fn split_params<T: Float>(p: &[T], x: &[T]) -> T {
+    let (w, rest) = p.split_at(x.len());
+    let (_, scale) = rest.split_at(1);
+    let mut z = rest[0];
+    for (wi, xi) in w.iter().zip(x) {
+        z = z + *wi * *xi;
+    }
+    z.tanh() * scale[0]
+}
+
+#[test]
+fn parameters_split_at() {
+    fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+        for _ in 0..10 {
+            let v: Vec<T> = cast(&rng.point(7, -1.0, 1.0));
+            let (p, x) = v.split_at(5);
+            let (_, (gp, gx)) = split_params_grad(p, x);
+            let g: Vec<T> = gp.iter().chain(&gx).copied().collect();
+            let f = |q: &[T]| split_params(&q[..5], &q[5..]);
+            assert_gradient("split_params", f, &v, &g, tolerance::<T>());
+        }
+    }
+    let mut rng = Rng::new(91);
+    check::<f64>(&mut rng);
+    check::<f32>(&mut rng);
+    // Closed form: d/d scale = tanh(z), d/d bias = scale (1 - tanh^2).
+    let (p, x) = ([0.5, -0.25, 0.1, 2.0, 0.0], [1.0, 2.0]);
+    let (v, (gp, _)) = split_params_grad(&p, &x);
+    let t = 0.1f64.tanh();
+    assert!(close(v, 2.0 * t, 1e-12));
+    assert!(close(gp[3], t, 1e-12) && close(gp[2], 2.0 * (1.0 - t * t), 1e-12));
+    assert!(close(gp[0], 2.0 * (1.0 - t * t), 1e-12) && gp[4] == 0.0);
+}

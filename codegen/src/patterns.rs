@@ -275,6 +275,7 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
                 "sort_by",
                 "sort_unstable_by",
                 "reverse",
+                "split_at",
             ]
             .iter()
             .any(|n| m.method == n);
@@ -867,6 +868,55 @@ impl Unpack {
         true
     }
 
+    /// `let (w, b) = p.split_at(k);` as the two slices, `let w =
+    /// &p[..k]; let b = &p[k..];`, which lowering knows (a flat parameter
+    /// vector cut into its parts). `false` if `s` is not such a `let`.
+    fn split(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> bool {
+        let Stmt::Local(l) = s else { return false };
+        let Some(init) = l.init.as_ref().filter(|i| i.diverge.is_none()) else {
+            return false;
+        };
+        let Pat::Tuple(t) = &l.pat else { return false };
+        let plain = |p: &Pat| match p {
+            Pat::Ident(pi) => pi.subpat.is_none() && pi.by_ref.is_none() && pi.mutability.is_none(),
+            Pat::Wild(_) => true,
+            _ => false,
+        };
+        if t.elems.len() != 2 || !t.elems.iter().all(plain) {
+            return false;
+        }
+        let Expr::MethodCall(m) = crate::parse::strip_parens(&init.expr) else {
+            return false;
+        };
+        if m.method != "split_at" || m.args.len() != 1 {
+            return false;
+        }
+        let mut base = crate::parse::strip_parens(&m.receiver);
+        if let Expr::Reference(r) = base {
+            base = crate::parse::strip_parens(&r.expr);
+        }
+        if !matches!(base, Expr::Path(_) | Expr::Field(_) | Expr::Index(_))
+            || !crate::parse::mentions_name(base, &self.active)
+        {
+            return false;
+        }
+        let c = self.count;
+        self.count += 1;
+        let span = m.method.span();
+        let at = quote::format_ident!("__tl_split{}", c, span = span);
+        let k = &m.args[0];
+        out.push(syn::parse_quote_spanned!(span=> let #at: usize = #k;));
+        let (head, tail) = (&t.elems[0], &t.elems[1]);
+        if !matches!(head, Pat::Wild(_)) {
+            out.push(syn::parse_quote_spanned!(span=> let #head = &#base[..#at];));
+        }
+        if !matches!(tail, Pat::Wild(_)) {
+            out.push(syn::parse_quote_spanned!(span=> let #tail = &#base[#at..];));
+        }
+        self.changed = true;
+        true
+    }
+
     /// `v.sort_by(compare);` (or `sort_unstable_by`) of an array the fn
     /// made, as the order the sort puts its elements in, a constant
     /// (`__tl::order_by(&v, compare)`: the indices sorted by the same
@@ -1228,6 +1278,7 @@ impl VisitMut for Unpack {
                 || self.sorted(&s, &mut out)
                 || self.row_copy(&s, &mut out)
                 || self.row_assignment(&s, &mut out)
+                || self.split(&s, &mut out)
             {
                 continue;
             }
