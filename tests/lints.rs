@@ -400,3 +400,40 @@ fn chosen_arrays_compile_under_deny_warnings() {
         assert!(report.within(1e-7), "{report}");
     }
 }
+
+/// Prints while debugging: run as written on the forward pass's values,
+/// with names the format strings capture (`{k:.3}`, `{s}`), positional and
+/// named arguments, in a loop and a fused sum.
+#[differentiable]
+fn printed<T: Float + std::fmt::Display>(x: &[T], k: T) -> T {
+    let mut s = T::zero();
+    println!("start k={k:.3} n={}", x.len());
+    for (i, &v) in x.iter().enumerate() {
+        s += v * k * 2.0;
+        eprintln!("i={i} v={v} s={s:.4} twice={}", s * 2.0);
+        print!("{} ", i);
+    }
+    println!();
+    let t = s.tanh();
+    eprintln!("{t} {what}", what = t * 2.0);
+    assert!(t < T::one(), "t = {t}");
+    t
+}
+
+#[test]
+fn prints_compile_under_deny_warnings() {
+    let x = [0.3, -0.5, 0.8];
+    for k in [0.7, -1.2] {
+        let (v, (gx, gk)) = printed_grad(&x, k);
+        assert_eq!(v, printed(&x, k));
+        // Closed form: t = tanh(2 k sum x).
+        let sum: f64 = x.iter().sum();
+        let d = 1.0 - (2.0 * k * sum).tanh().powi(2);
+        assert!((gk - d * 2.0 * sum).abs() < 1e-12);
+        assert!(gx.iter().all(|g| (g - d * 2.0 * k).abs() < 1e-12));
+        let x32 = [0.3f32, -0.5, 0.8];
+        let (_, (gx32, _)) = printed_grad(&x32, k as f32);
+        let report = tapeless::check_gradient(|q: &[f32]| printed(q, k as f32), &x32, &gx32);
+        assert!(report.within(2e-2), "{report}");
+    }
+}

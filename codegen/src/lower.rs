@@ -2407,29 +2407,65 @@ impl Lower<'_, '_> {
 
     fn macro_value(&mut self, mac: &syn::Macro) -> Option<Val> {
         if let Some(Some((mut args, message_at))) = parse::assertion(mac) {
-            // Runs as written where it stands, on the primal values. A
-            // message whose format string names variables (`"{n}"`) cannot
-            // see them under their generated names: it is left out.
+            // Runs as written where it stands, on the primal values. Names a
+            // format string captures (`"{n}"`, `"{x:.3}"`) are passed as
+            // named arguments, `n = n`, whose values are then the generated
+            // names (the string cannot see those).
             if let Some(Expr::Lit(syn::ExprLit {
                 lit: syn::Lit::Str(fmt),
                 ..
             })) = args.get(message_at)
             {
-                if captures_names(&fmt.value()) {
-                    args.truncate(message_at);
+                let given: Vec<String> = args[message_at + 1..]
+                    .iter()
+                    .filter_map(|a| match a {
+                        Expr::Assign(a) => match &*a.left {
+                            Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .collect();
+                let span = fmt.span();
+                for name in captured_names(&fmt.value()) {
+                    if !given.contains(&name) {
+                        let id = proc_macro2::Ident::new(&name, span);
+                        args.push(syn::parse_quote_spanned!(span=> #id = #id));
+                    }
                 }
             }
-            let tuple: Expr = syn::parse_quote!((#(#args,)*));
-            let Substituted {
-                tokens,
-                deps,
-                var_deps,
-                ..
-            } = self.substituted(&tuple);
-            let inner = match tokens.into_iter().next() {
-                Some(proc_macro2::TokenTree::Group(g)) => g.stream(),
-                _ => TokenStream::new(),
-            };
+            // Each argument's value substituted; a named one's name kept.
+            let mut inner = TokenStream::new();
+            let (mut deps, mut var_deps) = (Vec::new(), Vec::new());
+            for (i, arg) in args.iter().enumerate() {
+                if i > 0 {
+                    inner.extend(quote!(,));
+                }
+                let (name, value) = match arg {
+                    Expr::Assign(a) if i > message_at => (Some(&*a.left), &*a.right),
+                    other => (None, other),
+                };
+                let Substituted {
+                    tokens,
+                    deps: d,
+                    var_deps: v,
+                    ..
+                } = self.substituted(value);
+                for n in d {
+                    if !deps.contains(&n) {
+                        deps.push(n);
+                    }
+                }
+                for n in v {
+                    if !var_deps.contains(&n) {
+                        var_deps.push(n);
+                    }
+                }
+                if let Some(name) = name {
+                    inner.extend(quote!(#name =));
+                }
+                inner.extend(tokens);
+            }
             let path = &mac.path;
             let expr = quote::quote_spanned!(path.span()=> #path!(#inner));
             self.push(
@@ -3536,15 +3572,30 @@ fn whole(mut e: &Expr) -> &Expr {
     }
 }
 
-/// Whether a format string names a variable (`"{n}"`, `"{n:.3}"`).
-fn captures_names(fmt: &str) -> bool {
-    let b = fmt.as_bytes();
-    (0..b.len()).any(|i| {
-        b[i] == b'{'
-            && (i == 0 || b[i - 1] != b'{')
-            && b.get(i + 1)
-                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
-    })
+/// The names a format string captures (`"{n}"`, `"{n:.3}"`), once each.
+fn captured_names(fmt: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut rest = fmt;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        // `{{` is a brace.
+        if let Some(after) = rest.strip_prefix('{') {
+            rest = after;
+            continue;
+        }
+        let close = rest.find('}').unwrap_or(rest.len());
+        let arg = rest[..close].split(':').next().unwrap_or("").trim();
+        let ident = arg
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && arg.chars().all(|c| c.is_alphanumeric() || c == '_');
+        if ident && !names.iter().any(|n| n == arg) {
+            names.push(arg.to_string());
+        }
+        rest = &rest[close.min(rest.len())..];
+    }
+    names
 }
 
 /// A node's value in generated code: its local, or an inline constant.

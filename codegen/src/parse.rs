@@ -1117,10 +1117,19 @@ fn check_stmt(cx: &Check, stmt: &Stmt) {
 }
 
 fn macro_error(cx: &Check, mac: &syn::Macro) {
+    if mac.path.is_ident("dbg") {
+        cx.error(
+            &mac.path,
+            "`dbg!` is not supported in a `#[differentiable]` fn; print with `eprintln!(\"{x:?}\")` \
+             (prints and assertions run as written, on the forward pass's values)",
+        );
+        return;
+    }
     cx.error(
         &mac.path,
         format_args!(
-            "macro calls such as `{}!` are not supported in a `#[differentiable]` fn; write the expression out, or compute it outside and pass it in",
+            "macro calls such as `{}!` are not supported in a `#[differentiable]` fn (`vec!`, the prints and the \
+             assertions are); write the expression out, or compute it outside and pass it in",
             mac.path.to_token_stream()
         ),
     );
@@ -1342,14 +1351,17 @@ fn check_macro(cx: &Check, mac: &syn::Macro) {
     }
 }
 
-/// For `assert!`, `assert_eq!`, `assert_ne!` and their `debug_` forms: their
-/// arguments (`None` if they do not parse as expressions), with the index
-/// where the message's format string would be.
+/// For `assert!`, `assert_eq!`, `assert_ne!` and their `debug_` forms, and
+/// `println!`, `print!`, `eprintln!`, `eprint!`: their arguments (`None` if
+/// they do not parse as expressions), with the index where the message's
+/// format string would be (0 for the prints).
 pub(crate) fn assertion(mac: &syn::Macro) -> Option<Option<(Vec<Expr>, usize)>> {
     let name = mac.path.get_ident()?.to_string();
     let message_at = match name.as_str() {
         "assert" | "debug_assert" => 1,
         "assert_eq" | "assert_ne" | "debug_assert_eq" | "debug_assert_ne" => 2,
+        // Printing, as one debugs: the format string first.
+        "println" | "print" | "eprintln" | "eprint" => 0,
         _ => return None,
     };
     let args = mac

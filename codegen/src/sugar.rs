@@ -134,8 +134,9 @@ impl VisitMut for Converter<'_> {
     fn visit_item_mut(&mut self, _: &mut syn::Item) {}
 
     /// Inside the macros the subset knows: `vec![0.5; n]`, `vec![a, 1.0]`,
-    /// and the conditions and operands of assertions (not their messages,
-    /// whose arguments are formatted as written).
+    /// the conditions and operands of assertions (not their messages,
+    /// whose arguments are formatted as written), and the values prints
+    /// format.
     fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
         use crate::parse::{assertion, parse_vec, VecMacro};
         if mac.path.is_ident("vec") {
@@ -151,9 +152,12 @@ impl VisitMut for Converter<'_> {
                 Err(_) => {}
             }
         } else if let Some(Some((mut args, message_at))) = assertion(mac) {
+            // A print's values are what it is for: converted too.
+            let print = message_at == 0;
             args.iter_mut()
-                .take(message_at)
-                .for_each(|e| self.visit_expr_mut(e));
+                .enumerate()
+                .filter(|&(i, _)| i < message_at || (print && i > 0))
+                .for_each(|(_, e)| self.visit_expr_mut(e));
             mac.tokens = quote::quote!(#(#args),*);
         }
     }

@@ -6,7 +6,7 @@ fn f<T: Float>(x: T) -> T {
     let a = |v: T| v;
     let b = unsafe { x };
     let c = match 1 { _ => x };
-    println!("{}", 1);
+    let d = format!("{}", 1);
     x
 }
 
