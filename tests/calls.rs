@@ -557,3 +557,67 @@ fn array_results_made_in_branches() {
     // Most points are away from every threshold: the skip cannot hide all.
     assert!(checked >= 40, "only {checked} of 80 points checked");
 }
+
+/// Data of a shape with no gradient (`&[(f64, f64)]` points, `(usize, T)`
+/// sparse entries) left out of `wrt(..)`: constants, also when another fn
+/// passes them.
+#[differentiable(wrt(a, b))]
+fn line_fit(a: f64, b: f64, data: &[(f64, f64)]) -> f64 {
+    let mut l = 0.0;
+    for &(x, y) in data {
+        let r = a * x + b - y;
+        l += r * r;
+    }
+    l / data.len() as f64
+}
+
+#[differentiable(wrt(w))]
+fn sparse_dot<T: Float>(w: &[T], entries: &[(usize, T)]) -> T {
+    let mut s = T::zero();
+    for &(i, v) in entries {
+        s = s + w[i] * v;
+    }
+    s.tanh()
+}
+
+#[differentiable]
+fn sparse_caller<T: Float>(w: &[T], k: T) -> T {
+    let entries = [
+        (0usize, T::one()),
+        (2, T::from(0.5).unwrap()),
+        (0, -T::one() / 4.0),
+    ];
+    sparse_dot(w, &entries) * k
+}
+
+#[test]
+fn data_of_other_shapes_outside_wrt() {
+    let data = [(0.5, 1.0), (1.0, 2.2), (-1.0, -0.5)];
+    let mut rng = Rng::new(75);
+    for _ in 0..10 {
+        let p = rng.point(2, -1.0, 1.0);
+        let (v, (da, db)) = line_fit_grad(p[0], p[1], &data);
+        assert_eq!(v, line_fit(p[0], p[1], &data));
+        // Closed form: the mean of 2 r x and of 2 r.
+        let r: Vec<f64> = data.iter().map(|&(x, y)| p[0] * x + p[1] - y).collect();
+        let want_a = data
+            .iter()
+            .zip(&r)
+            .map(|(&(x, _), r)| 2.0 * r * x)
+            .sum::<f64>()
+            / 3.0;
+        let want_b = r.iter().map(|r| 2.0 * r).sum::<f64>() / 3.0;
+        assert!(close(da, want_a, 1e-12) && close(db, want_b, 1e-12));
+    }
+    fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+        for _ in 0..10 {
+            let p: Vec<T> = common::cast(&rng.point(4, -1.0, 1.0));
+            let (_, (gw, gk)) = sparse_caller_grad(&p[..3], p[3]);
+            let g: Vec<T> = gw.iter().copied().chain([gk]).collect();
+            let f = |q: &[T]| sparse_caller(&q[..3], q[3]);
+            assert_gradient("sparse_caller", f, &p, &g, tolerance::<T>());
+        }
+    }
+    check::<f64>(&mut rng);
+    check::<f32>(&mut rng);
+}

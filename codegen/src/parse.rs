@@ -265,12 +265,17 @@ pub(crate) fn function<'a>(
                     }
                 };
                 let holds = holds(&pt.ty, &float, Some(ident));
-                if holds.is_none() && mentions(&pt.ty, &float) {
+                // Data of another shape (`&[(f64, f64)]` points), left out
+                // of `wrt(..)`: a constant like any other.
+                let data = args.wrt.as_ref().is_some_and(|w| !w.iter().any(|n| n == ident));
+                if holds.is_none() && mentions(&pt.ty, &float) && !data {
                     let f = float.to_token_stream();
                     cx.error(
                         &pt.ty,
                         format_args!(
-                            "parameter type `{}` is not supported; pass `{f}`, `[{f}; N]`, `[[{f}; N]; M]`, `&[{f}]` or `Vec<{f}>`",
+                            "parameter type `{}` has no gradient tapeless can give; differentiated parameters are `{f}`, \
+                             `[{f}; N]`, `[[{f}; N]; M]`, `&[{f}]` or `Vec<{f}>`. If it is data, name the parameters to \
+                             differentiate, `#[differentiable(wrt(..))]`, and leave it out",
                             pretty(&pt.ty),
                         ),
                     );
