@@ -258,6 +258,24 @@ fn tuple_fields<T: Float>(r: T, theta: T) -> T {
     m.1 - m.2 + p.1
 }
 
+/// A map iterated on a tuple: bound from a call and assigned whole from
+/// the next call; a tuple literal whose fields are assigned, with a
+/// counter in it.
+#[differentiable]
+fn iterated_map<T: Float>(x: T, y: T) -> T {
+    let mut s = polar(x, y);
+    for _ in 0..3 {
+        s = polar(s.0, s.1);
+    }
+    let mut t = (s.0, s.1, 0usize);
+    while t.2 < 2 {
+        t.0 = t.0 * t.1 + 0.1;
+        t.1 += t.0;
+        t.2 += 1;
+    }
+    t.0 * t.1
+}
+
 /// `tuple_fields` written with patterns: the same function.
 fn tuple_fields_by_pattern(r: f64, theta: f64) -> f64 {
     let (p0, p1) = (2.0 * r * theta.cos(), r * theta.sin() + r);
@@ -281,6 +299,9 @@ fn calls_returning_tuples_read_by_field() {
             ));
             let f = |q: &[T]| tuple_fields(q[0], q[1]);
             assert_gradient("tuple_fields", f, &p, &[dr, dt], tolerance::<T>());
+            let (_, (dx, dy)) = iterated_map_grad(p[0], p[1]);
+            let f = |q: &[T]| iterated_map(q[0], q[1]);
+            assert_gradient("iterated_map", f, &p, &[dx, dy], tolerance::<T>());
         }
     }
     let mut rng = Rng::new(74);

@@ -253,6 +253,7 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
                 || whole_assignment(s, &self.3)
                 || row_assigned(s, &self.3).is_some()
                 || row_bound(s, &self.3)
+                || tuple_literal(s).is_some_and(|(pi, _)| pi.mutability.is_some())
                 || matrix_literal(s).is_some();
             syn::visit::visit_stmt(self, s);
         }
@@ -684,16 +685,24 @@ impl Unpack {
     /// of `p` (passed on whole, in a macro, bound again in a nested block)
     /// leaves the statements as written.
     fn fields(&mut self, stmts: &mut [Stmt], k: usize) {
-        let Some((pi, call)) = untyped_call(&stmts[k]) else {
-            return;
+        // A call's tuple (its length unknown), or a tuple literal whose
+        // fields the fn assigns (`s.0 = ..`; lowering reads a literal's
+        // fields itself).
+        let (pi, arity) = match untyped_call(&stmts[k]) {
+            Some((pi, call))
+                if call
+                    .args
+                    .iter()
+                    .any(|a| crate::parse::mentions_name(a, &self.active)) =>
+            {
+                (pi, None)
+            }
+            Some(_) => return,
+            None => match tuple_literal(&stmts[k]) {
+                Some((pi, n)) if pi.mutability.is_some() => (pi, Some(n)),
+                _ => return,
+            },
         };
-        if !call
-            .args
-            .iter()
-            .any(|a| crate::parse::mentions_name(a, &self.active))
-        {
-            return;
-        }
         let name = pi.ident.clone();
         let mutability = pi.mutability;
         // The statements that see this binding: up to the next `let` of the
@@ -711,6 +720,7 @@ impl Unpack {
             name: &name,
             used: Vec::new(),
             other: false,
+            assigned: false,
         };
         for s in &stmts[k + 1..end] {
             syn::visit::Visit::visit_stmt(&mut reads, s);
@@ -718,9 +728,20 @@ impl Unpack {
         if let Some(init) = rebind_init(stmts) {
             syn::visit::Visit::visit_expr(&mut reads, &init);
         }
-        let Fields { used, other, .. } = reads;
+        let Fields {
+            mut used,
+            other,
+            assigned,
+            ..
+        } = reads;
         if other || used.is_empty() {
             return;
+        }
+        if let Some(n) = arity {
+            if !assigned || used.len() > n {
+                return;
+            }
+            used.resize(n, false);
         }
         let span = name.span();
         let field = |i: usize| quote::format_ident!("__tl_{}_{}", name, i, span = span);
@@ -748,6 +769,7 @@ impl Unpack {
         let mut rename = Rename {
             name: &name,
             field: &field,
+            used: &used,
         };
         for s in &mut stmts[k + 1..end] {
             rename.visit_stmt_mut(s);
@@ -1515,17 +1537,38 @@ fn end_element(e: &Expr) -> Option<End> {
     })
 }
 
-/// The fields of `name` its reads take (`name.0`: `used[0]`), and whether
+/// The fields of `name` its reads take (`name.0`: `used[0]`), whether
 /// anything else mentions it (passed whole, in a macro's tokens, bound
-/// again in a nested block or closure).
+/// again in a nested block or closure), and whether a field or the whole
+/// is assigned (`name.0 = ..`, `name = step(..)`).
 struct Fields<'n> {
     name: &'n proc_macro2::Ident,
     used: Vec<bool>,
     other: bool,
+    assigned: bool,
+}
+
+impl Fields<'_> {
+    fn is_field(&self, e: &Expr) -> bool {
+        matches!(e, Expr::Field(f) if matches!(&*f.base, Expr::Path(p) if p.path.is_ident(self.name)))
+    }
 }
 
 impl<'ast> syn::visit::Visit<'ast> for Fields<'_> {
     fn visit_expr(&mut self, e: &'ast Expr) {
+        match e {
+            // The whole assigned: its value only (`name = step(name.0, ..)`).
+            Expr::Assign(a) if matches!(&*a.left, Expr::Path(p) if p.path.is_ident(self.name)) => {
+                self.assigned = true;
+                self.visit_expr(&a.right);
+                return;
+            }
+            Expr::Assign(a) if self.is_field(&a.left) => self.assigned = true,
+            Expr::Binary(b) if crate::parse::is_compound(&b.op) && self.is_field(&b.left) => {
+                self.assigned = true
+            }
+            _ => {}
+        }
         if let Expr::Field(f) = e {
             if let (Expr::Path(p), syn::Member::Unnamed(i)) = (&*f.base, &f.member) {
                 if p.path.is_ident(self.name) {
@@ -1560,14 +1603,38 @@ impl<'ast> syn::visit::Visit<'ast> for Fields<'_> {
     fn visit_item(&mut self, _: &'ast syn::Item) {}
 }
 
-/// `name.i` as the name `field(i)`.
+/// `name.i` as the name `field(i)`, and `name = v` as `(field(0), _, ..)
+/// = v` over the fields `used`.
 struct Rename<'n, F> {
     name: &'n proc_macro2::Ident,
     field: &'n F,
+    used: &'n [bool],
 }
 
 impl<F: Fn(usize) -> proc_macro2::Ident> VisitMut for Rename<'_, F> {
     fn visit_expr_mut(&mut self, e: &mut Expr) {
+        // The whole assigned: a destructuring assignment of the fields,
+        // `_` for the unread (patterns' `assignment` takes it apart).
+        if let Expr::Assign(a) = e {
+            if matches!(&*a.left, Expr::Path(p) if p.path.is_ident(self.name)) {
+                self.visit_expr_mut(&mut a.right);
+                let span = syn::spanned::Spanned::span(&a.left);
+                let places = self.used.iter().enumerate().map(|(i, &u)| -> Expr {
+                    match u {
+                        true => {
+                            let f = (self.field)(i);
+                            syn::parse_quote_spanned!(span=> #f)
+                        }
+                        false => syn::parse_quote_spanned!(span=> _),
+                    }
+                });
+                *a.left = match self.used.len() {
+                    1 => syn::parse_quote_spanned!(span=> (#(#places,)*)),
+                    _ => syn::parse_quote_spanned!(span=> (#(#places),*)),
+                };
+                return;
+            }
+        }
         if let Expr::Field(f) = e {
             if let (Expr::Path(p), syn::Member::Unnamed(i)) = (&*f.base, &f.member) {
                 if p.path.is_ident(self.name) {
@@ -1628,4 +1695,18 @@ fn row_bound(s: &Stmt, matrices: &rustc_hash::FxHashSet<String>) -> bool {
     matches!(crate::parse::strip_parens(&init.expr), Expr::Index(ix)
         if matches!(crate::parse::strip_parens(&ix.expr), Expr::Path(p)
             if p.path.get_ident().is_some_and(|n| matrices.contains(&n.to_string()))))
+}
+
+/// `let s = (a, b, c);`: the name and the tuple's length.
+fn tuple_literal(s: &Stmt) -> Option<(&syn::PatIdent, usize)> {
+    let Stmt::Local(l) = s else { return None };
+    let Pat::Ident(pi) = &l.pat else { return None };
+    let init = l.init.as_ref().filter(|i| i.diverge.is_none())?;
+    if pi.subpat.is_some() || pi.by_ref.is_some() {
+        return None;
+    }
+    match crate::parse::strip_parens(&init.expr) {
+        Expr::Tuple(t) if !t.elems.is_empty() => Some((pi, t.elems.len())),
+        _ => None,
+    }
 }
