@@ -1,6 +1,7 @@
 //! `cargo bench -p tapeless-codegen`: the macro's whole pipeline (parse,
 //! lower, analyse, emit; no rustc) on generated fns of 500 to 4,000
-//! statements. Linear growth is the point: no pass may be quadratic in the
+//! statements, and on fns of 250 to 1,000 of the forms the rewrites take
+//! apart. Linear growth is the point: no pass may be quadratic in the
 //! fn's size. Runs on proc_macro2's own token types, as tests do.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -11,6 +12,14 @@ fn pipeline(c: &mut Criterion) {
     for n in [500, 1000, 2000, 4000] {
         let item = tapeless_codegen::synthetic(n);
         g.bench_with_input(BenchmarkId::new("statements", n), &item, |b, item| {
+            b.iter(|| tapeless_codegen::differentiable(quote::quote!(), black_box(item.clone())))
+        });
+    }
+    // The forms the rewrites before lowering take apart (calls' results,
+    // tuples by field, sorts, ...), a few statements each.
+    for n in [250, 500, 1000] {
+        let item = tapeless_codegen::synthetic_forms(n);
+        g.bench_with_input(BenchmarkId::new("forms", n), &item, |b, item| {
             b.iter(|| tapeless_codegen::differentiable(quote::quote!(), black_box(item.clone())))
         });
     }

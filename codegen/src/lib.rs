@@ -96,6 +96,45 @@ pub fn synthetic(n: usize) -> TokenStream {
     quote::quote!(fn big<T: Float>(x: T, y: T) -> T { #(#stmts)* #last })
 }
 
+/// A generic fn of `n` statements of the forms the rewrites before
+/// lowering take apart, in turn: a call's array result indexed, a matrix
+/// literal assigned by element, `sin_cos` destructured, a call's tuple read
+/// by field, an array written through `iter_mut()`, a copy sorted. The
+/// pipeline's benchmark runs it too: those rewrites look ahead from a
+/// `let`, and must do so without visiting the rest of the block each time.
+///
+/// ```
+/// let item = tapeless_codegen::synthetic_forms(6);
+/// let out = tapeless_codegen::differentiable(quote::quote!(), item);
+/// assert!(!out.to_string().contains("compile_error"));
+/// ```
+pub fn synthetic_forms(n: usize) -> TokenStream {
+    let stmts = (0..n).map(|i| {
+        let id = |p: &str| quote::format_ident!("{}{}", p, i);
+        let (h, m, a, b, p, v) = (id("h"), id("m"), id("a"), id("b"), id("p"), id("v"));
+        match i % 6 {
+            0 => quote::quote!(let #h = layer(&w, &x); s = s + #h[0];),
+            1 => quote::quote!(let mut #m = [[s, y], [y, s]]; #m[0][0] = s * y; s = s + #m[0][0];),
+            2 => quote::quote!(let (#a, #b) = s.sin_cos(); s = #a * #b + s;),
+            3 => quote::quote!(let #p = polar(s, y); s = s + #p.0 * #p.1;),
+            4 => quote::quote!(for q in arr.iter_mut() { *q = *q * y; } s = s + arr[0];),
+            _ => quote::quote!(
+                let mut #v = x.to_vec();
+                #v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                s = s + #v[0];
+            ),
+        }
+    });
+    quote::quote!(
+        fn forms<T: Float>(x: &[T], w: &[Vec<T>], y: T) -> T {
+            let mut s = y;
+            let mut arr = x.to_vec();
+            #(#stmts)*
+            s + arr[1]
+        }
+    )
+}
+
 /// The whole expansion, on proc_macro2 tokens so that tests can run it.
 fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item_fn: syn::ItemFn = match syn::parse2(item.clone()) {

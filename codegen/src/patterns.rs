@@ -91,7 +91,10 @@ fn untyped_call(s: &Stmt) -> Option<(&syn::PatIdent, &syn::ExprCall)> {
 
 /// How deep the statements use `name` as an array: 2 for `name[i][j]`, 1
 /// for `name[i]`, `name.iter()`, `name.len()`, `&name`; `None` if not.
-fn array_use(stmts: &[Stmt], name: &proc_macro2::Ident) -> Option<usize> {
+fn array_use<'s>(
+    stmts: impl IntoIterator<Item = &'s Stmt>,
+    name: &proc_macro2::Ident,
+) -> Option<usize> {
     struct Find<'n> {
         name: &'n proc_macro2::Ident,
         depth: Option<usize>,
@@ -684,7 +687,7 @@ impl Unpack {
     /// last read are `_`. Up to a `let` that binds `p` again; any other use
     /// of `p` (passed on whole, in a macro, bound again in a nested block)
     /// leaves the statements as written.
-    fn fields(&mut self, stmts: &mut [Stmt], k: usize) {
+    fn fields(&mut self, stmts: &mut [Stmt], k: usize, later: &[usize]) {
         // A call's tuple (its length unknown), or a tuple literal whose
         // fields the fn assigns (`s.0 = ..`; lowering reads a literal's
         // fields itself).
@@ -705,13 +708,15 @@ impl Unpack {
         };
         let name = pi.ident.clone();
         let mutability = pi.mutability;
-        // The statements that see this binding: up to the next `let` of the
-        // name, and that one's value.
-        let rebind = (k + 1..stmts.len()).find(|&j| {
+        // The statements that see this binding (of those after it that
+        // mention the name, `later`): up to the next `let` of the name, and
+        // that one's value.
+        let rebind = later.iter().copied().find(|&j| {
             matches!(&stmts[j], Stmt::Local(l)
                 if crate::parse::bindings(&l.pat).contains(&name.to_string()))
         });
         let end = rebind.unwrap_or(stmts.len());
+        let seen: Vec<usize> = later.iter().copied().filter(|&j| j < end).collect();
         let rebind_init = |stmts: &[Stmt]| match rebind.map(|j| &stmts[j]) {
             Some(Stmt::Local(l)) => l.init.as_ref().map(|i| i.expr.clone()),
             _ => None,
@@ -722,8 +727,8 @@ impl Unpack {
             other: false,
             assigned: false,
         };
-        for s in &stmts[k + 1..end] {
-            syn::visit::Visit::visit_stmt(&mut reads, s);
+        for &j in &seen {
+            syn::visit::Visit::visit_stmt(&mut reads, &stmts[j]);
         }
         if let Some(init) = rebind_init(stmts) {
             syn::visit::Visit::visit_expr(&mut reads, &init);
@@ -771,8 +776,8 @@ impl Unpack {
             field: &field,
             used: &used,
         };
-        for s in &mut stmts[k + 1..end] {
-            rename.visit_stmt_mut(s);
+        for &j in &seen {
+            rename.visit_stmt_mut(&mut stmts[j]);
         }
         if let Some(Stmt::Local(l)) = rebind.map(|j| &mut stmts[j]) {
             if let Some(init) = &mut l.init {
@@ -1243,6 +1248,14 @@ impl VisitMut for Unpack {
             out.push(s);
         }
         b.stmts = out;
+        // Which statements mention each name: the searches below look at
+        // those after a `let` only (one look at the block, not one per
+        // `let`: that was quadratic in a fn of many calls).
+        let index = mentions_index(&b.stmts);
+        let after = |name: &proc_macro2::Ident, k: usize| -> &[usize] {
+            let at = index.get(&name.to_string()).map_or(&[][..], |v| &v[..]);
+            &at[at.partition_point(|&j| j <= k)..]
+        };
         // Calls whose results are used as arrays: marked.
         for k in 0..b.stmts.len() {
             let Some((pi, call)) = untyped_call(&b.stmts[k]) else {
@@ -1252,8 +1265,11 @@ impl VisitMut for Unpack {
                 .args
                 .iter()
                 .any(|a| crate::parse::mentions_name(a, &self.active));
-            let Some(depth) = array_use(&b.stmts[k + 1..], &pi.ident).filter(|_| args_active)
-            else {
+            if !args_active {
+                continue;
+            }
+            let later = after(&pi.ident, k).iter().map(|&j| &b.stmts[j]);
+            let Some(depth) = array_use(later, &pi.ident) else {
                 continue;
             };
             let mark =
@@ -1273,7 +1289,14 @@ impl VisitMut for Unpack {
         }
         // Calls whose results are read by field (`p.0`): unpacked.
         for k in 0..b.stmts.len() {
-            self.fields(&mut b.stmts, k);
+            let later = match &b.stmts[k] {
+                Stmt::Local(l) => match &l.pat {
+                    Pat::Ident(pi) => after(&pi.ident, k).to_vec(),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            self.fields(&mut b.stmts, k, &later);
         }
         // A block whose value is `[[a, b], [c, d]]`: bound first (below).
         if let Some(Stmt::Expr(e, None)) = b.stmts.last() {
@@ -1709,4 +1732,48 @@ fn tuple_literal(s: &Stmt) -> Option<(&syn::PatIdent, usize)> {
         Expr::Tuple(t) if !t.elems.is_empty() => Some((pi, t.elems.len())),
         _ => None,
     }
+}
+
+/// For each name, the statements of `stmts` that mention it (in a path, a
+/// pattern, a method's name, a macro's tokens), in order.
+fn mentions_index(stmts: &[Stmt]) -> rustc_hash::FxHashMap<String, Vec<usize>> {
+    struct Collect<'m> {
+        at: usize,
+        index: &'m mut rustc_hash::FxHashMap<String, Vec<usize>>,
+    }
+    impl Collect<'_> {
+        fn note(&mut self, name: String) {
+            let list = self.index.entry(name).or_default();
+            if list.last() != Some(&self.at) {
+                list.push(self.at);
+            }
+        }
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Collect<'_> {
+        fn visit_ident(&mut self, i: &'ast proc_macro2::Ident) {
+            self.note(i.to_string());
+        }
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            fn scan(t: proc_macro2::TokenStream, c: &mut Collect<'_>) {
+                for t in t {
+                    match t {
+                        proc_macro2::TokenTree::Ident(i) => c.note(i.to_string()),
+                        proc_macro2::TokenTree::Group(g) => scan(g.stream(), c),
+                        _ => {}
+                    }
+                }
+            }
+            syn::visit::visit_macro(self, m);
+            scan(m.tokens.clone(), self);
+        }
+    }
+    let mut index = rustc_hash::FxHashMap::default();
+    for (at, s) in stmts.iter().enumerate() {
+        let mut c = Collect {
+            at,
+            index: &mut index,
+        };
+        syn::visit::Visit::visit_stmt(&mut c, s);
+    }
+    index
 }
