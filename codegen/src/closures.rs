@@ -158,50 +158,60 @@ impl VisitMut for Calls<'_> {
 
 impl VisitMut for Inline {
     fn visit_block_mut(&mut self, b: &mut Block) {
-        let mut k = 0;
-        while k < b.stmts.len() {
+        // Which statements mention each name: a closure's scope is searched
+        // among those only (scanning the rest of the block for each
+        // closure was quadratic in a fn of many).
+        let index = crate::patterns::mentions_index(&b.stmts);
+        let mut removed = vec![false; b.stmts.len()];
+        for k in 0..b.stmts.len() {
+            let Some((name, closure)) = named_closure(&b.stmts[k]) else {
+                continue;
+            };
+            let (name, closure) = (name.clone(), closure.clone());
+            let at = index.get(&name.to_string()).map_or(&[][..], |v| &v[..]);
+            let later = &at[at.partition_point(|&j| j <= k)..];
             // Its scope: up to a `let` that binds the name again (whose
             // value may still call it).
-            let end = named_closure(&b.stmts[k]).map(|(name, _)| {
-                let name = name.to_string();
-                (k + 1..b.stmts.len())
-                    .find(|&j| {
-                        matches!(&b.stmts[j], Stmt::Local(l)
-                            if crate::parse::bindings(&l.pat).contains(&name))
-                    })
-                    .unwrap_or(b.stmts.len())
+            let end = later.iter().copied().find(|&j| {
+                matches!(&b.stmts[j], Stmt::Local(l)
+                    if crate::parse::bindings(&l.pat).contains(&name.to_string()))
             });
-            let scope = |end: usize| {
-                let mut stmts: Vec<Stmt> = b.stmts[k + 1..end].to_vec();
-                if let Some(Stmt::Local(l)) = b.stmts.get(end) {
-                    if let Some(init) = &l.init {
-                        stmts.push(Stmt::Expr((*init.expr).clone(), None));
-                    }
+            let seen: Vec<usize> = later
+                .iter()
+                .copied()
+                .filter(|&j| end.is_none_or(|e| j < e))
+                .collect();
+            let mut scope: Vec<Stmt> = seen.iter().map(|&j| b.stmts[j].clone()).collect();
+            if let Some(Stmt::Local(l)) = end.map(|e| &b.stmts[e]) {
+                if let Some(init) = &l.init {
+                    scope.push(Stmt::Expr((*init.expr).clone(), None));
                 }
-                stmts
-            };
-            let found = named_closure(&b.stmts[k])
-                .zip(end)
-                .filter(|((name, c), end)| only_called(&scope(*end), name, c.inputs.len()))
-                .map(|((name, c), end)| (name.clone(), c.clone(), end));
-            if let Some((name, closure, end)) = found {
-                let mut calls = Calls {
-                    name: &name,
-                    closure: &closure,
-                };
-                for s in &mut b.stmts[k + 1..end] {
-                    calls.visit_stmt_mut(s);
-                }
-                if let Some(Stmt::Local(l)) = b.stmts.get_mut(end) {
-                    if let Some(init) = &mut l.init {
-                        calls.visit_expr_mut(&mut init.expr);
-                    }
-                }
-                b.stmts.remove(k);
-                self.changed = true;
+            }
+            if !only_called(&scope, &name, closure.inputs.len()) {
                 continue;
             }
-            k += 1;
+            let mut calls = Calls {
+                name: &name,
+                closure: &closure,
+            };
+            for &j in &seen {
+                calls.visit_stmt_mut(&mut b.stmts[j]);
+            }
+            if let Some(Stmt::Local(l)) = end.map(|e| &mut b.stmts[e]) {
+                if let Some(init) = &mut l.init {
+                    calls.visit_expr_mut(&mut init.expr);
+                }
+            }
+            removed[k] = true;
+            self.changed = true;
+        }
+        if removed.contains(&true) {
+            let stmts = std::mem::take(&mut b.stmts);
+            b.stmts = stmts
+                .into_iter()
+                .zip(removed)
+                .filter_map(|(s, r)| (!r).then_some(s))
+                .collect();
         }
         for s in &mut b.stmts {
             self.visit_stmt_mut(s);

@@ -99,12 +99,13 @@ pub fn synthetic(n: usize) -> TokenStream {
 /// A generic fn of `n` statements of the forms the rewrites before
 /// lowering take apart, in turn: a call's array result indexed, a matrix
 /// literal assigned by element, `sin_cos` destructured, a call's tuple read
-/// by field, an array written through `iter_mut()`, a copy sorted. The
+/// by field, an array written through `iter_mut()`, a closure bound and
+/// called, a copy sorted. The
 /// pipeline's benchmark runs it too: those rewrites look ahead from a
 /// `let`, and must do so without visiting the rest of the block each time.
 ///
 /// ```
-/// let item = tapeless_codegen::synthetic_forms(6);
+/// let item = tapeless_codegen::synthetic_forms(7);
 /// let out = tapeless_codegen::differentiable(quote::quote!(), item);
 /// assert!(!out.to_string().contains("compile_error"));
 /// ```
@@ -112,12 +113,14 @@ pub fn synthetic_forms(n: usize) -> TokenStream {
     let stmts = (0..n).map(|i| {
         let id = |p: &str| quote::format_ident!("{}{}", p, i);
         let (h, m, a, b, p, v) = (id("h"), id("m"), id("a"), id("b"), id("p"), id("v"));
-        match i % 6 {
+        let c = id("c");
+        match i % 7 {
             0 => quote::quote!(let #h = layer(&w, &x); s = s + #h[0];),
             1 => quote::quote!(let mut #m = [[s, y], [y, s]]; #m[0][0] = s * y; s = s + #m[0][0];),
             2 => quote::quote!(let (#a, #b) = s.sin_cos(); s = #a * #b + s;),
             3 => quote::quote!(let #p = polar(s, y); s = s + #p.0 * #p.1;),
             4 => quote::quote!(for q in arr.iter_mut() { *q = *q * y; } s = s + arr[0];),
+            5 => quote::quote!(let #c = |u: T| u * y + s; s = #c(s) * 0.5;),
             _ => quote::quote!(
                 let mut #v = x.to_vec();
                 #v.sort_by(|a, b| a.partial_cmp(b).unwrap());

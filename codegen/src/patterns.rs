@@ -1736,7 +1736,7 @@ fn tuple_literal(s: &Stmt) -> Option<(&syn::PatIdent, usize)> {
 
 /// For each name, the statements of `stmts` that mention it (in a path, a
 /// pattern, a method's name, a macro's tokens), in order.
-fn mentions_index(stmts: &[Stmt]) -> rustc_hash::FxHashMap<String, Vec<usize>> {
+pub(crate) fn mentions_index(stmts: &[Stmt]) -> rustc_hash::FxHashMap<String, Vec<usize>> {
     struct Collect<'m> {
         at: usize,
         index: &'m mut rustc_hash::FxHashMap<String, Vec<usize>>,
