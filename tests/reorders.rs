@@ -2,7 +2,8 @@
 //! `v.sort_by(..)` (a median, a trimmed sum), `v.reverse()`, a copy of an
 //! array the fn changes afterwards (`let old = v.to_vec(); v[i] = old[..]`),
 //! a row of a matrix copied and rows exchanged whole (Gaussian elimination
-//! with pivoting). Checked against finite differences at random points,
+//! with pivoting), rows of parameters copied into `mut` variables. Checked
+//! against finite differences at random points,
 //! f64 and f32, and against closed forms (a sort routes each gradient to
 //! the element that landed there; a determinant's gradient is its
 //! cofactor matrix).
@@ -134,6 +135,29 @@ fn determinant<T: Float>(a: &[Vec<T>]) -> T {
     det
 }
 
+/// Rows of differentiated parameters copied into `mut` variables: a row
+/// a loop walks (sorted: each row's smallest and largest), a row by index,
+/// and a row of a fixed-size matrix; then changed.
+#[differentiable]
+fn row_copies<T: Float>(data: &[Vec<T>], m: [[T; 2]; 2], k: T) -> T {
+    let mut s = T::zero();
+    for row in data {
+        let mut v = row.to_vec();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        s = s + v[0] * k + v[v.len() - 1] * k * k;
+    }
+    let mut last = data[1].clone();
+    last[0] = last[0].exp();
+    for row in m.iter() {
+        let mut r = row.to_vec();
+        for v in r.iter_mut() {
+            *v = *v * k;
+        }
+        s = s + r[0] * r[1];
+    }
+    s + last[0] + last[1]
+}
+
 fn matrix<T: Float>(v: &[T]) -> Vec<Vec<T>> {
     v.chunks(3).map(|r| r.to_vec()).collect()
 }
@@ -165,6 +189,19 @@ fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
     );
     let (_, g) = row_kept_grad(&x[..3]);
     assert_gradient("row_kept", row_kept::<T>, &x[..3], &g, tol);
+    // The data rows from `x` (values apart, so that each row's order is
+    // the same a finite-difference step away), the matrix and `k` random.
+    let rest: Vec<T> = cast(&rng.point(5, -1.0, 1.0));
+    let p: Vec<T> = x.iter().chain(&rest).copied().collect();
+    let (_, (gd, gm, gk)) = row_copies_grad(&matrix(&p[..6]), [[p[6], p[7]], [p[8], p[9]]], p[10]);
+    let g: Vec<T> = gd
+        .concat()
+        .into_iter()
+        .chain(gm.concat())
+        .chain([gk])
+        .collect();
+    let f = |v: &[T]| row_copies(&matrix(&v[..6]), [[v[6], v[7]], [v[8], v[9]]], v[10]);
+    assert_gradient("row_copies", f, &p, &g, tol);
     let a: Vec<T> = cast(&rng.point(9, -1.0, 1.0));
     let (_, g) = determinant_grad(&matrix(&a));
     let g: Vec<T> = g.concat();

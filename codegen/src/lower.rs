@@ -2543,7 +2543,7 @@ impl Lower<'_, '_> {
                         Val::Var(var)
                     }
                     Val::Row(var, prefix) if pi.mutability.is_some() => {
-                        self.cx.error(pat, "copying a row into a new mutable variable is not supported; copy a whole array (`let mut y = x.to_vec();`), or build the new one with `[x; N]` or `vec![x; n]` and fill it");
+                        self.cx.error(pat, "copying a row reached this way into a new mutable variable is not supported; copy it by index (`let mut r = w[i].to_vec();`) or as a loop's row (`for row in w { let mut r = row.to_vec(); .. }`), or build the new one with `vec![x; n]` and fill it");
                         Val::Row(var, prefix)
                     }
                     other => other,

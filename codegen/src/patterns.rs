@@ -69,6 +69,7 @@ pub(crate) fn rewrite(
         arrays,
         matrices,
         written: crate::parse::written_names(&body),
+        loop_items: Vec::new(),
     };
     u.visit_block_mut(&mut body);
     u.changed.then_some(body)
@@ -283,11 +284,15 @@ pub(crate) fn any(body: &Block, owned: &rustc_hash::FxHashMap<String, bool>) -> 
             ]
             .iter()
             .any(|n| m.method == n);
-            // A row copied (`m[i].to_vec()`): see `Unpack::row_copy`.
+            // A row copied (`m[i].to_vec()`, `row.to_vec()` of a loop's
+            // row): see `Unpack::row_copy`.
             self.0 |= ["to_vec", "clone", "to_owned"]
                 .iter()
                 .any(|n| m.method == n)
-                && matches!(crate::parse::strip_parens(&m.receiver), Expr::Index(_));
+                && matches!(
+                    crate::parse::strip_parens(&m.receiver),
+                    Expr::Index(_) | Expr::Path(_)
+                );
             syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
@@ -320,6 +325,8 @@ struct Unpack {
     matrices: rustc_hash::FxHashSet<String>,
     /// The names the body changes ([`crate::parse::written_names`]).
     written: rustc_hash::FxHashSet<String>,
+    /// The names the enclosing `for` loops bind (their items).
+    loop_items: Vec<String>,
 }
 
 /// The names of one-dimensional arrays held by value: [`made`]'s and
@@ -808,49 +815,74 @@ impl Unpack {
             return false;
         }
         // `m[i].to_vec()`, or `m[i]` itself (a copy of an `[T; N]` row).
-        let row = match crate::parse::strip_parens(&init.expr) {
+        let (row, method) = match crate::parse::strip_parens(&init.expr) {
             Expr::MethodCall(m)
                 if m.args.is_empty()
                     && ["to_vec", "clone", "to_owned"]
                         .iter()
                         .any(|n| m.method == n) =>
             {
-                &*m.receiver
+                (&*m.receiver, true)
             }
-            e @ Expr::Index(_) => e,
+            e @ Expr::Index(_) => (e, false),
             _ => return false,
         };
-        let Expr::Index(ix) = crate::parse::strip_parens(row) else {
-            return false;
+        let span = pi.ident.span();
+        let (source, at): (Expr, Option<&Expr>) = match crate::parse::strip_parens(row) {
+            Expr::Index(ix) => match crate::parse::strip_parens(&ix.expr) {
+                Expr::Path(p) if p.path.get_ident().is_some() => {
+                    let key = p
+                        .path
+                        .get_ident()
+                        .map(|i| i.to_string())
+                        .unwrap_or_default();
+                    let made = self.matrices.contains(&key);
+                    // A made matrix's row where the fn changes the matrix
+                    // or the copy; any other differentiated row (a
+                    // parameter's, `w[i]`) copied into a `mut` variable.
+                    let wanted = match made {
+                        true => pi.mutability.is_some() || self.written.contains(&key),
+                        false => pi.mutability.is_some() && method,
+                    };
+                    if !self.active.contains(&key) || !wanted {
+                        return false;
+                    }
+                    ((*ix.expr).clone(), Some(&*ix.index))
+                }
+                _ => return false,
+            },
+            // A row a loop walks (`for row in data`), copied into a `mut`
+            // variable.
+            Expr::Path(p)
+                if method
+                    && pi.mutability.is_some()
+                    && p.path.get_ident().is_some_and(|i| {
+                        let i = i.to_string();
+                        self.loop_items.contains(&i) && self.active.contains(&i)
+                    }) =>
+            {
+                (Expr::Path(p.clone()), None)
+            }
+            _ => return false,
         };
-        let Expr::Path(p) = crate::parse::strip_parens(&ix.expr) else {
-            return false;
-        };
-        let Some(matrix) = p.path.get_ident() else {
-            return false;
-        };
-        let key = matrix.to_string();
-        if !self.matrices.contains(&key)
-            || !self.active.contains(&key)
-            || (pi.mutability.is_none() && !self.written.contains(&key))
-        {
-            return false;
-        }
         let c = self.count;
         self.count += 1;
-        let (name, index) = (&pi.ident, &ix.index);
-        let span = name.span();
-        let (r, k) = (
-            quote::format_ident!("__tl_row{}", c, span = span),
-            quote::format_ident!("__tl_k{}", c, span = span),
-        );
-        out.push(syn::parse_quote_spanned!(span=> let #r: usize = #index;));
+        let name = &pi.ident;
+        let k = quote::format_ident!("__tl_k{}", c, span = span);
+        let place: Expr = match at {
+            Some(index) => {
+                let r = quote::format_ident!("__tl_row{}", c, span = span);
+                out.push(syn::parse_quote_spanned!(span=> let #r: usize = #index;));
+                syn::parse_quote_spanned!(span=> #source[#r])
+            }
+            None => source,
+        };
         out.push(syn::parse_quote_spanned!(span=>
-            let mut #name = vec![0.0; #matrix[#r].len()];
+            let mut #name = vec![0.0; #place.len()];
         ));
         out.push(syn::parse_quote_spanned!(span=>
-            for #k in 0..#matrix[#r].len() {
-                #name[#k] = #matrix[#r][#k];
+            for #k in 0..#place.len() {
+                #name[#k] = #place[#k];
             }
         ));
         self.changed = true;
@@ -1231,6 +1263,14 @@ impl Unpack {
 }
 
 impl VisitMut for Unpack {
+    fn visit_expr_for_loop_mut(&mut self, f: &mut syn::ExprForLoop) {
+        let names = crate::parse::bindings(&f.pat);
+        let before = self.loop_items.len();
+        self.loop_items.extend(names);
+        syn::visit_mut::visit_expr_for_loop_mut(self, f);
+        self.loop_items.truncate(before);
+    }
+
     fn visit_block_mut(&mut self, b: &mut Block) {
         // Calls passed to calls: bound first.
         let stmts = std::mem::take(&mut b.stmts);
