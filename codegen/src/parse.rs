@@ -1441,7 +1441,13 @@ fn check_place(cx: &Check, place: &Expr) {
 /// shadowed name counts for all its bindings): where a copy of an array may
 /// read the source instead, the source must not be here.
 pub(crate) fn written_names(body: &syn::Block) -> HashSet<String> {
-    struct Find(HashSet<String>);
+    changed_names(body, false)
+}
+
+/// [`written_names`], or with `any_method` the receiver of every method
+/// call counted as changed too (the wider over-estimate).
+pub(crate) fn changed_names(body: &syn::Block, any_method: bool) -> HashSet<String> {
+    struct Find(HashSet<String>, bool);
     impl Find {
         fn base(&mut self, mut e: &Expr) {
             loop {
@@ -1500,7 +1506,7 @@ pub(crate) fn written_names(body: &syn::Block) -> HashSet<String> {
                 "first_mut",
                 "last_mut",
             ];
-            if IN_PLACE.iter().any(|n| m.method == n) {
+            if self.1 || IN_PLACE.iter().any(|n| m.method == n) {
                 self.base(&m.receiver);
             }
             syn::visit::visit_expr_method_call(self, m);
@@ -1513,7 +1519,7 @@ pub(crate) fn written_names(body: &syn::Block) -> HashSet<String> {
         }
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
-    let mut f = Find(HashSet::default());
+    let mut f = Find(HashSet::default(), any_method);
     f.visit_block(body);
     f.0
 }

@@ -739,53 +739,10 @@ fn mentions(s: &Stmt, name: &proc_macro2::Ident) -> bool {
 
 /// `name.push(value);`: the value.
 /// The names a loop body assigns or changes in place (`acc = ..`, `acc +=
-/// ..`, `a[i] = ..`, `v.push(..)`, `&mut v`).
+/// ..`, `a[i] = ..`, `v.push(..)`, `&mut v`), counting the receiver of any
+/// method call as changed (a count must not miss one).
 fn assigned_in(body: &Block) -> rustc_hash::FxHashSet<String> {
-    struct Find(rustc_hash::FxHashSet<String>);
-    impl Find {
-        fn base(&mut self, mut e: &Expr) {
-            loop {
-                e = match e {
-                    Expr::Index(i) => &i.expr,
-                    Expr::Field(f) => &f.base,
-                    Expr::Paren(p) => &p.expr,
-                    Expr::Unary(u) => &u.expr,
-                    Expr::MethodCall(m) => &m.receiver,
-                    _ => break,
-                };
-            }
-            if let Expr::Path(p) = e {
-                if let Some(id) = p.path.get_ident() {
-                    self.0.insert(id.to_string());
-                }
-            }
-        }
-    }
-    impl<'ast> syn::visit::Visit<'ast> for Find {
-        fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
-            self.base(&a.left);
-            syn::visit::visit_expr_assign(self, a);
-        }
-        fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
-            if crate::parse::is_compound(&b.op) {
-                self.base(&b.left);
-            }
-            syn::visit::visit_expr_binary(self, b);
-        }
-        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
-            self.base(&m.receiver);
-            syn::visit::visit_expr_method_call(self, m);
-        }
-        fn visit_expr_reference(&mut self, r: &'ast syn::ExprReference) {
-            if r.mutability.is_some() {
-                self.base(&r.expr);
-            }
-            syn::visit::visit_expr_reference(self, r);
-        }
-    }
-    let mut f = Find(Default::default());
-    syn::visit::visit_block(&mut f, body);
-    f.0
+    crate::parse::changed_names(body, true)
 }
 
 /// `name.push(v);`, or `if cond { name.push(v); }` (no `else`): the
