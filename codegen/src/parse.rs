@@ -207,6 +207,24 @@ pub(crate) fn holds(ty: &Type, float: &Type, ident: Option<&Ident>) -> Option<Ho
     }
 }
 
+/// Whether a type is or holds something callable: `impl Trait`, `dyn
+/// Trait`, a fn pointer.
+fn callable(ty: &Type) -> bool {
+    struct Find(bool);
+    impl<'ast> Visit<'ast> for Find {
+        fn visit_type(&mut self, t: &'ast Type) {
+            self.0 |= matches!(
+                t,
+                Type::ImplTrait(_) | Type::TraitObject(_) | Type::BareFn(_)
+            );
+            syn::visit::visit_type(self, t);
+        }
+    }
+    let mut f = Find(false);
+    f.visit_type(ty);
+    f.0
+}
+
 /// The shape of the returned value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Output {
@@ -268,6 +286,14 @@ pub(crate) fn function<'a>(
                 // Data of another shape (`&[(f64, f64)]` points), left out
                 // of `wrt(..)`: a constant like any other.
                 let data = args.wrt.as_ref().is_some_and(|w| !w.iter().any(|n| n == ident));
+                if holds.is_none() && mentions(&pt.ty, &float) && callable(&pt.ty) {
+                    cx.error(
+                        &pt.ty,
+                        "a function passed in (`impl Fn(T) -> T`, `fn(T) -> T`, `&dyn Fn(T) -> T`) cannot be \
+                         differentiated through; call a `#[differentiable]` fn by its name instead",
+                    );
+                    continue;
+                }
                 if holds.is_none() && mentions(&pt.ty, &float) && !data {
                     let f = float.to_token_stream();
                     cx.error(
