@@ -169,7 +169,18 @@ fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             let partial = f.params.iter().any(|p| p.float.is_some() && !p.diff);
             let full = partial.then(|| {
                 let cx = diag::Diagnostics::default();
-                let all_f = parse::function(&cx, &args::Args::default(), &item_fn);
+                // Every parameter with a gradient shape; data of other
+                // shapes (`&[(usize, T)]`) stays data.
+                let every = args::Args {
+                    wrt: Some(
+                        f.params
+                            .iter()
+                            .filter(|p| p.float.is_some())
+                            .map(|p| p.ident.clone())
+                            .collect(),
+                    ),
+                };
+                let all_f = parse::function(&cx, &every, &item_fn);
                 let all_g = all_f
                     .as_ref()
                     .and_then(|af| lower::lower(&cx, af, &mut names));
