@@ -724,10 +724,6 @@ impl Unpack {
         });
         let end = rebind.unwrap_or(stmts.len());
         let seen: Vec<usize> = later.iter().copied().filter(|&j| j < end).collect();
-        let rebind_init = |stmts: &[Stmt]| match rebind.map(|j| &stmts[j]) {
-            Some(Stmt::Local(l)) => l.init.as_ref().map(|i| i.expr.clone()),
-            _ => None,
-        };
         let mut reads = Fields {
             name: &name,
             used: Vec::new(),
@@ -737,8 +733,10 @@ impl Unpack {
         for &j in &seen {
             syn::visit::Visit::visit_stmt(&mut reads, &stmts[j]);
         }
-        if let Some(init) = rebind_init(stmts) {
-            syn::visit::Visit::visit_expr(&mut reads, &init);
+        if let Some(Stmt::Local(l)) = rebind.map(|j| &stmts[j]) {
+            if let Some(init) = &l.init {
+                syn::visit::Visit::visit_expr(&mut reads, &init.expr);
+            }
         }
         let Fields {
             mut used,
@@ -774,9 +772,10 @@ impl Unpack {
             l.pat = pat;
         }
         self.active.extend(
-            (0..used.len())
-                .filter(|&i| used[i])
-                .map(|i| field(i).to_string()),
+            used.iter()
+                .enumerate()
+                .filter(|&(_, &u)| u)
+                .map(|(i, _)| field(i).to_string()),
         );
         let mut rename = Rename {
             name: &name,
@@ -830,12 +829,10 @@ impl Unpack {
         let span = pi.ident.span();
         let (source, at): (Expr, Option<&Expr>) = match crate::parse::strip_parens(row) {
             Expr::Index(ix) => match crate::parse::strip_parens(&ix.expr) {
-                Expr::Path(p) if p.path.get_ident().is_some() => {
-                    let key = p
-                        .path
-                        .get_ident()
-                        .map(|i| i.to_string())
-                        .unwrap_or_default();
+                Expr::Path(p) => {
+                    let Some(key) = p.path.get_ident().map(|i| i.to_string()) else {
+                        return false;
+                    };
                     let made = self.matrices.contains(&key);
                     // A made matrix's row where the fn changes the matrix
                     // or the copy; any other differentiated row (a
