@@ -611,6 +611,11 @@ fn modes(g: &Graph, a: &mut Analysis) {
 /// The active inputs a node's pullback sends a gradient to.
 pub(crate) fn gradient_inputs(g: &Graph, op: &Op) -> Vec<NodeId> {
     match op {
+        Op::Prim { prim, args } if rules::squares(*prim, args) => args[..1]
+            .iter()
+            .copied()
+            .filter(|&a| g.nodes[a].active)
+            .collect(),
         Op::Prim { prim, args } => args
             .iter()
             .enumerate()
@@ -876,6 +881,18 @@ fn reloads(g: &Graph, a: &Analysis, node: &crate::graph::Node, free: &[bool]) ->
     }
 }
 
+/// Cheap arithmetic on values the backward pass has anyway (free, or kept
+/// for another node's gradient: `l - rest` beside `l.sqrt()`'s `l`): one
+/// operation again costs less than a tape entry.
+fn redoes(a: &Analysis, node: &crate::graph::Node, free: &[bool]) -> bool {
+    match &node.op {
+        Op::Prim { prim, args } => {
+            rules::cheap(*prim) && args.iter().all(|&d| free[d] || a.kept[d])
+        }
+        _ => false,
+    }
+}
+
 fn storage(g: &Graph, a: &mut Analysis) {
     let n = g.nodes.len();
     let settled = settled_reads(g);
@@ -922,7 +939,7 @@ fn storage(g: &Graph, a: &mut Analysis) {
             Storage::Captured
         } else if counted.contains(&id) {
             Storage::Counted
-        } else if free[id] || reloads(g, a, node, &free) {
+        } else if free[id] || reloads(g, a, node, &free) || redoes(a, node, &free) {
             Storage::Recompute
         } else if in_loop(g, node.region) {
             Storage::Tape
@@ -987,10 +1004,41 @@ mod tests {
     fn a_value_used_twice_gets_two_terms() {
         let (_, a) = run(parse_quote!(
             fn f<T: Float>(x: T) -> T {
-                x * x
+                x + x
             }
         ));
         assert_eq!(a.mode, [Mode::Let(2), Mode::Let(1)]);
+    }
+
+    #[test]
+    fn a_square_gives_its_input_one_term() {
+        let (_, a) = run(parse_quote!(
+            fn f<T: Float>(x: T) -> T {
+                (x - 1.0) * (x - 1.0)
+            }
+        ));
+        // x, the constant, the one difference, the square.
+        assert_eq!(
+            a.mode,
+            [Mode::Let(1), Mode::None, Mode::Let(1), Mode::Let(1)]
+        );
+    }
+
+    #[test]
+    fn cheap_arithmetic_on_taped_values_is_redone() {
+        // `l` is taped for the square root's gradient; `l - r` is redone
+        // from it instead of taped too.
+        let (g, a) = run(parse_quote!(
+            fn f<T: Float>(x: &[T], r: T) -> T {
+                let mut e = T::zero();
+                for &v in x {
+                    let l = (v * v + r).sqrt();
+                    e = e + (l - r) * (l - r);
+                }
+                e
+            }
+        ));
+        assert_eq!(stored(&g, &a), ["__tl_v_l"]);
     }
 
     #[test]

@@ -3310,6 +3310,12 @@ impl Backward<'_, '_> {
                     g: &adj,
                     float: &self.float,
                 };
+                if rules::squares(*prim, args) {
+                    return match g.nodes[args[0]].active {
+                        true => self.contribute(args[0], rules::square(&kept), &adj),
+                        false => vec![],
+                    };
+                }
                 let mut out = Vec::new();
                 for (&arg, local) in args.iter().zip(rules::pullback(*prim, &kept)) {
                     if g.nodes[arg].active && !matches!(local, Local::Zero) {
@@ -3660,13 +3666,26 @@ mod tests {
     #[test]
     fn repeated_uses_accumulate() {
         let s = expand_fn(parse_quote!(
+            fn f<T: Float>(x: T, y: T) -> T {
+                x * y + x
+            }
+        ));
+        let body = normalise(quote! {
+            let mut __tl_d_x = __tl_dout;
+            __tl_d_x = __tl_d_x + __tl_dout * y;
+        });
+        assert!(s.contains(&body), "{s}");
+    }
+
+    #[test]
+    fn a_square_is_one_term() {
+        let s = expand_fn(parse_quote!(
             fn f<T: Float>(x: T) -> T {
                 x * x
             }
         ));
         let body = normalise(quote! {
-            let mut __tl_d_x = __tl_dout * x;
-            __tl_d_x = __tl_d_x + __tl_dout * x;
+            let __tl_d_x = __tl_dout * (x + x);
             __tl_d_x
         });
         assert!(s.contains(&body), "{s}");

@@ -267,6 +267,8 @@ fn run(
         control_writes: ControlWrites::default(),
         borrowed: HashMap::default(),
         changed_names: parse::written_names(&f.body),
+        made: HashMap::default(),
+        literals: HashMap::default(),
     };
     for (i, p) in f.params.iter().enumerate() {
         let val = match &p.float {
@@ -612,6 +614,13 @@ struct Lower<'a, 'f> {
     /// The names the body changes after binding them
     /// ([`parse::written_names`]): a copy of one is a copy, not the source.
     changed_names: HashSet<String>,
+    /// Primitives made so far, by operation and arguments: the same
+    /// primitive of the same nodes again (`(l - rest) * (l - rest)`) is the
+    /// node already made, where that one is computed on every path to here.
+    made: HashMap<(Prim, [NodeId; 3]), NodeId>,
+    /// Number literals made so far, by their text: `(x - 1.0) * (x - 1.0)`
+    /// is one difference only if both `1.0`s are one node.
+    literals: HashMap<String, NodeId>,
 }
 
 /// A run of statements to lower, and the scope depth of its block.
@@ -2645,6 +2654,17 @@ impl Lower<'_, '_> {
         // `x * (a + b)`: the constant is bound by a `let`, where the
         // user's parentheses would be `unused_parens`.
         let e = parse::strip_parens(e);
+        let literal = match e {
+            Expr::Lit(l) if matches!(l.lit, syn::Lit::Float(_) | syn::Lit::Int(_)) => {
+                Some(l.lit.to_token_stream().to_string())
+            }
+            _ => None,
+        };
+        if let Some(&n) = literal.as_ref().and_then(|t| self.literals.get(t)) {
+            if self.encloses(self.nodes[n].region) {
+                return n;
+            }
+        }
         let Substituted {
             tokens,
             deps,
@@ -2658,7 +2678,7 @@ impl Lower<'_, '_> {
         } else {
             tokens
         };
-        self.push(
+        let n = self.push(
             Op::Const {
                 expr,
                 ty: None,
@@ -2668,7 +2688,11 @@ impl Lower<'_, '_> {
             },
             false,
             parse::first_span(e),
-        )
+        );
+        if let Some(text) = literal {
+            self.literals.insert(text, n);
+        }
+        n
     }
 
     /// `e` as written, literals made the float type and the user's
@@ -2728,7 +2752,44 @@ impl Lower<'_, '_> {
             .iter()
             .enumerate()
             .any(|(i, &a)| self.nodes[a].active && rules::flows(prim, i));
-        self.push(Op::Prim { prim, args }, active, span)
+        // Common subexpressions: a primitive is a pure function of its
+        // arguments, so a node made in this region or one enclosing it
+        // (computed before this point on every path) has the value again.
+        // The backward pass then adds both uses' gradients into one
+        // adjoint, and the forward keeps one value, not two.
+        // (A primitive takes at most three arguments.)
+        let mut key = [NodeId::MAX; 3];
+        for (k, &a) in key.iter_mut().zip(&args) {
+            *k = a;
+        }
+        if matches!(prim, Prim::Add | Prim::Mul) {
+            key[..2].sort_unstable();
+        }
+        let known = args.len() <= 3;
+        if let Some(&n) = self.made.get(&(prim, key)).filter(|_| known) {
+            if self.encloses(self.nodes[n].region) {
+                return n;
+            }
+        }
+        let n = self.push(Op::Prim { prim, args }, active, span);
+        if known {
+            self.made.insert((prim, key), n);
+        }
+        n
+    }
+
+    /// Whether region `r` is the current one or encloses it.
+    fn encloses(&self, r: RegionId) -> bool {
+        let mut at = self.region;
+        loop {
+            if at == r {
+                return true;
+            }
+            if at == 0 {
+                return false;
+            }
+            at = self.regions[at].parent;
+        }
     }
 
     /// The value of a scalar expression (a single node).
@@ -4133,10 +4194,8 @@ mod tests {
                 x.exp() + T::exp(x) + Float::exp(x)
             }
         ));
-        assert_eq!(
-            prims(&g),
-            [Prim::Exp, Prim::Exp, Prim::Add, Prim::Exp, Prim::Add]
-        );
+        // One primitive, and so one node: the same `exp` of the same `x`.
+        assert_eq!(prims(&g), [Prim::Exp, Prim::Add, Prim::Add]);
     }
 
     #[test]

@@ -242,6 +242,20 @@ pub(crate) fn pullback<A: ToTokens>(prim: Prim, v: &Kept<A>) -> Vec<Local> {
     }
 }
 
+/// Whether `prim` of `args` multiplies a value by itself (`dx * dx`, or
+/// `(l - r) * (l - r)`, one node after lowering): its input then gets one
+/// term, [`square`], rather than `mul`'s two.
+pub(crate) fn squares<T: PartialEq>(prim: Prim, args: &[T]) -> bool {
+    prim == Prim::Mul && args.len() == 2 && args[0] == args[1]
+}
+
+/// The pullback of `a * a` (see [`squares`]): `g (a + a)`, one term where
+/// `mul`'s rule gives `g a` twice (the same value: doubling is exact).
+pub(crate) fn square<A: ToTokens>(v: &Kept<A>) -> Local {
+    let (g, a) = (v.g, &v.args[0]);
+    Local::Expr(quote!(#g * (#a + #a)))
+}
+
 /// Whether recomputing `prim` in the backward pass costs less than keeping
 /// its value on a tape (a load and a store per iteration): arithmetic, not
 /// transcendental functions. A division counts as arithmetic: redone, it
