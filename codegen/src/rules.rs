@@ -151,8 +151,9 @@ pub(crate) fn pullback<A: ToTokens>(prim: Prim, v: &Kept<A>) -> Vec<Local> {
         Prim::Sub => vec![Same, Neg],
         // mul swaps
         Prim::Mul => vec![E(quote!(#g * #b)), E(quote!(#g * #a))],
-        // d(a/b) = da/b - a db/b^2 = da/b - y db/b
-        Prim::Div => vec![E(quote!(#g / #b)), E(quote!(-#g * #y / #b))],
+        // d(a/b) = da/b - a db/b^2 = da/b - y db/b: one division, `g / b`,
+        // written the same in both terms so that LLVM computes it once
+        Prim::Div => vec![E(quote!(#g / #b)), E(quote!(-(#g / #b) * #y))],
         // a % b = a - trunc(a / b) b, the truncation flat
         Prim::Rem => vec![Same, E(quote!(-#g * (#a / #b).trunc()))],
         Prim::Neg => vec![Neg],
