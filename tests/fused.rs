@@ -8,7 +8,8 @@
 //! the loop, arrays kept whole and counters inside), and beside them loops
 //! that must not fuse and still give the right gradient (a scratch array
 //! read before it is overwritten, two sums, a sum read in the loop, an
-//! array read after the loop).
+//! array read after the loop). A loop without a tape fuses where every
+//! gradient it sends out is a scalar's (a likelihood in its parameters).
 
 #![allow(clippy::needless_range_loop)]
 
@@ -297,6 +298,120 @@ fn pullback_scales_and_repeats() {
     assert_eq!(m1, m3);
     let (_, zero) = back(0.0);
     assert!(zero.iter().all(|&g| g == 0.0));
+}
+
+/// A Gaussian's negative log-likelihood in its two scalar parameters: no
+/// tape, but every gradient the loop sends out is a scalar's, so each
+/// point's backward runs right after its forward instead of a second pass
+/// over the data that computes each `z` again.
+#[differentiable(wrt(mu, log_sigma))]
+fn gaussian<T: Float>(x: &[T], mu: T, log_sigma: T) -> T {
+    let sigma = log_sigma.exp();
+    let mut s = T::zero();
+    for &v in x {
+        let z = (v - mu) / sigma;
+        s += 0.5 * z * z + log_sigma;
+    }
+    s
+}
+
+/// The same differentiated in the data too: the loop adds into an array,
+/// so it is reversed as a second pass (not fused).
+#[differentiable]
+fn gaussian_all<T: Float>(x: &[T], mu: T, log_sigma: T) -> T {
+    let sigma = log_sigma.exp();
+    let mut s = T::zero();
+    for &v in x {
+        let z = (v - mu) / sigma;
+        s += 0.5 * z * z + log_sigma;
+    }
+    s
+}
+
+/// A robust loss of a line's two parameters: a branch per point, a scalar
+/// from before the loop, `-=`.
+#[differentiable(wrt(a, b))]
+fn robust_line<T: Float>(xs: &[T], ys: &[T], a: T, b: T, delta: T) -> T {
+    let scale = a * a + 1.0;
+    let mut loss = T::zero();
+    for i in 0..xs.len() {
+        let r = (ys[i] - a * xs[i] - b) / scale.sqrt();
+        if r.abs() < delta {
+            loss += r * r * 0.5;
+        } else {
+            loss -= delta * (0.5 * delta - r.abs());
+        }
+    }
+    loss
+}
+
+fn check_scalars<T: Float + std::fmt::Display>(rng: &mut Rng) {
+    let tol = tolerance::<T>();
+    for _ in 0..10 {
+        let x: Vec<T> = cast(&rng.point(7, -2.0, 2.0));
+        let p: Vec<T> = cast(&rng.point(3, -0.5, 0.5));
+        let (_, (gm, gl)) = gaussian_grad(&x, p[0], p[1]);
+        assert_gradient(
+            "gaussian",
+            |v: &[T]| gaussian(&x, v[0], v[1]),
+            &p[..2],
+            &[gm, gl],
+            tol,
+        );
+        let (_, (gx, gm, gl)) = gaussian_all_grad(&x, p[0], p[1]);
+        let mut all = x.clone();
+        all.extend([p[0], p[1]]);
+        let mut gall = gx.clone();
+        gall.extend([gm, gl]);
+        assert_gradient(
+            "gaussian_all",
+            |v: &[T]| gaussian_all(&v[..7], v[7], v[8]),
+            &all,
+            &gall,
+            tol,
+        );
+        let ys: Vec<T> = x.iter().map(|&v| v * p[2] + p[0]).collect();
+        let delta = T::from(0.3).unwrap();
+        let (_, (ga, gb)) = robust_line_grad(&x, &ys, p[1], p[2], delta);
+        assert_gradient(
+            "robust_line",
+            |v: &[T]| robust_line(&x, &ys, v[0], v[1], delta),
+            &[p[1], p[2]],
+            &[ga, gb],
+            tol,
+        );
+    }
+}
+
+#[test]
+fn fused_scalar_loops_f64() {
+    check_scalars::<f64>(&mut Rng::new(95));
+}
+
+#[test]
+fn fused_scalar_loops_f32() {
+    check_scalars::<f32>(&mut Rng::new(96));
+}
+
+/// d/dmu = -sum z / sigma, d/dlog_sigma = sum (1 - z^2); the pullback
+/// scales the sums the forward built, any number of times.
+#[test]
+fn gaussian_closed_form() {
+    let x = [0.3, -1.2, 2.0, 0.7];
+    let (mu, ls) = (0.4, -0.3);
+    let sigma = f64::exp(ls);
+    let z: Vec<f64> = x.iter().map(|v| (v - mu) / sigma).collect();
+    let gm: f64 = -z.iter().sum::<f64>() / sigma;
+    let gl: f64 = z.iter().map(|z| 1.0 - z * z).sum();
+    let (v, back) = gaussian_forward(&x, mu, ls);
+    assert!((v - gaussian(&x, mu, ls)).abs() < 1e-12);
+    let (a, b) = back(1.0);
+    assert!((a - gm).abs() < 1e-12 && (b - gl).abs() < 1e-12);
+    let (a2, b2) = back(-3.0);
+    assert!((a2 + 3.0 * gm).abs() < 1e-11 && (b2 + 3.0 * gl).abs() < 1e-11);
+    assert_eq!(back(0.0), (0.0, 0.0));
+    let (_, (_, a, b)) = gaussian_all_grad(&x, mu, ls);
+    assert!((a - gm).abs() < 1e-12 && (b - gl).abs() < 1e-12);
 }
 
 /// A layer called per sample, a loss of its output: calls inside a fused

@@ -24,9 +24,12 @@
 //! - the values from before the loop it reads get their adjoints summed in
 //!   (`Mode::Accum`); calls inside it are fine (their pullbacks run per
 //!   iteration), unless one makes an array from before the loop again;
-//! - it is worth it: a loop nested in it keeps values on a tape, and it
-//!   reads no array from before it at an index read from data (a gather,
-//!   `emb[ids[i]]`, touches a few rows of what may be a large table).
+//! - it is worth it: a loop nested in it keeps values on a tape, or every
+//!   gradient it sends out is a scalar's (no tape, but the replay of each
+//!   iteration's forward is saved, at the cost of a few scalar sums); and
+//!   it reads no array from before it at an index read from data (a
+//!   gather, `emb[ids[i]]`, touches a few rows of what may be a large
+//!   table).
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -132,15 +135,15 @@ fn fusable(
     }
     let in_loop = |r: RegionId| within(g, r, body);
     // Worth it where a nested loop keeps values: one iteration's tape stays
-    // in cache. A loop of scalars only (`s += (x[i] - y[i]).powi(2)`)
-    // reads its inputs again in the backward, and a fused one would add a
-    // pass over sums of unit gradients as long as the inputs.
+    // in cache. Otherwise (checked at the end) only where every gradient
+    // the loop sends out is a scalar's: a loop without a tape replays its
+    // forward in the backward (`z = (v - mu) / sigma` computed again for
+    // each point), which fusing saves, but a loop that adds into arrays
+    // (`s += (x[i] - y[i]).powi(2)`) would get sums of unit gradients as
+    // long as them, and a pass over those, for a replay of a subtraction.
     let taped = nodes
         .iter()
         .any(|&n| a.kept[n] && a.storage[n] == Storage::Tape && g.nodes[n].region != body);
-    if !taped {
-        return None;
-    }
     let mut stmts = Vec::new();
     each_stmt(&l.body, &mut stmts);
     // How often each node is used inside the loop.
@@ -306,6 +309,13 @@ fn fusable(
         }
     }
     read_nodes.retain(|&m| a.mode[m] == Mode::Accum);
+    let arrays = !scratch.is_empty()
+        || vars
+            .iter()
+            .any(|&v| matches!(g.vars[v].shape, Shape::Array { .. }));
+    if !taped && arrays {
+        return None;
+    }
     vars.sort_unstable();
     read_nodes.sort_unstable();
     Some(Fused {
@@ -537,8 +547,29 @@ mod tests {
     }
 
     #[test]
+    fn scalar_loops_fuse_where_every_gradient_is_a_scalars() {
+        // No tape, but only scalars from before the loop get gradients:
+        // the replay of each `z` is saved.
+        assert_eq!(
+            fused(parse_quote! {
+                fn f<T: Float>(n: usize, mu: T, ls: T) -> T {
+                    let sigma = ls.exp();
+                    let mut s = T::zero();
+                    for i in 0..n {
+                        let z = (T::from(i).unwrap() - mu) / sigma;
+                        s += z * z + ls;
+                    }
+                    s
+                }
+            }),
+            1
+        );
+    }
+
+    #[test]
     fn dependent_iterations_do_not_fuse() {
-        // A scalar loop keeps nothing on a tape: not worth it.
+        // A scalar loop adding into an array keeps nothing on a tape: not
+        // worth it.
         assert_eq!(
             fused(parse_quote! {
                 fn f<T: Float>(x: &[T]) -> T {
