@@ -645,3 +645,87 @@ fn data_of_other_shapes_outside_wrt() {
     check::<f64>(&mut rng);
     check::<f32>(&mut rng);
 }
+
+/// Helper fns written inside the body and called with differentiated
+/// values are differentiated as if marked: a scalar helper, one over a
+/// slice that calls the first, and one called only on constants (left as
+/// it is; its `usize` result steers).
+#[differentiable]
+fn nested_helpers<T: Float>(x: &[T], k: T) -> T {
+    fn sq<T: Float>(v: T) -> T {
+        v * v
+    }
+    fn norm<T: Float>(v: &[T]) -> T {
+        let mut s = T::zero();
+        for &q in v {
+            s = s + sq(q);
+        }
+        s.sqrt()
+    }
+    fn half(n: usize) -> usize {
+        n / 2
+    }
+    let mut t = T::zero();
+    for i in 0..half(x.len() * 2) {
+        t = t + sq(x[i] * k);
+    }
+    t + norm(x) * k.sin()
+}
+
+/// The same in `f64`, the helper not generic.
+#[differentiable]
+fn nested_helper_f64(x: f64, y: f64) -> f64 {
+    fn smooth(v: f64) -> f64 {
+        (1.0 + v.exp()).ln()
+    }
+    smooth(x * y) + smooth(x) * y
+}
+
+fn check_nested<T: Float + std::fmt::Display>(rng: &mut Rng) {
+    let tol = tolerance::<T>();
+    for _ in 0..10 {
+        let p: Vec<T> = rng
+            .point(4, -1.0, 1.0)
+            .iter()
+            .map(|&v| T::from(v).unwrap())
+            .collect();
+        let (_, (gx, gk)) = nested_helpers_grad(&p[..3], p[3]);
+        let mut g = gx.clone();
+        g.push(gk);
+        assert_gradient(
+            "nested_helpers",
+            |v: &[T]| nested_helpers(&v[..3], v[3]),
+            &p,
+            &g,
+            tol,
+        );
+    }
+}
+
+#[test]
+fn nested_helpers_f64() {
+    check_nested::<f64>(&mut Rng::new(131));
+}
+
+#[test]
+fn nested_helpers_f32() {
+    check_nested::<f32>(&mut Rng::new(132));
+}
+
+#[test]
+fn nested_helper_closed_forms() {
+    // d/dx [sum (x_i k)^2 + |x| sin k] = 2 x_i k^2 + x_i / |x| sin k.
+    let (x, k) = ([3.0, 4.0], 0.5);
+    let (v, (gx, gk)) = nested_helpers_grad(&x, k);
+    assert!(close(v, 6.25 + 5.0 * k.sin(), 1e-12));
+    assert!(close(gx[0], 2.0 * 3.0 * 0.25 + 0.6 * k.sin(), 1e-12));
+    assert!(close(gx[1], 2.0 * 4.0 * 0.25 + 0.8 * k.sin(), 1e-12));
+    assert!(close(gk, 2.0 * k * 25.0 + 5.0 * k.cos(), 1e-12));
+    // softplus' = sigmoid.
+    let s = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let (x, y) = (0.3, -0.7);
+    let (_, (gx, gy)) = nested_helper_f64_grad(x, y);
+    let sp = (1.0 + x.exp()).ln();
+    assert!(close(gx, s(x * y) * y + s(x) * y, 1e-12));
+    assert!(close(gy, s(x * y) * x + sp, 1e-12));
+}

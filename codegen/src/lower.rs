@@ -452,6 +452,7 @@ fn run(
             .any(|(i, v)| v.written && asked.contains(&var_key(&v.ident, i)))
     };
     let stmts = lw.stmts.pop().unwrap_or_default();
+    mark_local_callees(&mut lw.items, &lw.callees);
     for (_, path, alias) in &lw.callees {
         // Paths that cannot be imported were reported (see `callee_alias`).
         if let Ok(item) = syn::parse2(quote!(#[allow(unused_imports)] use #path as #alias;)) {
@@ -559,6 +560,28 @@ impl Scopes {
                 Some(Undo::Popped(f)) => self.frames.push(f),
                 None => break,
             }
+        }
+    }
+}
+
+/// A fn item of the body (`fn helper<T: Float>(v: T) -> T { .. }`) that
+/// the body calls with a differentiated value is differentiated too: its
+/// copies in the generated fns are marked `#[differentiable]`, as the
+/// user would mark a fn outside (the user's fn keeps it as written). The
+/// copy's own errors, if its body is outside the subset, point at it.
+fn mark_local_callees(items: &mut [syn::Item], callees: &[(String, syn::Path, Ident)]) {
+    for item in items {
+        let syn::Item::Fn(f) = item else { continue };
+        let called = callees
+            .iter()
+            .any(|(_, path, _)| path.is_ident(&f.sig.ident));
+        let marked = f.attrs.iter().any(|a| {
+            a.path().segments.last().is_some_and(|s| {
+                s.ident == "differentiable" || s.ident == "custom_gradient"
+            })
+        });
+        if called && !marked {
+            f.attrs.push(syn::parse_quote!(#[::tapeless::differentiable]));
         }
     }
 }
