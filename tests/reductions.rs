@@ -1,7 +1,8 @@
 //! Iterator reductions as users write them: `.sum()`, `.product()`,
 //! `.fold(..)` and `.collect()` into a `Vec`, after `.map(..)`s, over
 //! slices, zips, enumerations, windows and ranges, nested, inside loops and
-//! branches, as a fn's value; and arrays unpacked by `let [a, b] = p;`. Each
+//! branches, as a fn's value, `.rev()` after a `.map(..)`; and arrays
+//! unpacked by `let [a, b] = p;`. Each
 //! checked against finite differences in f64 and f32 at random points.
 
 #![allow(clippy::needless_range_loop)]
@@ -358,4 +359,60 @@ fn a_closed_form() {
     // d (mx mn) = (mn at x1, mx at x0) = (3, 1); dot: y.
     assert_eq!(gx, vec![0.5 - 0.5 + 3.0, 0.5 + 0.5 + 1.0]);
     assert_eq!(gy, vec![1.0, 3.0]);
+}
+
+/// `.rev()` after `.map(..)`: the same walk backwards (`Map::next_back`
+/// maps the back item). A fold whose order matters (Horner's rule over
+/// the coefficients from the highest), a collect reversed, a sum.
+#[differentiable]
+fn reversed_maps<T: Float>(c: &[T], x: T) -> T {
+    let p = c
+        .iter()
+        .map(|&v| v * 2.0)
+        .rev()
+        .fold(T::zero(), |acc, v| acc * x + v);
+    let back: Vec<T> = c.iter().map(|&v| v * v).rev().collect();
+    let s = c
+        .iter()
+        .map(|&v| v.sin())
+        .rev()
+        .fold(T::zero(), |a, b| a + b);
+    p + back[0] * 3.0 + back[back.len() - 1] + s
+}
+
+fn check_reversed<T: Float + std::fmt::Display>(rng: &mut Rng) {
+    for _ in 0..10 {
+        let p: Vec<T> = cast(&rng.point(5, -1.0, 1.0));
+        let (_, (gc, gx)) = reversed_maps_grad(&p[..4], p[4]);
+        let g = [gc, vec![gx]].concat();
+        assert_gradient(
+            "reversed_maps",
+            |q: &[T]| reversed_maps(&q[..4], q[4]),
+            &p,
+            &g,
+            tolerance::<T>(),
+        );
+    }
+}
+
+#[test]
+fn reversed_maps_f64() {
+    check_reversed::<f64>(&mut Rng::new(43));
+    // Horner from the back: 2 (c0 + c1 x + c2 x^2 + c3 x^3); then
+    // 3 c3^2 + c0^2 (the reversed squares' ends) and sum sin c.
+    let (c, x) = ([0.5, -1.0, 2.0, 0.25], 0.7);
+    let (v, (gc, gx)) = reversed_maps_grad(&c, x);
+    assert!((v - reversed_maps(&c, x)).abs() < 1e-12);
+    let poly = c[0] + c[1] * x + c[2] * x * x + c[3] * x * x * x;
+    let s: f64 = c.iter().map(|v| v.sin()).sum();
+    assert!((v - (2.0 * poly + 3.0 * c[3] * c[3] + c[0] * c[0] + s)).abs() < 1e-12);
+    assert!((gc[0] - (2.0 + 2.0 * c[0] + c[0].cos())).abs() < 1e-12);
+    assert!((gc[3] - (2.0 * x * x * x + 6.0 * c[3] + c[3].cos())).abs() < 1e-12);
+    let dpoly = c[1] + 2.0 * c[2] * x + 3.0 * c[3] * x * x;
+    assert!((gx - 2.0 * dpoly).abs() < 1e-12);
+}
+
+#[test]
+fn reversed_maps_f32() {
+    check_reversed::<f32>(&mut Rng::new(44));
 }

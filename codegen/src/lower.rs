@@ -576,12 +576,14 @@ fn mark_local_callees(items: &mut [syn::Item], callees: &[(String, syn::Path, Id
             .iter()
             .any(|(_, path, _)| path.is_ident(&f.sig.ident));
         let marked = f.attrs.iter().any(|a| {
-            a.path().segments.last().is_some_and(|s| {
-                s.ident == "differentiable" || s.ident == "custom_gradient"
-            })
+            a.path()
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "differentiable" || s.ident == "custom_gradient")
         });
         if called && !marked {
-            f.attrs.push(syn::parse_quote!(#[::tapeless::differentiable]));
+            f.attrs
+                .push(syn::parse_quote!(#[::tapeless::differentiable]));
         }
     }
 }

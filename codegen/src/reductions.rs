@@ -534,9 +534,18 @@ impl Rewrite<'_> {
         // bound to the next map's pattern.
         // A fn's path (`.map(f64::exp)`, `.map(square)`) is the closure
         // that calls it on the item.
+        // A `.rev()` among the maps (`x.iter().map(f).rev()`) reverses the
+        // walk: `Map::next_back` applies `f` to the back item, so it is the
+        // same as `x.iter().rev().map(f)`, side effects and all.
         let mut maps: Vec<(Pat, TokenStream)> = Vec::new();
         let mut iter = &*m.receiver;
+        let mut reversed = false;
         while let Expr::MethodCall(inner) = iter {
+            if inner.method == "rev" && inner.args.is_empty() && !maps_only_walks(&inner.receiver) {
+                reversed = !reversed;
+                iter = &inner.receiver;
+                continue;
+            }
             if inner.method != "map" || inner.args.len() != 1 {
                 break;
             }
@@ -557,6 +566,11 @@ impl Rewrite<'_> {
             iter = &inner.receiver;
         }
         maps.reverse();
+        let turned: Expr;
+        if reversed {
+            turned = syn::parse_quote!(#iter.rev());
+            iter = &turned;
+        }
         // What a `for` loop walks; anything else keeps lowering's error.
         let mut walk = iter;
         while let Expr::MethodCall(c) = strip(walk) {
@@ -918,6 +932,19 @@ fn length(iter: &Expr) -> Option<TokenStream> {
         }
         _ => return None,
     })
+}
+
+/// Whether `e` is only what a `for` loop walks, with no `.map(..)` in it:
+/// a `.rev()` on it is the walk's own, not one among the maps.
+fn maps_only_walks(e: &Expr) -> bool {
+    let mut e = strip(e);
+    while let Expr::MethodCall(c) = e {
+        if c.method == "map" {
+            return false;
+        }
+        e = strip(&c.receiver);
+    }
+    true
 }
 
 /// The adaptors a `for` loop's iterator may have (lower.rs).
