@@ -729,3 +729,57 @@ fn nested_helper_closed_forms() {
     assert!(close(gx, s(x * y) * y + s(x) * y, 1e-12));
     assert!(close(gy, s(x * y) * x + sp, 1e-12));
 }
+
+/// A tuple read only in its first fields, its length unseen by the macro:
+/// `p.0` alone of a pair, `let (a, ..) = ..` and `let (_, b, ..) = ..` of
+/// a triple, in a loop (the pullback kept per iteration) and a branch.
+#[differentiable]
+fn first_fields<T: Float>(r: T, theta: T) -> T {
+    let p = polar(r, theta);
+    let (a, ..) = moments(p.0);
+    let (_, b, ..) = moments(theta * 0.5);
+    let mut s = a * b;
+    for k in 0..3 {
+        let q = moments(s * 0.3 + T::from(k).unwrap() * 0.1);
+        s = s + q.0 * 0.5;
+        if k == 1 {
+            let (c, ..) = polar(s, r);
+            s = s * c;
+        }
+    }
+    s
+}
+
+/// The same with every field named.
+fn first_fields_plain(r: f64, theta: f64) -> f64 {
+    let p0 = r * theta.cos();
+    let b = (theta * 0.5) * (theta * 0.5);
+    let mut s = p0 * b;
+    for k in 0..3 {
+        s = s + (s * 0.3 + k as f64 * 0.1) * 0.5;
+        if k == 1 {
+            s = s * (s * r.cos());
+        }
+    }
+    s
+}
+
+#[test]
+fn calls_returning_tuples_read_in_part() {
+    fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+        for _ in 0..10 {
+            let p = common::cast::<T>(&rng.point(2, -0.9, 0.9));
+            let (v, (dr, dt)) = first_fields_grad(p[0], p[1]);
+            let (r, t) = (p[0].to_f64().unwrap(), p[1].to_f64().unwrap());
+            assert!(close(
+                v.to_f64().unwrap(),
+                first_fields_plain(r, t),
+                tolerance::<T>()
+            ));
+            let f = |q: &[T]| first_fields(q[0], q[1]);
+            assert_gradient("first_fields", f, &p, &[dr, dt], tolerance::<T>());
+        }
+    }
+    check::<f64>(&mut Rng::new(133));
+    check::<f32>(&mut Rng::new(134));
+}

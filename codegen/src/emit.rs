@@ -1047,6 +1047,7 @@ impl<'a> Forward<'a> {
                 pullback,
                 result,
                 parts,
+                ..
             } => {
                 let pb = &g.nodes[*pullback].ident;
                 let args = args.iter().map(|a| call_arg(g, a));
@@ -3196,13 +3197,34 @@ impl Backward<'_, '_> {
             result,
             pullback,
             parts,
+            open,
             ..
         } = &g.nodes[id].op
         else {
             return vec![];
         };
         let zero = self.zero();
+        let pb = &g.nodes[*pullback].ident;
         let upstream = match result {
+            // A tuple of unknown length: zeros of the type the pullback
+            // takes, its first fields set to the parts' adjoints.
+            None if *open => {
+                if !parts.iter().any(|&p| self.a.mode[p] != Mode::None) {
+                    return vec![];
+                }
+                let up = self.names.local("up");
+                let sets = parts.iter().enumerate().filter_map(|(i, &p)| {
+                    let adj = self.adjoint[p].clone()?;
+                    let i = syn::Index::from(i);
+                    Some(quote!(#up.#i = #adj;))
+                });
+                quote!({
+                    #[allow(unused_mut)]
+                    let mut #up = __tl::zero_out(&#pb);
+                    #(#sets)*
+                    #up
+                })
+            }
             // A tuple: each part's adjoint, or zero.
             None if !parts.is_empty() => {
                 if !parts.iter().any(|&p| self.a.mode[p] != Mode::None) {
@@ -3223,7 +3245,6 @@ impl Backward<'_, '_> {
                 None => return vec![],
             },
         };
-        let pb = &g.nodes[*pullback].ident;
         let active = |a: &CallArg| match a {
             CallArg::Value(n) => g.nodes[*n].active,
             CallArg::Array { var, .. } | CallArg::Snapshot { var, .. } => g.vars[*var].active,

@@ -84,6 +84,10 @@ pub(crate) enum Op {
         pullback: NodeId,
         /// The parts of the tuple it returned (`let (a, b) = f(..)`).
         parts: Vec<NodeId>,
+        /// The tuple may be longer than `parts` (`let (a, ..) = f(..)`):
+        /// its upstream gradient is made by the callee's type
+        /// (`__private::zero_out`), then its first fields set.
+        open: bool,
     },
     /// Part `index` of the tuple a call returned.
     Project { call: NodeId, index: usize },

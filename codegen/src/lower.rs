@@ -564,6 +564,15 @@ impl Scopes {
     }
 }
 
+/// How many fields a tuple pattern names, and whether it ends in `..`
+/// (parse.rs admits `..` only there): `(a, _, ..)` names two.
+fn tuple_elems(t: &syn::PatTuple) -> (usize, bool) {
+    match t.elems.last() {
+        Some(Pat::Rest(_)) => (t.elems.len() - 1, true),
+        _ => (t.elems.len(), false),
+    }
+}
+
 /// A fn item of the body (`fn helper<T: Float>(v: T) -> T { .. }`) that
 /// the body calls with a differentiated value is differentiated too: its
 /// copies in the generated fns are marked `#[differentiable]`, as the
@@ -2153,7 +2162,8 @@ impl Lower<'_, '_> {
             Pat::Paren(p) => self.bind_item(&p.pat, v),
             Pat::Wild(_) => {}
             Pat::Tuple(t) => {
-                let Some(parts) = self.tuple_parts(pat, t.elems.len(), v) else {
+                let (named, open) = tuple_elems(t);
+                let Some(parts) = self.tuple_parts(pat, named, open, v) else {
                     return;
                 };
                 for (p, v) in t.elems.iter().zip(parts) {
@@ -2173,10 +2183,15 @@ impl Lower<'_, '_> {
     }
 
     /// The parts of a value a tuple pattern of `n` names destructures: a
-    /// tuple's parts, or fields of a constant (`(a, b)` of a `(usize, f64)`).
-    fn tuple_parts(&mut self, pat: &Pat, n: usize, v: Val) -> Option<Vec<Val>> {
+    /// tuple's parts, or fields of a constant (`(a, b)` of a `(usize, f64)`);
+    /// the first `n` where the pattern ends in `..` (`open`).
+    fn tuple_parts(&mut self, pat: &Pat, n: usize, open: bool, v: Val) -> Option<Vec<Val>> {
         match v {
             Val::Tuple(parts) if parts.len() == n => Some(parts),
+            Val::Tuple(mut parts) if open && parts.len() > n => {
+                parts.truncate(n);
+                Some(parts)
+            }
             Val::Node(node) if !self.nodes[node].active => {
                 Some((0..n).map(|i| self.project(node, i, pat.span())).collect())
             }
@@ -2210,15 +2225,23 @@ impl Lower<'_, '_> {
     fn let_value(&mut self, e: &Expr, pat: &Pat) -> Option<Val> {
         let name = pat_idents(pat).first().map(|(n, _)| n.clone());
         // `let (a, b) = f(..)`: a call returning a tuple.
+        // `let (a, ..) = f(..)`: its first fields, the tuple's length unknown.
         if let (Pat::Tuple(t), Expr::Call(c)) = (pat, e) {
             if let (Expr::Path(func), true) = (&*c.func, self.touches_active(e)) {
+                let (named, open) = tuple_elems(t);
                 let call = self.make_call(func, &c.args, None, e.span())?;
                 let active = self.nodes[call].active;
-                let parts: Vec<NodeId> = (0..t.elems.len())
+                let parts: Vec<NodeId> = (0..named)
                     .map(|index| self.push(Op::Project { call, index }, active, e.span()))
                     .collect();
-                if let Op::Call { parts: slot, .. } = &mut self.nodes[call].op {
+                if let Op::Call {
+                    parts: slot,
+                    open: slot_open,
+                    ..
+                } = &mut self.nodes[call].op
+                {
                     *slot = parts.clone();
+                    *slot_open = open;
                 }
                 return Some(Val::Tuple(parts.into_iter().map(Val::Node).collect()));
             }
@@ -2588,7 +2611,8 @@ impl Lower<'_, '_> {
             Pat::Paren(p) => self.bind(&p.pat, v, start, ty, as_var),
             Pat::Wild(_) => {}
             Pat::Tuple(t) => {
-                let Some(parts) = self.tuple_parts(pat, t.elems.len(), v) else {
+                let (named, open) = tuple_elems(t);
+                let Some(parts) = self.tuple_parts(pat, named, open, v) else {
                     return;
                 };
                 for (p, v) in t.elems.iter().zip(parts) {
@@ -3539,6 +3563,7 @@ impl Lower<'_, '_> {
             result,
             pullback: 0,
             parts: Vec::new(),
+            open: false,
         };
         let call = self.push(op, active, span);
         let pb = self.push(Op::Pullback { call }, false, span);

@@ -1170,7 +1170,21 @@ fn check_pat(cx: &Check, pat: &Pat, top: bool) {
     match pat {
         Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {}
         Pat::Wild(_) => {}
-        Pat::Tuple(t) => t.elems.iter().for_each(|p| check_pat(cx, p, false)),
+        Pat::Tuple(t) => {
+            let last = t.elems.len().saturating_sub(1);
+            for (i, p) in t.elems.iter().enumerate() {
+                match p {
+                    // `let (x, ..) = f(..)`: the first fields.
+                    Pat::Rest(_) if i == last => {}
+                    Pat::Rest(_) => cx.error(
+                        p,
+                        "`..` is supported at the end of a tuple pattern only (`let (x, y, ..) = f(..)`); \
+                         name or `_` the fields before the ones you need",
+                    ),
+                    p => check_pat(cx, p, false),
+                }
+            }
+        }
         Pat::Paren(p) => check_pat(cx, &p.pat, top),
         Pat::Type(pt) if top => check_pat(cx, &pt.pat, false),
         other => cx.error(

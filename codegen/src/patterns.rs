@@ -764,9 +764,11 @@ impl Unpack {
                 false => syn::parse_quote_spanned!(span=> _),
             }
         });
-        let pat: Pat = match used.len() {
-            1 => syn::parse_quote_spanned!(span=> (#(#elems,)*)),
-            _ => syn::parse_quote_spanned!(span=> (#(#elems),*)),
+        // A call's tuple may have fields after the last one read: `..`.
+        let pat: Pat = match (arity, used.len()) {
+            (None, _) => syn::parse_quote_spanned!(span=> (#(#elems,)* ..)),
+            (Some(_), 1) => syn::parse_quote_spanned!(span=> (#(#elems,)*)),
+            (Some(_), _) => syn::parse_quote_spanned!(span=> (#(#elems),*)),
         };
         if let Stmt::Local(l) = &mut stmts[k] {
             l.pat = pat;

@@ -396,3 +396,46 @@ impl<T: Float> FloatResult<T> for T {
         self
     }
 }
+
+/// The zero upstream gradient for a call's tuple, whatever its length, of
+/// the type its pullback `_pullback` takes: the caller then sets the fields
+/// it read (`let (x, ..) = f(..)`, or `p.0` alone of `let p = f(..)`,
+/// where the macro does not see how long the tuple is).
+#[inline(always)]
+pub fn zero_out<O: ZeroTuple, A, G, P: Fn(O, A, &[bool]) -> G>(_pullback: &P) -> O {
+    O::zero_tuple()
+}
+
+/// Tuples of floats (of any `num_traits::Zero` type), up to 12 fields:
+/// see [`zero_out`].
+#[diagnostic::on_unimplemented(
+    message = "a field of this call's tuple has no zero gradient tapeless can write",
+    note = "tuples of floats are read by field; destructure a tuple with arrays in it with all its fields, `let (a, b) = f(..);`"
+)]
+pub trait ZeroTuple {
+    /// Every field zero.
+    fn zero_tuple() -> Self;
+}
+
+macro_rules! zero_tuple {
+    ($($t:ident),+) => {
+        impl<$($t: num_traits::Zero),+> ZeroTuple for ($($t,)+) {
+            #[inline(always)]
+            fn zero_tuple() -> Self {
+                ($($t::zero(),)+)
+            }
+        }
+    };
+}
+zero_tuple!(A);
+zero_tuple!(A, B);
+zero_tuple!(A, B, C);
+zero_tuple!(A, B, C, D);
+zero_tuple!(A, B, C, D, E);
+zero_tuple!(A, B, C, D, E, F);
+zero_tuple!(A, B, C, D, E, F, G);
+zero_tuple!(A, B, C, D, E, F, G, H);
+zero_tuple!(A, B, C, D, E, F, G, H, I);
+zero_tuple!(A, B, C, D, E, F, G, H, I, J);
+zero_tuple!(A, B, C, D, E, F, G, H, I, J, K);
+zero_tuple!(A, B, C, D, E, F, G, H, I, J, K, L);
