@@ -1,6 +1,7 @@
-//! The attribute's arguments: `#[differentiable]` or
-//! `#[differentiable(wrt(a, b))]`. Checks their form only; whether the names
-//! are parameters is parse.rs's business.
+//! The attribute's arguments: `#[differentiable]`,
+//! `#[differentiable(wrt(a, b))]`, `#[differentiable(float = Real)]` (a type
+//! alias of `f32` or `f64`), or both. Checks their form only; whether the
+//! names are parameters is parse.rs's business.
 
 use proc_macro2::TokenStream;
 use syn::parse::{Parse, ParseStream, Parser};
@@ -14,6 +15,9 @@ use crate::diag::Diagnostics;
 pub(crate) struct Args {
     /// The parameters named in `wrt(..)`, or `None` for "every float one".
     pub wrt: Option<Vec<Ident>>,
+    /// `float = Real`: the fn's float type, named by an alias the macro
+    /// cannot see through (`type Real = f64;`).
+    pub float: Option<syn::Type>,
 }
 
 struct Wrt(Punctuated<Ident, Token![,]>);
@@ -39,9 +43,16 @@ pub(crate) fn parse(cx: &Diagnostics, attr: TokenStream) -> Args {
             let names: Wrt = content.parse()?;
             args.wrt = Some(names.0.into_iter().collect());
             Ok(())
+        } else if meta.path.is_ident("float") {
+            if args.float.is_some() {
+                return Err(meta.error("`float` is given twice"));
+            }
+            args.float = Some(meta.value()?.parse()?);
+            Ok(())
         } else {
             Err(meta.error(
-                "unknown argument; `#[differentiable]` takes `wrt(a, b)` naming the parameters to differentiate",
+                "unknown argument; `#[differentiable]` takes `wrt(a, b)` naming the parameters to differentiate, \
+                 and `float = Real` naming the float type where it is an alias of `f32` or `f64`",
             ))
         }
     });
@@ -74,6 +85,16 @@ mod tests {
         assert!(res.is_ok());
         let names: Vec<String> = args.wrt.unwrap().iter().map(|i| i.to_string()).collect();
         assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn float_names_a_type() {
+        let (args, res) = run(quote!(float = Real, wrt(x)));
+        assert!(res.is_ok());
+        let ty = args.float.unwrap();
+        assert_eq!(quote!(#ty).to_string(), "Real");
+        assert!(run(quote!(float = Real, float = Real)).1.is_err());
+        assert!(run(quote!(float(Real))).1.is_err());
     }
 
     #[test]

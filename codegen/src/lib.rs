@@ -172,6 +172,7 @@ fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 // Every parameter with a gradient shape; data of other
                 // shapes (`&[(usize, T)]`) stays data.
                 let every = args::Args {
+                    float: args.float.clone(),
                     wrt: Some(
                         f.params
                             .iter()

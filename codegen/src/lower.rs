@@ -4276,6 +4276,7 @@ mod tests {
         let cx = Diagnostics::default();
         let args = Args {
             wrt: Some(vec![parse_quote!(x)]),
+            float: None,
         };
         let f = crate::parse::function(&cx, &args, &item).unwrap();
         let g = lower(&cx, &f, &mut Names::default()).unwrap();

@@ -265,7 +265,10 @@ pub(crate) fn function<'a>(
     if let Some(v) = &sig.variadic {
         cx.error(v, "variadic fns cannot be differentiated");
     }
-    let (float, generic) = float_type(cx, item)?;
+    let (float, generic) = match &args.float {
+        Some(alias) => alias_float(cx, item, alias)?,
+        None => float_type(cx, item)?,
+    };
 
     let mut params = Vec::new();
     for input in &sig.inputs {
@@ -542,11 +545,40 @@ pub(crate) fn float_type(cx: &Diagnostics, item: &ItemFn) -> Option<(Type, bool)
         None => {
             cx.error(
                 &item.sig.ident,
-                "no float type in this signature; differentiate over a generic `T: Float`, `f32` or `f64`",
+                "no float type in this signature; differentiate over a generic `T: Float`, `f32` or `f64` \
+                 (a type alias of one is named in the attribute: `#[differentiable(float = Real)]`)",
             );
             None
         }
     }
+}
+
+/// `#[differentiable(float = Real)]`: the fn's float type is the alias
+/// `Real` of `f32` or `f64` (the macro sees names, not what they stand
+/// for). Not for a fn generic over its float type, and the alias must be a
+/// name (a path), used for the floats of the signature.
+fn alias_float(cx: &Diagnostics, item: &ItemFn, alias: &Type) -> Option<(Type, bool)> {
+    let generic_float = item.sig.generics.params.iter().find_map(|p| match p {
+        GenericParam::Type(tp) => Some(&tp.ident),
+        _ => None,
+    });
+    if let Some(t) = generic_float {
+        cx.error(
+            alias,
+            format_args!(
+                "`float = ..` names a concrete float type's alias; this fn is generic over `{t}`, which is its float type"
+            ),
+        );
+        return None;
+    }
+    if !matches!(alias, Type::Path(p) if p.qself.is_none()) {
+        cx.error(
+            alias,
+            "`float = ..` takes the name of a type alias of `f32` or `f64` (`float = Real`)",
+        );
+        return None;
+    }
+    Some((alias.clone(), false))
 }
 
 #[derive(Default)]
@@ -1659,6 +1691,7 @@ mod tests {
         let cx = Diagnostics::default();
         let args = Args {
             wrt: Some(vec![parse_quote!(b)]),
+            float: None,
         };
         let f = function(&cx, &args, &item).unwrap();
         cx.finish().unwrap();
@@ -1671,6 +1704,7 @@ mod tests {
         let cx = Diagnostics::default();
         let args = Args {
             wrt: Some(vec![parse_quote!(c), parse_quote!(n)]),
+            float: None,
         };
         let _ = function(&cx, &args, &item);
         let msgs: Vec<String> = cx

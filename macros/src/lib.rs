@@ -11,6 +11,10 @@ use proc_macro::TokenStream;
 /// Generates `NAME_forward` (value and pullback) and `NAME_grad` (value and
 /// gradient) for a numeric fn. See the `tapeless` crate.
 ///
+/// Arguments: `wrt(a, b)` differentiates only the named parameters;
+/// `float = Real` names the float type where the signature writes it as
+/// an alias of `f32` or `f64`.
+///
 /// ```
 /// use tapeless::{differentiable, Float};
 ///

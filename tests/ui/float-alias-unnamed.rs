@@ -1,0 +1,10 @@
+use tapeless::differentiable;
+
+type Real = f64;
+
+#[differentiable]
+fn f(x: Real, y: Real) -> Real {
+    x * y
+}
+
+fn main() {}
