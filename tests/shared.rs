@@ -237,3 +237,42 @@ fn closed_forms() {
     assert!(close(g[1][1], 2.0 * 4.0 * 4.0 / 5.0, 1e-12));
     assert!(close(g[0][0], -g[1][0], 1e-12) && close(g[0][1], -g[1][1], 1e-12));
 }
+
+/// Another name for a parameter (`let t0 = x;`, which the generated fns
+/// do not bind) read by an expression computed as written: a condition, an
+/// integer step, a `match` scrutinee.
+#[differentiable]
+fn renamed<T: Float>(x: T, y: T) -> T {
+    let t0 = x;
+    let u = y;
+    // (Steps and the loop's bound far from the random points: no kink.)
+    let k = (t0 * 0.3).abs().floor().to_usize().unwrap_or(0);
+    let a = if t0 > u { t0 * u } else { (t0 - u).sin() };
+    let mut s = a;
+    let mut i = 0;
+    while t0 * T::from(i).unwrap() < u + 10.0 && i < 3 {
+        s = s + t0 * 0.1;
+        i += 1;
+    }
+    s * T::from(k + 1).unwrap()
+}
+
+#[test]
+fn renamed_parameters() {
+    fn check<T: Float + std::fmt::Display>(rng: &mut Rng) {
+        for _ in 0..20 {
+            let p: Vec<T> = cast(&rng.point(2, -1.0, 1.0));
+            let (v, (gx, gy)) = renamed_grad(p[0], p[1]);
+            assert!((v - renamed(p[0], p[1])).abs() <= T::from(1e-5).unwrap());
+            assert_gradient(
+                "renamed",
+                |q: &[T]| renamed(q[0], q[1]),
+                &p,
+                &[gx, gy],
+                tolerance::<T>(),
+            );
+        }
+    }
+    check::<f64>(&mut Rng::new(73));
+    check::<f32>(&mut Rng::new(74));
+}

@@ -3831,9 +3831,17 @@ impl VisitMut for Substitute<'_, '_, '_> {
                 .and_then(|id| self.lw.lookup(&id.to_string()))
             {
                 match v {
-                    // A parameter keeps the user's own token.
+                    // A parameter keeps the user's own token; another name
+                    // for it (`let t0 = x;`, no binding of its own in the
+                    // generated fns) is the parameter's.
                     Val::Node(n) if matches!(self.lw.nodes[*n].op, Op::Param) => {
                         self.deps.push(*n);
+                        let param = &self.lw.nodes[*n].ident;
+                        if let Some(id) = p.path.get_ident().filter(|id| *id != param) {
+                            let mut param = param.clone();
+                            param.set_span(id.span());
+                            *e = Expr::Verbatim(param.to_token_stream());
+                        }
                         return;
                     }
                     Val::Var(var) if matches!(self.lw.vars[*var].shape, Shape::Scalar) => {
