@@ -381,7 +381,12 @@ impl Prim {
 }
 
 /// Whether region `r` is `ancestor` or nested in it.
-pub(crate) fn within(g: &Graph, mut r: RegionId, ancestor: RegionId) -> bool {
+pub(crate) fn within(g: &Graph, r: RegionId, ancestor: RegionId) -> bool {
+    nested_in(&g.regions, r, ancestor)
+}
+
+/// [`within`] on the regions alone (lowering's, before the graph exists).
+pub(crate) fn nested_in(regions: &[Region], mut r: RegionId, ancestor: RegionId) -> bool {
     loop {
         if r == ancestor {
             return true;
@@ -389,7 +394,7 @@ pub(crate) fn within(g: &Graph, mut r: RegionId, ancestor: RegionId) -> bool {
         if r == 0 {
             return false;
         }
-        r = g.regions[r].parent;
+        r = regions[r].parent;
     }
 }
 

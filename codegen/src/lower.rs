@@ -2829,16 +2829,7 @@ impl Lower<'_, '_> {
 
     /// Whether region `r` is the current one or encloses it.
     fn encloses(&self, r: RegionId) -> bool {
-        let mut at = self.region;
-        loop {
-            if at == r {
-                return true;
-            }
-            if at == 0 {
-                return false;
-            }
-            at = self.regions[at].parent;
-        }
+        crate::graph::nested_in(&self.regions, self.region, r)
     }
 
     /// The value of a scalar expression (a single node).
