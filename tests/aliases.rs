@@ -1,14 +1,15 @@
 //! A float type named by an alias (`type Real = f64;`), which the macro
 //! cannot see through, given in the attribute: `#[differentiable(float =
-//! Real)]`, with `wrt(..)` too, arrays of it, calls between such fns, and
-//! an alias of `f32`. Checked against finite differences and closed forms.
+//! Real)]`, with `wrt(..)` too, arrays of it, calls between such fns, an
+//! alias of `f32`, and `#[custom_gradient(float = Real)]`. Checked against
+//! finite differences and closed forms.
 
 #![allow(clippy::needless_range_loop)]
 
 mod common;
 
 use common::{assert_gradient, close, Rng};
-use tapeless::differentiable;
+use tapeless::{custom_gradient, differentiable};
 
 type Real = f64;
 type Single = f32;
@@ -64,4 +65,26 @@ fn an_alias_of_f32() {
         let (_, g) = single_grad(&p);
         assert_gradient("single", |q: &[f32]| single(q), &p, &g, 2e-2);
     }
+}
+
+/// A hand-written rule in the aliased type: softplus, whose derivative is
+/// the logistic function.
+#[custom_gradient(float = Real)]
+fn softplus_forward(x: Real) -> (Real, impl Fn(Real) -> Real) {
+    let y = (1.0 + x.exp()).ln();
+    (y, move |g: Real| g / (1.0 + (-x).exp()))
+}
+
+#[differentiable(float = Real)]
+fn through_custom(x: Real, y: Real) -> Real {
+    softplus(x * y) + y
+}
+
+#[test]
+fn custom_gradient_of_an_alias() {
+    let s = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let (x, y) = (0.4, -1.2);
+    let (v, (dx, dy)) = through_custom_grad(x, y);
+    assert!(close(v, (1.0 + (x * y).exp()).ln() + y, 1e-15));
+    assert!(close(dx, s(x * y) * y, 1e-12) && close(dy, s(x * y) * x + 1.0, 1e-12));
 }

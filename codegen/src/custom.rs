@@ -17,10 +17,24 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         Err(_) => return crate::fallback::not_a_fn(item),
     };
     let cx = Diagnostics::default();
-    if !attr.is_empty() {
-        cx.error(&attr, "`#[custom_gradient]` takes no arguments");
+    // `float = Real` only: a custom gradient's pullback returns every
+    // input's gradient, so there is no `wrt(..)`.
+    let mut alias: Option<Type> = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("float") && alias.is_none() {
+            alias = Some(meta.value()?.parse()?);
+            Ok(())
+        } else {
+            Err(meta.error(
+                "`#[custom_gradient]` takes only `float = Real`, naming the float type where it is an \
+                 alias of `f32` or `f64` (its pullback returns every input's gradient: no `wrt(..)`)",
+            ))
+        }
+    });
+    if let Err(e) = syn::parse::Parser::parse2(parser, attr) {
+        cx.push(e);
     }
-    let out = custom(&cx, &item_fn);
+    let out = custom(&cx, &item_fn, alias.as_ref());
     match cx.finish() {
         Ok(()) => out.unwrap_or_default(),
         Err(e) => {
@@ -36,7 +50,7 @@ struct Param<'a> {
     holds: Option<Holds>,
 }
 
-fn custom(cx: &Diagnostics, f: &ItemFn) -> Option<TokenStream> {
+fn custom(cx: &Diagnostics, f: &ItemFn, alias: Option<&Type>) -> Option<TokenStream> {
     let sig = &f.sig;
     // Rule: the fn is `NAME_forward`, returning `(Out, impl Fn(Out) -> Grads)`.
     let fwd_name = sig.ident.to_string();
@@ -67,7 +81,10 @@ fn custom(cx: &Diagnostics, f: &ItemFn) -> Option<TokenStream> {
             return None;
         }
     };
-    let (float, _) = parse::float_type(cx, f)?;
+    let (float, _) = match alias {
+        Some(alias) => parse::alias_float(cx, f, alias)?,
+        None => parse::float_type(cx, f)?,
+    };
     let mut params = Vec::new();
     let mut borrows = false;
     for input in &sig.inputs {

@@ -557,7 +557,7 @@ pub(crate) fn float_type(cx: &Diagnostics, item: &ItemFn) -> Option<(Type, bool)
 /// `Real` of `f32` or `f64` (the macro sees names, not what they stand
 /// for). Not for a fn generic over its float type, and the alias must be a
 /// name (a path), used for the floats of the signature.
-fn alias_float(cx: &Diagnostics, item: &ItemFn, alias: &Type) -> Option<(Type, bool)> {
+pub(crate) fn alias_float(cx: &Diagnostics, item: &ItemFn, alias: &Type) -> Option<(Type, bool)> {
     let generic_float = item.sig.generics.params.iter().find_map(|p| match p {
         GenericParam::Type(tp) => Some(&tp.ident),
         _ => None,

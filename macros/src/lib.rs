@@ -36,6 +36,9 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[differentiable]` code, and defines `NAME` (the value alone) and, for a
 /// scalar output, `NAME_grad`. See the `tapeless` crate.
 ///
+/// Argument: `float = Real` names the float type where the signature
+/// writes it as an alias of `f32` or `f64`.
+///
 /// ```
 /// use tapeless::{custom_gradient, Float};
 ///
