@@ -303,6 +303,11 @@ mod tests {
             quote!(wrt(x, x)),
             quote!(1 + 2),
             quote!(wrt(x), wrt(y)),
+            quote!(float),
+            quote!(float =),
+            quote!(float = 1),
+            quote!(float = Real, float = f64),
+            quote!(float = &f64, wrt(x)),
         ];
         let items = [
             quote!(),
@@ -483,6 +488,7 @@ mod tests {
         for attr in &attrs {
             for item in &items {
                 let _ = expand(attr.clone(), item.clone());
+                let _ = custom::expand(attr.clone(), item.clone());
             }
         }
     }
