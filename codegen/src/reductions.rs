@@ -541,7 +541,7 @@ impl Rewrite<'_> {
         let mut iter = &*m.receiver;
         let mut reversed = false;
         while let Expr::MethodCall(inner) = iter {
-            if inner.method == "rev" && inner.args.is_empty() && !maps_only_walks(&inner.receiver) {
+            if inner.method == "rev" && inner.args.is_empty() && !without_map(&inner.receiver) {
                 reversed = !reversed;
                 iter = &inner.receiver;
                 continue;
@@ -934,9 +934,9 @@ fn length(iter: &Expr) -> Option<TokenStream> {
     })
 }
 
-/// Whether `e` is only what a `for` loop walks, with no `.map(..)` in it:
-/// a `.rev()` on it is the walk's own, not one among the maps.
-fn maps_only_walks(e: &Expr) -> bool {
+/// Whether `e` has no `.map(..)` in its chain of calls: a `.rev()` on it
+/// is the walk's own, not one among the maps.
+fn without_map(e: &Expr) -> bool {
     let mut e = strip(e);
     while let Expr::MethodCall(c) = e {
         if c.method == "map" {
