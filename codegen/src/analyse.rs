@@ -1017,10 +1017,17 @@ mod tests {
                 (x - 1.0) * (x - 1.0)
             }
         ));
-        // x, the constant, the one difference, the square.
+        // x, the first `1.0`, the one difference, the second `1.0` (its
+        // own node, unused: the difference is shared), the square.
         assert_eq!(
             a.mode,
-            [Mode::Let(1), Mode::None, Mode::Let(1), Mode::Let(1)]
+            [
+                Mode::Let(1),
+                Mode::None,
+                Mode::Let(1),
+                Mode::None,
+                Mode::Let(1)
+            ]
         );
     }
 

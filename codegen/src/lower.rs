@@ -269,6 +269,7 @@ fn run(
         changed_names: parse::written_names(&f.body),
         made: HashMap::default(),
         literals: HashMap::default(),
+        same_literal: HashMap::default(),
     };
     for (i, p) in f.params.iter().enumerate() {
         let val = match &p.float {
@@ -652,9 +653,12 @@ struct Lower<'a, 'f> {
     /// primitive of the same nodes again (`(l - rest) * (l - rest)`) is the
     /// node already made, where that one is computed on every path to here.
     made: HashMap<(Prim, [NodeId; 3]), NodeId>,
-    /// Number literals made so far, by their text: `(x - 1.0) * (x - 1.0)`
-    /// is one difference only if both `1.0`s are one node.
+    /// The first node of each number literal's text, and each literal's
+    /// node to that first one: `(x - 1.0) * (x - 1.0)` is one difference
+    /// only if the two `1.0`s count as one in [`Lower::made`]'s keys (each
+    /// keeps its own node, and its span, for where it is written).
     literals: HashMap<String, NodeId>,
+    same_literal: HashMap<NodeId, NodeId>,
 }
 
 /// A run of statements to lower, and the scope depth of its block.
@@ -2709,11 +2713,6 @@ impl Lower<'_, '_> {
             }
             _ => None,
         };
-        if let Some(&n) = literal.as_ref().and_then(|t| self.literals.get(t)) {
-            if self.encloses(self.nodes[n].region) {
-                return n;
-            }
-        }
         let Substituted {
             tokens,
             deps,
@@ -2739,7 +2738,8 @@ impl Lower<'_, '_> {
             parse::first_span(e),
         );
         if let Some(text) = literal {
-            self.literals.insert(text, n);
+            let first = *self.literals.entry(text).or_insert(n);
+            self.same_literal.insert(n, first);
         }
         n
     }
@@ -2809,7 +2809,7 @@ impl Lower<'_, '_> {
         // (A primitive takes at most three arguments.)
         let mut key = [NodeId::MAX; 3];
         for (k, &a) in key.iter_mut().zip(&args) {
-            *k = a;
+            *k = self.same_literal.get(&a).copied().unwrap_or(a);
         }
         if matches!(prim, Prim::Add | Prim::Mul) {
             key[..2].sort_unstable();
