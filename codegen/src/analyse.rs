@@ -956,9 +956,7 @@ fn storage(g: &Graph, a: &mut Analysis) {
         let reads_inputs = a.storage[id] == Storage::Recompute
             || matches!(node.op, Op::Const { inline: true, .. });
         if reads_inputs {
-            for d in node.op.inputs() {
-                a.kept[d] = true;
-            }
+            node.op.each_input(|d| a.kept[d] = true);
         }
     }
     // Arrays calls return in a loop or a branch cannot be made again (nor

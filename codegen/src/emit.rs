@@ -382,7 +382,7 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
         }
     }
     for (id, node) in g.nodes.iter().enumerate() {
-        if !a.kept[id] {
+        if !a.kept[id] || !matches!(a.storage[id], Storage::Tape | Storage::Slot) {
             continue;
         }
         // Name the storage after the user's variable where there is one.
@@ -580,7 +580,7 @@ fn dep_region(g: &Graph, n: NodeId) -> RegionId {
             arrays(&g.nodes[d].op)
                 .into_iter()
                 .for_each(|v| deeper(g.vars[v].region));
-            stack.extend(g.nodes[d].op.inputs());
+            g.nodes[d].op.each_input(|i| stack.push(i));
         }
     }
     deepest
@@ -1434,9 +1434,7 @@ fn stmt_reads(g: &Graph, s: &Stmt, out: &mut Vec<NodeId>) {
     };
     match s {
         Stmt::Node(id) => {
-            for n in g.nodes[*id].op.inputs() {
-                node(g, n, out);
-            }
+            g.nodes[*id].op.each_input(|n| node(g, n, out));
         }
         Stmt::Declare { init, .. } => match init {
             Init::Value(n) | Init::Call(n) => node(g, *n, out),
@@ -1493,19 +1491,24 @@ fn adjoint_place(plan: &Plan, g: &Graph, var: VarId, index: &[NodeId]) -> TokenS
 /// What the pullback keeps, for the generated fn's docs: the lecture's
 /// "forward stores what backward needs", made visible.
 fn kept_doc(g: &Graph, a: &Analysis) -> String {
+    use std::fmt::Write;
     let mut inputs = Vec::new();
     let mut named = Vec::new();
     let mut temps = 0;
+    let mut name = String::new();
     for (node, _) in g
         .nodes
         .iter()
         .zip(&a.kept)
         .filter(|(n, k)| **k && n.region == 0)
     {
-        let name = node.ident.to_string();
+        if matches!(node.op, Op::Const { inline: true, .. }) {
+            continue;
+        }
+        name.clear();
+        let _ = write!(name, "{}", node.ident);
         match &node.op {
             Op::Param => inputs.push(format!("`{name}`")),
-            Op::Const { inline: true, .. } => {}
             _ => match name.strip_prefix("__tl_v_") {
                 Some(user) => named.push(format!("`{user}`")),
                 None => temps += 1,
@@ -1691,9 +1694,10 @@ fn backward(f: &Function, g: &Graph, a: &Analysis, plan: &Plan, names: &mut Name
                 .iter()
                 .position(|v| v.param.is_some() && v.ident == *p.ident);
             match (scope, var) {
-                (Some(id), _) => b.adjoint[id]
-                    .clone()
-                    .unwrap_or_else(|| quote!(__tl::zero::<#float>())),
+                (Some(id), _) => match &b.adjoint[id] {
+                    Some(adj) => adj.to_token_stream(),
+                    None => quote!(__tl::zero::<#float>()),
+                },
                 (None, Some(v)) => plan.var_adjoint[v].to_token_stream(),
                 (None, None) => quote!(__tl::zero::<#float>()),
             }
@@ -1741,7 +1745,8 @@ struct Backward<'g, 'n> {
     generic: bool,
     /// The adjoint of each node once it exists: a local, or the upstream
     /// gradient it equals.
-    adjoint: Vec<Option<TokenStream>>,
+    /// Each node's adjoint: the name it is bound to.
+    adjoint: Vec<Option<Ident>>,
     seen: Vec<usize>,
     douts: Vec<Ident>,
     /// Element reads whose adjoint goes to a carried local (see
@@ -1860,7 +1865,7 @@ fn fused_backwards(
         let mut b = Backward::new(f, g, a, &local, names, Vec::new());
         b.fusing = true;
         for (n, u) in &fp.node_units {
-            b.adjoint[*n] = Some(u.to_token_stream());
+            b.adjoint[*n] = Some(u.clone());
         }
         out.insert(body, b.block(&l.body));
         for (v, _) in &fp.var_units {
@@ -2375,7 +2380,7 @@ impl Backward<'_, '_> {
     }
 
     /// `d = d + term`, or `d += term` where the float type has `AddAssign`.
-    fn accumulate(&self, d: &TokenStream, term: TokenStream) -> TokenStream {
+    fn accumulate(&self, d: &impl ToTokens, term: TokenStream) -> TokenStream {
         let head = if self.generic {
             quote!(#d = #d +)
         } else {
@@ -2501,7 +2506,7 @@ impl Backward<'_, '_> {
             if self.a.mode[id] == Mode::Accum {
                 let d = self.names.adjoint_of(&node.ident);
                 out.push(quote!(let mut #d = #zero;));
-                self.adjoint[id] = Some(d.to_token_stream());
+                self.adjoint[id] = Some(d);
             }
         }
         for &v in &self.plan.vars_in[b.id] {
@@ -2533,8 +2538,7 @@ impl Backward<'_, '_> {
             let douts = self.douts.clone();
             for (&leaf, dout) in leaves.iter().zip(&douts) {
                 if g.nodes[leaf].active {
-                    let t = dout.to_token_stream();
-                    out.extend(self.contribute(leaf, Local::Same, &t));
+                    out.extend(self.contribute(leaf, Local::Same, dout));
                 }
             }
         }
@@ -2555,7 +2559,7 @@ impl Backward<'_, '_> {
                 (Stmt::Store { var, index, value }, Some(&read)) => {
                     let d = self.d_place(*var, index);
                     self.kept_in_place.insert(read);
-                    self.contribute(*value, Local::Expr(d), &TokenStream::new())
+                    self.add(*value, Term::Expr(d))
                 }
                 _ => {
                     self.top = Some(b.id);
@@ -2755,26 +2759,20 @@ impl Backward<'_, '_> {
                 }
                 let d = self.var_d(*var);
                 match init {
-                    Init::Value(n) if g.nodes[*n].active => {
-                        self.contribute(*n, Local::Expr(d), &TokenStream::new())
-                    }
+                    Init::Value(n) if g.nodes[*n].active => self.add(*n, Term::Expr(d)),
                     Init::Fill { value, .. } if g.nodes[*value].active => {
                         let depth = match &g.vars[*var].shape {
                             Shape::Array { depth, .. } => *depth,
                             Shape::Scalar => 1,
                         };
                         let total = self.sum_all(&d, depth);
-                        self.contribute(*value, Local::Expr(total), &TokenStream::new())
+                        self.add(*value, Term::Expr(total))
                     }
                     Init::Elems { values, .. } => {
                         let mut out = Vec::new();
                         for (i, &n) in values.iter().enumerate() {
                             if g.nodes[n].active {
-                                out.extend(self.contribute(
-                                    n,
-                                    Local::Expr(quote!(#d[#i])),
-                                    &TokenStream::new(),
-                                ));
+                                out.extend(self.add(n, Term::Expr(quote!(#d[#i]))));
                             }
                         }
                         out
@@ -3078,7 +3076,7 @@ impl Backward<'_, '_> {
             }
         }
         for (n, u) in &fp.node_units {
-            adds.extend(self.contribute(*n, Local::Expr(quote!(#scale * #u)), &TokenStream::new()));
+            adds.extend(self.add(*n, Term::Expr(quote!(#scale * #u))));
         }
         if adds.is_empty() {
             return vec![];
@@ -3092,7 +3090,7 @@ impl Backward<'_, '_> {
     fn overwrite(&mut self, d: TokenStream, value: NodeId) -> Vec<TokenStream> {
         let zero = self.zero();
         let mut out = if self.g.nodes[value].active {
-            self.contribute(value, Local::Expr(d.clone()), &TokenStream::new())
+            self.add(value, Term::Expr(d.clone()))
         } else {
             vec![]
         };
@@ -3230,9 +3228,10 @@ impl Backward<'_, '_> {
                 if !parts.iter().any(|&p| self.a.mode[p] != Mode::None) {
                     return vec![];
                 }
-                let adj = parts
-                    .iter()
-                    .map(|&p| self.adjoint[p].clone().unwrap_or_else(|| zero.clone()));
+                let adj = parts.iter().map(|&p| match &self.adjoint[p] {
+                    Some(adj) => adj.to_token_stream(),
+                    None => zero.clone(),
+                });
                 // On the user's call: a tuple of another length than the
                 // callee returns is reported there.
                 quote_spanned!(g.nodes[id].span=> (#(#adj,)*))
@@ -3240,8 +3239,8 @@ impl Backward<'_, '_> {
             // The array the call returned: its adjoint is the upstream gradient.
             Some(var) if g.vars[*var].active => self.var_d(*var),
             Some(_) => return vec![],
-            None => match self.adjoint[id].clone() {
-                Some(adj) => adj,
+            None => match &self.adjoint[id] {
+                Some(adj) => adj.to_token_stream(),
                 None => return vec![],
             },
         };
@@ -3265,11 +3264,7 @@ impl Backward<'_, '_> {
         for (arg, grad) in args.iter().zip(&grads) {
             let Some(grad) = grad else { continue };
             match arg {
-                CallArg::Value(n) => out.extend(self.contribute(
-                    *n,
-                    Local::Expr(grad.to_token_stream()),
-                    &TokenStream::new(),
-                )),
+                CallArg::Value(n) => out.extend(self.add(*n, Term::Expr(grad.to_token_stream()))),
                 CallArg::Array { var, prefix, .. } | CallArg::Snapshot { var, prefix, .. } => {
                     let depth = match &g.vars[*var].shape {
                         Shape::Array { depth, .. } => *depth - prefix.len(),
@@ -3347,7 +3342,7 @@ impl Backward<'_, '_> {
             }
             Op::ReadVar(v) if g.vars[*v].active => {
                 let d = self.var_d(*v);
-                vec![self.accumulate(&d, adj)]
+                vec![self.accumulate(&d, adj.into_token_stream())]
             }
             Op::ReadIndex { .. } if self.kept_in_place.contains(&id) => vec![],
             Op::ReadIndex { var, index } if g.vars[*var].active => {
@@ -3355,7 +3350,7 @@ impl Backward<'_, '_> {
                     Some(c) => c.to_token_stream(),
                     None => self.d_place(*var, index),
                 };
-                let add = self.accumulate(&d, adj);
+                let add = self.accumulate(&d, adj.into_token_stream());
                 // An element of a parameter never written: its adjoint is
                 // only returned, so a caller that does not need it (data
                 // outside `wrt(..)` passed to `NAME_grad`) is spared the
@@ -3462,39 +3457,66 @@ impl Backward<'_, '_> {
         out
     }
 
+    /// Adds `local`, one term of a pullback of upstream gradient `g`, to
+    /// `target`'s adjoint (see [`Backward::add`]).
+    fn contribute(&mut self, target: NodeId, local: Local, g: &Ident) -> Vec<TokenStream> {
+        let term = match local {
+            Local::Same | Local::Zero => Term::Same(g),
+            Local::Neg => Term::Neg(g),
+            Local::Expr(e) => Term::Expr(e),
+        };
+        self.add(target, term)
+    }
+
     /// Adds one term to `target`'s adjoint: `let` for the only term, `let mut`
     /// then `d = d + ..` where there are several, `+=` into an `Accum`
     /// adjoint; a lone `g` is not copied.
-    fn contribute(&mut self, target: NodeId, local: Local, g: &TokenStream) -> Vec<TokenStream> {
-        let term = match &local {
-            Local::Same | Local::Zero => g.clone(),
-            Local::Neg => quote!(-#g),
-            Local::Expr(e) => e.clone(),
-        };
+    fn add(&mut self, target: NodeId, term: Term) -> Vec<TokenStream> {
         match self.a.mode[target] {
             Mode::None => vec![],
             Mode::Accum => match self.adjoint[target].clone() {
-                Some(d) => vec![self.accumulate(&d, term)],
+                Some(d) => vec![self.accumulate(&d, term.into_tokens())],
                 None => vec![],
             },
             Mode::Let(total) => {
                 self.seen[target] += 1;
                 let first = self.seen[target] == 1;
-                if total == 1 && matches!(local, Local::Same) {
-                    self.adjoint[target] = Some(g.clone());
+                if let (1, Term::Same(g)) = (total, &term) {
+                    self.adjoint[target] = Some((*g).clone());
                     return vec![];
                 }
                 if first {
                     let d = self.names.adjoint_of(&self.g.nodes[target].ident);
                     let mutability = (total > 1).then(|| quote!(mut));
-                    self.adjoint[target] = Some(d.to_token_stream());
-                    vec![ended(quote!(let #mutability #d =), term, Span::call_site())]
+                    let head = quote!(let #mutability #d =);
+                    self.adjoint[target] = Some(d);
+                    vec![ended(head, term.into_tokens(), Span::call_site())]
                 } else if let Some(d) = self.adjoint[target].clone() {
-                    vec![self.accumulate(&d, term)]
+                    vec![self.accumulate(&d, term.into_tokens())]
                 } else {
                     vec![]
                 }
             }
+        }
+    }
+}
+
+/// One term added to an adjoint: the upstream gradient (a name), its
+/// negation, or an expression of its own (moved in: interpolating a stream
+/// would copy its tokens, each an allocation in proc_macro2's own
+/// representation).
+enum Term<'g> {
+    Same(&'g Ident),
+    Neg(&'g Ident),
+    Expr(TokenStream),
+}
+
+impl Term<'_> {
+    fn into_tokens(self) -> TokenStream {
+        match self {
+            Term::Same(g) => g.to_token_stream(),
+            Term::Neg(g) => quote!(-#g),
+            Term::Expr(e) => e,
         }
     }
 }

@@ -150,7 +150,7 @@ fn fusable(
     let mut uses: HashMap<NodeId, usize> = HashMap::default();
     let mut use_of = |n: NodeId| *uses.entry(n).or_default() += 1;
     for &n in nodes {
-        g.nodes[n].op.inputs().into_iter().for_each(&mut use_of);
+        g.nodes[n].op.each_input(&mut use_of);
     }
     let mut values = Vec::new();
     for s in &stmts {
@@ -299,7 +299,7 @@ fn fusable(
         }
     };
     for &n in nodes {
-        g.nodes[n].op.inputs().into_iter().for_each(&mut consider);
+        g.nodes[n].op.each_input(&mut consider);
     }
     values.iter().for_each(|&n| consider(n));
     for &m in &read_nodes {

@@ -125,26 +125,36 @@ pub(crate) enum CallArg {
 impl Op {
     /// The nodes this one reads.
     pub(crate) fn inputs(&self) -> Vec<NodeId> {
+        let mut out = Vec::new();
+        self.each_input(|n| out.push(n));
+        out
+    }
+
+    /// Calls `f` on each node this one reads, in order (no list made: the
+    /// passes ask this of every node).
+    pub(crate) fn each_input(&self, mut f: impl FnMut(NodeId)) {
         match self {
             Op::Param
             | Op::ReadVar(_)
             | Op::LoopItem
             | Op::LoopCount { .. }
-            | Op::Pullback { .. } => vec![],
-            Op::Project { call, .. } => vec![*call],
-            Op::Call { args, .. } => args
-                .iter()
-                .flat_map(|a| match a {
-                    CallArg::Value(n) => vec![*n],
-                    CallArg::Array { prefix, .. } => prefix.clone(),
-                    CallArg::Snapshot { node, prefix, .. } => std::iter::once(*node)
-                        .chain(prefix.iter().copied())
-                        .collect(),
-                })
-                .collect(),
-            Op::Const { deps, .. } => deps.clone(),
-            Op::Prim { args, .. } => args.clone(),
-            Op::ReadIndex { index, .. } => index.clone(),
+            | Op::Pullback { .. } => {}
+            Op::Project { call, .. } => f(*call),
+            Op::Call { args, .. } => {
+                for a in args {
+                    match a {
+                        CallArg::Value(n) => f(*n),
+                        CallArg::Array { prefix, .. } => prefix.iter().copied().for_each(&mut f),
+                        CallArg::Snapshot { node, prefix, .. } => {
+                            f(*node);
+                            prefix.iter().copied().for_each(&mut f);
+                        }
+                    }
+                }
+            }
+            Op::Const { deps: ns, .. }
+            | Op::Prim { args: ns, .. }
+            | Op::ReadIndex { index: ns, .. } => ns.iter().copied().for_each(f),
         }
     }
 }

@@ -2,90 +2,110 @@
 //! unique within one expansion, with `Span::mixed_site()` so that they can
 //! neither see nor shadow the user's bindings (macro_rules hygiene).
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use std::fmt::Write;
+use std::hash::BuildHasher;
+
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 
 use proc_macro2::{Ident, Span};
 use quote::format_ident;
 
 /// Hands out fresh generated identifiers.
+///
+/// Names are remembered by their hashes, not their text: a big fn claims
+/// thousands, and a string per name (twice, with the counters) was most of
+/// what naming cost. Two names with one hash can only make a free name look
+/// taken, so that a claim moves on to the next number: never a duplicate.
 #[derive(Default, Clone)]
 pub(crate) struct Names {
-    taken: FxHashSet<String>,
-    /// The next number to try for each base.
-    next: FxHashMap<String, usize>,
+    taken: FxHashSet<u64>,
+    /// The next number to try for each base (by hash, likewise: a shared
+    /// hash starts a base at a later number, still free).
+    next: FxHashMap<u64, usize>,
+    /// The name being built (no allocation per claim).
+    buf: String,
+}
+
+fn hash(s: &str) -> u64 {
+    FxBuildHasher.hash_one(s)
 }
 
 impl Names {
     /// A fresh `__tl_{role}_{hint}`, or `__tl_{role}{n}` without a hint.
     pub(crate) fn fresh(&mut self, role: &str, hint: Option<&str>) -> Ident {
-        let mut base = String::with_capacity(24);
+        let mut base = std::mem::take(&mut self.buf);
+        base.clear();
         base.push_str("__tl_");
         base.push_str(role);
-        match hint {
+        let sep = match hint {
             Some(h) => {
                 base.push('_');
                 base.push_str(h.trim_start_matches('_'));
-                self.claim(base, "_")
+                "_"
             }
-            None => self.claim(base, ""),
-        }
+            None => "",
+        };
+        self.claim(base, sep)
     }
 
     /// A fresh `__tl_{name}`, for the few locals with one role each.
     pub(crate) fn local(&mut self, name: &str) -> Ident {
-        self.claim(format!("__tl_{name}"), "_")
+        let mut base = std::mem::take(&mut self.buf);
+        base.clear();
+        base.push_str("__tl_");
+        base.push_str(name);
+        self.claim(base, "_")
     }
 
     /// `base`, or `base{sep}{n}` with the first free `n` (shadowed user
-    /// variables, temporaries); a bare role always gets a number.
-    fn claim(&mut self, base: String, sep: &str) -> Ident {
+    /// variables, temporaries); a bare role always gets a number. `name`
+    /// holds the base on entry and is kept as the next claim's buffer.
+    fn claim(&mut self, mut name: String, sep: &str) -> Ident {
+        let base_len = name.len();
+        let key = hash(&name);
         // Start where the last claim of this base stopped: the n-th
         // temporary costs O(1), not O(n).
-        let next = self.next.get_mut(&base);
-        let mut n = next.as_deref().copied().unwrap_or(0);
-        let numbered = |n: usize| {
-            use std::fmt::Write;
-            let mut name = String::with_capacity(base.len() + sep.len() + 4);
-            name.push_str(&base);
+        let mut n = self.next.get(&key).copied().unwrap_or(0);
+        let numbered = |name: &mut String, n: usize| {
+            name.truncate(base_len);
             name.push_str(sep);
             let _ = write!(name, "{}", n + usize::from(sep.is_empty()));
-            name
         };
-        let mut name = if n == 0 && !sep.is_empty() {
-            base.clone()
-        } else {
-            numbered(n)
-        };
-        while self.taken.contains(&name) {
+        if n > 0 || sep.is_empty() {
+            numbered(&mut name, n);
+        }
+        while !self.taken.insert(hash(&name)) {
             n += 1;
-            name = numbered(n);
+            numbered(&mut name, n);
         }
-        match next {
-            Some(next) => *next = n + 1,
-            None => {
-                self.next.insert(base, n + 1);
-            }
-        }
+        self.next.insert(key, n + 1);
         let ident = Ident::new(&name, Span::mixed_site());
-        self.taken.insert(name);
+        self.buf = name;
         ident
     }
 
     /// The adjoint name that goes with a value: `x` -> `__tl_d_x`,
     /// `__tl_v_q` -> `__tl_d_q`, `__tl_v3` -> `__tl_d3`.
     pub(crate) fn adjoint_of(&mut self, value: &Ident) -> Ident {
-        let s = value.to_string();
-        let s = s.strip_prefix("r#").unwrap_or(&s);
-        if let Some(rest) = s.strip_prefix("__tl_v_") {
-            self.fresh("d", Some(rest))
+        let mut name = std::mem::take(&mut self.buf);
+        name.clear();
+        let _ = write!(name, "{value}");
+        let len = name.len();
+        let s = name.strip_prefix("r#").unwrap_or(&name);
+        let (prefix, rest) = if let Some(rest) = s.strip_prefix("__tl_v_") {
+            ("__tl_d_", rest.trim_start_matches('_'))
         } else if let Some(digits) = s
             .strip_prefix("__tl_v")
             .filter(|d| d.chars().all(|c| c.is_ascii_digit()))
         {
-            self.claim(format!("__tl_d{digits}"), "_")
+            ("__tl_d", digits)
         } else {
-            self.fresh("d", Some(s))
-        }
+            ("__tl_d_", s.trim_start_matches('_'))
+        };
+        // The base: the value's text with its prefix replaced.
+        let from = len - rest.len();
+        name.replace_range(..from, prefix);
+        self.claim(name, "_")
     }
 }
 

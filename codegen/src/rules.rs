@@ -36,7 +36,7 @@ pub(crate) enum Local {
 pub(crate) struct Kept<'a, A> {
     pub args: Vec<A>,
     pub out: A,
-    pub g: &'a TokenStream,
+    pub g: &'a dyn ToTokens,
     pub float: &'a TokenStream,
 }
 
