@@ -35,7 +35,7 @@ use crate::analyse::{Analysis, CarryKind, Mode, Storage};
 use crate::graph::{
     within, Block, CallArg, Graph, Init, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId,
 };
-use crate::lower::{node_ref, node_tokens};
+use crate::lower::{node_ref, node_refs, node_tokens};
 use crate::names::{self, Names};
 use crate::parse::{Function, Holds, Output};
 use crate::rules::{self, Kept, Local};
@@ -912,19 +912,18 @@ impl<'a> Forward<'a> {
     }
 
     /// Saves a value the backward reads, where it is computed.
-    fn save(&self, id: NodeId) -> TokenStream {
+    fn save(&self, id: NodeId) -> Option<TokenStream> {
         let v = &self.g.nodes[id].ident;
         if let Some((t, _)) = self.plan.tape.get(&id) {
             if self.exact(id) {
                 // Sized before the loop nest: a write, and no call in the loop.
                 let w = &self.plan.cursor[&id];
-                return quote!(#t[#w] = #v; #w += 1;);
+                return Some(quote!(#t[#w] = #v; #w += 1;));
             }
-            quote!(__tl::push(&mut #t, #v);)
-        } else if let Some(s) = self.plan.slot.get(&id) {
-            quote!(#s = ::core::option::Option::Some(#v);)
+            Some(quote!(__tl::push(&mut #t, #v);))
         } else {
-            TokenStream::new()
+            let s = self.plan.slot.get(&id)?;
+            Some(quote!(#s = ::core::option::Option::Some(#v);))
         }
     }
 
@@ -938,7 +937,7 @@ impl<'a> Forward<'a> {
                 _ => self.stmt(s),
             });
             if let Some(ids) = deferred.get(&i) {
-                out.extend(ids.iter().map(|&id| self.save(id)));
+                out.extend(ids.iter().filter_map(|&id| self.save(id)));
             }
         }
         // Arrays kept whole leave the iteration on their tape (before the
@@ -1027,8 +1026,7 @@ impl<'a> Forward<'a> {
                 quote!(let #ident #ty = #expr;)
             }
             Op::Prim { prim, args } => {
-                let args: Vec<_> = args.iter().map(|&n| node_ref(&g.nodes[n])).collect();
-                let value = rules::forward(*prim, &args);
+                let value = rules::forward(*prim, &node_refs(g, args));
                 // Type errors in the forward point at the user's expression.
                 ended(quote_spanned!(node.span=> let #ident =), value, node.span)
             }
@@ -1073,8 +1071,8 @@ impl<'a> Forward<'a> {
             }
         };
         let mut bind = bind;
-        if save {
-            bind.extend(self.save(id));
+        if let Some(s) = save.then(|| self.save(id)).flatten() {
+            bind.extend(s);
         }
         bind
     }
@@ -1144,7 +1142,7 @@ impl<'a> Forward<'a> {
         let counter = l.counter.as_ref().map(|(c, _)| c);
         let count_decl = counter.map(|c| quote!(let mut #c = 0usize;));
         let count_step = counter.map(|c| quote!(#c += 1;));
-        let save_item = l.header.as_ref().map(|h| self.save(h.item));
+        let save_item = l.header.as_ref().and_then(|h| self.save(h.item));
         let body = self.block(&l.body);
         let body = braced(count_step.into_iter().chain(save_item).chain(body));
         // Tapes of this loop nest are sized once, before the outermost loop.
@@ -1954,9 +1952,9 @@ impl<'g, 'n> Backward<'g, 'n> {
 
 impl Backward<'_, '_> {
     /// A variable's adjoint, noting that the backward uses it from here on.
-    fn var_d(&mut self, v: VarId) -> TokenStream {
+    fn var_d(&mut self, v: VarId) -> Ident {
         self.touched[v] = true;
-        self.plan.var_adjoint[v].to_token_stream()
+        self.plan.var_adjoint[v].clone()
     }
 
     /// An element of a variable's adjoint (see [`Backward::var_d`]), through
@@ -2759,7 +2757,9 @@ impl Backward<'_, '_> {
                 }
                 let d = self.var_d(*var);
                 match init {
-                    Init::Value(n) if g.nodes[*n].active => self.add(*n, Term::Expr(d)),
+                    Init::Value(n) if g.nodes[*n].active => {
+                        self.add(*n, Term::Expr(d.into_token_stream()))
+                    }
                     Init::Fill { value, .. } if g.nodes[*value].active => {
                         let depth = match &g.vars[*var].shape {
                             Shape::Array { depth, .. } => *depth,
@@ -3087,10 +3087,10 @@ impl Backward<'_, '_> {
 
     /// The reverse of `place = value`: `value` gets the place's adjoint, which
     /// is then zero.
-    fn overwrite(&mut self, d: TokenStream, value: NodeId) -> Vec<TokenStream> {
+    fn overwrite(&mut self, d: impl ToTokens, value: NodeId) -> Vec<TokenStream> {
         let zero = self.zero();
         let mut out = if self.g.nodes[value].active {
-            self.add(value, Term::Expr(d.clone()))
+            self.add(value, Term::Expr(d.to_token_stream()))
         } else {
             vec![]
         };
@@ -3162,7 +3162,7 @@ impl Backward<'_, '_> {
 
     /// The sum of every element of an adjoint array (`[x; n]`'s gradient
     /// with respect to `x`).
-    fn sum_all(&self, d: &TokenStream, depth: usize) -> TokenStream {
+    fn sum_all(&self, d: &dyn ToTokens, depth: usize) -> TokenStream {
         let zero = self.zero();
         let s = format_ident!("__tl_sum", span = Span::mixed_site());
         let elem = format_ident!("__tl_elem", span = Span::mixed_site());
@@ -3173,7 +3173,7 @@ impl Backward<'_, '_> {
         let mut body = self.accumulate(&s.to_token_stream(), quote!(*#elem));
         for level in (0..depth).rev() {
             let source = if level == 0 {
-                d.clone()
+                d.to_token_stream()
             } else {
                 rows[level - 1].to_token_stream()
             };
@@ -3237,7 +3237,7 @@ impl Backward<'_, '_> {
                 quote_spanned!(g.nodes[id].span=> (#(#adj,)*))
             }
             // The array the call returned: its adjoint is the upstream gradient.
-            Some(var) if g.vars[*var].active => self.var_d(*var),
+            Some(var) if g.vars[*var].active => self.var_d(*var).into_token_stream(),
             Some(_) => return vec![],
             None => match &self.adjoint[id] {
                 Some(adj) => adj.to_token_stream(),
@@ -3320,8 +3320,9 @@ impl Backward<'_, '_> {
         let node = &g.nodes[id];
         match &node.op {
             Op::Prim { prim, args } => {
+                let refs = node_refs(g, args);
                 let kept = Kept {
-                    args: args.iter().map(|&n| node_ref(&g.nodes[n])).collect(),
+                    args: &refs,
                     out: node_ref(node),
                     g: &adj,
                     float: &self.float,
@@ -3532,8 +3533,8 @@ struct Carried {
 
 /// `target += source` elementwise, for arrays of `depth` dimensions.
 fn add_into(
-    target: &TokenStream,
-    source: &TokenStream,
+    target: &dyn ToTokens,
+    source: &dyn ToTokens,
     depth: usize,
     generic: bool,
 ) -> TokenStream {
@@ -3543,16 +3544,16 @@ fn add_into(
 /// `target += scale * source` elementwise (`target += source` without a
 /// scale), for arrays of `depth` dimensions.
 fn add_scaled(
-    target: &TokenStream,
-    source: &TokenStream,
-    scale: Option<&TokenStream>,
+    target: &dyn ToTokens,
+    source: &dyn ToTokens,
+    scale: Option<&dyn ToTokens>,
     depth: usize,
     generic: bool,
 ) -> TokenStream {
     if depth == 0 {
         let term = match scale {
             Some(k) => quote!(#k * #source),
-            None => source.clone(),
+            None => source.to_token_stream(),
         };
         // `Float` has no `AddAssign`; `f32` and `f64` do.
         return if generic {

@@ -3717,6 +3717,38 @@ pub(crate) fn node_ref(node: &Node) -> NodeRef<'_> {
     }
 }
 
+/// [`node_ref`] of each of a primitive's inputs, kept on the stack (at most
+/// three; more, or none, in a list).
+pub(crate) fn node_refs<'g>(g: &'g Graph, args: &[NodeId]) -> NodeRefs<'g> {
+    match args {
+        [a, rest @ ..] if rest.len() < 3 => {
+            let first = node_ref(&g.nodes[*a]);
+            let mut refs = [first; 3];
+            for (slot, n) in refs[1..].iter_mut().zip(rest) {
+                *slot = node_ref(&g.nodes[*n]);
+            }
+            NodeRefs::Few(refs, args.len())
+        }
+        _ => NodeRefs::Many(args.iter().map(|&n| node_ref(&g.nodes[n])).collect()),
+    }
+}
+
+/// See [`node_refs`].
+pub(crate) enum NodeRefs<'g> {
+    Few([NodeRef<'g>; 3], usize),
+    Many(Vec<NodeRef<'g>>),
+}
+
+impl<'g> std::ops::Deref for NodeRefs<'g> {
+    type Target = [NodeRef<'g>];
+    fn deref(&self) -> &[NodeRef<'g>] {
+        match self {
+            NodeRefs::Few(refs, len) => &refs[..*len],
+            NodeRefs::Many(refs) => refs,
+        }
+    }
+}
+
 /// See [`node_ref`].
 #[derive(Clone, Copy)]
 pub(crate) enum NodeRef<'a> {

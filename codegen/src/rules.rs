@@ -34,7 +34,7 @@ pub(crate) enum Local {
 /// gradient, and the float type (for constants). The inputs and output are
 /// whatever writes their tokens (a node's name, by reference).
 pub(crate) struct Kept<'a, A> {
-    pub args: Vec<A>,
+    pub args: &'a [A],
     pub out: A,
     pub g: &'a dyn ToTokens,
     pub float: &'a TokenStream,
@@ -293,7 +293,7 @@ pub(crate) fn flows(prim: Prim, i: usize) -> bool {
 
 fn flows_uncached(prim: Prim, i: usize) -> bool {
     let placeholder = Kept {
-        args: vec![quote!(a), quote!(b), quote!(c)],
+        args: &[quote!(a), quote!(b), quote!(c)],
         out: quote!(y),
         g: &quote!(g),
         float: &quote!(T),
@@ -310,7 +310,7 @@ mod tests {
 
     fn arity(prim: Prim) -> usize {
         let kept = Kept {
-            args: vec![quote!(a), quote!(b), quote!(c)],
+            args: &[quote!(a), quote!(b), quote!(c)],
             out: quote!(y),
             g: &quote!(g),
             float: &quote!(T),
@@ -339,7 +339,7 @@ mod tests {
     fn pullbacks_read_only_what_keep_says() {
         for &prim in Prim::ALL {
             let kept = Kept {
-                args: vec![quote!(a), quote!(b), quote!(c)],
+                args: &[quote!(a), quote!(b), quote!(c)],
                 out: quote!(y),
                 g: &quote!(g),
                 float: &quote!(T),
