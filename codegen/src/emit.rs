@@ -2557,7 +2557,7 @@ impl Backward<'_, '_> {
                 (Stmt::Store { var, index, value }, Some(&read)) => {
                     let d = self.d_place(*var, index);
                     self.kept_in_place.insert(read);
-                    self.add(*value, Term::Expr(d))
+                    self.add(*value, Term::Expr(d)).into_iter().collect()
                 }
                 _ => {
                     self.top = Some(b.id);
@@ -2757,16 +2757,17 @@ impl Backward<'_, '_> {
                 }
                 let d = self.var_d(*var);
                 match init {
-                    Init::Value(n) if g.nodes[*n].active => {
-                        self.add(*n, Term::Expr(d.into_token_stream()))
-                    }
+                    Init::Value(n) if g.nodes[*n].active => self
+                        .add(*n, Term::Expr(d.into_token_stream()))
+                        .into_iter()
+                        .collect(),
                     Init::Fill { value, .. } if g.nodes[*value].active => {
                         let depth = match &g.vars[*var].shape {
                             Shape::Array { depth, .. } => *depth,
                             Shape::Scalar => 1,
                         };
                         let total = self.sum_all(&d, depth);
-                        self.add(*value, Term::Expr(total))
+                        self.add(*value, Term::Expr(total)).into_iter().collect()
                     }
                     Init::Elems { values, .. } => {
                         let mut out = Vec::new();
@@ -3089,13 +3090,11 @@ impl Backward<'_, '_> {
     /// is then zero.
     fn overwrite(&mut self, d: impl ToTokens, value: NodeId) -> Vec<TokenStream> {
         let zero = self.zero();
-        let mut out = if self.g.nodes[value].active {
-            self.add(value, Term::Expr(d.to_token_stream()))
-        } else {
-            vec![]
+        let added = match self.g.nodes[value].active {
+            true => self.add(value, Term::Expr(d.to_token_stream())),
+            false => None,
         };
-        out.push(quote!(#d = #zero;));
-        out
+        added.into_iter().chain([quote!(#d = #zero;)]).collect()
     }
 
     /// The active scalar variables a loop writes, if its reversal reads no
@@ -3329,7 +3328,10 @@ impl Backward<'_, '_> {
                 };
                 if rules::squares(*prim, args) {
                     return match g.nodes[args[0]].active {
-                        true => self.contribute(args[0], rules::square(&kept), &adj),
+                        true => self
+                            .contribute(args[0], rules::square(&kept), &adj)
+                            .into_iter()
+                            .collect(),
                         false => vec![],
                     };
                 }
@@ -3460,7 +3462,7 @@ impl Backward<'_, '_> {
 
     /// Adds `local`, one term of a pullback of upstream gradient `g`, to
     /// `target`'s adjoint (see [`Backward::add`]).
-    fn contribute(&mut self, target: NodeId, local: Local, g: &Ident) -> Vec<TokenStream> {
+    fn contribute(&mut self, target: NodeId, local: Local, g: &Ident) -> Option<TokenStream> {
         let term = match local {
             Local::Same | Local::Zero => Term::Same(g),
             Local::Neg => Term::Neg(g),
@@ -3472,30 +3474,29 @@ impl Backward<'_, '_> {
     /// Adds one term to `target`'s adjoint: `let` for the only term, `let mut`
     /// then `d = d + ..` where there are several, `+=` into an `Accum`
     /// adjoint; a lone `g` is not copied.
-    fn add(&mut self, target: NodeId, term: Term) -> Vec<TokenStream> {
+    fn add(&mut self, target: NodeId, term: Term) -> Option<TokenStream> {
         match self.a.mode[target] {
-            Mode::None => vec![],
-            Mode::Accum => match self.adjoint[target].clone() {
-                Some(d) => vec![self.accumulate(&d, term.into_tokens())],
-                None => vec![],
-            },
+            Mode::None => None,
+            Mode::Accum => {
+                let d = self.adjoint[target].as_ref()?;
+                Some(self.accumulate(d, term.into_tokens()))
+            }
             Mode::Let(total) => {
                 self.seen[target] += 1;
                 let first = self.seen[target] == 1;
                 if let (1, Term::Same(g)) = (total, &term) {
                     self.adjoint[target] = Some((*g).clone());
-                    return vec![];
+                    return None;
                 }
                 if first {
                     let d = self.names.adjoint_of(&self.g.nodes[target].ident);
                     let mutability = (total > 1).then(|| quote!(mut));
                     let head = quote!(let #mutability #d =);
                     self.adjoint[target] = Some(d);
-                    vec![ended(head, term.into_tokens(), Span::call_site())]
-                } else if let Some(d) = self.adjoint[target].clone() {
-                    vec![self.accumulate(&d, term.into_tokens())]
+                    Some(ended(head, term.into_tokens(), Span::call_site()))
                 } else {
-                    vec![]
+                    let d = self.adjoint[target].as_ref()?;
+                    Some(self.accumulate(d, term.into_tokens()))
                 }
             }
         }

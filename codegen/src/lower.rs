@@ -995,12 +995,15 @@ impl Lower<'_, '_> {
         let stmts = first.stmts;
         for (i, stmt) in stmts.iter().enumerate() {
             let last = i + 1 == stmts.len() && rest.is_empty();
-            let after: Vec<Part> = std::iter::once(Part {
-                stmts: &stmts[i + 1..],
-                depth: first.depth,
-            })
-            .chain(rest.iter().copied())
-            .collect();
+            // What runs after this statement (made where a statement asks).
+            let after = || -> Vec<Part> {
+                std::iter::once(Part {
+                    stmts: &stmts[i + 1..],
+                    depth: first.depth,
+                })
+                .chain(rest.iter().copied())
+                .collect()
+            };
             match stmt {
                 SynStmt::Local(local) => {
                     let Some(init) = &local.init else {
@@ -1019,28 +1022,32 @@ impl Lower<'_, '_> {
                     };
                     let start = self.nodes.len();
                     self.let_vars = self.vars.len();
-                    let mutable_in_control =
-                        pat_idents(&local.pat)
-                            .iter()
-                            .filter(|(_, m)| *m)
-                            .any(|(n, _)| {
-                                after
-                                    .iter()
-                                    .any(|p| self.control_writes.assigned(p.stmts, n))
-                            });
-                    if let Some(v) = self.let_value(&init.expr, &local.pat) {
+                    let idents = pat_idents(&local.pat);
+                    let mutable_in_control = idents.iter().any(|(_, m)| *m) && {
+                        let after = after();
+                        idents.iter().filter(|(_, m)| *m).any(|(n, _)| {
+                            after
+                                .iter()
+                                .any(|p| self.control_writes.assigned(p.stmts, n))
+                        })
+                    };
+                    let first_name = idents.first().map(|(n, _)| n.as_str());
+                    if let Some(v) = self.let_value(&init.expr, &local.pat, first_name) {
                         let row_ref = matches!(v, Val::Row(..) | Val::Var(_))
                             && matches!(strip_parens(&init.expr), Expr::Reference(_));
-                        for name in bindings(&local.pat) {
-                            if row_ref {
-                                self.ref_rows.insert(name);
-                            } else {
-                                self.ref_rows.remove(&name);
+                        // (Names listed only where a set changes.)
+                        if row_ref || !self.ref_rows.is_empty() {
+                            for name in bindings(&local.pat) {
+                                if row_ref {
+                                    self.ref_rows.insert(name);
+                                } else {
+                                    self.ref_rows.remove(&name);
+                                }
                             }
                         }
-                        for (name, mutable) in pat_idents(&local.pat) {
-                            let constant = matches!(&v, Val::Node(n)
-                                if matches!(self.nodes[*n].op, Op::Const { .. }));
+                        let constant = matches!(&v, Val::Node(n)
+                            if matches!(self.nodes[*n].op, Op::Const { .. }));
+                        for (name, mutable) in idents {
                             if mutable && constant {
                                 self.mut_consts.insert(name);
                             } else {
@@ -1072,7 +1079,7 @@ impl Lower<'_, '_> {
                                 stmts: &inner,
                                 depth: first.depth + 1,
                             })
-                            .chain(after.iter().copied())
+                            .chain(after())
                             .collect();
                             return self.seq(&parts, want, sink);
                         }
@@ -1083,6 +1090,7 @@ impl Lower<'_, '_> {
                         if leaves || (tail && sink.is_some()) {
                             // The value at the end of whichever branch the rest
                             // of the block ends in goes to a variable.
+                            let after = after();
                             let continues = after.iter().any(|p| !p.stmts.is_empty());
                             let result =
                                 (want == Want::Value && sink.is_none() && (tail || continues))
@@ -2226,8 +2234,8 @@ impl Lower<'_, '_> {
     // ---- let -------------------------------------------------------------------
 
     /// The value of a `let`'s initializer: arrays get a variable.
-    fn let_value(&mut self, e: &Expr, pat: &Pat) -> Option<Val> {
-        let name = pat_idents(pat).first().map(|(n, _)| n.clone());
+    /// `name` is the pattern's first name (see [`pat_idents`]).
+    fn let_value(&mut self, e: &Expr, pat: &Pat, name: Option<&str>) -> Option<Val> {
         // `let (a, b) = f(..)`: a call returning a tuple.
         // `let (a, ..) = f(..)`: its first fields, the tuple's length unknown.
         if let (Pat::Tuple(t), Expr::Call(c)) = (pat, e) {
@@ -2251,13 +2259,13 @@ impl Lower<'_, '_> {
             }
         }
         // `let mut y = x.to_vec();`: a new array, the copy of another.
-        if let Some(copy) = self.array_copy(e, pat, name.as_deref()) {
+        if let Some(copy) = self.array_copy(e, pat, name) {
             return Some(copy);
         }
         // `let h: [T; N] = layer(..)`: a call returning an array.
         if let (Pat::Type(pt), Expr::Call(c)) = (pat, e) {
             if let (Expr::Path(func), true) = (&*c.func, self.touches_active(e)) {
-                let ident = self.names.fresh("v", name.as_deref());
+                let ident = self.names.fresh("v", name);
                 if let Some(Holds::Array { depth, zeros, .. }) =
                     parse::holds(&pt.ty, &self.f.float, Some(&ident))
                 {
@@ -2275,9 +2283,9 @@ impl Lower<'_, '_> {
             }
         }
         match e {
-            Expr::Repeat(_) | Expr::Array(_) => self.array_init(e, name.as_deref()),
-            Expr::Macro(m) if m.mac.path.is_ident("vec") => self.array_init(e, name.as_deref()),
-            Expr::Paren(p) => self.let_value(&p.expr, pat),
+            Expr::Repeat(_) | Expr::Array(_) => self.array_init(e, name),
+            Expr::Macro(m) if m.mac.path.is_ident("vec") => self.array_init(e, name),
+            Expr::Paren(p) => self.let_value(&p.expr, pat, name),
             _ => self.expr(e),
         }
     }
@@ -2650,13 +2658,10 @@ impl Lower<'_, '_> {
             }
             fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
                 if let Some(id) = p.path.get_ident() {
-                    let name = id.to_string();
-                    if self.bound.contains(&name) {
-                        return;
-                    }
-                    if let Some(v) = self.lw.lookup(&name) {
-                        self.hit |= self.lw.is_active(v);
-                    }
+                    self.hit |= crate::names::text(id, |name| {
+                        !self.bound.iter().any(|b| b == name)
+                            && self.lw.lookup(name).is_some_and(|v| self.lw.is_active(v))
+                    });
                 }
             }
             fn visit_arm(&mut self, a: &'ast syn::Arm) {
@@ -2959,7 +2964,7 @@ impl Lower<'_, '_> {
             // an assignment, which a constant may not (their names cannot
             // be followed): say so, not "cannot be differentiated".
             Expr::MethodCall(m)
-                if !self.touches_active(e) && method(&m.method.to_string()).is_none() =>
+                if !self.touches_active(e) && crate::names::text(&m.method, method).is_none() =>
             {
                 self.cx.error(
                     &m.method,

@@ -109,6 +109,24 @@ impl Names {
     }
 }
 
+/// `f` of an identifier's text, without making a `String` of it: the passes
+/// look names up for every path they visit, and `Ident::to_string`
+/// allocates each time. The text goes into a buffer kept per thread (a
+/// nested call, which cannot borrow it, gets a string of its own).
+pub(crate) fn text<R>(id: &Ident, f: impl FnOnce(&str) -> R) -> R {
+    thread_local! {
+        static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    BUF.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut b) => {
+            b.clear();
+            let _ = write!(b, "{id}");
+            f(&b)
+        }
+        Err(_) => f(&id.to_string()),
+    })
+}
+
 /// The upstream gradient(s) the pullback receives.
 pub(crate) fn dout(index: Option<usize>) -> Ident {
     match index {

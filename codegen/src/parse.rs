@@ -742,12 +742,14 @@ fn mentions_noting(
         missed: Option<&'m mut HashSet<String>>,
     }
     impl Find<'_, '_> {
-        fn name(&mut self, name: String) {
-            if self.names.contains(&name) {
-                self.found = true;
-            } else if let Some(m) = self.missed.as_deref_mut() {
-                m.insert(name);
-            }
+        fn name(&mut self, id: &proc_macro2::Ident) {
+            crate::names::text(id, |name| {
+                if self.names.contains(name) {
+                    self.found = true;
+                } else if let Some(m) = self.missed.as_deref_mut() {
+                    m.insert(name.to_string());
+                }
+            })
         }
     }
     impl<'ast> Visit<'ast> for Find<'_, '_> {
@@ -766,7 +768,7 @@ fn mentions_noting(
         }
         fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
             if let Some(id) = p.path.get_ident() {
-                self.name(id.to_string());
+                self.name(id);
             }
         }
         // `vec![x[0]; n]`, `assert!(..)`: any of the names among its tokens.
@@ -777,7 +779,7 @@ fn mentions_noting(
                         return;
                     }
                     match t {
-                        proc_macro2::TokenTree::Ident(i) => f.name(i.to_string()),
+                        proc_macro2::TokenTree::Ident(i) => f.name(&i),
                         proc_macro2::TokenTree::Group(g) => scan(g.stream(), f),
                         _ => {}
                     }
@@ -891,7 +893,7 @@ pub(crate) fn may_be_active(
             // `v.push(x)`, `v.insert(0, x)`, `v.extend(..)`, `a.fill(x)`:
             // what goes in makes the receiver active.
             let fills = ["push", "insert", "extend", "extend_from_slice", "fill"];
-            if fills.contains(&m.method.to_string().as_str()) {
+            if fills.iter().any(|w| m.method == w) {
                 for a in &m.args {
                     self.assign(&m.receiver, a);
                 }
@@ -1260,11 +1262,12 @@ fn check_expr(cx: &Check, expr: &Expr) {
         // read differentiated values (lowering takes it whole).
         Expr::MethodCall(m)
             if ["any", "all", "position", "rposition", "count"]
-                .contains(&m.method.to_string().as_str()) => {}
+                .iter()
+                .any(|w| m.method == w) => {}
         // An iterator adaptor no rewrite knows, over differentiated items:
         // said at its name (not at its closure).
         Expr::MethodCall(m)
-            if ADAPTORS.contains(&m.method.to_string().as_str())
+            if ADAPTORS.iter().any(|w| m.method == w)
                 && mentions_name(&m.receiver, cx.wrt_active()) =>
         {
             let name = &m.method;
@@ -1295,7 +1298,7 @@ fn check_expr(cx: &Check, expr: &Expr) {
             let mut below = &*m.receiver;
             let mut reported = false;
             while let Expr::MethodCall(r) = strip_parens(below) {
-                reported |= ADAPTORS.contains(&r.method.to_string().as_str())
+                reported |= ADAPTORS.iter().any(|w| r.method == w)
                     && mentions_name(&r.receiver, cx.wrt_active());
                 below = &r.receiver;
             }
