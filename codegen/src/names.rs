@@ -149,6 +149,33 @@ mod tests {
     }
 
     #[test]
+    fn thousands_of_claims_are_all_distinct() {
+        // Hints that collide with numbered names (`x_1` against the second
+        // `x`), bare roles, adjoints of both: no name handed out twice.
+        let mut n = Names::default();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..3000 {
+            let hint = format!("x{}", ["", "_1", "_2"][i % 3]);
+            let v = n.fresh("v", Some(&hint));
+            let t = n.fresh("v", None);
+            let d = n.adjoint_of(&v);
+            let dt = n.adjoint_of(&t);
+            for id in [v, t, d, dt] {
+                assert!(seen.insert(id.to_string()), "{id} twice");
+            }
+        }
+    }
+
+    #[test]
+    fn text_nests() {
+        let (a, b) = (
+            Ident::new("alpha", Span::call_site()),
+            Ident::new("beta", Span::call_site()),
+        );
+        assert_eq!(text(&a, |x| text(&b, |y| format!("{x}{y}"))), "alphabeta");
+    }
+
+    #[test]
     fn adjoints_follow_values() {
         let mut n = Names::default();
         let q = n.fresh("v", Some("q"));
