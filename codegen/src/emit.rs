@@ -1741,9 +1741,8 @@ struct Backward<'g, 'n> {
     names: &'n mut Names,
     float: TokenStream,
     generic: bool,
-    /// The adjoint of each node once it exists: a local, or the upstream
-    /// gradient it equals.
-    /// Each node's adjoint: the name it is bound to.
+    /// The adjoint of each node once it exists: the name of its local, or
+    /// of the upstream gradient it equals.
     adjoint: Vec<Option<Ident>>,
     seen: Vec<usize>,
     douts: Vec<Ident>,
