@@ -61,7 +61,6 @@ fn named_closure(s: &Stmt) -> Option<(&syn::Ident, &syn::ExprClosure)> {
         && c.capture.is_none()
         && c.asyncness.is_none()
         && c.constness.is_none()
-        && c.movability.is_none()
         && c.lifetimes.is_none()
         && !returns(&c.body);
     plain.then_some((&pi.ident, c))

@@ -50,7 +50,7 @@ pub(crate) fn expand(attr: TokenStream, mut block: syn::ItemImpl) -> TokenStream
             .to_compile_error(),
         );
     }
-    if let Some((_, path, _)) = &block.trait_ {
+    if let Some((path, _)) = &block.trait_ {
         errors.extend(
             syn::Error::new_spanned(
                 path,
@@ -103,8 +103,10 @@ pub(crate) fn expand(attr: TokenStream, mut block: syn::ItemImpl) -> TokenStream
         // pipeline (and `self` in the body `__tl_self`); the generated
         // methods take `&self` again.
         let by_ref = match f.sig.inputs.first() {
-            Some(syn::FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {
-                let (and, lifetime) = r.reference.clone().unwrap_or_default();
+            Some(syn::FnArg::Receiver(syn::Receiver {
+                kind: syn::ReceiverKind::Reference(and, lifetime, None),
+                ..
+            })) => {
                 let ty: syn::Type = syn::parse_quote!(#and #lifetime Self);
                 f.sig.inputs[0] = syn::parse_quote!(__tl_self: #ty);
                 let mut rw = SelfParam { marked: &marked };
@@ -133,6 +135,8 @@ pub(crate) fn expand(attr: TokenStream, mut block: syn::ItemImpl) -> TokenStream
         let free = syn::ItemFn {
             attrs: f.attrs,
             vis: f.vis,
+            // A free fn has no `default` (specialization).
+            modifiers: syn::FnModifiers::default(),
             sig,
             block: Box::new(f.block),
         };
@@ -235,7 +239,7 @@ fn associated(
             Item::Fn(f) => out.push(ImplItem::Fn(syn::ImplItemFn {
                 attrs: f.attrs,
                 vis: f.vis,
-                defaultness: None,
+                modifiers: f.modifiers,
                 sig: f.sig,
                 block: *f.block,
             })),

@@ -2666,7 +2666,7 @@ impl Lower<'_, '_> {
             }
             fn visit_arm(&mut self, a: &'ast syn::Arm) {
                 let depth = self.bound.len();
-                self.bound.extend(bindings(&a.pat));
+                self.bound.extend(bindings(crate::parse::arm_parts(a).0));
                 syn::visit::visit_arm(self, a);
                 self.bound.truncate(depth);
             }
@@ -2860,7 +2860,7 @@ impl Lower<'_, '_> {
             // A closure bound to a name would be called later, with
             // differentiated values: not supported.
             Expr::Closure(c) => {
-                self.cx.error(c.or1_token, parse::CLOSURE);
+                self.cx.error(c.inputs_begin, parse::CLOSURE);
                 return None;
             }
             // The arm index of a `match` on a differentiated value.
@@ -3794,9 +3794,9 @@ impl VisitMut for Substitute<'_, '_, '_> {
 
     fn visit_arm_mut(&mut self, arm: &mut syn::Arm) {
         let depth = self.bound.len();
-        self.bound.extend(bindings(&arm.pat));
-        if let Some((_, guard)) = &mut arm.guard {
-            self.visit_expr_mut(guard);
+        self.bound.extend(bindings(crate::parse::arm_parts(arm).0));
+        if let Pat::Guard(g) = &mut arm.pat {
+            self.visit_expr_mut(&mut g.guard);
         }
         self.visit_expr_mut(&mut arm.body);
         self.bound.truncate(depth);

@@ -241,13 +241,14 @@ impl Rewrite<'_> {
         let arm = proc_macro2::Ident::new(&format!("__tl_arm{}", self.count), span);
         self.count += 1;
         let index_arms = m.arms.iter().enumerate().map(|(k, a)| {
+            let (pat, guard) = crate::parse::arm_parts(a);
             let mut used = Vec::new();
-            if let Some((_, g)) = &a.guard {
+            if let Some((_, g)) = guard {
                 idents(g.to_token_stream(), &mut used);
             }
-            let pat = unbound(&a.pat, &used);
-            let guard = a.guard.as_ref().map(|(i, g)| quote_spanned!(span=> #i #g));
-            quote_spanned!(a.pat.span()=> #pat #guard => #k,)
+            let stripped = unbound(pat, &used);
+            let guard = guard.map(|(i, g)| quote_spanned!(span=> #i #g));
+            quote_spanned!(pat.span()=> #stripped #guard => #k,)
         });
         // Parsed, not quoted: a pattern this pass cannot rewrite leaves the
         // `match` as written (and to the checks), never a panic.
@@ -266,28 +267,29 @@ impl Rewrite<'_> {
                 idents(a.body.to_token_stream(), &mut out);
                 out
             };
-            let names: Vec<_> = bound(&a.pat)
+            let pat = crate::parse::arm_parts(a).0;
+            let names: Vec<_> = bound(pat)
                 .into_iter()
                 .filter(|(n, _)| used.contains(&n.to_string()))
                 .collect();
             let body = &spliced;
             let rebind: TokenStream = if names.is_empty() {
                 TokenStream::new()
-            } else if irrefutable(&a.pat) {
+            } else if irrefutable(pat) {
                 let kept: Vec<String> = names.iter().map(|(n, _)| n.to_string()).collect();
-                let pat = unbound(&a.pat, &kept);
-                quote_spanned!(a.pat.span()=> let #pat = #scrut;)
+                let stripped = unbound(pat, &kept);
+                quote_spanned!(pat.span()=> let #stripped = #scrut;)
             } else {
                 let kept: Vec<String> = names.iter().map(|(n, _)| n.to_string()).collect();
-                let pat = unbound(&a.pat, &kept);
+                let stripped = unbound(pat, &kept);
                 let lets = names.iter().map(|(n, m)| match m {
                     true => quote_spanned!(n.span()=> mut #n),
                     false => n.to_token_stream(),
                 });
                 let values = names.iter().map(|(n, _)| n);
-                quote_spanned!(a.pat.span()=>
+                quote_spanned!(pat.span()=>
                     let (#(#lets,)*) = match #scrut {
-                        #pat => (#(#values,)*),
+                        #stripped => (#(#values,)*),
                         _ => ::core::unreachable!(),
                     };
                 )
@@ -353,10 +355,11 @@ impl VisitMut for Rewrite<'_> {
                 let rewritable = if self.mentions_active(&m.expr) {
                     !is_index(m)
                         && m.arms.iter().all(|a| {
-                            irrefutable(&a.pat) || {
+                            let pat = crate::parse::arm_parts(a).0;
+                            irrefutable(pat) || {
                                 let mut used = Vec::new();
                                 idents(a.body.to_token_stream(), &mut used);
-                                bound(&a.pat)
+                                bound(pat)
                                     .iter()
                                     .all(|(n, _)| !used.contains(&n.to_string()))
                             }

@@ -224,7 +224,8 @@ impl Rewrite<'_> {
             Expr::Assign(_) => syn::parse_quote!({ #body; }),
             x => syn::parse_quote!({ #x }),
         };
-        let guard = arm.guard.as_ref().map(|(_, g)| &**g);
+        let (pat, guard) = crate::parse::arm_parts(arm);
+        let guard = guard.map(|(_, g)| g);
         // What the arms after this one give, where it does not match.
         let rest = || -> Option<Block> {
             let next = self.arm_chain(others, some, val)?;
@@ -249,7 +250,7 @@ impl Rewrite<'_> {
                 block,
             })
         };
-        if let Some(p) = Self::some_pat(&arm.pat) {
+        if let Some(p) = Self::some_pat(pat) {
             let then = self.bound(p, val, guarded(body)?);
             if last {
                 return Some(block(then));
@@ -257,7 +258,7 @@ impl Rewrite<'_> {
             let other = rest()?;
             return Some(syn::parse_quote!(if #some #then else #other));
         }
-        match &arm.pat {
+        match pat {
             Pat::Wild(_) => Some(block(guarded(body)?)),
             p if Self::none_pat(p) => {
                 let then = guarded(body)?;

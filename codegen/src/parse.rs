@@ -215,7 +215,7 @@ fn callable(ty: &Type) -> bool {
         fn visit_type(&mut self, t: &'ast Type) {
             self.0 |= matches!(
                 t,
-                Type::ImplTrait(_) | Type::TraitObject(_) | Type::BareFn(_)
+                Type::ImplTrait(_) | Type::TraitObject(_) | Type::FnPtr(_)
             );
             syn::visit::visit_type(self, t);
         }
@@ -253,7 +253,7 @@ pub(crate) fn function<'a>(
             "`async fn` cannot be differentiated; make it a plain `fn` and await outside",
         );
     }
-    if let Some(t) = &sig.unsafety {
+    if let syn::Safety::Unsafe(t) = &sig.safety {
         cx.error(t, "`unsafe fn` cannot be differentiated; keep the unsafe code in a plain fn and pass its result in");
     }
     if let Some(t) = &sig.constness {
@@ -958,16 +958,14 @@ fn item_bindings(pat: &Pat, iter: &Expr) -> Vec<String> {
 fn match_reads_active(m: &syn::ExprMatch, active: &HashSet<String>) -> bool {
     mentions_name(&m.expr, active)
         || m.arms.iter().any(|a| {
-            let own = bindings(&a.pat);
+            let (pat, guard) = arm_parts(a);
+            let own = bindings(pat);
             let outer: HashSet<String> = active
                 .iter()
                 .filter(|n| !own.contains(n))
                 .cloned()
                 .collect();
-            mentions_name(&a.body, &outer)
-                || a.guard
-                    .as_ref()
-                    .is_some_and(|(_, g)| mentions_name(g, &outer))
+            mentions_name(&a.body, &outer) || guard.is_some_and(|(_, g)| mentions_name(g, &outer))
         })
 }
 
@@ -1077,6 +1075,16 @@ pub(crate) fn is_compound(op: &syn::BinOp) -> bool {
     )
 }
 
+/// A `match` arm's pattern and its guard, apart: syn keeps the guard
+/// inside the pattern (`Pat::Guard`), where it binds nothing and reads
+/// like any expression.
+pub(crate) fn arm_parts(arm: &syn::Arm) -> (&Pat, Option<(&syn::Token![if], &Expr)>) {
+    match &arm.pat {
+        Pat::Guard(g) => (&g.pat, Some((&g.if_token, &g.guard))),
+        p => (p, None),
+    }
+}
+
 /// Every name a pattern binds (`&&l`, `(a, b)`, `Some(v)`, `n @ 1..=3`).
 pub(crate) fn bindings(pat: &Pat) -> Vec<String> {
     struct Names(Vec<String>);
@@ -1164,7 +1172,7 @@ fn check_stmt(cx: &Check, stmt: &Stmt) {
                 // A closure bound to a name would be called with
                 // differentiated values later.
                 if let Expr::Closure(c) = strip_parens(&init.expr) {
-                    cx.error(c.or1_token, CLOSURE);
+                    cx.error(c.inputs_begin, CLOSURE);
                 }
                 check_expr(cx, &init.expr);
             }
@@ -1386,7 +1394,7 @@ fn check_expr(cx: &Check, expr: &Expr) {
         // Constants, computed as written, where nothing differentiated flows
         // in (`labels.iter().filter(|&&l| l).count()`, `match mode { 0 => 1,
         // _ => 2 }`); lowering decides where this cannot tell.
-        Expr::Closure(c) if mentions_name(expr, &cx.active) => cx.error(c.or1_token, CLOSURE),
+        Expr::Closure(c) if mentions_name(expr, &cx.active) => cx.error(c.inputs_begin, CLOSURE),
         Expr::Match(m) if match_reads_active(m, &cx.active) && !crate::matches::is_index(m) => {
             cx.error(m.match_token, MATCH)
         }

@@ -1319,6 +1319,7 @@ impl VisitMut for Unpack {
                     pat: Box::new(l.pat.clone()),
                     colon_token: Default::default(),
                     ty: Box::new(syn::Type::Path(syn::TypePath {
+                        attrs: Vec::new(),
                         qself: None,
                         path: mark.into(),
                     })),
