@@ -41,6 +41,43 @@ use crate::parse::{Function, Holds, Output};
 use crate::rules::{self, Kept, Local};
 use crate::sugar;
 
+/// `quote!` that writes onto the end of a stream: `put!(out => let #x =
+/// #y;)`, or `put!(out, span => ..)` for `quote_spanned!`. `quote!` makes a stream of its own, which the caller then moves
+/// into the enclosing one: an allocation, regrown as it fills, for every
+/// statement. Here `quote!`'s stream first takes over `out`'s tokens (a
+/// swap, the [`Append`] as its first interpolation) and adds to them.
+macro_rules! put {
+    ($out:expr => $($tt:tt)*) => {{
+        let out: &mut TokenStream = $out;
+        let written = {
+            let onto = Append(std::cell::Cell::new(Some(&mut *out)));
+            quote!(#onto $($tt)*)
+        };
+        *out = written;
+    }};
+    ($out:expr, $span:expr => $($tt:tt)*) => {{
+        let out: &mut TokenStream = $out;
+        let span: Span = $span;
+        let written = {
+            let onto = Append(std::cell::Cell::new(Some(&mut *out)));
+            quote_spanned!(span=> #onto $($tt)*)
+        };
+        *out = written;
+    }};
+}
+
+/// [`put!`]'s first interpolation: hands the stream being appended to over
+/// to the one `quote!` writes (which is empty then).
+struct Append<'a>(std::cell::Cell<Option<&'a mut TokenStream>>);
+
+impl ToTokens for Append<'_> {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        if let Some(out) = self.0.take() {
+            std::mem::swap(out, tokens);
+        }
+    }
+}
+
 /// Everything the attribute expands to, after the user's fn (see
 /// [`original_owned`]). `all` is the same fn differentiated with respect to every float
 /// parameter, where `wrt(..)` leaves some out: callers need every gradient.
@@ -644,8 +681,10 @@ fn forward(
         fused,
         tapes_within: Default::default(),
     };
-    let storage = fw.storage_decls();
-    let stmts = fw.block(&g.body);
+    let mut storage = TokenStream::new();
+    fw.storage_decls(&mut storage);
+    let mut stmts = TokenStream::new();
+    fw.block(&g.body, &mut stmts);
     let value = match f.output {
         Output::Scalar | Output::Tuple(_) => {
             let parts: Vec<TokenStream> = g
@@ -689,8 +728,8 @@ fn forward(
     let mut head = alias();
     head.extend(quote! {
         #(#items)*
-        #(#storage)*
     });
+    head.extend(storage);
     let public = if delegate {
         let idents: Vec<&Ident> = f.params.iter().map(|p| p.ident).collect();
         let turbofish = turbofish(f).unwrap_or_default();
@@ -742,7 +781,7 @@ fn forward(
         // use (one walk of the tokens, stopping once all are found).
         let param_names: Vec<&Ident> = f.params.iter().map(|p| p.ident).collect();
         let in_backward = mentioned(std::slice::from_ref(&bw.body), &param_names);
-        let in_fn = mentioned(&stmts, &param_names);
+        let in_fn = mentioned(std::slice::from_ref(&stmts), &param_names);
         let in_value = mentioned(std::slice::from_ref(&value), &param_names);
         // A parameter that only fed a `let _` in the body is read here, so
         // that the generated fn warns about nothing the user's fn does not.
@@ -757,7 +796,7 @@ fn forward(
             #(let _ = #unread;)*
         };
         body.extend(head.clone());
-        body.extend(stmts.iter().cloned());
+        body.extend(stmts.clone());
         let dout_pat = &bw.dout_pat;
         let backward = bw.with(&bw.grads);
         body.extend(quote!((#value, move |#dout_pat: #out| #backward)));
@@ -881,84 +920,86 @@ struct Forward<'a> {
 
 impl<'a> Forward<'a> {
     /// Tapes and slots, declared once at the top.
-    fn storage_decls(&self) -> Vec<TokenStream> {
-        let mut out = Vec::new();
+    fn storage_decls(&self, out: &mut TokenStream) {
         let mut ids: Vec<&NodeId> = self.plan.tape.keys().chain(self.plan.slot.keys()).collect();
         ids.sort();
         for id in ids {
             if let Some((t, _)) = self.plan.tape.get(id) {
-                out.push(quote!(let mut #t = __tl::Vec::new();));
+                put!(out => let mut #t = __tl::Vec::new(););
                 if self.exact(*id) {
                     let w = &self.plan.cursor[id];
-                    out.push(quote!(let mut #w = 0usize;));
+                    put!(out => let mut #w = 0usize;);
                 }
             }
             if let Some(s) = self.plan.slot.get(id) {
-                out.push(quote!(let mut #s = ::core::option::Option::None;));
+                put!(out => let mut #s = ::core::option::Option::None;);
             }
         }
         let mut vars: Vec<&VarId> = self.plan.var_tape.keys().collect();
         vars.sort();
         for v in vars {
             let (t, _) = &self.plan.var_tape[v];
-            out.push(quote!(let mut #t = __tl::Vec::new();));
+            put!(out => let mut #t = __tl::Vec::new(););
         }
         for c in &self.plan.counters {
             if let Some((t, _)) = &c.tape {
-                out.push(quote!(let mut #t = __tl::Vec::new();));
+                put!(out => let mut #t = __tl::Vec::new(););
             }
         }
-        out
     }
 
     /// Saves a value the backward reads, where it is computed.
-    fn save(&self, id: NodeId) -> Option<TokenStream> {
+    fn save(&self, id: NodeId, out: &mut TokenStream) {
         let v = &self.g.nodes[id].ident;
         if let Some((t, _)) = self.plan.tape.get(&id) {
             if self.exact(id) {
                 // Sized before the loop nest: a write, and no call in the loop.
                 let w = &self.plan.cursor[&id];
-                return Some(quote!(#t[#w] = #v; #w += 1;));
+                put!(out => #t[#w] = #v; #w += 1;);
+            } else {
+                put!(out => __tl::push(&mut #t, #v););
             }
-            Some(quote!(__tl::push(&mut #t, #v);))
-        } else {
-            let s = self.plan.slot.get(&id)?;
-            Some(quote!(#s = ::core::option::Option::Some(#v);))
+        } else if let Some(s) = self.plan.slot.get(&id) {
+            put!(out => #s = ::core::option::Option::Some(#v););
         }
     }
 
-    fn block(&self, b: &Block) -> Vec<TokenStream> {
+    /// The block's statements, written onto `out`.
+    fn block(&self, b: &Block, out: &mut TokenStream) {
         let deferred = self.deferred_pushes(b);
         let moved: HashSet<NodeId> = deferred.values().flatten().copied().collect();
-        let mut out: Vec<TokenStream> = Vec::with_capacity(b.stmts.len());
+        // Arrays kept whole leave the iteration on their tape (before the
+        // `break` that ends a block that leaves; no push is deferred past a
+        // statement that may break), and counters declared here their last
+        // value.
+        let leaves = matches!(b.stmts.last(), Some(Stmt::Break));
         for (i, s) in b.stmts.iter().enumerate() {
-            out.push(match s {
-                Stmt::Node(id) if moved.contains(id) => self.node_stmt(*id, false),
-                _ => self.stmt(s),
-            });
-            if let Some(ids) = deferred.get(&i) {
-                out.extend(ids.iter().filter_map(|&id| self.save(id)));
+            if leaves && i + 1 == b.stmts.len() {
+                break;
+            }
+            match s {
+                Stmt::Node(id) if moved.contains(id) => self.node_stmt(*id, false, out),
+                _ => self.stmt(s, out),
+            }
+            for &id in deferred.get(&i).into_iter().flatten() {
+                self.save(id, out);
             }
         }
-        // Arrays kept whole leave the iteration on their tape (before the
-        // `break` that ends a block that leaves), and counters declared here
-        // their last value.
-        let leaves = matches!(b.stmts.last(), Some(Stmt::Break));
-        let last = if leaves { out.pop() } else { None };
         for v in &self.plan.var_tapes_in[b.id] {
             let (t, _) = &self.plan.var_tape[v];
             let id = &self.g.vars[*v].ident;
-            out.push(quote!(__tl::push(&mut #t, #id);));
+            put!(out => __tl::push(&mut #t, #id););
         }
-        out.extend(last);
+        if leaves {
+            put!(out => break;);
+        }
         for c in &self.plan.counters {
             let var = &self.g.vars[c.var];
             if let (true, Some((t, _))) = (var.region == b.id, &c.tape) {
                 let id = &var.ident;
-                out.push(quote!(__tl::push(&mut #t, #id);));
+                put!(out => __tl::push(&mut #t, #id););
             }
         }
-        out
     }
 
     fn var_decl(&self, var: VarId) -> TokenStream {
@@ -1015,30 +1056,32 @@ impl<'a> Forward<'a> {
     }
 
     /// A node's `let`, and its save where `save` (else the block saves it).
-    fn node_stmt(&self, id: NodeId, save: bool) -> TokenStream {
+    fn node_stmt(&self, id: NodeId, save: bool, out: &mut TokenStream) {
         let g = self.g;
         let node = &g.nodes[id];
         let ident = &node.ident;
-        let bind = match &node.op {
-            Op::Param | Op::LoopItem | Op::Const { inline: true, .. } => TokenStream::new(),
+        match &node.op {
+            Op::Param | Op::LoopItem | Op::Const { inline: true, .. } => {}
             Op::Const { expr, ty, .. } => {
                 let ty = ty.as_ref().map(|t| quote!(: #t));
-                quote!(let #ident #ty = #expr;)
+                put!(out => let #ident #ty = #expr;);
             }
             Op::Prim { prim, args } => {
                 let value = rules::forward(*prim, &node_refs(g, args));
                 // Type errors in the forward point at the user's expression.
-                ended(quote_spanned!(node.span=> let #ident =), value, node.span)
+                put!(out, node.span => let #ident =);
+                out.extend(value);
+                put!(out, node.span => ;);
             }
             Op::ReadVar(v) => {
                 let var = &g.vars[*v].ident;
-                quote!(let #ident = #var;)
+                put!(out => let #ident = #var;);
             }
             Op::ReadIndex { var, index } => {
                 let place = place(g, *var, index);
-                quote!(let #ident = #place;)
+                put!(out => let #ident = #place;);
             }
-            Op::LoopCount { counter } => quote!(let #ident = #counter;),
+            Op::LoopCount { counter } => put!(out => let #ident = #counter;),
             Op::Call {
                 func,
                 args,
@@ -1055,55 +1098,53 @@ impl<'a> Forward<'a> {
                 let call = quote_spanned!(node.span=> #func(#(#args),*));
                 if result.is_none() && parts.is_empty() {
                     let float = &self.float;
-                    quote_spanned!(node.span=>
+                    put!(out, node.span =>
                         let (#ident, #pb) = __tl::float_result::<#float, _, _>(#call);
-                    )
+                    );
                 } else {
-                    quote_spanned!(node.span=> let (#ident, #pb) = #call;)
+                    put!(out, node.span => let (#ident, #pb) = #call;);
                 }
             }
             // Bound with its call.
-            Op::Pullback { .. } => TokenStream::new(),
+            Op::Pullback { .. } => {}
             Op::Project { call, index } => {
                 let whole = &g.nodes[*call].ident;
                 let index = syn::Index::from(*index);
-                quote!(let #ident = #whole.#index;)
+                put!(out => let #ident = #whole.#index;);
             }
-        };
-        let mut bind = bind;
-        if let Some(s) = save.then(|| self.save(id)).flatten() {
-            bind.extend(s);
         }
-        bind
+        if save {
+            self.save(id, out);
+        }
     }
 
-    fn stmt(&self, s: &Stmt) -> TokenStream {
+    fn stmt(&self, s: &Stmt, out: &mut TokenStream) {
         let g = self.g;
         match s {
-            Stmt::Node(id) => self.node_stmt(*id, true),
+            Stmt::Node(id) => self.node_stmt(*id, true, out),
             Stmt::Declare { var, init } => {
                 let decl = self.var_decl(*var);
                 match init {
                     Init::Value(n) => {
                         let v = node_ref(&g.nodes[*n]);
-                        quote!(let #decl = #v;)
+                        put!(out => let #decl = #v;);
                     }
                     Init::Deferred => {
                         let id = &g.vars[*var].ident;
-                        quote!(let #id;)
+                        put!(out => let #id;);
                     }
                     Init::Call(n) => {
                         let v = &g.nodes[*n].ident;
-                        quote!(let #decl = #v;)
+                        put!(out => let #decl = #v;);
                     }
-                    Init::Fill { fill, .. } => quote!(let #decl = #fill;),
-                    Init::Copy { expr, .. } => quote!(let #decl = #expr;),
+                    Init::Fill { fill, .. } => put!(out => let #decl = #fill;),
+                    Init::Copy { expr, .. } => put!(out => let #decl = #expr;),
                     Init::Elems { values, vec } => {
                         let vs = values.iter().map(|&n| node_ref(&g.nodes[n]));
                         if *vec {
-                            quote!(let #decl = __tl::vec![#(#vs),*];)
+                            put!(out => let #decl = __tl::vec![#(#vs),*];);
                         } else {
-                            quote!(let #decl = [#(#vs),*];)
+                            put!(out => let #decl = [#(#vs),*];);
                         }
                     }
                 }
@@ -1111,62 +1152,62 @@ impl<'a> Forward<'a> {
             Stmt::Set { var, value } => {
                 let id = &g.vars[*var].ident;
                 let v = node_ref(&g.nodes[*value]);
-                quote!(#id = #v;)
+                put!(out => #id = #v;);
             }
             Stmt::Store { var, index, value } => {
                 let place = place(g, *var, index);
                 let v = node_ref(&g.nodes[*value]);
-                quote!(#place = #v;)
+                put!(out => #place = #v;);
             }
             Stmt::If { cond, then, els } => {
                 let c = node_ref(&g.nodes[*cond]);
-                let then = braced(self.block(then));
-                let els = self.block(els);
-                if els.iter().all(TokenStream::is_empty) {
-                    quote!(if #c #then)
+                let mut then_body = TokenStream::new();
+                self.block(then, &mut then_body);
+                let then = Group::new(Delimiter::Brace, then_body);
+                let mut els_body = TokenStream::new();
+                self.block(els, &mut els_body);
+                if els_body.is_empty() {
+                    put!(out => if #c #then);
                 } else {
-                    let els = braced(els);
-                    quote!(if #c #then else #els)
+                    let els = Group::new(Delimiter::Brace, els_body);
+                    put!(out => if #c #then else #els);
                 }
             }
-            Stmt::Loop(l) => self.for_loop(l),
-            Stmt::Break => quote!(break;),
+            Stmt::Loop(l) => self.for_loop(l, out),
+            Stmt::Break => put!(out => break;),
         }
     }
 
-    fn for_loop(&self, l: &Loop) -> TokenStream {
+    fn for_loop(&self, l: &Loop, out: &mut TokenStream) {
         if let Some(f) = self.plan.fused.get(&l.body.id) {
-            return self.fused_loop(l, f);
+            return self.fused_loop(l, f, out);
         }
         let g = self.g;
         let counter = l.counter.as_ref().map(|(c, _)| c);
-        let count_decl = counter.map(|c| quote!(let mut #c = 0usize;));
-        let count_step = counter.map(|c| quote!(#c += 1;));
-        let save_item = l.header.as_ref().and_then(|h| self.save(h.item));
-        let body = self.block(&l.body);
-        let body = braced(count_step.into_iter().chain(save_item).chain(body));
+        let mut body = TokenStream::new();
+        if let Some(c) = counter {
+            put!(&mut body => #c += 1;);
+        }
+        if let Some(h) = &l.header {
+            self.save(h.item, &mut body);
+        }
+        self.block(&l.body, &mut body);
+        let body = Group::new(Delimiter::Brace, body);
         // Tapes of this loop nest are sized once, before the outermost loop.
         let outermost = !within_loop(g, g.regions[l.body.id].parent);
-        let reserve = if outermost {
-            self.reserve(l.body.id)
-        } else {
-            vec![]
-        };
+        if outermost {
+            self.reserve(l.body.id, out);
+        }
+        if let Some(c) = counter {
+            put!(out => let mut #c = 0usize;);
+        }
         match &l.header {
             Some(h) => {
                 let item = &g.nodes[h.item].ident;
                 let iter = node_ref(&g.nodes[h.iter]);
-                quote! {
-                    #(#reserve)*
-                    #count_decl
-                    for #item in #iter #body
-                }
+                put!(out => for #item in #iter #body);
             }
-            None => quote! {
-                #(#reserve)*
-                #count_decl
-                loop #body
-            },
+            None => put!(out => loop #body),
         }
     }
 
@@ -1174,90 +1215,83 @@ impl<'a> Forward<'a> {
     /// gradients and the scratch arrays' adjoints; in each iteration, the
     /// forward (its nested loops' tapes emptied first), then its backward
     /// with the accumulator's adjoint one.
-    fn fused_loop(&self, l: &Loop, f: &FusedPlan) -> TokenStream {
+    fn fused_loop(&self, l: &Loop, f: &FusedPlan, out: &mut TokenStream) {
         let (g, plan) = (self.g, self.plan);
         let float = &self.float;
+        let Some(h) = &l.header else {
+            return;
+        };
         let zero = quote!(__tl::zero::<#float>());
-        let mut before = Vec::new();
         for (v, u) in &f.var_units {
             let init = match &g.vars[*v].shape {
-                Shape::Scalar => zero.clone(),
-                Shape::Array { zeros, .. } => zeros.clone(),
+                Shape::Scalar => &zero,
+                Shape::Array { zeros, .. } => zeros,
             };
-            before.push(quote!(let mut #u = #init;));
+            put!(out => let mut #u = #init;);
         }
         for (_, u) in &f.node_units {
-            before.push(quote!(let mut #u = #zero;));
+            put!(out => let mut #u = #zero;);
         }
         for &v in &f.scratch {
             if let Shape::Array { zeros, .. } = &g.vars[v].shape {
                 let d = &plan.var_adjoint[v];
-                before.push(quote!(let mut #d = #zeros;));
+                put!(out => let mut #d = #zeros;);
             }
         }
-        before.extend(self.reserve(l.body.id));
-        let mut reset = Vec::new();
-        let mut cursors = Vec::new();
+        self.reserve(l.body.id, out);
+        let mut body = TokenStream::new();
         for id in &f.tapes {
-            let (t, c) = &plan.tape[id];
+            let (t, _) = &plan.tape[id];
             if self.exact(*id) {
                 let w = &plan.cursor[id];
-                reset.push(quote!(#w = 0;));
+                put!(&mut body => #w = 0;);
             } else {
-                reset.push(quote!(#t.clear();));
+                put!(&mut body => #t.clear(););
             }
-            cursors.push(quote!(let mut #c = #t.len();));
+        }
+        for (t, _) in &f.other_tapes {
+            put!(&mut body => #t.clear(););
+        }
+        self.block(&l.body, &mut body);
+        for id in &f.tapes {
+            let (t, c) = &plan.tape[id];
+            put!(&mut body => let mut #c = #t.len(););
         }
         for (t, c) in &f.other_tapes {
-            reset.push(quote!(#t.clear();));
-            cursors.push(quote!(let mut #c = #t.len();));
+            put!(&mut body => let mut #c = #t.len(););
         }
-        let body = self.block(&l.body);
-        let backward = self.fused.get(&l.body.id).map_or(&[][..], |b| &b[..]);
         let seed = &f.seed;
-        let Some(h) = &l.header else {
-            return TokenStream::new();
-        };
+        put!(&mut body => let mut #seed = __tl::one::<#float>(););
+        for b in self.fused.get(&l.body.id).into_iter().flatten() {
+            body.extend(b.clone());
+        }
+        put!(&mut body => __tl::spent(#seed););
+        let body = Group::new(Delimiter::Brace, body);
         let item = &g.nodes[h.item].ident;
         let iter = node_ref(&g.nodes[h.iter]);
-        let seeded = quote!(let mut #seed = __tl::one::<#float>(););
-        let spent = quote!(__tl::spent(#seed););
-        let body = braced(
-            reset
-                .into_iter()
-                .chain(body)
-                .chain(cursors)
-                .chain([seeded])
-                .chain(backward.iter().cloned())
-                .chain([spent]),
-        );
-        quote! {
-            #(#before)*
-            for #item in #iter #body
-        }
+        put!(out => for #item in #iter #body);
     }
 
     /// `tape.reserve(n)` for the tapes of values computed inside the loop
     /// whose body is `outer`, with `n` the product of the trip counts known
     /// before it.
-    fn reserve(&self, outer: RegionId) -> Vec<TokenStream> {
+    fn reserve(&self, outer: RegionId, out: &mut TokenStream) {
         let tapes = self.tapes_within.get_or_init(|| self.tapes_by_region());
         let Some(tapes) = tapes.get(&outer) else {
-            return vec![];
+            return;
         };
         let g = self.g;
-        tapes
-            .iter()
-            .filter_map(|&(r, t, order)| {
-                let n = self.capacity(r, outer)?;
-                Some(if order < g.nodes.len() && self.exact(order) {
-                    let float = &self.float;
-                    quote!(#t.resize(#n, __tl::zero::<#float>());)
-                } else {
-                    quote!(#t.reserve(#n);)
-                })
-            })
-            .collect()
+        for &(r, t, order) in tapes {
+            let Some(n) = self.capacity(r, outer) else {
+                continue;
+            };
+            if order < g.nodes.len() && self.exact(order) {
+                let float = &self.float;
+                put!(out => #t.resize(#n, __tl::zero::<#float>()););
+            } else {
+                put!(out => #t.reserve(#n););
+            }
+        }
     }
 
     /// Every tape under each region (its own and its nested regions'), in
