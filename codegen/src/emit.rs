@@ -681,10 +681,21 @@ fn forward(
         fused,
         tapes_within: Default::default(),
     };
-    let mut storage = TokenStream::new();
-    fw.storage_decls(&mut storage);
+    // With the protocol emitted here, `NAME_forward` calls it: the graph is
+    // written once (half the tokens for rustc), where the arguments can be
+    // handed to the protocol's pullback again by copy.
+    let delegate = protocol.is_some() && f.params.iter().all(|p| copies(p.ty, &f.float));
+    // The bodies are built by moving streams, each written once
+    // (interpolating or extending a stream copies its tokens): the
+    // statements go straight after the head where only the protocol's body
+    // holds them.
+    let mut head = alias();
+    head.extend(quote! {
+        #(#items)*
+    });
+    fw.storage_decls(&mut head);
     let mut stmts = TokenStream::new();
-    fw.block(&g.body, &mut stmts);
+    fw.block(&g.body, if delegate { &mut head } else { &mut stmts });
     let value = match f.output {
         Output::Scalar | Output::Tuple(_) => {
             let parts: Vec<TokenStream> = g
@@ -714,22 +725,11 @@ fn forward(
         }
         _ => value,
     };
-    // With the protocol emitted here, `NAME_forward` calls it: the graph is
-    // written once (half the tokens for rustc), where the arguments can be
-    // handed to the protocol's pullback again by copy.
-    let delegate = protocol.is_some() && f.params.iter().all(|p| copies(p.ty, &f.float));
     // Using the gradient counts as using the fn (no "never used" warning).
     let user_fn = &f.item.sig.ident;
     let mention = turbofish(f).map(|t| quote!(let _ = #user_fn #t;));
     // No gradient at all (`wrt()`): the pullback returns `()`, unwritten.
     let returns_grads = (grads.to_string() != "()").then(|| quote!(-> #grads));
-    // The bodies are built by moving the statements' streams, each written
-    // once (interpolating a stream copies its tokens).
-    let mut head = alias();
-    head.extend(quote! {
-        #(#items)*
-    });
-    head.extend(storage);
     let public = if delegate {
         let idents: Vec<&Ident> = f.params.iter().map(|p| p.ident).collect();
         let turbofish = turbofish(f).unwrap_or_default();
