@@ -199,10 +199,18 @@ fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 &mut names,
                 full.as_ref().map(|(af, ag, aa)| (af, ag, aa)),
             );
-            // The user's fn last, by value: no copy of its syntax tree.
+            // The user's fn last. A generic one is printed from its syntax
+            // tree (by value: no copy), its literals made `T`; any other is
+            // the input itself, unchanged (a token stream is shared, not
+            // copied: printing the tree again would cost a tenth of the
+            // expansion).
             let (float, generic) = (f.float.clone(), f.generic);
             drop((f, g, a, full));
-            let mut all = emit::original_owned(item_fn, &float, generic);
+            let mut all = if generic {
+                emit::original_owned(item_fn, &float, generic)
+            } else {
+                item
+            };
             all.extend(out);
             let out = all;
             if std::env::var_os("TAPELESS_DEBUG").is_some() {
