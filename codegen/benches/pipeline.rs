@@ -3,6 +3,10 @@
 //! statements, and on fns of 250 to 1,000 of the forms the rewrites take
 //! apart. Linear growth is the point: no pass may be quadratic in the
 //! fn's size. Runs on proc_macro2's own token types, as tests do.
+//! `cargo bench -p tapeless-codegen --features jemalloc` runs it on the
+//! allocator rustc runs proc macros with (jemalloc, on Linux): the numbers
+//! that say what a build pays. Without the feature it runs on the system's
+//! `malloc` (glibc's here), whose cost per small allocation is higher.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;

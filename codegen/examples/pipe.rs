@@ -1,7 +1,8 @@
 //! The macro's pipeline on `synthetic(n)` (default 2,000 statements), once
 //! to warm up and once measured: the program to profile it with, e.g.
 //! `valgrind --tool=callgrind target/release/examples/pipe 2000` (instruction
-//! counts do not move with the machine's load, unlike times).
+//! counts do not move with the machine's load, unlike times). With
+//! `--features jemalloc`, on the allocator rustc gives proc macros.
 
 fn main() {
     let n: usize = std::env::args()

@@ -12,6 +12,16 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// With `--features jemalloc` (measurement only: the bench `pipeline`, the
+/// example `pipe`, the test `pipeline_time`), the pipeline runs on jemalloc
+/// 5.3, the allocator rustc links on Linux and into whose `malloc` a proc
+/// macro's allocations go: glibc's, the default of a plain program, makes
+/// the pipeline's many small allocations cost more than they do in a build.
+/// Never enabled by `tapeless-macros`.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod analyse;
 mod args;
 mod closures;
