@@ -245,7 +245,8 @@ mod tests {
 
     /// The pipeline's cost on a 2,000-statement fn, printed, not asserted
     /// (timing on a shared machine is noise): run with `cargo test --release
-    /// -p tapeless-codegen -- --ignored --nocapture pipeline_time`.
+    /// -p tapeless-codegen --features jemalloc -- --ignored --nocapture
+    /// pipeline_time` (the feature: rustc's allocator, see `ALLOCATOR`).
     #[test]
     #[ignore]
     fn pipeline_time() {
