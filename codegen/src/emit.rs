@@ -1810,6 +1810,9 @@ struct Backward<'g, 'n> {
     /// item, bound as slices of the loop's length (see
     /// [`Backward::slice_candidates`]).
     slices: HashMap<VarId, Slice>,
+    /// Index nodes read through a strided slice (which indexes with `item *
+    /// stride`): their own `let`, where nothing else reads it, is dropped.
+    strided_index: HashSet<NodeId>,
     /// Reads of constant data at a loop's item (`x[i * d + l]`, `x` a
     /// parameter outside `wrt(..)`), recomputed by the loop's reversal
     /// from a slice bound before it: the read's slice, by node.
@@ -1829,6 +1832,9 @@ struct DataSlice {
     used: bool,
 }
 
+/// An index's part fixed while a loop runs and its stride (see [`Slice`]).
+type Offset = (TokenStream, Option<TokenStream>);
+
 /// An array read at a loop's item only, bound before the loop's reversal as
 /// `&x[..end]` and `&mut d_x[..end]`: LLVM then knows every index is in
 /// bounds and drops the checks (and may vectorize the adds).
@@ -1837,6 +1843,12 @@ struct Slice {
     /// Read at `[offset + item]`, `offset` fixed while the loop runs (a
     /// flat index `x[i * d + l]`): bound as `&x[offset..offset + end]`.
     offset: Option<TokenStream>,
+    /// Read at `[item * stride + offset]` (a column of a flat matrix,
+    /// `w[i * h + j]` in a loop over `i`), both fixed while the loop runs
+    /// and the range starting at 0: bound as `&x[offset..][..(end - 1) *
+    /// stride + 1]` and read at `[item * stride]`. LLVM then checks the
+    /// span once, not each element (the forward read the same elements).
+    stride: Option<TokenStream>,
     /// The range starts after 0 (`a + 1..d`): bound from the start, as
     /// `&x[start..end]` read at `[item - start]`, which LLVM knows is in
     /// bounds on a reversed range (at `[item]` of `&x[..end]` it keeps
@@ -1917,6 +1929,33 @@ fn slice_at(name: &Ident, item: NodeId, start: Option<&Ident>, g: &Graph) -> Tok
     }
 }
 
+/// Index arithmetic (`a * b`, `a - b`, `(..)`, literals) on the names
+/// `names` only: values bound before a loop, which no statement changes
+/// (SSA nodes; a `.len()` or an index could see a vector or array the loop
+/// changes).
+fn simple_index(tokens: &[TokenTree], names: &[String]) -> bool {
+    tokens.iter().all(|t| match t {
+        TokenTree::Punct(p) => matches!(p.as_char(), '*' | '/' | '%' | '+' | '-'),
+        TokenTree::Ident(i) => names.iter().any(|n| *i == n.as_str()),
+        TokenTree::Group(gr) => {
+            matches!(gr.delimiter(), Delimiter::Parenthesis | Delimiter::None)
+                && simple_index(&gr.stream().into_iter().collect::<Vec<_>>(), names)
+        }
+        TokenTree::Literal(_) => true,
+    })
+}
+
+/// [`slice_at`] of a [`Slice`], strided or not.
+fn slice_elem(name: &Ident, slice: &Slice, g: &Graph) -> TokenStream {
+    match &slice.stride {
+        Some(stride) => {
+            let i = node_ref(&g.nodes[slice.item]);
+            quote!(#name[#i * #stride])
+        }
+        None => slice_at(name, slice.item, slice.start.as_ref(), g),
+    }
+}
+
 /// The range of a slice a loop's reversal binds (see [`Slice`]):
 /// `offset + start..offset + end`, without the parts it lacks; an offset is
 /// bound first, on `sliced`.
@@ -1977,6 +2016,7 @@ impl<'g, 'n> Backward<'g, 'n> {
             top: None,
             rows: HashMap::default(),
             slices: HashMap::default(),
+            strided_index: HashSet::default(),
             data_reads: HashMap::default(),
             data_slices: Vec::new(),
         }
@@ -1996,7 +2036,10 @@ impl Backward<'_, '_> {
         self.touched[v] = true;
         if let (Some(slice), [only]) = (self.slices.get(&v), index) {
             if self.slice_reads(slice, *only) {
-                let out = slice_at(&slice.d, slice.item, slice.start.as_ref(), self.g);
+                let out = slice_elem(&slice.d, slice, self.g);
+                if slice.stride.is_some() {
+                    self.strided_index.insert(*only);
+                }
                 if let Some(slice) = self.slices.get_mut(&v) {
                     slice.d_used = true;
                 }
@@ -2018,7 +2061,10 @@ impl Backward<'_, '_> {
     fn value_place(&mut self, v: VarId, index: &[NodeId]) -> TokenStream {
         if let (Some(slice), [only]) = (self.slices.get(&v), index) {
             if slice.value_ok && self.slice_reads(slice, *only) {
-                let out = slice_at(&slice.value, slice.item, slice.start.as_ref(), self.g);
+                let out = slice_elem(&slice.value, slice, self.g);
+                if slice.stride.is_some() {
+                    self.strided_index.insert(*only);
+                }
                 if let Some(slice) = self.slices.get_mut(&v) {
                     slice.value_used = true;
                 }
@@ -2041,12 +2087,88 @@ impl Backward<'_, '_> {
     /// Whether an index is one a slice stands for: the loop's item, or
     /// `offset + item` with the slice's offset.
     fn slice_reads(&self, slice: &Slice, index: NodeId) -> bool {
-        match &slice.offset {
-            None => slice.item == index,
-            Some(off) => self
+        match (&slice.offset, &slice.stride) {
+            (None, _) => slice.item == index,
+            (Some(off), None) => self
                 .offset_of(index, slice.item)
                 .is_some_and(|o| o.to_string() == off.to_string()),
+            (Some(off), Some(stride)) => {
+                self.strided_of(index, slice.item).is_some_and(|(o, s)| {
+                    o.to_string() == off.to_string() && s.to_string() == stride.to_string()
+                })
+            }
         }
+    }
+
+    /// `(offset, stride)` where an index is `item * stride + offset` (or
+    /// `offset + item * stride`, `stride * item`), the stride one name
+    /// bound before the loop or a literal and the offset as
+    /// [`Backward::offset_of`] has it.
+    fn strided_of(&self, index: NodeId, item: NodeId) -> Option<(TokenStream, TokenStream)> {
+        use proc_macro2::TokenTree;
+        let g = self.g;
+        let Op::Const {
+            expr,
+            deps,
+            var_deps,
+            ..
+        } = &g.nodes[index].op
+        else {
+            return None;
+        };
+        let body = g.nodes[item].region;
+        if !var_deps.is_empty()
+            || deps
+                .iter()
+                .any(|&d| d != item && within(g, g.nodes[d].region, body))
+        {
+            return None;
+        }
+        let outside: Vec<String> = deps
+            .iter()
+            .filter(|&&d| d != item)
+            .map(|&d| g.nodes[d].ident.to_string())
+            .collect();
+        let item_tokens = node_tokens(&g.nodes[item]).to_string();
+        let tokens: Vec<TokenTree> = expr.clone().into_iter().collect();
+        let plus = |t: &TokenTree| matches!(t, TokenTree::Punct(p) if p.as_char() == '+' && p.spacing() == Spacing::Alone);
+        // Only one `+` at the top: `a * b + c` splits into its two terms.
+        let at = tokens.iter().position(plus)?;
+        if tokens.iter().filter(|t| plus(t)).count() != 1
+            || tokens
+                .iter()
+                .any(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == '-'))
+        {
+            return None;
+        }
+        let (left, right) = (&tokens[..at], &tokens[at + 1..]);
+        // `item * s` or `s * item`: the stride.
+        let stride = |term: &[TokenTree]| -> Option<TokenTree> {
+            let [a, TokenTree::Punct(star), b] = term else {
+                return None;
+            };
+            if star.as_char() != '*' {
+                return None;
+            }
+            let is_item = |t: &TokenTree| t.to_string() == item_tokens;
+            let fixed = |t: &TokenTree| match t {
+                TokenTree::Ident(i) => outside.iter().any(|n| *i == n.as_str()),
+                TokenTree::Literal(_) => true,
+                _ => false,
+            };
+            match (is_item(a), is_item(b)) {
+                (true, false) if fixed(b) => Some(b.clone()),
+                (false, true) if fixed(a) => Some(a.clone()),
+                _ => None,
+            }
+        };
+        let (s, offset) = match (stride(left), stride(right)) {
+            (Some(s), None) => (s, right),
+            (None, Some(s)) => (s, left),
+            _ => return None,
+        };
+        (!offset.is_empty() && simple_index(offset, &outside))
+            .then(|| (offset.iter().cloned().collect(), s.into_token_stream()))
     }
 
     /// `offset` where an index is `offset + item`, `offset` computed from
@@ -2098,20 +2220,7 @@ impl Backward<'_, '_> {
             .filter(|&&d| d != item)
             .map(|&d| g.nodes[d].ident.to_string())
             .collect();
-        fn simple(tokens: &[TokenTree], names: &[String]) -> bool {
-            tokens.iter().all(|t| match t {
-                TokenTree::Punct(p) => matches!(p.as_char(), '*' | '/' | '%' | '+' | '-'),
-                TokenTree::Ident(i) => names.iter().any(|n| *i == n.as_str()),
-                TokenTree::Group(gr) => {
-                    matches!(
-                        gr.delimiter(),
-                        proc_macro2::Delimiter::Parenthesis | proc_macro2::Delimiter::None
-                    ) && simple(&gr.stream().into_iter().collect::<Vec<_>>(), names)
-                }
-                TokenTree::Literal(_) => true,
-            })
-        }
-        let simple = simple(&tokens[..plus], &outside);
+        let simple = simple_index(&tokens[..plus], &outside);
         simple.then(|| tokens[..plus].iter().cloned().collect())
     }
 
@@ -2198,7 +2307,7 @@ impl Backward<'_, '_> {
     /// access inside the loop is a statement of its own body (so every
     /// iteration makes it) at `[item]` or `[i, item]` with one `i` from
     /// outside; the loop replays its range and never breaks.
-    fn slice_candidates(&self, l: &Loop) -> Vec<(VarId, Option<NodeId>, Option<TokenStream>)> {
+    fn slice_candidates(&self, l: &Loop) -> Vec<(VarId, Option<NodeId>, Option<Offset>)> {
         let g = self.g;
         let Some(h) = &l.header else {
             return vec![];
@@ -2211,18 +2320,28 @@ impl Backward<'_, '_> {
         // item]`, `Some(([], Some(offset)))` while every one is at
         // `[offset + item]`.
         type Seen = Option<(Vec<NodeId>, Option<String>)>;
-        let mut offsets: HashMap<String, TokenStream> = HashMap::default();
+        let mut offsets: HashMap<String, Offset> = HashMap::default();
         let mut uses: HashMap<VarId, Seen> = HashMap::default();
         let mut note = |var: VarId, index: Option<&[NodeId]>| {
             let seen = match index {
                 Some([prefix @ .., last]) if *last == h.item && prefix.len() <= 1 => {
                     Some((prefix.to_vec(), None))
                 }
-                Some([only]) => self.offset_of(*only, h.item).map(|off| {
-                    let key = off.to_string();
-                    offsets.insert(key.clone(), off);
-                    (vec![], Some(key))
-                }),
+                Some([only]) => self
+                    .offset_of(*only, h.item)
+                    .map(|off| (off, None))
+                    .or_else(|| {
+                        self.strided_of(*only, h.item)
+                            .map(|(off, stride)| (off, Some(stride)))
+                    })
+                    .map(|off| {
+                        let key = match &off.1 {
+                            Some(stride) => format!("{} | {}", off.0, stride),
+                            None => off.0.to_string(),
+                        };
+                        offsets.insert(key.clone(), off);
+                        (vec![], Some(key))
+                    }),
                 _ => None,
             };
             let e = uses.entry(var).or_insert_with(|| seen.clone());
@@ -2298,7 +2417,7 @@ impl Backward<'_, '_> {
             .get(&l.body.id)
             .map(|cs| cs.iter().map(|c| c.var).collect())
             .unwrap_or_default();
-        let mut found: Vec<(VarId, Option<NodeId>, Option<TokenStream>)> = uses
+        let mut found: Vec<(VarId, Option<NodeId>, Option<Offset>)> = uses
             .into_iter()
             .filter_map(|(var, u)| match u {
                 Some((prefix, None)) => match prefix.as_slice() {
@@ -2440,6 +2559,8 @@ impl Backward<'_, '_> {
                 }
             }
         }
+        // Indices recomputed here, with where their `let` is.
+        let mut recomputed: Vec<(NodeId, usize)> = Vec::new();
         if b.id != 0 {
             // Arrays kept whole: their copy for this iteration, by reference.
             for v in &self.plan.var_tapes_in[b.id] {
@@ -2503,6 +2624,7 @@ impl Backward<'_, '_> {
                                 }
                                 None => expr.clone(),
                             };
+                            recomputed.push((id, out.len()));
                             out.push(quote!(let #ident #ty = #value;));
                         }
                         Op::ReadIndex { var, index } => {
@@ -2611,6 +2733,15 @@ impl Backward<'_, '_> {
                     }
                 }
                 None => out.extend(reversed),
+            }
+        }
+        // An index only strided slices read is not computed (`item *
+        // stride` replaced it).
+        for (id, at) in recomputed {
+            if self.strided_index.contains(&id)
+                && !mentioned(&out[at + 1..], &[&g.nodes[id].ident])[0]
+            {
+                out[at] = TokenStream::new();
             }
         }
         // Zeros a moved gradient replaced are not made.
@@ -2891,6 +3022,15 @@ impl Backward<'_, '_> {
                     let (Some(h), None) = (&l.header, first) else {
                         continue;
                     };
+                    let (offset, stride) = match offset {
+                        Some((off, stride)) => (Some(off.clone()), stride.clone()),
+                        None => (None, None),
+                    };
+                    // A stride spans from the range's first element: a
+                    // range from 0 only.
+                    if stride.is_some() && from_start {
+                        continue;
+                    }
                     let base = g.vars[var].ident.to_string();
                     let base = base
                         .strip_prefix("__tl_v")
@@ -2899,7 +3039,8 @@ impl Backward<'_, '_> {
                         .to_string();
                     let slice = Slice {
                         item: h.item,
-                        offset: offset.clone(),
+                        offset,
+                        stride,
                         start: from_start.then(|| start_id.clone()),
                         d: self.names.fresh("d_slice", Some(&base)),
                         value: self.names.fresh("slice", Some(&base)),
@@ -2947,13 +3088,22 @@ impl Backward<'_, '_> {
                     if !slice.d_used && !slice.value_used {
                         continue;
                     }
-                    let range = slice_range(
-                        self.names,
-                        slice.offset.as_ref(),
-                        slice.start.as_ref(),
-                        &end_id,
-                        &mut sliced,
-                    );
+                    let range = match (&slice.offset, &slice.stride) {
+                        // The forward read `offset + k * stride` for every
+                        // `k < end` (`end >= 1` here).
+                        (Some(off), Some(stride)) => {
+                            let o = self.names.local("offset");
+                            sliced.push(quote!(let #o = #off;));
+                            quote!(#o..#o + (#end_id - 1) * #stride + 1)
+                        }
+                        _ => slice_range(
+                            self.names,
+                            slice.offset.as_ref(),
+                            slice.start.as_ref(),
+                            &end_id,
+                            &mut sliced,
+                        ),
+                    };
                     if slice.d_used {
                         let (d, base) = (&slice.d, &self.plan.var_adjoint[*var]);
                         sliced.push(quote!(let #d = &mut #base[#range];));
@@ -3739,6 +3889,32 @@ mod tests {
             })
         });
         assert!(s.contains(&body), "{s}");
+    }
+
+    /// A column of a flat matrix (`w[i * h + j]` in a loop over `i`) is
+    /// bound as one span before the loop's reversal, read at `i * h`; the
+    /// index it replaced is not computed there (tests/strides.rs checks the
+    /// gradients).
+    #[test]
+    fn columns_read_through_a_span() {
+        let s = expand_fn(parse_quote!(
+            fn f<T: Float>(w: &[T], x: &[T], h: usize) -> T {
+                let d = x.len();
+                let mut s = T::zero();
+                for j in 0..h {
+                    let mut a = T::zero();
+                    for i in 0..d {
+                        a += x[i] * w[i * h + j];
+                    }
+                    s += a.tanh();
+                }
+                s
+            }
+        ));
+        let span = normalise(quote!([__tl_offset..__tl_offset + (__tl_end - 1) * h + 1]));
+        assert!(s.contains(&span), "{s}");
+        // `let __tl_v10 = __tl_v7 * h + __tl_v4;` in the forward only.
+        assert_eq!(s.matches("* h + __tl_v").count(), 1, "{s}");
     }
 
     #[test]
