@@ -1929,6 +1929,18 @@ fn slice_at(name: &Ident, item: NodeId, start: Option<&Ident>, g: &Graph) -> Tok
     }
 }
 
+/// The names of an index's inputs other than the loop's item, where all
+/// are bound before the loop (SSA nodes, which no statement changes; a
+/// `.len()` or an index could see a vector or array the loop changes).
+fn fixed_names(g: &Graph, deps: &[NodeId], item: NodeId) -> Option<Vec<String>> {
+    let body = g.nodes[item].region;
+    let outside = deps.iter().filter(|&&d| d != item);
+    if outside.clone().any(|&d| within(g, g.nodes[d].region, body)) {
+        return None;
+    }
+    Some(outside.map(|&d| g.nodes[d].ident.to_string()).collect())
+}
+
 /// Index arithmetic (`a * b`, `a - b`, `(..)`, literals) on the names
 /// `names` only: values bound before a loop, which no statement changes
 /// (SSA nodes; a `.len()` or an index could see a vector or array the loop
@@ -2116,19 +2128,10 @@ impl Backward<'_, '_> {
         else {
             return None;
         };
-        let body = g.nodes[item].region;
-        if !var_deps.is_empty()
-            || deps
-                .iter()
-                .any(|&d| d != item && within(g, g.nodes[d].region, body))
-        {
+        if !var_deps.is_empty() {
             return None;
         }
-        let outside: Vec<String> = deps
-            .iter()
-            .filter(|&&d| d != item)
-            .map(|&d| g.nodes[d].ident.to_string())
-            .collect();
+        let outside = fixed_names(g, deps, item)?;
         let item_tokens = node_tokens(&g.nodes[item]).to_string();
         let tokens: Vec<TokenTree> = expr.clone().into_iter().collect();
         let plus = |t: &TokenTree| matches!(t, TokenTree::Punct(p) if p.as_char() == '+' && p.spacing() == Spacing::Alone);
@@ -2195,13 +2198,7 @@ impl Backward<'_, '_> {
     fn offset_in(&self, index: TokenStream, deps: &[NodeId], item: NodeId) -> Option<TokenStream> {
         use proc_macro2::{Spacing, TokenTree};
         let g = self.g;
-        let body = g.nodes[item].region;
-        if deps
-            .iter()
-            .any(|&d| d != item && within(g, g.nodes[d].region, body))
-        {
-            return None;
-        }
+        let outside = fixed_names(g, deps, item)?;
         let tokens: Vec<TokenTree> = index.into_iter().collect();
         let plus = tokens.iter().rposition(
             |t| matches!(t, TokenTree::Punct(p) if p.as_char() == '+' && p.spacing() == Spacing::Alone),
@@ -2212,14 +2209,7 @@ impl Backward<'_, '_> {
             return None;
         }
         // The left side binds as tight as `+` or tighter (`a * b`, `a - b`,
-        // `(..)`) and names only values bound before the loop, which no
-        // statement changes (SSA nodes; a `.len()` or an index could see a
-        // vector or array the loop changes).
-        let outside: Vec<String> = deps
-            .iter()
-            .filter(|&&d| d != item)
-            .map(|&d| g.nodes[d].ident.to_string())
-            .collect();
+        // `(..)`) and names only values bound before the loop.
         let simple = simple_index(&tokens[..plus], &outside);
         simple.then(|| tokens[..plus].iter().cloned().collect())
     }
