@@ -42,10 +42,11 @@ use crate::rules::{self, Kept, Local};
 use crate::sugar;
 
 /// `quote!` that writes onto the end of a stream: `put!(out => let #x =
-/// #y;)`, or `put!(out, span => ..)` for `quote_spanned!`. `quote!` makes a stream of its own, which the caller then moves
-/// into the enclosing one: an allocation, regrown as it fills, for every
-/// statement. Here `quote!`'s stream first takes over `out`'s tokens (a
-/// swap, the [`Append`] as its first interpolation) and adds to them.
+/// #y;)`, or `put!(out, span => ..)` for `quote_spanned!`. `quote!` makes
+/// a stream of its own, which the caller then moves into the enclosing
+/// one: an allocation, regrown as it fills, for every statement. Here
+/// `quote!`'s stream first takes over `out`'s tokens (a swap, the
+/// [`Append`] as its first interpolation) and adds to them.
 macro_rules! put {
     ($out:expr => $($tt:tt)*) => {{
         let out: &mut TokenStream = $out;
@@ -2134,7 +2135,10 @@ impl Backward<'_, '_> {
         let outside = fixed_names(g, deps, item)?;
         let item_tokens = node_tokens(&g.nodes[item]).to_string();
         let tokens: Vec<TokenTree> = expr.clone().into_iter().collect();
-        let plus = |t: &TokenTree| matches!(t, TokenTree::Punct(p) if p.as_char() == '+' && p.spacing() == Spacing::Alone);
+        let plus = |t: &TokenTree| match t {
+            TokenTree::Punct(p) => p.as_char() == '+' && p.spacing() == Spacing::Alone,
+            _ => false,
+        };
         // Only one `+` at the top: `a * b + c` splits into its two terms.
         let at = tokens.iter().position(plus)?;
         if tokens.iter().filter(|t| plus(t)).count() != 1
