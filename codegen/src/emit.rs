@@ -3160,6 +3160,7 @@ impl Backward<'_, '_> {
                         });
                     }
                 }
+                let skippable = self.skippable(l);
                 let reversed = match (&l.header, &l.counter) {
                     (Some(h), None) => {
                         let item = &g.nodes[h.item].ident;
@@ -3169,8 +3170,21 @@ impl Backward<'_, '_> {
                             shift,
                             flush,
                         } = carries;
+                        // Iterations whose reversals commute run in the
+                        // forward's order: a forward walk of an array is
+                        // one LLVM vectorizes, its reverse often not.
+                        let order_free = decls.is_empty()
+                            && shift.is_empty()
+                            && flush.is_empty()
+                            && skippable
+                                .as_ref()
+                                .is_some_and(|vars| order_free(g, l, vars));
+                        let walk = match order_free {
+                            true => quote!(#iter),
+                            false => quote!((#iter).rev()),
+                        };
                         let body = braced(body.into_iter().chain(shift));
-                        let looped = quote!(#(#decls)* for #item in (#iter).rev() #body #(#flush)*);
+                        let looped = quote!(#(#decls)* for #item in #walk #body #(#flush)*);
                         if sliced.is_empty() {
                             quote!(#(#bound)* #looped)
                         } else {
@@ -3197,7 +3211,7 @@ impl Backward<'_, '_> {
                 // outside it does nothing when their adjoints are all zero
                 // (an inactive ReLU unit, a satisfied margin): skip it then,
                 // as a careful person would.
-                match self.skippable(l) {
+                match skippable {
                     Some(vars) if !vars.is_empty() => {
                         let zero = self.zero();
                         let tests: Vec<TokenStream> = vars
@@ -3709,6 +3723,131 @@ struct Carried {
     flush: Vec<TokenStream>,
 }
 
+/// Whether the reversals of `l`'s iterations commute, so that the
+/// backward may run them in the forward's order, the one LLVM vectorizes
+/// (a reversed walk of an array it mostly does not): `l` reads nothing
+/// back from storage, never breaks, and writes no variable declared
+/// outside it but the scalars `vars` ([`Backward::skippable`]), each an
+/// accumulator (`s += t`, `s = s - t`) whose old value nothing else in the
+/// loop reads. Then `s`'s adjoint is the same before and after every
+/// iteration's reversal, each iteration's adjoints depend on it and the
+/// iteration's own values only, and the order changes at most the rounding
+/// of sums into shared adjoints (as in a hand-written backward loop, which
+/// runs forward).
+fn order_free(g: &Graph, l: &Loop, vars: &[VarId]) -> bool {
+    fn note(uses: &mut HashMap<NodeId, usize>, n: NodeId) {
+        *uses.entry(n).or_default() += 1;
+    }
+    // How often each node is read in the loop, and its assignments.
+    fn walk(
+        g: &Graph,
+        b: &Block,
+        uses: &mut HashMap<NodeId, usize>,
+        sets: &mut Vec<(VarId, NodeId)>,
+    ) -> bool {
+        for s in &b.stmts {
+            match s {
+                Stmt::Node(id) => g.nodes[*id].op.each_input(|n| note(uses, n)),
+                Stmt::Set { var, value } => {
+                    note(uses, *value);
+                    sets.push((*var, *value));
+                }
+                Stmt::Store { index, value, .. } => {
+                    index.iter().copied().for_each(|n| note(uses, n));
+                    note(uses, *value);
+                }
+                Stmt::Declare { init, .. } => match init {
+                    Init::Value(n) | Init::Call(n) => note(uses, *n),
+                    Init::Fill { value, lens, .. } => {
+                        note(uses, *value);
+                        lens.iter().copied().for_each(|n| note(uses, n));
+                    }
+                    Init::Elems { values, .. } => {
+                        values.iter().copied().for_each(|n| note(uses, n))
+                    }
+                    Init::Deferred | Init::Copy { .. } => {}
+                },
+                Stmt::If { cond, then, els } => {
+                    note(uses, *cond);
+                    if !walk(g, then, uses, sets) || !walk(g, els, uses, sets) {
+                        return false;
+                    }
+                }
+                Stmt::Loop(inner) => {
+                    if let Some(h) = &inner.header {
+                        note(uses, h.iter);
+                    }
+                    if let Some((_, count)) = &inner.counter {
+                        note(uses, *count);
+                    }
+                    if !walk(g, &inner.body, uses, sets) {
+                        return false;
+                    }
+                }
+                Stmt::Break => return false,
+            }
+        }
+        true
+    }
+    let (mut uses, mut sets) = (HashMap::default(), Vec::new());
+    if !walk(g, &l.body, &mut uses, &mut sets) {
+        return false;
+    }
+    // The reads of an accumulator's old value its updates consume.
+    let mut consumed: HashSet<NodeId> = HashSet::default();
+    for (var, value) in sets {
+        if !vars.contains(&var) {
+            continue;
+        }
+        let old = match &g.nodes[value].op {
+            Op::Prim {
+                prim: crate::graph::Prim::Add,
+                args,
+            } if args.len() == 2 => args
+                .iter()
+                .copied()
+                .find(|&a| matches!(g.nodes[a].op, Op::ReadVar(v) if v == var)),
+            Op::Prim {
+                prim: crate::graph::Prim::Sub,
+                args,
+            } if args.len() == 2 => {
+                Some(args[0]).filter(|&a| matches!(g.nodes[a].op, Op::ReadVar(v) if v == var))
+            }
+            _ => None,
+        };
+        match old {
+            Some(r) if uses.get(&r) == Some(&1) && uses.get(&value) == Some(&1) => {
+                consumed.insert(r);
+            }
+            _ => return false,
+        }
+    }
+    // No other read of an accumulator (its adjoint would change with the
+    // iteration).
+    let mut ok = true;
+    for_each_node(&l.body, &mut |id| {
+        if let Op::ReadVar(v) = g.nodes[id].op {
+            ok &= !vars.contains(&v) || consumed.contains(&id);
+        }
+    });
+    ok
+}
+
+/// Calls `f` on every node a block computes, nested blocks included.
+fn for_each_node(b: &Block, f: &mut impl FnMut(NodeId)) {
+    for s in &b.stmts {
+        match s {
+            Stmt::Node(id) => f(*id),
+            Stmt::If { then, els, .. } => {
+                for_each_node(then, f);
+                for_each_node(els, f);
+            }
+            Stmt::Loop(inner) => for_each_node(&inner.body, f),
+            _ => {}
+        }
+    }
+}
+
 /// `target += source` elementwise, for arrays of `depth` dimensions.
 fn add_into(
     target: &dyn ToTokens,
@@ -3909,6 +4048,38 @@ mod tests {
         assert!(s.contains(&span), "{s}");
         // `let __tl_v10 = __tl_v7 * h + __tl_v4;` in the forward only.
         assert_eq!(s.matches("* h + __tl_v").count(), 1, "{s}");
+    }
+
+    /// An accumulator's loop is reversed in the forward's order; one whose
+    /// running value is read again keeps `.rev()` (tests/commuting.rs
+    /// checks the gradients).
+    #[test]
+    fn commuting_iterations_run_forward() {
+        let s = expand_fn(parse_quote!(
+            fn f<T: Float>(x: &[T], w: &[T]) -> T {
+                let mut s = T::zero();
+                for i in 0..x.len() {
+                    s += x[i] * w[i];
+                }
+                s
+            }
+        ));
+        let backward = &s[s.find("move |").unwrap()..];
+        assert!(backward.contains("in 0 .. x . len ()"), "{s}");
+        assert!(!backward.contains(". rev ()"), "{s}");
+        let s = expand_fn(parse_quote!(
+            fn f<T: Float>(x: &[T], w: &[T]) -> T {
+                let mut s = T::zero();
+                let mut t = T::zero();
+                for i in 0..x.len() {
+                    s += x[i];
+                    t += s * w[i];
+                }
+                t
+            }
+        ));
+        let backward = &s[s.find("move |").unwrap()..];
+        assert!(backward.contains("in (0 .. x . len ()) . rev ()"), "{s}");
     }
 
     #[test]
