@@ -1930,6 +1930,20 @@ fn slice_at(name: &Ident, item: NodeId, start: Option<&Ident>, g: &Graph) -> Tok
     }
 }
 
+/// An index node's expression and inputs, where it is computed from nodes
+/// only (no variable read as it stands: see [`fixed_names`]).
+fn index_expr(g: &Graph, index: NodeId) -> Option<(&TokenStream, &[NodeId])> {
+    match &g.nodes[index].op {
+        Op::Const {
+            expr,
+            deps,
+            var_deps,
+            ..
+        } if var_deps.is_empty() => Some((expr, deps)),
+        _ => None,
+    }
+}
+
 /// The names of an index's inputs other than the loop's item, where all
 /// are bound before the loop (SSA nodes, which no statement changes; a
 /// `.len()` or an index could see a vector or array the loop changes).
@@ -2120,18 +2134,7 @@ impl Backward<'_, '_> {
     fn strided_of(&self, index: NodeId, item: NodeId) -> Option<(TokenStream, TokenStream)> {
         use proc_macro2::TokenTree;
         let g = self.g;
-        let Op::Const {
-            expr,
-            deps,
-            var_deps,
-            ..
-        } = &g.nodes[index].op
-        else {
-            return None;
-        };
-        if !var_deps.is_empty() {
-            return None;
-        }
+        let (expr, deps) = index_expr(g, index)?;
         let outside = fixed_names(g, deps, item)?;
         let item_tokens = node_tokens(&g.nodes[item]).to_string();
         let tokens: Vec<TokenTree> = expr.clone().into_iter().collect();
@@ -2182,18 +2185,7 @@ impl Backward<'_, '_> {
     /// values bound before the loop (`i * d + l` with `l` the item): its
     /// tokens.
     fn offset_of(&self, index: NodeId, item: NodeId) -> Option<TokenStream> {
-        let Op::Const {
-            expr,
-            deps,
-            var_deps,
-            ..
-        } = &self.g.nodes[index].op
-        else {
-            return None;
-        };
-        if !var_deps.is_empty() {
-            return None;
-        }
+        let (expr, deps) = index_expr(self.g, index)?;
         self.offset_in(expr.clone(), deps, item)
     }
 
@@ -3735,52 +3727,60 @@ struct Carried {
 /// of sums into shared adjoints (as in a hand-written backward loop, which
 /// runs forward).
 fn order_free(g: &Graph, l: &Loop, vars: &[VarId]) -> bool {
-    fn note(uses: &mut HashMap<NodeId, usize>, n: NodeId) {
-        *uses.entry(n).or_default() += 1;
+    /// What the loop reads and writes: how often each node is read, the
+    /// assignments, and every read of a variable as it stands.
+    #[derive(Default)]
+    struct Seen {
+        uses: HashMap<NodeId, usize>,
+        sets: Vec<(VarId, NodeId)>,
+        reads: Vec<(NodeId, VarId)>,
     }
-    // How often each node is read in the loop, and its assignments.
-    fn walk(
-        g: &Graph,
-        b: &Block,
-        uses: &mut HashMap<NodeId, usize>,
-        sets: &mut Vec<(VarId, NodeId)>,
-    ) -> bool {
+    impl Seen {
+        fn note(&mut self, n: NodeId) {
+            *self.uses.entry(n).or_default() += 1;
+        }
+    }
+    fn walk(g: &Graph, b: &Block, seen: &mut Seen) -> bool {
         for s in &b.stmts {
             match s {
-                Stmt::Node(id) => g.nodes[*id].op.each_input(|n| note(uses, n)),
+                Stmt::Node(id) => {
+                    let op = &g.nodes[*id].op;
+                    op.each_input(|n| seen.note(n));
+                    if let Op::ReadVar(v) = op {
+                        seen.reads.push((*id, *v));
+                    }
+                }
                 Stmt::Set { var, value } => {
-                    note(uses, *value);
-                    sets.push((*var, *value));
+                    seen.note(*value);
+                    seen.sets.push((*var, *value));
                 }
                 Stmt::Store { index, value, .. } => {
-                    index.iter().copied().for_each(|n| note(uses, n));
-                    note(uses, *value);
+                    index.iter().copied().for_each(|n| seen.note(n));
+                    seen.note(*value);
                 }
                 Stmt::Declare { init, .. } => match init {
-                    Init::Value(n) | Init::Call(n) => note(uses, *n),
+                    Init::Value(n) | Init::Call(n) => seen.note(*n),
                     Init::Fill { value, lens, .. } => {
-                        note(uses, *value);
-                        lens.iter().copied().for_each(|n| note(uses, n));
+                        seen.note(*value);
+                        lens.iter().copied().for_each(|n| seen.note(n));
                     }
-                    Init::Elems { values, .. } => {
-                        values.iter().copied().for_each(|n| note(uses, n))
-                    }
+                    Init::Elems { values, .. } => values.iter().copied().for_each(|n| seen.note(n)),
                     Init::Deferred | Init::Copy { .. } => {}
                 },
                 Stmt::If { cond, then, els } => {
-                    note(uses, *cond);
-                    if !walk(g, then, uses, sets) || !walk(g, els, uses, sets) {
+                    seen.note(*cond);
+                    if !walk(g, then, seen) || !walk(g, els, seen) {
                         return false;
                     }
                 }
                 Stmt::Loop(inner) => {
                     if let Some(h) = &inner.header {
-                        note(uses, h.iter);
+                        seen.note(h.iter);
                     }
                     if let Some((_, count)) = &inner.counter {
-                        note(uses, *count);
+                        seen.note(*count);
                     }
-                    if !walk(g, &inner.body, uses, sets) {
+                    if !walk(g, &inner.body, seen) {
                         return false;
                     }
                 }
@@ -3789,26 +3789,27 @@ fn order_free(g: &Graph, l: &Loop, vars: &[VarId]) -> bool {
         }
         true
     }
-    let (mut uses, mut sets) = (HashMap::default(), Vec::new());
-    if !walk(g, &l.body, &mut uses, &mut sets) {
+    let mut seen = Seen::default();
+    if !walk(g, &l.body, &mut seen) {
         return false;
     }
+    let uses = &seen.uses;
     // The reads of an accumulator's old value its updates consume.
     let mut consumed: HashSet<NodeId> = HashSet::default();
-    for (var, value) in sets {
+    for &(var, value) in &seen.sets {
         if !vars.contains(&var) {
             continue;
         }
         let old = match &g.nodes[value].op {
             Op::Prim {
-                prim: crate::graph::Prim::Add,
+                prim: Prim::Add,
                 args,
             } if args.len() == 2 => args
                 .iter()
                 .copied()
                 .find(|&a| matches!(g.nodes[a].op, Op::ReadVar(v) if v == var)),
             Op::Prim {
-                prim: crate::graph::Prim::Sub,
+                prim: Prim::Sub,
                 args,
             } if args.len() == 2 => {
                 Some(args[0]).filter(|&a| matches!(g.nodes[a].op, Op::ReadVar(v) if v == var))
@@ -3824,28 +3825,9 @@ fn order_free(g: &Graph, l: &Loop, vars: &[VarId]) -> bool {
     }
     // No other read of an accumulator (its adjoint would change with the
     // iteration).
-    let mut ok = true;
-    for_each_node(&l.body, &mut |id| {
-        if let Op::ReadVar(v) = g.nodes[id].op {
-            ok &= !vars.contains(&v) || consumed.contains(&id);
-        }
-    });
-    ok
-}
-
-/// Calls `f` on every node a block computes, nested blocks included.
-fn for_each_node(b: &Block, f: &mut impl FnMut(NodeId)) {
-    for s in &b.stmts {
-        match s {
-            Stmt::Node(id) => f(*id),
-            Stmt::If { then, els, .. } => {
-                for_each_node(then, f);
-                for_each_node(els, f);
-            }
-            Stmt::Loop(inner) => for_each_node(&inner.body, f),
-            _ => {}
-        }
-    }
+    seen.reads
+        .iter()
+        .all(|(id, v)| !vars.contains(v) || consumed.contains(id))
 }
 
 /// `target += source` elementwise, for arrays of `depth` dimensions.
