@@ -74,7 +74,14 @@ toolkit! {
     fn dot / dot_forward(a: &'a [T] => &[T], b: &'a [T] => &[T]) -> T;
     grads (Vec<T>, Vec<T>);
     value = dot(a, b);
-    pullback(g, needs) = (b.iter().map(|&v| g * v).collect(), a.iter().map(|&v| g * v).collect());
+    pullback(g, needs) = {
+        // A gradient the caller does not use is left empty.
+        let scaled = |v: &[T], need: Option<&bool>| match need.copied().unwrap_or(true) {
+            true => v.iter().map(|&v| g * v).collect(),
+            false => Vec::new(),
+        };
+        (scaled(b, needs.first()), scaled(a, needs.get(1)))
+    };
 }
 
 /// `sum_i x_i`.
@@ -330,7 +337,14 @@ toolkit! {
     fn relu / relu_forward(x: &'a [T] => &[T]) -> Vec<T>;
     grads (Vec<T>);
     value = relu(x);
-    pullback(dy, needs) = (x.iter().zip(&dy).map(|(&v, &d)| if v > T::zero() { d } else { T::zero() }).collect(),);
+    pullback(dy, needs) = {
+        // In place: the upstream gradient's buffer becomes the gradient.
+        let mut dx = dy;
+        for (d, &v) in dx.iter_mut().zip(x) {
+            *d = if v > T::zero() { *d } else { T::zero() };
+        }
+        (dx,)
+    };
 }
 
 /// `1 / (1 + exp(-x))` elementwise.
@@ -356,7 +370,15 @@ toolkit! {
     fn sigmoid / sigmoid_forward(x: &'a [T] => &[T]) -> Vec<T>;
     grads (Vec<T>);
     value = sigmoid(x);
-    pullback(dy, needs) = (sigmoid(x).iter().zip(&dy).map(|(&s, &d)| d * s * (T::one() - s)).collect(),);
+    pullback(dy, needs) = {
+        // In place, `s` recomputed element by element (no second vector).
+        let mut dx = dy;
+        for (d, &v) in dx.iter_mut().zip(x) {
+            let s = T::one() / (T::one() + (-v).exp());
+            *d = *d * s * (T::one() - s);
+        }
+        (dx,)
+    };
 }
 
 /// `ln sum_i exp(x_i)`, computed stably (shifted by the maximum).
@@ -412,9 +434,13 @@ toolkit! {
     grads (Vec<T>);
     value = softmax(x);
     pullback(dy, needs) = {
-        let s = softmax(x);
+        // `s` becomes the gradient, in place.
+        let mut s = softmax(x);
         let inner = dot(&s, &dy);
-        (s.iter().zip(&dy).map(|(&p, &d)| p * (d - inner)).collect(),)
+        for (p, &d) in s.iter_mut().zip(&dy) {
+            *p = *p * (d - inner);
+        }
+        (s,)
     };
 }
 
