@@ -16,6 +16,20 @@ struct Counting;
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
     static BYTES: Cell<usize> = const { Cell::new(0) };
+    static LIVE: Cell<usize> = const { Cell::new(0) };
+    static PEAK: Cell<usize> = const { Cell::new(0) };
+}
+
+fn live_add(bytes: usize) {
+    let now = LIVE.with(|c| {
+        c.set(c.get() + bytes);
+        c.get()
+    });
+    PEAK.with(|p| p.set(p.get().max(now)));
+}
+
+fn live_sub(bytes: usize) {
+    LIVE.with(|c| c.set(c.get().saturating_sub(bytes)));
 }
 
 // SAFETY: every call is forwarded to the system allocator unchanged; the
@@ -24,14 +38,18 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.with(|c| c.set(c.get() + 1));
         BYTES.with(|c| c.set(c.get() + layout.size()));
+        live_add(layout.size());
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        live_sub(layout.size());
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.with(|c| c.set(c.get() + 1));
         BYTES.with(|c| c.set(c.get() + new_size));
+        live_sub(layout.size());
+        live_add(new_size);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -48,6 +66,15 @@ fn counted<R>(f: impl FnOnce() -> R) -> (R, usize, usize) {
         ALLOCATIONS.with(Cell::get) - a0,
         BYTES.with(Cell::get) - b0,
     )
+}
+
+/// The most bytes live at once on this thread while running `f`, above
+/// what was live before.
+fn peak<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    let before = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(before));
+    let r = f();
+    (r, PEAK.with(Cell::get) - before)
 }
 
 #[differentiable]
@@ -190,4 +217,77 @@ fn arrays_passed_to_calls_are_copied_only_when_written_after() {
         let report = tapeless::check_gradient(f, &x32, &g(&x32).1);
         assert!(report.within(1e-2), "{report}");
     }
+}
+
+/// Four layers, each a `Vec` the next reads: in the backward pass each
+/// layer's adjoint is allocated where it is first written and freed once
+/// the reversal passes the layer's declaration, so at most two are live.
+#[differentiable]
+fn layers<T: Float>(x: &[T]) -> T {
+    let n = x.len();
+    let mut a = vec![T::zero(); n];
+    for i in 0..n {
+        a[i] = x[i] * 3.0 - 1.0;
+    }
+    let mut b = vec![T::zero(); n];
+    for i in 0..n {
+        b[i] = a[i] * 2.0 + 1.0;
+    }
+    let mut c = vec![T::zero(); n];
+    for i in 0..n {
+        c[i] = b[i] * 0.5 - a[i];
+    }
+    let mut d = vec![T::zero(); n];
+    for i in 0..n {
+        d[i] = c[i] + b[i] * 0.25;
+    }
+    let mut s = T::zero();
+    for i in 0..n {
+        s += d[i] * d[i];
+    }
+    s
+}
+
+/// Three calls whose gradients all go to `x`: the first becomes `x`'s
+/// gradient, the others are added to it and freed at once.
+#[differentiable]
+fn three_sums<T: Float>(x: &[T]) -> T {
+    tapeless::sum(x) * 2.0 + tapeless::dot(x, x) + tapeless::sum(x)
+}
+
+#[test]
+fn adjoints_are_freed_when_the_backward_is_done_with_them() {
+    let n = 4000;
+    let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.01).sin()).collect();
+    let bytes = n * std::mem::size_of::<f64>();
+    let (_, back) = layers_forward(&x);
+    let (g, peak_bytes) = peak(|| back(1.0));
+    // `x`'s gradient and at most two layers' adjoints (`d` and `c` feed
+    // `b`; `c` and `b` feed `a`...), not all four at once.
+    assert!(
+        peak_bytes <= 3 * bytes + 512,
+        "peak {peak_bytes} bytes, more than three arrays of {bytes}"
+    );
+    // d = c + b/4 = b/2 - a + b/4 = 3/4 (2a + 1) - a = a/2 + 3/4, a = 3x - 1.
+    for (gi, xi) in g.iter().zip(&x) {
+        let d = (3.0 * xi - 1.0) / 2.0 + 0.75;
+        assert!((gi - 2.0 * d * 1.5).abs() < 1e-12);
+    }
+    let x32: Vec<f32> = x.iter().take(50).map(|&t| t as f32).collect();
+    let report = tapeless::check_gradient(layers::<f32>, &x32, &layers_grad(&x32).1);
+    assert!(report.within(1e-2), "{report}");
+
+    let (_, back) = three_sums_forward(&x);
+    let (g, peak_bytes) = peak(|| back(1.0));
+    // The gradient, and one callee's gradient at a time (`dot` returns
+    // two, one per argument).
+    assert!(
+        peak_bytes <= 3 * bytes + 512,
+        "peak {peak_bytes} bytes, more than three arrays of {bytes}"
+    );
+    for (gi, xi) in g.iter().zip(&x) {
+        assert!((gi - (3.0 + 2.0 * xi)).abs() < 1e-12);
+    }
+    let report = tapeless::check_gradient(three_sums::<f32>, &x32, &three_sums_grad(&x32).1);
+    assert!(report.within(1e-2), "{report}");
 }

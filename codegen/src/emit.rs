@@ -2640,6 +2640,7 @@ impl Backward<'_, '_> {
         }
         let zero = self.zero();
         let mut decls = Vec::new();
+        let mut declared = Vec::new();
         for &id in &self.plan.nodes_in[b.id] {
             let node = &g.nodes[id];
             if self.a.mode[id] == Mode::Accum {
@@ -2656,6 +2657,7 @@ impl Backward<'_, '_> {
             }
             let d = &self.plan.var_adjoint[v];
             let is_output = matches!(&g.output, crate::graph::Val::Var(o) if *o == v);
+            declared.push(v);
             self.touched[v] = false;
             self.moved[v] = false;
             let init = if is_output {
@@ -2702,8 +2704,20 @@ impl Backward<'_, '_> {
                 }
                 _ => {
                     self.top = Some(b.id);
-                    let reversed = self.stmt(s);
+                    let mut reversed = self.stmt(s);
                     self.top = None;
+                    // Past its declaration, an array's adjoint is dead: a
+                    // heap one is freed (one a call returned was moved into
+                    // the call's pullback).
+                    if let Stmt::Declare { var, init } = s {
+                        if !matches!(init, Init::Call(_))
+                            && heap_array(&g.vars[*var].shape)
+                            && declared.contains(var)
+                        {
+                            let d = &self.plan.var_adjoint[*var];
+                            reversed.push(quote!(__tl::free(#d);));
+                        }
+                    }
                     reversed
                 }
             };
@@ -2730,10 +2744,19 @@ impl Backward<'_, '_> {
                 out[at] = TokenStream::new();
             }
         }
-        // Zeros a moved gradient replaced are not made.
+        // Zeros a moved gradient replaced are not made; a heap adjoint is
+        // allocated where the backward first mentions it, not at the top.
         for (v, at) in decls {
             if self.moved[v] {
                 out[at] = TokenStream::new();
+            } else if heap_array(&g.vars[v].shape) {
+                let d = &self.plan.var_adjoint[v];
+                if let Some(first) = (at + 1..out.len()).find(|&j| mentioned(&out[j..=j], &[d])[0])
+                {
+                    let mut moved_down = std::mem::take(&mut out[at]);
+                    moved_down.extend(std::mem::take(&mut out[first]));
+                    out[first] = moved_down;
+                }
             }
             self.zeroed_in[v] = None;
         }
@@ -3478,12 +3501,7 @@ impl Backward<'_, '_> {
                         });
                         continue;
                     }
-                    out.push(add_into(
-                        &target,
-                        &grad.to_token_stream(),
-                        depth,
-                        self.generic,
-                    ));
+                    out.push(add_consumed(&target, grad, depth, self.generic));
                 }
             }
         }
@@ -3830,6 +3848,25 @@ fn order_free(g: &Graph, l: &Loop, vars: &[VarId]) -> bool {
         .all(|(id, v)| !vars.contains(v) || consumed.contains(id))
 }
 
+/// Whether an array's adjoint lives on the heap (a `vec!` outermost).
+fn heap_array(shape: &Shape) -> bool {
+    let Shape::Array { zeros, .. } = shape else {
+        return false;
+    };
+    let mut last = None;
+    for t in zeros.clone() {
+        match t {
+            TokenTree::Punct(p) if p.as_char() == '!' => {
+                return last.is_some_and(|i: Ident| i == "vec");
+            }
+            TokenTree::Ident(i) => last = Some(i),
+            TokenTree::Punct(_) => {}
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// `target += source` elementwise, for arrays of `depth` dimensions.
 fn add_into(
     target: &dyn ToTokens,
@@ -3838,6 +3875,26 @@ fn add_into(
     generic: bool,
 ) -> TokenStream {
     add_scaled(target, source, None, depth, generic)
+}
+
+/// `target += source` elementwise, `source` an owned array (a callee's
+/// gradient) consumed by the loop: its buffer is freed there, not at the
+/// end of the pullback, so a gradient's temporaries do not pile up.
+fn add_consumed(target: &dyn ToTokens, source: &Ident, depth: usize, generic: bool) -> TokenStream {
+    if depth == 0 {
+        return add_into(target, source, 0, generic);
+    }
+    let (t, s) = (
+        format_ident!("__tl_into", span = Span::mixed_site()),
+        format_ident!("__tl_from", span = Span::mixed_site()),
+    );
+    let inner_t = match depth {
+        1 => quote!(*#t),
+        _ => quote!((*#t)),
+    };
+    // Items by value: the element itself, or an owned row read by `.iter()`.
+    let inner = add_into(&inner_t, &s, depth - 1, generic);
+    quote!(for (#t, #s) in #target.iter_mut().zip(#source) { #inner })
 }
 
 /// `target += scale * source` elementwise (`target += source` without a

@@ -236,6 +236,14 @@ impl<T, X: ZerosLike2<T> + ?Sized> ZerosLike2<T> for &X {
     }
 }
 
+/// Frees an array's adjoint where the backward pass is done with it (at
+/// the reversal of the array's declaration), not at the end of the
+/// pullback: a deep function's adjoints do not all stay allocated at once.
+#[inline(always)]
+pub fn free<X>(adjoint: X) {
+    drop(adjoint)
+}
+
 /// The adjoint of an array whose first contribution is a callee's whole
 /// gradient: that gradient itself, moved rather than added to zeros (no
 /// buffer allocated, zeroed and added into). `zeros` is never called: it
