@@ -2640,7 +2640,7 @@ impl Backward<'_, '_> {
         }
         let zero = self.zero();
         let mut decls = Vec::new();
-        let mut declared = Vec::new();
+        let mut declared = HashSet::default();
         for &id in &self.plan.nodes_in[b.id] {
             let node = &g.nodes[id];
             if self.a.mode[id] == Mode::Accum {
@@ -2657,7 +2657,7 @@ impl Backward<'_, '_> {
             }
             let d = &self.plan.var_adjoint[v];
             let is_output = matches!(&g.output, crate::graph::Val::Var(o) if *o == v);
-            declared.push(v);
+            declared.insert(v);
             self.touched[v] = false;
             self.moved[v] = false;
             let init = if is_output {
@@ -2746,17 +2746,22 @@ impl Backward<'_, '_> {
         }
         // Zeros a moved gradient replaced are not made; a heap adjoint is
         // allocated where the backward first mentions it, not at the top.
+        let lazy: Vec<(VarId, usize)> = decls
+            .iter()
+            .copied()
+            .filter(|&(v, _)| !self.moved[v] && heap_array(&g.vars[v].shape))
+            .collect();
+        let firsts = first_mentions(&out, &lazy, &self.plan.var_adjoint);
+        for ((_, at), first) in lazy.into_iter().zip(firsts) {
+            if let Some(first) = first {
+                let mut moved_down = std::mem::take(&mut out[at]);
+                moved_down.extend(std::mem::take(&mut out[first]));
+                out[first] = moved_down;
+            }
+        }
         for (v, at) in decls {
             if self.moved[v] {
                 out[at] = TokenStream::new();
-            } else if heap_array(&g.vars[v].shape) {
-                let d = &self.plan.var_adjoint[v];
-                if let Some(first) = (at + 1..out.len()).find(|&j| mentioned(&out[j..=j], &[d])[0])
-                {
-                    let mut moved_down = std::mem::take(&mut out[at]);
-                    moved_down.extend(std::mem::take(&mut out[first]));
-                    out[first] = moved_down;
-                }
             }
             self.zeroed_in[v] = None;
         }
@@ -3846,6 +3851,56 @@ fn order_free(g: &Graph, l: &Loop, vars: &[VarId]) -> bool {
     seen.reads
         .iter()
         .all(|(id, v)| !vars.contains(v) || consumed.contains(id))
+}
+
+/// For each `(var, at)`, the first statement after `at` that mentions the
+/// var's adjoint: one walk over the statements for all of them (a block
+/// may declare hundreds of arrays).
+fn first_mentions(
+    out: &[TokenStream],
+    decls: &[(VarId, usize)],
+    adjoint: &[Ident],
+) -> Vec<Option<usize>> {
+    fn walk(
+        tokens: &TokenStream,
+        j: usize,
+        wanted: &HashMap<String, usize>,
+        decls: &[(VarId, usize)],
+        found: &mut [Option<usize>],
+        left: &mut usize,
+    ) {
+        for t in tokens.clone() {
+            match t {
+                TokenTree::Ident(i) => {
+                    if let Some(k) = names::text(&i, |s| wanted.get(s).copied()) {
+                        if found[k].is_none() && j > decls[k].1 {
+                            found[k] = Some(j);
+                            *left -= 1;
+                        }
+                    }
+                }
+                TokenTree::Group(g) => walk(&g.stream(), j, wanted, decls, found, left),
+                _ => {}
+            }
+        }
+    }
+    let mut found = vec![None; decls.len()];
+    let Some(start) = decls.iter().map(|&(_, at)| at + 1).min() else {
+        return found;
+    };
+    let wanted: HashMap<String, usize> = decls
+        .iter()
+        .enumerate()
+        .map(|(k, &(v, _))| (adjoint[v].to_string(), k))
+        .collect();
+    let mut left = decls.len();
+    for (j, s) in out.iter().enumerate().skip(start) {
+        if left == 0 {
+            break;
+        }
+        walk(s, j, &wanted, decls, &mut found, &mut left);
+    }
+    found
 }
 
 /// Whether an array's adjoint lives on the heap (a `vec!` outermost).
