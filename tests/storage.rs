@@ -291,3 +291,37 @@ fn adjoints_are_freed_when_the_backward_is_done_with_them() {
     let report = tapeless::check_gradient(three_sums::<f32>, &x32, &three_sums_grad(&x32).1);
     assert!(report.within(1e-2), "{report}");
 }
+
+/// A call's `Vec` result that the backward reads nowhere (`relu`'s
+/// pullback reads `x`; the loop is linear in `z`): it needs only its length
+/// (for its adjoint's zeros), so the pullback does not keep `z`.
+#[differentiable]
+fn relu_total<T: Float>(x: &[T]) -> T {
+    let z: Vec<T> = tapeless::relu(x);
+    let mut s = T::zero();
+    for i in 0..x.len() {
+        s = s + z[i] * 2.0;
+    }
+    s
+}
+
+#[test]
+fn a_call_result_read_only_for_its_length_is_not_kept() {
+    let n = 1000;
+    let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+    let before = LIVE.with(Cell::get);
+    let (v, back) = relu_total_forward(&x);
+    let held = LIVE.with(Cell::get) - before;
+    assert!(
+        held < n * std::mem::size_of::<f64>(),
+        "the pullback holds {held} bytes: `z` kept"
+    );
+    assert!((v - 2.0 * x.iter().map(|t| t.max(0.0)).sum::<f64>()).abs() < 1e-9);
+    let g = back(1.0);
+    for (gi, xi) in g.iter().zip(&x) {
+        assert_eq!(*gi, if *xi > 0.0 { 2.0 } else { 0.0 });
+    }
+    let x32: Vec<f32> = x.iter().take(40).map(|&t| t as f32 + 0.01).collect();
+    let report = tapeless::check_gradient(relu_total::<f32>, &x32, &relu_total_grad(&x32).1);
+    assert!(report.within(1e-2), "{report}");
+}

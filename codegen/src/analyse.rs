@@ -761,6 +761,10 @@ fn kept(g: &Graph, b: &Block, a: &mut Analysis) {
                 var,
                 init: Init::Fill { lens, .. },
             } if g.vars[*var].active => lens.iter().for_each(|&x| a.kept[x] = true),
+            Stmt::Declare {
+                var,
+                init: Init::Call(_),
+            } if g.vars[*var].active => g.vars[*var].len.iter().for_each(|&x| a.kept[x] = true),
             Stmt::If { cond, then, els } => {
                 if a.work[then.id] || a.work[els.id] {
                     a.kept[*cond] = true;

@@ -173,6 +173,9 @@ pub(crate) struct Var {
     pub written: bool,
     /// Where it is declared.
     pub region: RegionId,
+    /// A node holding its length, which its adjoint's zeros read (a call's
+    /// `Vec` result: the backward keeps the length, not the array).
+    pub len: Option<NodeId>,
 }
 
 /// The shape of a variable, and how to make its zero adjoint.

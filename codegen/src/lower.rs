@@ -844,6 +844,7 @@ impl Lower<'_, '_> {
             param,
             written: false,
             region: self.region,
+            len: None,
         });
         id
     }
@@ -2269,7 +2270,7 @@ impl Lower<'_, '_> {
                 if let Some(Holds::Array { depth, zeros, .. }) =
                     parse::holds(&pt.ty, &self.f.float, Some(&ident))
                 {
-                    let var = self.new_var(ident, Shape::Array { depth, zeros }, None);
+                    let var = self.new_var(ident.clone(), Shape::Array { depth, zeros }, None);
                     let call = self.make_call(func, &c.args, Some(var), e.span())?;
                     if self.nodes[call].active {
                         self.activate(var);
@@ -2278,6 +2279,36 @@ impl Lower<'_, '_> {
                         var,
                         init: Init::Call(call),
                     });
+                    // A `Vec` the user never writes: its adjoint's zeros
+                    // read the length, taken here, not the value, which
+                    // the pullback then keeps only if it reads it.
+                    let is_vec = matches!(&*pt.ty, syn::Type::Path(tp)
+                        if tp.path.segments.last().is_some_and(|s| s.ident == "Vec"));
+                    if self.vars[var].active
+                        && depth == 1
+                        && is_vec
+                        && name.is_some_and(|n| !self.changed_names.contains(n))
+                    {
+                        let len = self.push(
+                            Op::Const {
+                                expr: quote!(#ident.len()),
+                                ty: None,
+                                inline: false,
+                                deps: Vec::new(),
+                                var_deps: vec![var],
+                            },
+                            false,
+                            e.span(),
+                        );
+                        let (float, len_id) = (&self.f.float, &self.nodes[len].ident);
+                        self.vars[var].shape = Shape::Array {
+                            depth: 1,
+                            zeros: quote!(
+                                ::tapeless::__private::vec![::tapeless::__private::zero::<#float>(); #len_id]
+                            ),
+                        };
+                        self.vars[var].len = Some(len);
+                    }
                     return Some(Val::Var(var));
                 }
             }
