@@ -1811,6 +1811,10 @@ struct Backward<'g, 'n> {
     /// item, bound as slices of the loop's length (see
     /// [`Backward::slice_candidates`]).
     slices: HashMap<VarId, Slice>,
+    /// Taped values read in the forward's order (`t[c]; c += 1`): the
+    /// reversal of the loop being written runs forward
+    /// ([`Backward::taped_order_free`]).
+    forward_reads: HashSet<NodeId>,
     /// Index nodes read through a strided slice (which indexes with `item *
     /// stride`): their own `let`, where nothing else reads it, is dropped.
     strided_index: HashSet<NodeId>,
@@ -2043,6 +2047,7 @@ impl<'g, 'n> Backward<'g, 'n> {
             top: None,
             rows: HashMap::default(),
             slices: HashMap::default(),
+            forward_reads: HashSet::default(),
             strided_index: HashSet::default(),
             data_reads: HashMap::default(),
             data_slices: Vec::new(),
@@ -2586,6 +2591,10 @@ impl Backward<'_, '_> {
                         let s = &self.plan.slot[&id];
                         out.push(quote!(let #ident = __tl::stored_ref(&#s);));
                     }
+                    Storage::Tape if self.forward_reads.contains(&id) => {
+                        let (t, c) = &self.plan.tape[&id];
+                        out.push(quote!(let #ident = #t[#c]; #c += 1;));
+                    }
                     Storage::Tape => {
                         let (t, c) = &self.plan.tape[&id];
                         out.push(quote!(#c -= 1; let #ident = #t[#c];));
@@ -3086,7 +3095,21 @@ impl Backward<'_, '_> {
                 if ranged && l.counter.is_none() {
                     self.data_candidates(l, from_start.then_some(&start_id));
                 }
+                // A reversal that reads tapes may still run forward.
+                let taped_forward = match ranged
+                    && carries.decls.is_empty()
+                    && carries.shift.is_empty()
+                    && carries.flush.is_empty()
+                {
+                    true => self.taped_order_free(l),
+                    false => None,
+                };
+                let saved_reads = std::mem::take(&mut self.forward_reads);
+                if let Some(taped) = &taped_forward {
+                    self.forward_reads.extend(taped.iter().copied());
+                }
                 let body = self.block(&l.body);
+                self.forward_reads = saved_reads;
                 let mut bound = Vec::new();
                 // Bound where the range is not empty: every iteration read
                 // these arrays at its item, so the forward, which ran them
@@ -3199,12 +3222,27 @@ impl Backward<'_, '_> {
                             && skippable
                                 .as_ref()
                                 .is_some_and(|vars| order_free(g, l, vars));
-                        let walk = match order_free {
+                        let walk = match order_free || taped_forward.is_some() {
                             true => quote!(#iter),
                             false => quote!((#iter).rev()),
                         };
                         let body = braced(body.into_iter().chain(shift));
-                        let looped = quote!(#(#decls)* for #item in #walk #body #(#flush)*);
+                        let mut looped = quote!(#(#decls)* for #item in #walk #body #(#flush)*);
+                        // Forward, a tape is read from this loop's first
+                        // entry, as many back as the loop ran, and its
+                        // cursor left there after, as the reversed walk
+                        // would leave it.
+                        if let Some(taped) = &taped_forward {
+                            let trips = self.names.local("trips");
+                            let cursors: Vec<&Ident> =
+                                taped.iter().map(|id| &self.plan.tape[id].1).collect();
+                            looped = quote! {
+                                let #trips = ::core::iter::Iterator::size_hint(&(#iter)).0;
+                                #(#cursors -= #trips;)*
+                                #looped
+                                #(#cursors -= #trips;)*
+                            };
+                        }
                         if sliced.is_empty() {
                             quote!(#(#bound)* #looped)
                         } else {
@@ -3368,6 +3406,163 @@ impl Backward<'_, '_> {
         };
         w.block(&l.body);
         w.ok.then_some(w.vars)
+    }
+
+    /// The taped values whose reads go forward, where `l`'s reversal may
+    /// run in the forward's order though it reads tapes (a loop over a
+    /// range whose reversal has no carries): every taped value is read at
+    /// the body's top level, once an iteration, each from its own tape;
+    /// nothing nested reads storage; the loop never breaks; of what is
+    /// declared outside it, it writes scalar accumulators whose old value
+    /// nothing else reads ([`order_free`]) and arrays at the item only
+    /// (`hid[j] = ..`), which it reads nowhere else. Each iteration's
+    /// reversal then touches the adjoint elements of its own item and
+    /// adds into shared adjoints, so the order changes only the rounding.
+    fn taped_order_free(&self, l: &Loop) -> Option<Vec<NodeId>> {
+        let (g, a, plan) = (self.g, self.a, self.plan);
+        let h = l.header.as_ref()?;
+        if l.counter.is_some() {
+            return None;
+        }
+        let top = l.body.id;
+        let stored = |id: NodeId| {
+            a.kept[id]
+                && matches!(
+                    a.storage[id],
+                    Storage::Tape | Storage::Slot | Storage::Counted
+                )
+        };
+        let mut taped = Vec::new();
+        let mut cursors: HashSet<String> = HashSet::default();
+        for &id in &plan.nodes_in[top] {
+            if !stored(id) {
+                continue;
+            }
+            if a.storage[id] != Storage::Tape
+                || matches!(g.nodes[id].op, Op::Pullback { .. })
+                || plan.snapshots.contains(&id)
+            {
+                return None;
+            }
+            if !cursors.insert(plan.tape[&id].1.to_string()) {
+                return None;
+            }
+            taped.push(id);
+        }
+        if taped.is_empty() || !plan.var_tapes_in[top].is_empty() {
+            return None;
+        }
+        // Only a loop around loops: its order decides how the inner loops
+        // walk memory (the mlp's columns of `w1`, one per unit). A flat
+        // taped loop gains nothing from the order, and LLVM's vectorized
+        // forward walk costs loops of a few trips (the GMM at d = 2, 7%).
+        let mut nested = false;
+        for_each_stmt(&l.body, &mut |s| nested |= matches!(s, Stmt::Loop(_)));
+        if !nested {
+            return None;
+        }
+        /// What the loop writes outside itself and how it reaches arrays.
+        struct Walk<'w> {
+            g: &'w Graph,
+            stored: &'w dyn Fn(NodeId) -> bool,
+            plan: &'w Plan,
+            top: RegionId,
+            outer: RegionId,
+            scalars: Vec<VarId>,
+            arrays: Vec<VarId>,
+            ok: bool,
+        }
+        impl Walk<'_> {
+            fn block(&mut self, b: &Block) {
+                if b.id != self.top
+                    && (self.plan.nodes_in[b.id].iter().any(|&id| (self.stored)(id))
+                        || !self.plan.var_tapes_in[b.id].is_empty())
+                {
+                    self.ok = false;
+                }
+                for s in &b.stmts {
+                    let outside = |v: VarId| {
+                        self.g.vars[v].active && !within(self.g, self.g.vars[v].region, self.outer)
+                    };
+                    match s {
+                        Stmt::Set { var, .. } if outside(*var) => match self.g.vars[*var].shape {
+                            Shape::Scalar => {
+                                if !self.scalars.contains(var) {
+                                    self.scalars.push(*var)
+                                }
+                            }
+                            Shape::Array { .. } => self.ok = false,
+                        },
+                        Stmt::Store { var, .. } if outside(*var) && !self.arrays.contains(var) => {
+                            self.arrays.push(*var)
+                        }
+                        Stmt::If { then, els, .. } => {
+                            self.block(then);
+                            self.block(els);
+                        }
+                        Stmt::Loop(inner) => self.block(&inner.body),
+                        Stmt::Break => self.ok = false,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let mut w = Walk {
+            g,
+            stored: &stored,
+            plan,
+            top,
+            outer: l.body.id,
+            scalars: Vec::new(),
+            arrays: Vec::new(),
+            ok: true,
+        };
+        w.block(&l.body);
+        if !w.ok || !order_free(g, l, &w.scalars) {
+            return None;
+        }
+        // The arrays written outside: reached at the item alone.
+        let arrays = w.arrays;
+        let at_item = |index: &[NodeId]| index.len() == 1 && index[0] == h.item;
+        let mut ok = true;
+        for_each_stmt(&l.body, &mut |s| match s {
+            Stmt::Store { var, index, .. } if arrays.contains(var) => ok &= at_item(index),
+            Stmt::Set { var, .. } if arrays.contains(var) => ok = false,
+            Stmt::Declare {
+                init: Init::Copy { source, .. },
+                ..
+            } if arrays.contains(source) => ok = false,
+            Stmt::Node(id) => match &g.nodes[*id].op {
+                Op::ReadIndex { var, index } if arrays.contains(var) => ok &= at_item(index),
+                Op::ReadVar(var) if arrays.contains(var) => ok = false,
+                Op::Const { var_deps, .. } if var_deps.iter().any(|v| arrays.contains(v)) => {
+                    ok = false
+                }
+                Op::Call { args, result, .. } => {
+                    ok &= !result.is_some_and(|v| arrays.contains(&v));
+                    ok &= !args.iter().any(|a| match a {
+                        CallArg::Array { var, .. } | CallArg::Snapshot { var, .. } => {
+                            arrays.contains(var)
+                        }
+                        CallArg::Value(_) => false,
+                    });
+                }
+                _ => {}
+            },
+            _ => {}
+        });
+        // A loop header's iterator reads the arrays it walks.
+        let mut headers = true;
+        for_each_stmt(&l.body, &mut |s| {
+            if let Stmt::Loop(inner) = s {
+                if let Some(ih) = &inner.header {
+                    if let Op::Const { var_deps, .. } = &g.nodes[ih.iter].op {
+                        headers &= !var_deps.iter().any(|v| arrays.contains(v));
+                    }
+                }
+            }
+        });
+        (ok && headers).then_some(taped)
     }
 
     /// The sum of every element of an adjoint array (`[x; n]`'s gradient
@@ -3853,6 +4048,22 @@ fn order_free(g: &Graph, l: &Loop, vars: &[VarId]) -> bool {
         .all(|(id, v)| !vars.contains(v) || consumed.contains(id))
 }
 
+/// Calls `f` on every statement of `b`, nested ones included (a branch's,
+/// a loop's body), outer before inner.
+fn for_each_stmt(b: &Block, f: &mut dyn FnMut(&Stmt)) {
+    for s in &b.stmts {
+        f(s);
+        match s {
+            Stmt::If { then, els, .. } => {
+                for_each_stmt(then, f);
+                for_each_stmt(els, f);
+            }
+            Stmt::Loop(inner) => for_each_stmt(&inner.body, f),
+            _ => {}
+        }
+    }
+}
+
 /// For each `(var, at)`, the first statement after `at` that mentions the
 /// var's adjoint: one walk over the statements for all of them (a block
 /// may declare hundreds of arrays).
@@ -4174,6 +4385,43 @@ mod tests {
         ));
         let backward = &s[s.find("move |").unwrap()..];
         assert!(backward.contains("in (0 .. x . len ()) . rev ()"), "{s}");
+    }
+
+    #[test]
+    fn taped_iterations_that_commute_run_forward() {
+        // Each unit's sum is taped; the layer is written at the item only.
+        let s = expand_fn(parse_quote!(
+            fn f<T: Float>(x: &[T], w: &[T]) -> T {
+                let mut h = vec![T::zero(); w.len()];
+                for j in 0..w.len() {
+                    let mut a = T::zero();
+                    for i in 0..x.len() {
+                        a += x[i] * w[j];
+                    }
+                    h[j] = a.tanh();
+                }
+                h[0] * h[w.len() - 1]
+            }
+        ));
+        let backward = &s[s.find("move |").unwrap()..];
+        assert!(backward.contains("__tl_trips"), "{s}");
+        assert!(!backward.contains("in (0 .. w . len ()) . rev ()"), "{s}");
+        // The element before read back: a recurrence, kept reversed.
+        let s = expand_fn(parse_quote!(
+            fn f<T: Float>(x: &[T], w: &[T]) -> T {
+                let mut h = vec![T::one(); w.len()];
+                for j in 1..w.len() {
+                    let mut a = T::zero();
+                    for i in 0..x.len() {
+                        a += x[i] * w[j];
+                    }
+                    h[j] = h[j - 1] * a.tanh();
+                }
+                h[w.len() - 1]
+            }
+        ));
+        let backward = &s[s.find("move |").unwrap()..];
+        assert!(backward.contains("in (1 .. w . len ()) . rev ()"), "{s}");
     }
 
     #[test]
