@@ -33,7 +33,8 @@ use syn::visit_mut::VisitMut;
 
 use crate::analyse::{Analysis, CarryKind, Mode, Storage};
 use crate::graph::{
-    within, Block, CallArg, Graph, Init, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId,
+    for_each_stmt, within, Block, CallArg, Graph, Init, Loop, NodeId, Op, Prim, RegionId, Shape,
+    Stmt, VarId,
 };
 use crate::lower::{node_ref, node_refs, node_tokens};
 use crate::names::{self, Names};
@@ -2666,7 +2667,10 @@ impl Backward<'_, '_> {
             }
             let d = &self.plan.var_adjoint[v];
             let is_output = matches!(&g.output, crate::graph::Val::Var(o) if *o == v);
-            declared.insert(v);
+            // The arrays whose adjoints this block declares (and frees).
+            if matches!(var.shape, Shape::Array { .. }) {
+                declared.insert(v);
+            }
             self.touched[v] = false;
             self.moved[v] = false;
             let init = if is_output {
@@ -3452,15 +3456,6 @@ impl Backward<'_, '_> {
         if taped.is_empty() || !plan.var_tapes_in[top].is_empty() {
             return None;
         }
-        // Only a loop around loops: its order decides how the inner loops
-        // walk memory (the mlp's columns of `w1`, one per unit). A flat
-        // taped loop gains nothing from the order, and LLVM's vectorized
-        // forward walk costs loops of a few trips (the GMM at d = 2, 7%).
-        let mut nested = false;
-        for_each_stmt(&l.body, &mut |s| nested |= matches!(s, Stmt::Loop(_)));
-        if !nested {
-            return None;
-        }
         /// What the loop writes outside itself and how it reaches arrays.
         struct Walk<'w> {
             g: &'w Graph,
@@ -3470,6 +3465,7 @@ impl Backward<'_, '_> {
             outer: RegionId,
             scalars: Vec<VarId>,
             arrays: Vec<VarId>,
+            nested: bool,
             ok: bool,
         }
         impl Walk<'_> {
@@ -3500,7 +3496,10 @@ impl Backward<'_, '_> {
                             self.block(then);
                             self.block(els);
                         }
-                        Stmt::Loop(inner) => self.block(&inner.body),
+                        Stmt::Loop(inner) => {
+                            self.nested = true;
+                            self.block(&inner.body)
+                        }
                         Stmt::Break => self.ok = false,
                         _ => {}
                     }
@@ -3515,10 +3514,15 @@ impl Backward<'_, '_> {
             outer: l.body.id,
             scalars: Vec::new(),
             arrays: Vec::new(),
+            nested: false,
             ok: true,
         };
         w.block(&l.body);
-        if !w.ok || !order_free(g, l, &w.scalars) {
+        // Only a loop around loops: its order decides how the inner loops
+        // walk memory (the mlp's columns of `w1`, one per unit). A flat
+        // taped loop gains nothing from the order, and LLVM's vectorized
+        // forward walk costs loops of a few trips (the GMM at d = 2, 7%).
+        if !w.ok || !w.nested || !order_free(g, l, &w.scalars) {
             return None;
         }
         // The arrays written outside: reached at the item alone.
@@ -3549,20 +3553,17 @@ impl Backward<'_, '_> {
                 }
                 _ => {}
             },
-            _ => {}
-        });
-        // A loop header's iterator reads the arrays it walks.
-        let mut headers = true;
-        for_each_stmt(&l.body, &mut |s| {
-            if let Stmt::Loop(inner) = s {
+            // A loop header's iterator reads the arrays it walks.
+            Stmt::Loop(inner) => {
                 if let Some(ih) = &inner.header {
                     if let Op::Const { var_deps, .. } = &g.nodes[ih.iter].op {
-                        headers &= !var_deps.iter().any(|v| arrays.contains(v));
+                        ok &= !var_deps.iter().any(|v| arrays.contains(v));
                     }
                 }
             }
+            _ => {}
         });
-        (ok && headers).then_some(taped)
+        ok.then_some(taped)
     }
 
     /// The sum of every element of an adjoint array (`[x; n]`'s gradient
@@ -4046,22 +4047,6 @@ fn order_free(g: &Graph, l: &Loop, vars: &[VarId]) -> bool {
     seen.reads
         .iter()
         .all(|(id, v)| !vars.contains(v) || consumed.contains(id))
-}
-
-/// Calls `f` on every statement of `b`, nested ones included (a branch's,
-/// a loop's body), outer before inner.
-fn for_each_stmt(b: &Block, f: &mut dyn FnMut(&Stmt)) {
-    for s in &b.stmts {
-        f(s);
-        match s {
-            Stmt::If { then, els, .. } => {
-                for_each_stmt(then, f);
-                for_each_stmt(els, f);
-            }
-            Stmt::Loop(inner) => for_each_stmt(&inner.body, f),
-            _ => {}
-        }
-    }
 }
 
 /// For each `(var, at)`, the first statement after `at` that mentions the

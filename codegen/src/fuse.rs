@@ -35,7 +35,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::analyse::{Analysis, Mode, Storage};
 use crate::graph::{
-    within, Block, Graph, Init, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId,
+    for_each_stmt, within, Block, Graph, Init, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId,
 };
 use crate::lower::node_tokens;
 
@@ -95,21 +95,6 @@ pub(crate) fn fused(g: &Graph, a: &Analysis) -> HashMap<RegionId, Fused> {
     out
 }
 
-/// Every statement of a block, nested ones included, in order.
-fn each_stmt<'b>(b: &'b Block, out: &mut Vec<&'b Stmt>) {
-    for s in &b.stmts {
-        out.push(s);
-        match s {
-            Stmt::If { then, els, .. } => {
-                each_stmt(then, out);
-                each_stmt(els, out);
-            }
-            Stmt::Loop(l) => each_stmt(&l.body, out),
-            _ => {}
-        }
-    }
-}
-
 /// Whether a block breaks out of the loop whose body it is (a `break` not
 /// inside a nested loop).
 fn breaks(b: &Block) -> bool {
@@ -145,7 +130,7 @@ fn fusable(
         .iter()
         .any(|&n| a.kept[n] && a.storage[n] == Storage::Tape && g.nodes[n].region != body);
     let mut stmts = Vec::new();
-    each_stmt(&l.body, &mut stmts);
+    for_each_stmt(&l.body, &mut |s| stmts.push(s));
     // How often each node is used inside the loop.
     let mut uses: HashMap<NodeId, usize> = HashMap::default();
     let mut use_of = |n: NodeId| *uses.entry(n).or_default() += 1;

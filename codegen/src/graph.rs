@@ -394,6 +394,22 @@ impl Prim {
 }
 
 /// Whether region `r` is `ancestor` or nested in it.
+/// Calls `f` on every statement of `b`, nested ones included (a branch's,
+/// a loop's body), each before those it holds.
+pub(crate) fn for_each_stmt<'b>(b: &'b Block, f: &mut dyn FnMut(&'b Stmt)) {
+    for s in &b.stmts {
+        f(s);
+        match s {
+            Stmt::If { then, els, .. } => {
+                for_each_stmt(then, f);
+                for_each_stmt(els, f);
+            }
+            Stmt::Loop(inner) => for_each_stmt(&inner.body, f),
+            _ => {}
+        }
+    }
+}
+
 pub(crate) fn within(g: &Graph, r: RegionId, ancestor: RegionId) -> bool {
     nested_in(&g.regions, r, ancestor)
 }
