@@ -1816,9 +1816,6 @@ struct Backward<'g, 'n> {
     /// reversal of the loop being written runs forward
     /// ([`Backward::taped_order_free`]).
     forward_reads: HashSet<NodeId>,
-    /// Index nodes read through a strided slice (which indexes with `item *
-    /// stride`): their own `let`, where nothing else reads it, is dropped.
-    strided_index: HashSet<NodeId>,
     /// Reads of constant data at a loop's item (`x[i * d + l]`, `x` a
     /// parameter outside `wrt(..)`), recomputed by the loop's reversal
     /// from a slice bound before it: the read's slice, by node.
@@ -1838,8 +1835,8 @@ struct DataSlice {
     used: bool,
 }
 
-/// An index's part fixed while a loop runs and its stride (see [`Slice`]).
-type Offset = (TokenStream, Option<TokenStream>);
+/// An index's part fixed while a loop runs (see [`Slice`]).
+type Offset = TokenStream;
 
 /// An array read at a loop's item only, bound before the loop's reversal as
 /// `&x[..end]` and `&mut d_x[..end]`: LLVM then knows every index is in
@@ -1849,12 +1846,6 @@ struct Slice {
     /// Read at `[offset + item]`, `offset` fixed while the loop runs (a
     /// flat index `x[i * d + l]`): bound as `&x[offset..offset + end]`.
     offset: Option<TokenStream>,
-    /// Read at `[item * stride + offset]` (a column of a flat matrix,
-    /// `w[i * h + j]` in a loop over `i`), both fixed while the loop runs
-    /// and the range starting at 0: bound as `&x[offset..][..(end - 1) *
-    /// stride + 1]` and read at `[item * stride]`. LLVM then checks the
-    /// span once, not each element (the forward read the same elements).
-    stride: Option<TokenStream>,
     /// The range starts after 0 (`a + 1..d`): bound from the start, as
     /// `&x[start..end]` read at `[item - start]`, which LLVM knows is in
     /// bounds on a reversed range (at `[item]` of `&x[..end]` it keeps
@@ -1977,17 +1968,6 @@ fn simple_index(tokens: &[TokenTree], names: &[String]) -> bool {
     })
 }
 
-/// [`slice_at`] of a [`Slice`], strided or not.
-fn slice_elem(name: &Ident, slice: &Slice, g: &Graph) -> TokenStream {
-    match &slice.stride {
-        Some(stride) => {
-            let i = node_ref(&g.nodes[slice.item]);
-            quote!(#name[#i * #stride])
-        }
-        None => slice_at(name, slice.item, slice.start.as_ref(), g),
-    }
-}
-
 /// The range of a slice a loop's reversal binds (see [`Slice`]):
 /// `offset + start..offset + end`, without the parts it lacks; an offset is
 /// bound first, on `sliced`.
@@ -2049,7 +2029,6 @@ impl<'g, 'n> Backward<'g, 'n> {
             rows: HashMap::default(),
             slices: HashMap::default(),
             forward_reads: HashSet::default(),
-            strided_index: HashSet::default(),
             data_reads: HashMap::default(),
             data_slices: Vec::new(),
         }
@@ -2069,10 +2048,7 @@ impl Backward<'_, '_> {
         self.touched[v] = true;
         if let (Some(slice), [only]) = (self.slices.get(&v), index) {
             if self.slice_reads(slice, *only) {
-                let out = slice_elem(&slice.d, slice, self.g);
-                if slice.stride.is_some() {
-                    self.strided_index.insert(*only);
-                }
+                let out = slice_at(&slice.d, slice.item, slice.start.as_ref(), self.g);
                 if let Some(slice) = self.slices.get_mut(&v) {
                     slice.d_used = true;
                 }
@@ -2094,10 +2070,7 @@ impl Backward<'_, '_> {
     fn value_place(&mut self, v: VarId, index: &[NodeId]) -> TokenStream {
         if let (Some(slice), [only]) = (self.slices.get(&v), index) {
             if slice.value_ok && self.slice_reads(slice, *only) {
-                let out = slice_elem(&slice.value, slice, self.g);
-                if slice.stride.is_some() {
-                    self.strided_index.insert(*only);
-                }
+                let out = slice_at(&slice.value, slice.item, slice.start.as_ref(), self.g);
                 if let Some(slice) = self.slices.get_mut(&v) {
                     slice.value_used = true;
                 }
@@ -2120,71 +2093,12 @@ impl Backward<'_, '_> {
     /// Whether an index is one a slice stands for: the loop's item, or
     /// `offset + item` with the slice's offset.
     fn slice_reads(&self, slice: &Slice, index: NodeId) -> bool {
-        match (&slice.offset, &slice.stride) {
-            (None, _) => slice.item == index,
-            (Some(off), None) => self
+        match &slice.offset {
+            None => slice.item == index,
+            Some(off) => self
                 .offset_of(index, slice.item)
                 .is_some_and(|o| o.to_string() == off.to_string()),
-            (Some(off), Some(stride)) => {
-                self.strided_of(index, slice.item).is_some_and(|(o, s)| {
-                    o.to_string() == off.to_string() && s.to_string() == stride.to_string()
-                })
-            }
         }
-    }
-
-    /// `(offset, stride)` where an index is `item * stride + offset` (or
-    /// `offset + item * stride`, `stride * item`), the stride one name
-    /// bound before the loop or a literal and the offset as
-    /// [`Backward::offset_of`] has it.
-    fn strided_of(&self, index: NodeId, item: NodeId) -> Option<(TokenStream, TokenStream)> {
-        use proc_macro2::TokenTree;
-        let g = self.g;
-        let (expr, deps) = index_expr(g, index)?;
-        let outside = fixed_names(g, deps, item)?;
-        let item_tokens = node_tokens(&g.nodes[item]).to_string();
-        let tokens: Vec<TokenTree> = expr.clone().into_iter().collect();
-        let plus = |t: &TokenTree| match t {
-            TokenTree::Punct(p) => p.as_char() == '+' && p.spacing() == Spacing::Alone,
-            _ => false,
-        };
-        // Only one `+` at the top: `a * b + c` splits into its two terms.
-        let at = tokens.iter().position(plus)?;
-        if tokens.iter().filter(|t| plus(t)).count() != 1
-            || tokens
-                .iter()
-                .any(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == '-'))
-        {
-            return None;
-        }
-        let (left, right) = (&tokens[..at], &tokens[at + 1..]);
-        // `item * s` or `s * item`: the stride.
-        let stride = |term: &[TokenTree]| -> Option<TokenTree> {
-            let [a, TokenTree::Punct(star), b] = term else {
-                return None;
-            };
-            if star.as_char() != '*' {
-                return None;
-            }
-            let is_item = |t: &TokenTree| t.to_string() == item_tokens;
-            let fixed = |t: &TokenTree| match t {
-                TokenTree::Ident(i) => outside.iter().any(|n| *i == n.as_str()),
-                TokenTree::Literal(_) => true,
-                _ => false,
-            };
-            match (is_item(a), is_item(b)) {
-                (true, false) if fixed(b) => Some(b.clone()),
-                (false, true) if fixed(a) => Some(a.clone()),
-                _ => None,
-            }
-        };
-        let (s, offset) = match (stride(left), stride(right)) {
-            (Some(s), None) => (s, right),
-            (None, Some(s)) => (s, left),
-            _ => return None,
-        };
-        (!offset.is_empty() && simple_index(offset, &outside))
-            .then(|| (offset.iter().cloned().collect(), s.into_token_stream()))
     }
 
     /// `offset` where an index is `offset + item`, `offset` computed from
@@ -2319,21 +2233,11 @@ impl Backward<'_, '_> {
                 Some([prefix @ .., last]) if *last == h.item && prefix.len() <= 1 => {
                     Some((prefix.to_vec(), None))
                 }
-                Some([only]) => self
-                    .offset_of(*only, h.item)
-                    .map(|off| (off, None))
-                    .or_else(|| {
-                        self.strided_of(*only, h.item)
-                            .map(|(off, stride)| (off, Some(stride)))
-                    })
-                    .map(|off| {
-                        let key = match &off.1 {
-                            Some(stride) => format!("{} | {}", off.0, stride),
-                            None => off.0.to_string(),
-                        };
-                        offsets.insert(key.clone(), off);
-                        (vec![], Some(key))
-                    }),
+                Some([only]) => self.offset_of(*only, h.item).map(|off| {
+                    let key = off.to_string();
+                    offsets.insert(key.clone(), off);
+                    (vec![], Some(key))
+                }),
                 _ => None,
             };
             let e = uses.entry(var).or_insert_with(|| seen.clone());
@@ -2551,8 +2455,6 @@ impl Backward<'_, '_> {
                 }
             }
         }
-        // Indices recomputed here, with where their `let` is.
-        let mut recomputed: Vec<(NodeId, usize)> = Vec::new();
         if b.id != 0 {
             // Arrays kept whole: their copy for this iteration, by reference.
             for v in &self.plan.var_tapes_in[b.id] {
@@ -2620,7 +2522,6 @@ impl Backward<'_, '_> {
                                 }
                                 None => expr.clone(),
                             };
-                            recomputed.push((id, out.len()));
                             out.push(quote!(let #ident #ty = #value;));
                         }
                         Op::ReadIndex { var, index } => {
@@ -2746,15 +2647,6 @@ impl Backward<'_, '_> {
                     }
                 }
                 None => out.extend(reversed),
-            }
-        }
-        // An index only strided slices read is not computed (`item *
-        // stride` replaced it).
-        for (id, at) in recomputed {
-            if self.strided_index.contains(&id)
-                && !mentioned(&out[at + 1..], &[&g.nodes[id].ident])[0]
-            {
-                out[at] = TokenStream::new();
             }
         }
         // Zeros a moved gradient replaced are not made; a heap adjoint is
@@ -3049,15 +2941,7 @@ impl Backward<'_, '_> {
                     let (Some(h), None) = (&l.header, first) else {
                         continue;
                     };
-                    let (offset, stride) = match offset {
-                        Some((off, stride)) => (Some(off.clone()), stride.clone()),
-                        None => (None, None),
-                    };
-                    // A stride spans from the range's first element: a
-                    // range from 0 only.
-                    if stride.is_some() && from_start {
-                        continue;
-                    }
+                    let offset = offset.clone();
                     let base = g.vars[var].ident.to_string();
                     let base = base
                         .strip_prefix("__tl_v")
@@ -3067,7 +2951,6 @@ impl Backward<'_, '_> {
                     let slice = Slice {
                         item: h.item,
                         offset,
-                        stride,
                         start: from_start.then(|| start_id.clone()),
                         d: self.names.fresh("d_slice", Some(&base)),
                         value: self.names.fresh("slice", Some(&base)),
@@ -3129,22 +3012,13 @@ impl Backward<'_, '_> {
                     if !slice.d_used && !slice.value_used {
                         continue;
                     }
-                    let range = match (&slice.offset, &slice.stride) {
-                        // The forward read `offset + k * stride` for every
-                        // `k < end` (`end >= 1` here).
-                        (Some(off), Some(stride)) => {
-                            let o = self.names.local("offset");
-                            sliced.push(quote!(let #o = #off;));
-                            quote!(#o..#o + (#end_id - 1) * #stride + 1)
-                        }
-                        _ => slice_range(
-                            self.names,
-                            slice.offset.as_ref(),
-                            slice.start.as_ref(),
-                            &end_id,
-                            &mut sliced,
-                        ),
-                    };
+                    let range = slice_range(
+                        self.names,
+                        slice.offset.as_ref(),
+                        slice.start.as_ref(),
+                        &end_id,
+                        &mut sliced,
+                    );
                     if slice.d_used {
                         let (d, base) = (&slice.d, &self.plan.var_adjoint[*var]);
                         sliced.push(quote!(let #d = &mut #base[#range];));
@@ -4315,11 +4189,13 @@ mod tests {
     }
 
     /// A column of a flat matrix (`w[i * h + j]` in a loop over `i`) is
-    /// bound as one span before the loop's reversal, read at `i * h`; the
-    /// index it replaced is not computed there (tests/strides.rs checks the
-    /// gradients).
+    /// read at its full index, not through a span bound before the loop
+    /// (`&w[j..j + (d - 1) * h + 1]` at `[i * h]`): the span took the bounds
+    /// checks out, and LLVM then packed pairs of strided elements into
+    /// vectors, which measured 3-10% slower on the loop mlp (README,
+    /// changelog). tests/strides.rs checks the gradients.
     #[test]
-    fn columns_read_through_a_span() {
+    fn columns_read_at_their_index() {
         let s = expand_fn(parse_quote!(
             fn f<T: Float>(w: &[T], x: &[T], h: usize) -> T {
                 let d = x.len();
@@ -4334,10 +4210,10 @@ mod tests {
                 s
             }
         ));
-        let span = normalise(quote!([__tl_offset..__tl_offset + (__tl_end - 1) * h + 1]));
-        assert!(s.contains(&span), "{s}");
-        // `let __tl_v10 = __tl_v7 * h + __tl_v4;` in the forward only.
-        assert_eq!(s.matches("* h + __tl_v").count(), 1, "{s}");
+        assert!(!s.contains("(__tl_end - 1) * h"), "{s}");
+        // `let __tl_v10 = __tl_v7 * h + __tl_v4;` in the forward and again
+        // in the backward, which reads `w` and writes its adjoint there.
+        assert_eq!(s.matches("* h + __tl_v").count(), 2, "{s}");
     }
 
     /// An accumulator's loop is reversed in the forward's order; one whose
