@@ -1,12 +1,13 @@
 //! `cargo bench --bench gradients`: every workload's generated gradient
 //! against the hand-written one and the primal, in the same run. Report
-//! ratios, not absolute times (shared machines are noisy).
+//! ratios, not absolute times (shared machines are noisy): after the run it
+//! prints them, from the medians criterion wrote for this run.
 
 mod gmm;
 mod peers;
 mod workloads;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use std::hint::black_box;
 use workloads::*;
 
@@ -153,4 +154,85 @@ criterion_group! {
     config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
     targets = neuron_benches, rosenbrock_benches, mlp_benches, svm_benches, gmm_benches
 }
-criterion_main!(benches);
+fn main() {
+    let start = std::time::SystemTime::now();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    ratios(start);
+}
+
+/// Where criterion keeps its results: `$CRITERION_HOME`, else
+/// `$CARGO_TARGET_DIR/criterion`, else this workspace's `target/criterion`.
+fn criterion_dir() -> std::path::PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return home.into();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("criterion")
+}
+
+/// The median time (ns) criterion measured for `group/function` in this run
+/// (a result older than `since`, from an earlier run or another filter, is
+/// not used).
+fn median(group: &str, function: &str, since: std::time::SystemTime) -> Option<f64> {
+    let path = criterion_dir()
+        .join(group)
+        .join(function)
+        .join("new/estimates.json");
+    let fresh = std::fs::metadata(&path).ok()?.modified().ok()? >= since;
+    let text = std::fs::read_to_string(&path).ok().filter(|_| fresh)?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+/// The ratios of this run's medians: generated / hand-written, generated /
+/// primal, each peer / hand-written (`-` where this run did not measure it).
+fn ratios(since: std::time::SystemTime) {
+    let groups = [
+        ("neuron", "neuron"),
+        ("rosenbrock", "rosenbrock"),
+        ("mlp", "mlp, loops"),
+        ("svm", "svm"),
+        ("gmm_d2_k5", "gmm, d = 2"),
+        ("gmm_d10_k25", "gmm, d = 10"),
+    ];
+    let m = |g: &str, f: &str| median(g, f, since);
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => match a / b {
+            r if r >= 100.0 => format!("{r:.0}"),
+            r if r >= 10.0 => format!("{r:.1}"),
+            r => format!("{r:.2}"),
+        },
+        _ => "-".to_string(),
+    };
+    println!("\nmedians of this run, as ratios:");
+    println!(
+        "{:<28} {:>16} {:>18} {:>14} {:>15}",
+        "workload", "generated / hand", "generated / primal", "reverse / hand", "num-dual / hand"
+    );
+    for (group, name) in groups {
+        let hand = m(group, "hand");
+        let generated = m(group, "tapeless");
+        println!(
+            "{:<28} {:>16} {:>18} {:>14} {:>15}",
+            name,
+            ratio(generated, hand),
+            ratio(generated, m(group, "primal")),
+            ratio(m(group, "reverse"), hand),
+            ratio(m(group, "num_dual"), hand),
+        );
+    }
+    println!(
+        "{:<28} {:>16} {:>18}",
+        "mlp, toolkit (hand: loops)",
+        ratio(m("mlp", "tapeless_toolkit"), m("mlp", "hand")),
+        ratio(m("mlp", "tapeless_toolkit"), m("mlp", "primal")),
+    );
+    println!(
+        "{:<28} {:>16}",
+        "rosenbrock (hand: tuned)",
+        ratio(m("rosenbrock", "tapeless"), m("rosenbrock", "hand_carry")),
+    );
+}
