@@ -175,24 +175,20 @@ fn counters(g: &Graph) -> Vec<Counter> {
         }
     }
     walk(&g.body, &mut sets, &mut no_break_loops);
-    let blocks = {
-        let mut m: HashMap<RegionId, &Block> = HashMap::default();
-        fn index<'g>(b: &'g Block, m: &mut HashMap<RegionId, &'g Block>) {
-            m.insert(b.id, b);
-            for s in &b.stmts {
-                match s {
-                    Stmt::If { then, els, .. } => {
-                        index(then, m);
-                        index(els, m);
-                    }
-                    Stmt::Loop(l) => index(&l.body, m),
-                    _ => {}
-                }
-            }
+    // Every block by its region: the body, and the blocks its statements
+    // hold (the shared walk reaches the nested ones).
+    let mut blocks: HashMap<RegionId, &Block> = HashMap::default();
+    blocks.insert(g.body.id, &g.body);
+    crate::graph::for_each_stmt(&g.body, &mut |s| match s {
+        Stmt::If { then, els, .. } => {
+            blocks.insert(then.id, then);
+            blocks.insert(els.id, els);
         }
-        index(&g.body, &mut m);
-        m
-    };
+        Stmt::Loop(l) => {
+            blocks.insert(l.body.id, &l.body);
+        }
+        _ => {}
+    });
     let mut out = Vec::new();
     let mut vars: Vec<VarId> = sets.keys().copied().collect();
     vars.sort_unstable();
