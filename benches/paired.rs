@@ -2,6 +2,12 @@
 //! gradient timed in alternation (A B A B ...), the ratio taken per pair
 //! and its median reported. On a shared machine whose speed drifts
 //! between and within runs, a pair sees the same conditions for both.
+//!
+//! What a pair cannot share is the process: which physical pages a process
+//! gets moves a ratio by up to 10-20% on the project's machine (the loop
+//! mlp's read 1.006-1.251 in eight processes of one binary). So the bench
+//! runs itself in several processes (`PAIRED_PROCESSES`, default 5), prints
+//! each one's ratios, and ends with the median over the processes.
 
 mod gmm;
 mod workloads;
@@ -49,9 +55,63 @@ fn paired(name: &str, pairs: usize, reps: usize, mut a: impl FnMut(), mut b: imp
         a_med * 1e6,
         b_med * 1e6
     );
+    // For the parent process (see `main`).
+    println!("{RATIO}{name}\t{r}");
 }
 
+/// Marks a child's machine-readable line: the workload, a tab, its ratio.
+const RATIO: &str = "ratio\t";
+/// Set in the children this bench spawns.
+const CHILD: &str = "TAPELESS_PAIRED_CHILD";
+
 fn main() {
+    if std::env::var_os(CHILD).is_some() {
+        run();
+        return;
+    }
+    let processes: usize = std::env::var("PAIRED_PROCESSES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(5);
+    let exe = std::env::current_exe().expect("the bench's own path");
+    // Workload -> its ratio in each process, in the order first seen.
+    let mut table: Vec<(String, Vec<f64>)> = Vec::new();
+    for p in 1..=processes {
+        println!("process {p} of {processes}:");
+        let out = std::process::Command::new(&exe)
+            .env(CHILD, "1")
+            .output()
+            .expect("the bench runs itself");
+        assert!(out.status.success(), "process {p} failed");
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Some((name, r)) = line.strip_prefix(RATIO).and_then(|l| l.split_once('\t')) else {
+                println!("  {line}");
+                continue;
+            };
+            let r: f64 = r.parse().expect("a ratio");
+            match table.iter_mut().find(|(n, _)| n == name) {
+                Some((_, rs)) => rs.push(r),
+                None => table.push((name.to_string(), vec![r])),
+            }
+        }
+    }
+    println!("\ngenerated / hand, median over {processes} processes (each process's median of pairs; lowest-highest):");
+    for (name, mut rs) in table {
+        rs.sort_by(f64::total_cmp);
+        let list: Vec<String> = rs.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "{name:24} {:.2} ({:.2}-{:.2}): {}",
+            rs[rs.len() / 2],
+            rs[0],
+            rs[rs.len() - 1],
+            list.join(" ")
+        );
+    }
+}
+
+/// One process's pairs, every workload.
+fn run() {
     use workloads::*;
     let p = [2.0, -1.0, -3.0, -2.0, -3.0];
     paired(
