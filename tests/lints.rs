@@ -234,6 +234,48 @@ fn fused_generic<T: Float>(w: &[T], xs: &[Vec<T>], c: T) -> T {
     loss
 }
 
+// Loops that keep only their winner: in the fn body (the winner captured
+// by the pullback), and in a fused loop over points, with `wrt`.
+#[differentiable]
+fn winner_in_body<T: Float>(x: &[T]) -> T {
+    let mut m = T::neg_infinity();
+    for &v in x {
+        m = m.max(v);
+    }
+    let mut s = T::zero();
+    for &v in x {
+        s += (v - m).exp();
+    }
+    m + s.ln()
+}
+
+#[differentiable(wrt(p))]
+fn winner_per_point(p: &[f64], c: &[f64]) -> f64 {
+    let mut total = 0.0;
+    for i in 0..p.len() {
+        let mut best = f64::INFINITY;
+        for j in 0..c.len() {
+            best = (p[i] - c[j]).powi(2).min(best);
+        }
+        total += best;
+    }
+    total
+}
+
+#[test]
+fn winner_loops_compile_under_deny_warnings() {
+    let x = [0.5, -1.0, 2.0, 1.5];
+    let (v, g) = winner_in_body_grad(&x);
+    assert_eq!(v, winner_in_body(&x));
+    let report = tapeless::check_gradient(|q: &[f64]| winner_in_body(q), &x, &g);
+    assert!(report.within(1e-7), "{report}");
+    let (x, c) = ([0.3, -0.8, 2.2, 1.4], [0.0, 1.0, -2.0]);
+    let (v, gp) = winner_per_point_grad(&x, &c);
+    assert_eq!(v, winner_per_point(&x, &c));
+    let report = tapeless::check_gradient(|q: &[f64]| winner_per_point(q, &c), &x, &gp);
+    assert!(report.within(1e-6), "{report}");
+}
+
 #[test]
 fn fused_loops_compile_under_deny_warnings() {
     let (w, x) = ([0.5, -0.25, 0.75], [0.5, 1.0, -1.5, 2.0]);

@@ -60,6 +60,11 @@ pub(crate) struct Analysis {
     /// Loops whose backward runs in the forward pass, by body (see
     /// [`crate::fuse`]).
     pub fused: HashMap<RegionId, crate::fuse::Fused>,
+    /// Loops whose backward replays only the iteration that won, by body
+    /// (see [`crate::winners`]).
+    pub winners: HashMap<RegionId, crate::winners::Winner>,
+    /// Their `min`s and `max`s, whose rule keeps nothing.
+    pub winner_routers: HashSet<NodeId>,
 }
 
 /// An integer variable stepped only by constants, all in one block
@@ -126,22 +131,43 @@ pub(crate) fn analyse(g: &Graph) -> Analysis {
         carries: HashMap::default(),
         counters: Vec::new(),
         fused: HashMap::default(),
+        winners: HashMap::default(),
+        winner_routers: HashSet::default(),
     };
     modes(g, &mut a);
     work(g, &g.body, &mut a);
-    kept(g, &g.body, &mut a);
-    a.counters = counters(g);
-    storage(g, &mut a);
-    // Counters whose reads the backward never uses are left alone.
-    a.counters
-        .retain(|c| c.reads.iter().any(|&(r, _)| a.kept[r]));
     let mut nodes_in = vec![Vec::new(); g.regions.len()];
     for (id, node) in g.nodes.iter().enumerate() {
         nodes_in[node.region].push(id);
     }
-    carries(g, &g.body, &nodes_in, &mut a.carries);
-    a.fused = crate::fuse::fused(g, &a);
-    a
+    // A loop that keeps only its winner changes what the rest keeps; one
+    // that turns out not to qualify is dropped and the rest decided again.
+    a.winners = crate::winners::candidates(g, &a);
+    loop {
+        a.winner_routers = a.winners.values().map(|w| w.router).collect();
+        kept(g, &g.body, &mut a);
+        a.counters = counters(g);
+        storage(g, &mut a);
+        // Counters whose reads the backward never uses are left alone.
+        a.counters
+            .retain(|c| c.reads.iter().any(|&(r, _)| a.kept[r]));
+        carries(g, &g.body, &nodes_in, &mut a.carries);
+        a.fused = crate::fuse::fused(g, &a);
+        let before = a.winners.len();
+        let winners = std::mem::take(&mut a.winners);
+        a.winners = winners
+            .into_iter()
+            .filter(|(body, w)| crate::winners::holds(g, &a, &nodes_in[*body], *body, w))
+            .collect();
+        if a.winners.len() == before {
+            return a;
+        }
+        a.kept = vec![false; n];
+        a.storage = vec![Storage::Captured; n];
+        a.replayed = vec![false; n];
+        a.settled = vec![false; g.vars.len()];
+        a.carries = HashMap::default();
+    }
 }
 
 /// Finds the [`Counter`]s: integer variables (not differentiated, not
@@ -737,6 +763,9 @@ fn kept(g: &Graph, b: &Block, a: &mut Analysis) {
                             a.kept[r] = true;
                         }
                     }
+                    // Replayed for the iteration that won: all of the
+                    // adjoint goes to the new value, no test.
+                    Op::Prim { .. } if a.winner_routers.contains(&id) => {}
                     Op::Prim { prim, args } => {
                         let k = rules::keep(*prim);
                         if matches!(k, Keep::Inputs | Keep::InputsAndOutput) {

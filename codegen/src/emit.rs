@@ -354,6 +354,11 @@ struct Plan {
     fused: HashMap<RegionId, FusedPlan>,
     /// Values of a fused loop's own body: its backward finds them bound.
     fused_local: HashSet<NodeId>,
+    /// Loops that keep only their winner, by body: the local holding the
+    /// winning iteration's item, and the loop (see [`crate::winners`]).
+    winners: HashMap<RegionId, (Ident, crate::winners::Winner)>,
+    /// Their `min`s and `max`s, with the value each compares.
+    winner_routers: HashMap<NodeId, NodeId>,
 }
 
 fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
@@ -386,7 +391,18 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
         counted_reads: HashMap::default(),
         fused: HashMap::default(),
         fused_local: HashSet::default(),
+        winners: HashMap::default(),
+        winner_routers: HashMap::default(),
     };
+    let mut winners: Vec<(&RegionId, &crate::winners::Winner)> = a.winners.iter().collect();
+    winners.sort_by_key(|(r, _)| **r);
+    for (&body, w) in winners {
+        let base = g.vars[w.var].ident.to_string();
+        let base = base.strip_prefix("__tl_v_").unwrap_or(&base).to_string();
+        p.winners
+            .insert(body, (names.fresh("win", Some(&base)), w.clone()));
+        p.winner_routers.insert(w.router, w.new);
+    }
     for c in &a.counters {
         let var = &g.vars[c.var];
         let base = var.ident.to_string();
@@ -1194,6 +1210,23 @@ impl<'a> Forward<'a> {
             self.save(h.item, &mut body);
         }
         self.block(&l.body, &mut body);
+        // A loop that keeps only its winner notes the item each time the
+        // new value wins, by the test its rule routes with.
+        let win = self.plan.winners.get(&l.body.id);
+        let router = win.map(|(_, w)| &g.nodes[w.router].op);
+        if let (Some((win, w)), Some(h), Some(Op::Prim { prim, args })) = (win, &l.header, router) {
+            let (a, b) = (node_ref(&g.nodes[args[0]]), node_ref(&g.nodes[args[1]]));
+            let first = match prim {
+                Prim::Max => quote!(__tl::max_first(#a, #b)),
+                _ => quote!(__tl::min_first(#a, #b)),
+            };
+            let won = match w.new_is_first(g) {
+                true => first,
+                false => quote!(!#first),
+            };
+            let item = &g.nodes[h.item].ident;
+            put!(&mut body => if #won { #win = ::core::option::Option::Some(#item); });
+        }
         let body = Group::new(Delimiter::Brace, body);
         // Tapes of this loop nest are sized once, before the outermost loop.
         let outermost = !within_loop(g, g.regions[l.body.id].parent);
@@ -1202,6 +1235,9 @@ impl<'a> Forward<'a> {
         }
         if let Some(c) = counter {
             put!(out => let mut #c = 0usize;);
+        }
+        if let Some((win, _)) = win {
+            put!(out => let mut #win = ::core::option::Option::None;);
         }
         match &l.header {
             Some(h) => {
@@ -2982,8 +3018,10 @@ impl Backward<'_, '_> {
                 if ranged && l.counter.is_none() {
                     self.data_candidates(l, from_start.then_some(&start_id));
                 }
+                let win = self.plan.winners.get(&l.body.id).map(|(w, _)| w.clone());
                 // A reversal that reads tapes may still run forward.
                 let taped_forward = match ranged
+                    && win.is_none()
                     && carries.decls.is_empty()
                     && carries.shift.is_empty()
                     && carries.flush.is_empty()
@@ -3105,7 +3143,15 @@ impl Backward<'_, '_> {
                             false => quote!((#iter).rev()),
                         };
                         let body = braced(body.into_iter().chain(shift));
-                        let mut looped = quote!(#(#decls)* for #item in #walk #body #(#flush)*);
+                        let mut looped = match &win {
+                            // Only the iteration that won, if one did.
+                            Some(win) => quote! {
+                                #(#decls)*
+                                if let ::core::option::Option::Some(#item) = #win #body
+                                #(#flush)*
+                            },
+                            None => quote!(#(#decls)* for #item in #walk #body #(#flush)*),
+                        };
                         // Forward, a tape is read from this loop's first
                         // entry, as many back as the loop ran, and its
                         // cursor left there after, as the reversed walk
@@ -3593,6 +3639,17 @@ impl Backward<'_, '_> {
             return vec![];
         };
         let node = &g.nodes[id];
+        // The router of a loop that keeps only its winner, replayed for the
+        // iteration that won: all of the adjoint goes to the new value.
+        if let Some(&new) = self.plan.winner_routers.get(&id) {
+            return match g.nodes[new].active {
+                true => self
+                    .contribute(new, Local::Same, &adj)
+                    .into_iter()
+                    .collect(),
+                false => vec![],
+            };
+        }
         match &node.op {
             Op::Prim { prim, args } => {
                 let refs = node_refs(g, args);

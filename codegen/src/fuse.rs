@@ -24,7 +24,8 @@
 //! - the values from before the loop it reads get their adjoints summed in
 //!   (`Mode::Accum`); calls inside it are fine (their pullbacks run per
 //!   iteration), unless one makes an array from before the loop again;
-//! - it is worth it: a loop nested in it keeps values on a tape, or every
+//! - it is worth it: a loop nested in it keeps values on a tape, or one in
+//!   it keeps only its winner (see [`crate::winners`]), or every
 //!   gradient it sends out is a scalar's (no tape, but the replay of each
 //!   iteration's forward is saved, at the cost of a few scalar sums); and
 //!   it reads no array from before it at an index read from data (a
@@ -126,9 +127,12 @@ fn fusable(
     // each point), which fusing saves, but a loop that adds into arrays
     // (`s += (x[i] - y[i]).powi(2)`) would get sums of unit gradients as
     // long as them, and a pass over those, for a replay of a subtraction.
+    // So is one where a loop in it keeps only its winner (see
+    // [`crate::winners`]): the winner is at hand in the same iteration.
     let taped = nodes
         .iter()
-        .any(|&n| a.kept[n] && a.storage[n] == Storage::Tape && g.nodes[n].region != body);
+        .any(|&n| a.kept[n] && a.storage[n] == Storage::Tape && g.nodes[n].region != body)
+        || a.winners.keys().any(|&w| g.regions[w].parent == body);
     let mut stmts = Vec::new();
     for_each_stmt(&l.body, &mut |s| stmts.push(s));
     // How often each node is used inside the loop.

@@ -7,7 +7,10 @@
 //! The expansion is a pipeline of passes, one per file:
 //! `args.rs` and `parse.rs` check the input and report every error at once,
 //! `lower.rs` builds the computational graph, `analyse.rs` decides what the
-//! backward pass visits and reads, `rules.rs` holds every primitive's local
+//! backward pass visits and reads (with `fuse.rs`, the loops over data
+//! points whose backward runs point by point, and `winners.rs`, the loops
+//! that replay only the iteration that won a running `min` or `max`),
+//! `rules.rs` holds every primitive's local
 //! gradient, and `emit.rs` writes the Rust; any error goes to `fallback.rs`.
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -44,6 +47,7 @@ mod returns;
 mod rules;
 mod sugar;
 mod walks;
+mod winners;
 
 use proc_macro2::TokenStream;
 

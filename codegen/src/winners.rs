@@ -1,0 +1,262 @@
+//! Pass 3c: loops that keep the least (or greatest) of their values, whose
+//! backward replays only the iteration that won.
+//!
+//! `for q in 0..k { let d = ..; best = best.min(d); }`: the chain of `min`s
+//! routes `best`'s adjoint back through every iteration that kept `best`,
+//! to the last one whose `d` won, and there all of it goes to `d`; the
+//! iterations before it get zeros. So the forward notes that iteration's
+//! item (`win = Some(q)` each time `d` wins, with the test the rule routes
+//! by), and the backward runs the body's reversal once, for that item, with
+//! the whole adjoint going to `d`; when no `d` won, the adjoint stays with
+//! `best`'s value from before the loop. Nothing is taped, and a nearest
+//! centre's gradient costs one distance, not `k` (the hand-written k-means
+//! gradient keeps the index of the nearest centre the same way).
+//!
+//! The conditions, on the graph (the first ones here, the rest once storage
+//! is known, in [`holds`]):
+//! - a `for` loop over a range (its item an integer, copied into `win`),
+//!   without `break` or a counter, whose body is straight-line: values, and
+//!   one assignment `best = best.min(e)` (or `e.min(best)`, or `max`) to a
+//!   scalar declared before the loop that carries a gradient;
+//! - `best` read nowhere else in the body, and the new value read by
+//!   nothing but the assignment;
+//! - the body's reversal reads nothing stored per iteration: every value it
+//!   needs is recomputed from the item (no tape, slot or counter, and no
+//!   adjoints carried in a window that moves with the item), so one
+//!   iteration can be replayed alone;
+//! - the backward sees `win`: the loop is in the fn body, or directly in the
+//!   body of a fused loop (see [`crate::fuse`]), whose backward runs in the
+//!   same iteration.
+
+use crate::analyse::{Analysis, Storage};
+use crate::graph::{Graph, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId};
+use rustc_hash::FxHashMap as HashMap;
+
+/// A loop that keeps the least or greatest of its values (see the module).
+#[derive(Clone, Debug)]
+pub(crate) struct Winner {
+    /// The variable that keeps it.
+    pub var: VarId,
+    /// The `min` or `max`.
+    pub router: NodeId,
+    /// The read of the variable's value before the `min`.
+    pub old: NodeId,
+    /// The value it is compared with, each iteration.
+    pub new: NodeId,
+}
+
+impl Winner {
+    /// Whether `new` is the router's first argument: `a.min(b)` routes to
+    /// `a` where `min_first(a, b)` (ties and NaNs decided there), else to
+    /// `b`.
+    pub(crate) fn new_is_first(&self, g: &Graph) -> bool {
+        matches!(&g.nodes[self.router].op, Op::Prim { args, .. } if args[0] == self.new)
+    }
+}
+
+/// The loops the module describes, by body, before storage is known.
+pub(crate) fn candidates(g: &Graph, a: &Analysis) -> HashMap<RegionId, Winner> {
+    let mut out = HashMap::default();
+    crate::graph::for_each_stmt(&g.body, &mut |s| {
+        let Stmt::Loop(l) = s else { return };
+        let Some(h) = &l.header else { return };
+        if l.counter.is_some() || !a.work[l.body.id] || !ranged(g, h.iter) {
+            return;
+        }
+        let body = l.body.id;
+        let mut found = None;
+        for s in &l.body.stmts {
+            match s {
+                Stmt::Node(_) => {}
+                Stmt::Set { var, value } if found.is_none() => found = Some((*var, *value)),
+                _ => return,
+            }
+        }
+        let Some((var, router)) = found else { return };
+        let v = &g.vars[var];
+        if !v.active || v.region == body || !matches!(v.shape, Shape::Scalar) {
+            return;
+        }
+        let Op::Prim {
+            prim: Prim::Min | Prim::Max,
+            args,
+        } = &g.nodes[router].op
+        else {
+            return;
+        };
+        if args.len() != 2 || a.mode[router] == crate::analyse::Mode::None {
+            return;
+        }
+        let is_old = |n: NodeId| {
+            g.nodes[n].region == body && matches!(g.nodes[n].op, Op::ReadVar(w) if w == var)
+        };
+        let (old, new) = match (is_old(args[0]), is_old(args[1])) {
+            (true, false) => (args[0], args[1]),
+            (false, true) => (args[1], args[0]),
+            _ => return,
+        };
+        // The body reads `best` once, by the router, and nothing reads the
+        // router's value but the assignment.
+        let (mut reads, mut uses_old, mut uses_router) = (0, 0, 0);
+        for s in &l.body.stmts {
+            let Stmt::Node(n) = s else { continue };
+            if matches!(g.nodes[*n].op, Op::ReadVar(w) if w == var) {
+                reads += 1;
+            }
+            g.nodes[*n].op.each_input(|m| {
+                uses_old += usize::from(m == old);
+                uses_router += usize::from(m == router);
+            });
+        }
+        if reads != 1 || uses_old != 1 || uses_router != 0 {
+            return;
+        }
+        out.insert(
+            body,
+            Winner {
+                var,
+                router,
+                old,
+                new,
+            },
+        );
+    });
+    out
+}
+
+/// A `for` over a range: its item is an integer, copied into `win`.
+fn ranged(g: &Graph, iter: NodeId) -> bool {
+    let Op::Const { expr, .. } = &g.nodes[iter].op else {
+        return false;
+    };
+    matches!(
+        syn::parse2::<syn::Expr>(expr.clone()),
+        Ok(syn::Expr::Range(syn::ExprRange {
+            start: Some(_),
+            end: Some(_),
+            ..
+        }))
+    )
+}
+
+/// The conditions that need storage and fusion decided: one iteration's
+/// reversal can run alone, and where the backward sees `win`.
+/// `nodes` are the body's nodes.
+pub(crate) fn holds(g: &Graph, a: &Analysis, nodes: &[NodeId], body: RegionId, w: &Winner) -> bool {
+    let parent = g.regions[body].parent;
+    let seen = parent == 0 || a.fused.contains_key(&parent);
+    let replayable = nodes
+        .iter()
+        .all(|&id| !a.kept[id] || matches!(a.storage[id], Storage::Recompute | Storage::Captured));
+    seen && replayable
+        && !a.kept[w.old]
+        // An element fixed while the loop runs may be summed in a local
+        // (written once after the loop); a window moves with the item.
+        && a.carries.get(&body).is_none_or(|cs| {
+            cs.iter().all(|c| matches!(c.kind, crate::analyse::CarryKind::Fixed { .. }))
+        })
+        && !a.counters.iter().any(|c| c.block == body)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::args::Args;
+    use crate::diag::Diagnostics;
+    use crate::names::Names;
+    use syn::{parse_quote, ItemFn};
+
+    /// How many loops of the fn keep only their winner.
+    fn winners(item: ItemFn) -> usize {
+        let cx = Diagnostics::default();
+        let f = crate::parse::function(&cx, &Args::default(), &item).unwrap();
+        let g = crate::lower::lower(&cx, &f, &mut Names::default()).unwrap();
+        cx.finish().unwrap();
+        crate::analyse::analyse(&g).winners.len()
+    }
+
+    #[test]
+    fn a_running_max_or_min_keeps_its_winner() {
+        // In the fn body, over a slice's items.
+        assert_eq!(
+            winners(parse_quote! {
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut m = x[0];
+                    for &v in x { m = m.max(v); }
+                    m
+                }
+            }),
+            1
+        );
+        // In a loop over points (which fuses), the new value first.
+        assert_eq!(
+            winners(parse_quote! {
+                fn f<T: Float>(p: &[T], c: &[T]) -> T {
+                    let mut total = T::zero();
+                    for i in 0..p.len() {
+                        let mut best = T::infinity();
+                        for j in 0..c.len() {
+                            let d = (p[i] - c[j]).powi(2);
+                            best = d.min(best);
+                        }
+                        total += best;
+                    }
+                    total
+                }
+            }),
+            1
+        );
+    }
+
+    #[test]
+    fn other_loops_replay_every_iteration() {
+        // `m` read twice; a store in the body; a `break`; a value taped for
+        // the reversal (`exp` keeps its output); a loop over points that
+        // does not fuse (it writes an array from before it).
+        for item in [
+            parse_quote! {
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut m = x[0];
+                    for &v in x { m = m.max(v) * m; }
+                    m
+                }
+            },
+            parse_quote! {
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut m = x[0];
+                    let mut s = vec![T::zero(); x.len()];
+                    for i in 0..x.len() { s[i] = x[i]; m = m.max(x[i]); }
+                    m + s[0]
+                }
+            },
+            parse_quote! {
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut m = x[0];
+                    for &v in x { if v > T::one() { break; } m = m.max(v); }
+                    m
+                }
+            },
+            parse_quote! {
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut m = x[0];
+                    for &v in x { m = m.max(v.exp()); }
+                    m
+                }
+            },
+            parse_quote! {
+                fn f<T: Float>(p: &[T], c: &[T]) -> T {
+                    let mut total = T::zero();
+                    let mut seen = vec![T::zero(); p.len()];
+                    for i in 0..p.len() {
+                        let mut best = T::infinity();
+                        for j in 0..c.len() { best = best.min((p[i] - c[j]).powi(2)); }
+                        seen[i] = best;
+                        total += best;
+                    }
+                    total + seen[0]
+                }
+            },
+        ] {
+            assert_eq!(winners(item), 0);
+        }
+    }
+}
