@@ -207,6 +207,17 @@ fn run() {
         },
     );
     paired(
+        "k-means (not an issue workload)",
+        101,
+        100,
+        || {
+            black_box(kmeans_grad(black_box(&d.points), &d.centres));
+        },
+        || {
+            black_box(kmeans_hand(black_box(&d.points), &d.centres));
+        },
+    );
+    paired(
         "svm",
         101,
         50,

@@ -349,6 +349,49 @@ pub fn svm_primal(w: &[f64], x: &[f64], y: &[usize], reg: f64) -> f64 {
     svm(w, x, y, reg)
 }
 
+// ---- k-means: 500 points in 2-D, 8 centres (beyond the five) --------
+
+/// k-means' objective: each point's squared distance to its nearest centre.
+#[differentiable]
+pub fn kmeans<T: Float>(pts: &[[T; 2]], c: &[[T; 2]]) -> T {
+    let mut total = T::zero();
+    for p in pts {
+        let mut best = T::infinity();
+        for q in c {
+            let d = (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2);
+            best = best.min(d);
+        }
+        total = total + best;
+    }
+    total
+}
+
+/// By hand: the forward keeps each point's nearest centre, the backward
+/// sends `2 (p - q)` to the point and its negative to that centre.
+pub fn kmeans_hand(pts: &[[f64; 2]], c: &[[f64; 2]]) -> (f64, (Vec<[f64; 2]>, Vec<[f64; 2]>)) {
+    let mut total = 0.0;
+    let mut dp = vec![[0.0; 2]; pts.len()];
+    let mut dc = vec![[0.0; 2]; c.len()];
+    for (n, p) in pts.iter().enumerate() {
+        let (mut best, mut arg) = (f64::INFINITY, None);
+        for (k, q) in c.iter().enumerate() {
+            let d = (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2);
+            if d < best {
+                best = d;
+                arg = Some(k);
+            }
+        }
+        total += best;
+        if let Some(k) = arg {
+            let g = [2.0 * (p[0] - c[k][0]), 2.0 * (p[1] - c[k][1])];
+            dp[n] = g;
+            dc[k][0] -= g[0];
+            dc[k][1] -= g[1];
+        }
+    }
+    (total, (dp, dc))
+}
+
 /// Seeded data for the benches and tests.
 pub struct Data {
     pub w1: Vec<f64>,
@@ -359,6 +402,8 @@ pub struct Data {
     pub y: Vec<usize>,
     pub w_svm: Vec<f64>,
     pub rosen: Vec<f64>,
+    pub points: Vec<[f64; 2]>,
+    pub centres: Vec<[f64; 2]>,
 }
 
 pub fn data() -> Data {
@@ -377,6 +422,9 @@ pub fn data() -> Data {
     let x = v(BATCH * INPUTS, 1.0);
     let w_svm = v(INPUTS * CLASSES, 0.1);
     let rosen = v(1000, 1.5);
+    let pairs = |v: Vec<f64>| v.chunks(2).map(|p| [p[0], p[1]]).collect::<Vec<_>>();
+    let points = pairs(v(1000, 2.0));
+    let centres = pairs(v(16, 2.0));
     let y = (0..BATCH).map(|i| (i * 7) % CLASSES).collect();
     Data {
         w1,
@@ -387,5 +435,7 @@ pub fn data() -> Data {
         y,
         w_svm,
         rosen,
+        points,
+        centres,
     }
 }

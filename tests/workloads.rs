@@ -89,6 +89,33 @@ fn svm_hand_is_right() {
     assert!(report.within(1e-5), "{report}");
 }
 
+#[test]
+fn kmeans_hand_and_generated_agree_and_are_right() {
+    let d = data();
+    let (loss, (dp, dc)) = kmeans_hand(&d.points, &d.centres);
+    let (lg, (gp, gc)) = kmeans_grad(&d.points, &d.centres);
+    assert!((loss - lg).abs() < 1e-12);
+    close_all(&gp.concat(), &dp.concat(), 1e-12);
+    close_all(&gc.concat(), &dc.concat(), 1e-12);
+    let pairs = |v: &[f64]| v.chunks(2).map(|p| [p[0], p[1]]).collect::<Vec<_>>();
+    // The seeded points are away from ties: the centres' gradients by
+    // finite differences.
+    let flat = d.centres.concat();
+    let report = check_gradient(
+        |q: &[f64]| kmeans(&d.points, &pairs(q)),
+        &flat,
+        &dc.concat(),
+    );
+    assert!(report.within(1e-5), "{report}");
+    let flat = d.points[..40].concat();
+    let report = check_gradient(
+        |q: &[f64]| kmeans(&pairs(q), &d.centres),
+        &flat,
+        &dp[..40].concat(),
+    );
+    assert!(report.within(1e-5), "{report}");
+}
+
 #[path = "../benches/gmm.rs"]
 mod gmm;
 
