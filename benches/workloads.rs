@@ -366,9 +366,12 @@ pub fn kmeans<T: Float>(pts: &[[T; 2]], c: &[[T; 2]]) -> T {
     total
 }
 
+/// Gradients of the points and of the centres.
+pub type KmeansGradient = (Vec<[f64; 2]>, Vec<[f64; 2]>);
+
 /// By hand: the forward keeps each point's nearest centre, the backward
 /// sends `2 (p - q)` to the point and its negative to that centre.
-pub fn kmeans_hand(pts: &[[f64; 2]], c: &[[f64; 2]]) -> (f64, (Vec<[f64; 2]>, Vec<[f64; 2]>)) {
+pub fn kmeans_hand(pts: &[[f64; 2]], c: &[[f64; 2]]) -> (f64, KmeansGradient) {
     let mut total = 0.0;
     let mut dp = vec![[0.0; 2]; pts.len()];
     let mut dc = vec![[0.0; 2]; c.len()];
