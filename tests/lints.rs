@@ -252,10 +252,10 @@ fn winner_in_body<T: Float>(x: &[T]) -> T {
 #[differentiable(wrt(p))]
 fn winner_per_point(p: &[f64], c: &[f64]) -> f64 {
     let mut total = 0.0;
-    for i in 0..p.len() {
+    for &v in p {
         let mut best = f64::INFINITY;
-        for j in 0..c.len() {
-            best = (p[i] - c[j]).powi(2).min(best);
+        for &q in c {
+            best = (v - q).powi(2).min(best);
         }
         total += best;
     }

@@ -15,6 +15,9 @@
 //! (ties and NaNs too), but `best` is read twice in the body, so the loop
 //! is reversed iteration by iteration.
 
+// Indexed loops, as users write them.
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 
 use common::{assert_gradient, cast, tolerance, Rng};
