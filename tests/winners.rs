@@ -93,6 +93,70 @@ fn nearest_plain<T: Float>(p: &[T], c: &[T]) -> T {
     total
 }
 
+/// k-means in `d` dimensions: each distance summed in an inner loop.
+#[differentiable]
+fn kmeans_d<T: Float>(pts: &[T], c: &[T], d: usize) -> T {
+    let mut total = T::zero();
+    for i in 0..pts.len() / d {
+        let mut best = T::infinity();
+        for k in 0..c.len() / d {
+            let mut dist = T::zero();
+            for l in 0..d {
+                dist += (pts[i * d + l] - c[k * d + l]).powi(2);
+            }
+            best = best.min(dist);
+        }
+        total += best;
+    }
+    total
+}
+
+#[differentiable]
+fn kmeans_d_plain<T: Float>(pts: &[T], c: &[T], d: usize) -> T {
+    let mut total = T::zero();
+    for i in 0..pts.len() / d {
+        let mut best = T::infinity();
+        for k in 0..c.len() / d {
+            let mut dist = T::zero();
+            for l in 0..d {
+                dist += (pts[i * d + l] - c[k * d + l]).powi(2);
+            }
+            best = best.min(dist).min(best);
+        }
+        total += best;
+    }
+    total
+}
+
+/// A branch in the body, in the fn body.
+#[differentiable]
+fn branchy<T: Float>(x: &[T], w: T) -> T {
+    let mut m = T::neg_infinity();
+    for i in 0..x.len() {
+        let v = if x[i] > T::zero() {
+            x[i] * w
+        } else {
+            -x[i] * 0.5
+        };
+        m = m.max(v);
+    }
+    m * w
+}
+
+#[differentiable]
+fn branchy_plain<T: Float>(x: &[T], w: T) -> T {
+    let mut m = T::neg_infinity();
+    for i in 0..x.len() {
+        let v = if x[i] > T::zero() {
+            x[i] * w
+        } else {
+            -x[i] * 0.5
+        };
+        m = m.max(v).max(m);
+    }
+    m * w
+}
+
 /// Max-pooling over overlapping windows, weighted, of 2-D points.
 #[differentiable(wrt(x, v))]
 fn pool<T: Float>(x: &[[T; 2]], v: &[T]) -> T {
@@ -163,6 +227,21 @@ fn the_winner_gets_what_every_iteration_would_have_routed() {
         let (b, (hp, hc)) = nearest_plain_grad(&x, &c);
         assert!(same(&[a], &[b]), "nearest {x:?} {c:?}");
         assert!(same(&gp, &hp) && same(&gc, &hc), "nearest {x:?} {c:?}");
+
+        let d = 1 + (rng.next_u64() % 3) as usize;
+        let (pts, c) = (tied(&mut rng, 4 * d), tied(&mut rng, 3 * d));
+        let (a, (gp, gc)) = kmeans_d_grad(&pts, &c, d);
+        let (b, (hp, hc)) = kmeans_d_plain_grad(&pts, &c, d);
+        assert!(same(&[a], &[b]), "kmeans_d {pts:?} {c:?}");
+        assert!(same(&gp, &hp) && same(&gc, &hc), "kmeans_d {pts:?} {c:?}");
+
+        let w = tied(&mut rng, 1)[0];
+        let (a, (gx, gw)) = branchy_grad(&x, w);
+        let (b, (hx, hw)) = branchy_plain_grad(&x, w);
+        assert!(
+            same(&[a, gw], &[b, hw]) && same(&gx, &hx),
+            "branchy {x:?} {w}"
+        );
 
         let v = tied(&mut rng, 3);
         let p = pairs(&tied(&mut rng, 14));
@@ -266,6 +345,39 @@ fn check<T: Float + std::fmt::Display>(seed: u64) {
             let (gp, gc) = nearest_grad(&pc[..6], &pc[6..]).1;
             let g: Vec<T> = gp.into_iter().chain(gc).collect();
             assert_gradient("nearest", |v| nearest(&v[..6], &v[6..]), &pc, &g, tol);
+        }
+
+        let (pts, c): (Vec<f64>, Vec<f64>) = (rng.point(8, -2.0, 2.0), rng.point(6, -2.0, 2.0));
+        let dists: Vec<Vec<f64>> = pts
+            .chunks(2)
+            .map(|p| {
+                c.chunks(2)
+                    .map(|q| (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2))
+                    .collect()
+            })
+            .collect();
+        if dists.iter().all(|ds| apart(ds)) {
+            let both: Vec<T> = cast(&pts.iter().chain(&c).copied().collect::<Vec<_>>());
+            let (gp, gc) = kmeans_d_grad(&both[..8], &both[8..], 2).1;
+            let g: Vec<T> = gp.into_iter().chain(gc).collect();
+            assert_gradient(
+                "kmeans_d",
+                |v| kmeans_d(&v[..8], &v[8..], 2),
+                &both,
+                &g,
+                tol,
+            );
+        }
+
+        let vals: Vec<f64> = x
+            .iter()
+            .map(|&v| if v > 0.0 { v * w[0] } else { -v * 0.5 })
+            .collect();
+        if apart(&vals) && x.iter().all(|v| v.abs() > 0.05) {
+            let xw: Vec<T> = cast(&x.iter().chain(&w[..1]).copied().collect::<Vec<_>>());
+            let (gx, gw) = branchy_grad(&xw[..6], xw[6]).1;
+            let g: Vec<T> = gx.into_iter().chain([gw]).collect();
+            assert_gradient("branchy", |v| branchy(&v[..6], v[6]), &xw, &g, tol);
         }
 
         let px: Vec<f64> = rng.point(14, -1.5, 1.5);

@@ -142,7 +142,7 @@ pub(crate) fn analyse(g: &Graph) -> Analysis {
     }
     // A loop that keeps only its winner changes what the rest keeps; one
     // that turns out not to qualify is dropped and the rest decided again.
-    a.winners = crate::winners::candidates(g, &a);
+    a.winners = crate::winners::candidates(g, &a, &nodes_in);
     loop {
         a.winner_routers = a.winners.values().map(|w| w.router).collect();
         kept(g, &g.body, &mut a);
@@ -157,7 +157,7 @@ pub(crate) fn analyse(g: &Graph) -> Analysis {
         let winners = std::mem::take(&mut a.winners);
         a.winners = winners
             .into_iter()
-            .filter(|(body, w)| crate::winners::holds(g, &a, &nodes_in[*body], *body, w))
+            .filter(|(body, w)| crate::winners::holds(g, &a, &nodes_in, *body, w))
             .collect();
         if a.winners.len() == before {
             return a;

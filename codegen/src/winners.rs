@@ -15,9 +15,12 @@
 //! The conditions, on the graph (the first ones here, the rest once storage
 //! is known, in [`holds`]):
 //! - a `for` loop over a range (its item an integer, copied into `win`),
-//!   without `break` or a counter, whose body is straight-line: values, and
+//!   without `break` or a counter, in it or in the loops nested in it;
+//! - in its body (not in a branch or an inner loop, so once an iteration)
 //!   one assignment `best = best.min(e)` (or `e.min(best)`, or `max`) to a
-//!   scalar declared before the loop that carries a gradient;
+//!   scalar declared before the loop that carries a gradient, and no other
+//!   write to anything declared before the loop (locals of the body, such
+//!   as a distance summed in an inner loop, are fine);
 //! - `best` read nowhere else in the body, and the new value read by
 //!   nothing but the assignment;
 //! - the body's reversal reads nothing stored per iteration: every value it
@@ -29,7 +32,7 @@
 //!   same iteration.
 
 use crate::analyse::{Analysis, Storage};
-use crate::graph::{Graph, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId};
+use crate::graph::{Graph, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId};
 use rustc_hash::FxHashMap as HashMap;
 
 /// A loop that keeps the least or greatest of its values (see the module).
@@ -43,6 +46,8 @@ pub(crate) struct Winner {
     pub old: NodeId,
     /// The value it is compared with, each iteration.
     pub new: NodeId,
+    /// The body's region and those nested in it.
+    pub regions: Vec<RegionId>,
 }
 
 impl Winner {
@@ -55,7 +60,12 @@ impl Winner {
 }
 
 /// The loops the module describes, by body, before storage is known.
-pub(crate) fn candidates(g: &Graph, a: &Analysis) -> HashMap<RegionId, Winner> {
+/// `nodes_in` holds each region's nodes.
+pub(crate) fn candidates(
+    g: &Graph,
+    a: &Analysis,
+    nodes_in: &[Vec<NodeId>],
+) -> HashMap<RegionId, Winner> {
     let mut out = HashMap::default();
     crate::graph::for_each_stmt(&g.body, &mut |s| {
         let Stmt::Loop(l) = s else { return };
@@ -63,65 +73,90 @@ pub(crate) fn candidates(g: &Graph, a: &Analysis) -> HashMap<RegionId, Winner> {
         if l.counter.is_some() || !a.work[l.body.id] || !ranged(g, h.iter) {
             return;
         }
-        let body = l.body.id;
-        let mut found = None;
-        for s in &l.body.stmts {
-            match s {
-                Stmt::Node(_) => {}
-                Stmt::Set { var, value } if found.is_none() => found = Some((*var, *value)),
-                _ => return,
-            }
+        if let Some(w) = winner(g, a, nodes_in, l) {
+            out.insert(l.body.id, w);
         }
-        let Some((var, router)) = found else { return };
-        let v = &g.vars[var];
-        if !v.active || v.region == body || !matches!(v.shape, Shape::Scalar) {
-            return;
+    });
+    out
+}
+
+/// The loop's winner, if its body has the form the module describes.
+fn winner(g: &Graph, a: &Analysis, nodes_in: &[Vec<NodeId>], l: &Loop) -> Option<Winner> {
+    let body = l.body.id;
+    // The body's regions (its own, its branches' and inner loops'), and
+    // whether it leaves or counts anywhere.
+    let mut regions = vec![body];
+    let mut plain = true;
+    crate::graph::for_each_stmt(&l.body, &mut |s| match s {
+        Stmt::Break => plain = false,
+        Stmt::Loop(inner) => {
+            plain &= inner.header.is_some() && inner.counter.is_none();
+            regions.push(inner.body.id);
         }
-        let Op::Prim {
-            prim: Prim::Min | Prim::Max,
-            args,
-        } = &g.nodes[router].op
-        else {
-            return;
-        };
-        if args.len() != 2 || a.mode[router] == crate::analyse::Mode::None {
-            return;
-        }
-        let is_old = |n: NodeId| {
-            g.nodes[n].region == body && matches!(g.nodes[n].op, Op::ReadVar(w) if w == var)
-        };
-        let (old, new) = match (is_old(args[0]), is_old(args[1])) {
-            (true, false) => (args[0], args[1]),
-            (false, true) => (args[1], args[0]),
-            _ => return,
-        };
-        // The body reads `best` once, by the router, and nothing reads the
-        // router's value but the assignment.
-        let (mut reads, mut uses_old, mut uses_router) = (0, 0, 0);
-        for s in &l.body.stmts {
-            let Stmt::Node(n) = s else { continue };
-            if matches!(g.nodes[*n].op, Op::ReadVar(w) if w == var) {
+        Stmt::If { then, els, .. } => regions.extend([then.id, els.id]),
+        _ => {}
+    });
+    if !plain {
+        return None;
+    }
+    let inside = |v: VarId| regions.contains(&g.vars[v].region);
+    // One write to a variable from before the loop: `best = ..` in the
+    // body itself (so once an iteration).
+    let mut outer_writes = 0;
+    crate::graph::for_each_stmt(&l.body, &mut |s| match s {
+        Stmt::Set { var, .. } | Stmt::Store { var, .. } if !inside(*var) => outer_writes += 1,
+        _ => {}
+    });
+    let (var, router) = l.body.stmts.iter().find_map(|s| match s {
+        Stmt::Set { var, value } if !inside(*var) => Some((*var, *value)),
+        _ => None,
+    })?;
+    let v = &g.vars[var];
+    if outer_writes != 1 || !v.active || !matches!(v.shape, Shape::Scalar) {
+        return None;
+    }
+    let Op::Prim {
+        prim: Prim::Min | Prim::Max,
+        args,
+    } = &g.nodes[router].op
+    else {
+        return None;
+    };
+    if args.len() != 2 || a.mode[router] == crate::analyse::Mode::None {
+        return None;
+    }
+    let is_old = |n: NodeId| {
+        g.nodes[n].region == body && matches!(g.nodes[n].op, Op::ReadVar(w) if w == var)
+    };
+    let (old, new) = match (is_old(args[0]), is_old(args[1])) {
+        (true, false) => (args[0], args[1]),
+        (false, true) => (args[1], args[0]),
+        _ => return None,
+    };
+    // The body reads `best` once, by the router, and nothing reads the
+    // router's value but the assignment.
+    let (mut reads, mut uses_old, mut uses_router) = (0, 0, 0);
+    for &r in &regions {
+        for &n in &nodes_in[r] {
+            if matches!(g.nodes[n].op, Op::ReadVar(w) if w == var) {
                 reads += 1;
             }
-            g.nodes[*n].op.each_input(|m| {
+            g.nodes[n].op.each_input(|m| {
                 uses_old += usize::from(m == old);
                 uses_router += usize::from(m == router);
             });
         }
-        if reads != 1 || uses_old != 1 || uses_router != 0 {
-            return;
-        }
-        out.insert(
-            body,
-            Winner {
-                var,
-                router,
-                old,
-                new,
-            },
-        );
-    });
-    out
+    }
+    if reads != 1 || uses_old != 1 || uses_router != 0 {
+        return None;
+    }
+    Some(Winner {
+        var,
+        router,
+        old,
+        new,
+        regions,
+    })
 }
 
 /// A `for` over a range: its item is an integer, copied into `win`.
@@ -140,14 +175,32 @@ fn ranged(g: &Graph, iter: NodeId) -> bool {
 }
 
 /// The conditions that need storage and fusion decided: one iteration's
-/// reversal can run alone, and where the backward sees `win`.
-/// `nodes` are the body's nodes.
-pub(crate) fn holds(g: &Graph, a: &Analysis, nodes: &[NodeId], body: RegionId, w: &Winner) -> bool {
+/// reversal can run alone, and where the backward sees `win`. `nodes_in`
+/// holds each region's nodes.
+pub(crate) fn holds(
+    g: &Graph,
+    a: &Analysis,
+    nodes_in: &[Vec<NodeId>],
+    body: RegionId,
+    w: &Winner,
+) -> bool {
     let parent = g.regions[body].parent;
     let seen = parent == 0 || a.fused.contains_key(&parent);
-    let replayable = nodes
+    // Nothing read back from storage kept per iteration: values, arrays
+    // kept whole, counters' steps.
+    let replayable = w.regions.iter().all(|&r| {
+        nodes_in[r].iter().all(|&id| {
+            !a.kept[id] || matches!(a.storage[id], Storage::Recompute | Storage::Captured)
+        })
+    }) && !g
+        .vars
         .iter()
-        .all(|&id| !a.kept[id] || matches!(a.storage[id], Storage::Recompute | Storage::Captured));
+        .enumerate()
+        .any(|(v, var)| a.settled[v] && w.regions.contains(&var.region))
+        && !a
+            .counters
+            .iter()
+            .any(|c| w.regions.contains(&c.block) || w.regions.contains(&g.vars[c.var].region));
     seen && replayable
         && !a.kept[w.old]
         // An element fixed while the loop runs may be summed in a local
@@ -155,7 +208,6 @@ pub(crate) fn holds(g: &Graph, a: &Analysis, nodes: &[NodeId], body: RegionId, w
         && a.carries.get(&body).is_none_or(|cs| {
             cs.iter().all(|c| matches!(c.kind, crate::analyse::CarryKind::Fixed { .. }))
         })
-        && !a.counters.iter().any(|c| c.block == body)
 }
 
 #[cfg(test)]
@@ -187,6 +239,22 @@ mod tests {
             }),
             1
         );
+        // A distance summed in an inner loop, a branch.
+        assert_eq!(
+            winners(parse_quote! {
+                fn f<T: Float>(p: &[T], c: &[T], d: usize) -> T {
+                    let mut best = T::infinity();
+                    for k in 0..c.len() / d {
+                        let mut dist = T::zero();
+                        for l in 0..d { dist += (p[l] - c[k * d + l]).powi(2); }
+                        let e = if p[k] > T::zero() { dist } else { dist * 0.5 };
+                        best = best.min(e);
+                    }
+                    best
+                }
+            }),
+            1
+        );
         // In a loop over points (which fuses), the new value first.
         assert_eq!(
             winners(parse_quote! {
@@ -209,9 +277,10 @@ mod tests {
 
     #[test]
     fn other_loops_replay_every_iteration() {
-        // `m` read twice; a store in the body; a `break`; a value taped for
-        // the reversal (`exp` keeps its output); a loop over points that
-        // does not fuse (it writes an array from before it).
+        // `m` read twice; a store to an array from before the loop; a
+        // `break`; a value taped for the reversal (`exp` keeps its output);
+        // the assignment in a branch; a loop over points that does not fuse
+        // (it writes an array from before it).
         for item in [
             parse_quote! {
                 fn f<T: Float>(x: &[T]) -> T {
@@ -239,6 +308,13 @@ mod tests {
                 fn f<T: Float>(x: &[T]) -> T {
                     let mut m = x[0];
                     for &v in x { m = m.max(v.exp()); }
+                    m
+                }
+            },
+            parse_quote! {
+                fn f<T: Float>(x: &[T]) -> T {
+                    let mut m = x[0];
+                    for &v in x { if v > T::zero() { m = m.max(v); } }
                     m
                 }
             },
