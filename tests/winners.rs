@@ -157,6 +157,32 @@ fn branchy_plain<T: Float>(x: &[T], w: T) -> T {
     m * w
 }
 
+/// Two loops in turn keep the same running max, the second through the
+/// path form `T::max`.
+#[differentiable]
+fn two_loops<T: Float>(x: &[T], y: &[T]) -> T {
+    let mut m = x[0];
+    for i in 1..x.len() {
+        m = m.max(x[i] * x[i]);
+    }
+    for j in 0..y.len() {
+        m = T::max(m, y[j] - 1.0);
+    }
+    m.sin()
+}
+
+#[differentiable]
+fn two_loops_plain<T: Float>(x: &[T], y: &[T]) -> T {
+    let mut m = x[0];
+    for i in 1..x.len() {
+        m = m.max(x[i] * x[i]).max(m);
+    }
+    for j in 0..y.len() {
+        m = T::max(m, y[j] - 1.0).max(m);
+    }
+    m.sin()
+}
+
 /// Max-pooling over overlapping windows, weighted, of 2-D points.
 #[differentiable(wrt(x, v))]
 fn pool<T: Float>(x: &[[T; 2]], v: &[T]) -> T {
@@ -234,6 +260,14 @@ fn the_winner_gets_what_every_iteration_would_have_routed() {
         let (b, (hp, hc)) = kmeans_d_plain_grad(&pts, &c, d);
         assert!(same(&[a], &[b]), "kmeans_d {pts:?} {c:?}");
         assert!(same(&gp, &hp) && same(&gc, &hc), "kmeans_d {pts:?} {c:?}");
+
+        let y = tied(&mut rng, k);
+        let (a, (gx, gy)) = two_loops_grad(&x, &y);
+        let (b, (hx, hy)) = two_loops_plain_grad(&x, &y);
+        assert!(
+            same(&[a], &[b]) && same(&gx, &hx) && same(&gy, &hy),
+            "two_loops {x:?} {y:?}"
+        );
 
         let w = tied(&mut rng, 1)[0];
         let (a, (gx, gw)) = branchy_grad(&x, w);
@@ -367,6 +401,18 @@ fn check<T: Float + std::fmt::Display>(seed: u64) {
                 &g,
                 tol,
             );
+        }
+
+        let y: Vec<f64> = rng.point(3, -1.0, 4.0);
+        let cands: Vec<f64> = std::iter::once(x[0])
+            .chain(x[1..].iter().map(|v| v * v))
+            .chain(y.iter().map(|v| v - 1.0))
+            .collect();
+        if apart(&cands) {
+            let xy: Vec<T> = cast(&x.iter().chain(&y).copied().collect::<Vec<_>>());
+            let (gx, gy) = two_loops_grad(&xy[..6], &xy[6..]).1;
+            let g: Vec<T> = gx.into_iter().chain(gy).collect();
+            assert_gradient("two_loops", |v| two_loops(&v[..6], &v[6..]), &xy, &g, tol);
         }
 
         let vals: Vec<f64> = x
