@@ -1,8 +1,8 @@
 //! A running `min` or `max` written the ways users write it: over items,
 //! `enumerate`, a subslice, a fixed array, rows, a parameter as the start,
-//! two loops, `T::min`, `1..=n`, `wrt`, concrete `f64`; and the forms that
-//! keep their loop's ordinary reversal (`.rev()`, `while`, a call, after
-//! an early return). Every gradient against finite differences at random
+//! two loops, `T::min`, `1..=n`, `wrt`, concrete `f64`, after an early
+//! return (the loop then in a branch); and the forms that keep their
+//! loop's ordinary reversal (`.rev()`, `while`, a call). Every gradient against finite differences at random
 //! points (ties are measure zero there; see `tests/winners.rs` for them).
 
 // Indexed loops, as users write them; closures that name the fn's type.

@@ -964,6 +964,16 @@ impl<'a> Forward<'a> {
                 put!(out => let mut #t = __tl::Vec::new(););
             }
         }
+        // The winners of loops in no other loop: seen by the pullback also
+        // where the loop is in a branch.
+        let mut winners: Vec<(&RegionId, &Ident)> =
+            self.plan.winners.iter().map(|(r, (w, _))| (r, w)).collect();
+        winners.sort();
+        for (&body, win) in winners {
+            if !within_loop(self.g, self.g.regions[body].parent) {
+                put!(out => let mut #win = ::core::option::Option::None;);
+            }
+        }
     }
 
     /// Saves a value the backward reads, where it is computed.
@@ -1236,7 +1246,9 @@ impl<'a> Forward<'a> {
         if let Some(c) = counter {
             put!(out => let mut #c = 0usize;);
         }
-        if let Some((win, _)) = win {
+        // In a fused loop's body, fresh for each point; in no loop, declared
+        // at the top (see `storage_decls`).
+        if let (Some((win, _)), true) = (win, within_loop(g, g.regions[l.body.id].parent)) {
             put!(out => let mut #win = ::core::option::Option::None;);
         }
         match &l.header {

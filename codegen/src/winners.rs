@@ -27,9 +27,11 @@
 //!   needs is recomputed from the item (no tape, slot or counter, and no
 //!   adjoints carried in a window that moves with the item), so one
 //!   iteration can be replayed alone;
-//! - the backward sees `win`: the loop is in the fn body, or directly in the
-//!   body of a fused loop (see [`crate::fuse`]), whose backward runs in the
-//!   same iteration.
+//! - the backward sees `win`: the loop is in no other loop (in the fn body,
+//!   or in a branch of it, such as the rest of a fn after an early
+//!   `return`: `win` is declared at the top, and the pullback keeps it), or
+//!   directly in the body of a fused loop (see [`crate::fuse`]), whose
+//!   backward runs in the same iteration.
 
 use crate::analyse::{Analysis, Storage};
 use crate::graph::{Graph, Loop, NodeId, Op, Prim, RegionId, Shape, Stmt, VarId};
@@ -184,8 +186,14 @@ pub(crate) fn holds(
     body: RegionId,
     w: &Winner,
 ) -> bool {
+    // Not in any loop (the fn body, or a branch of it: the winner is
+    // declared at the top), or directly in a fused loop's body.
     let parent = g.regions[body].parent;
-    let seen = parent == 0 || a.fused.contains_key(&parent);
+    let mut outer = parent;
+    while outer != 0 && !g.regions[outer].is_loop {
+        outer = g.regions[outer].parent;
+    }
+    let seen = outer == 0 || a.fused.contains_key(&parent);
     // Nothing read back from storage kept per iteration: values, arrays
     // kept whole, counters' steps.
     let replayable = w.regions.iter().all(|&r| {
