@@ -65,6 +65,9 @@ pub(crate) struct Analysis {
     pub winners: HashMap<RegionId, crate::winners::Winner>,
     /// Their `min`s and `max`s, whose rule keeps nothing.
     pub winner_routers: HashSet<NodeId>,
+    /// Inner loops whose reversal runs after their outer loop's, row by
+    /// row, by the inner loop's body (see [`crate::scatters`]).
+    pub deferred: HashMap<RegionId, crate::scatters::Deferred>,
 }
 
 /// An integer variable stepped only by constants, all in one block
@@ -133,6 +136,7 @@ pub(crate) fn analyse(g: &Graph) -> Analysis {
         fused: HashMap::default(),
         winners: HashMap::default(),
         winner_routers: HashSet::default(),
+        deferred: HashMap::default(),
     };
     modes(g, &mut a);
     work(g, &g.body, &mut a);
@@ -160,6 +164,7 @@ pub(crate) fn analyse(g: &Graph) -> Analysis {
             .filter(|(body, w)| crate::winners::holds(g, &a, &nodes_in, *body, w))
             .collect();
         if a.winners.len() == before {
+            a.deferred = crate::scatters::deferred(g, &a, &nodes_in);
             return a;
         }
         a.kept = vec![false; n];

@@ -359,6 +359,11 @@ struct Plan {
     winners: HashMap<RegionId, (Ident, crate::winners::Winner)>,
     /// Their `min`s and `max`s, with the value each compares.
     winner_routers: HashMap<NodeId, NodeId>,
+    /// Inner loops whose scatter is deferred (see [`crate::scatters`]), by
+    /// body: the list of `(column, adjoint)` pairs, and whether it is
+    /// declared at the top of the forward (the outer loop is in a fused
+    /// loop, whose backward runs there) rather than of the pullback.
+    deferred: HashMap<RegionId, (Ident, bool)>,
 }
 
 fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
@@ -393,6 +398,7 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
         fused_local: HashSet::default(),
         winners: HashMap::default(),
         winner_routers: HashMap::default(),
+        deferred: HashMap::default(),
     };
     let mut winners: Vec<(&RegionId, &crate::winners::Winner)> = a.winners.iter().collect();
     winners.sort_by_key(|(r, _)| **r);
@@ -525,6 +531,20 @@ fn plan(g: &Graph, a: &Analysis, names: &mut Names) -> Plan {
         r = g.regions[r].parent;
     };
     let region_fused: Vec<Option<RegionId>> = (0..g.regions.len()).map(fused_in).collect();
+    // Deferred scatters, but not of a fused loop's own inner loops (its
+    // body's reversal is written apart from its loop's).
+    let mut deferred: Vec<(&RegionId, &crate::scatters::Deferred)> = a.deferred.iter().collect();
+    deferred.sort_by_key(|(r, _)| **r);
+    for (&inner, d) in deferred {
+        if a.fused.contains_key(&d.outer) {
+            continue;
+        }
+        let base = g.vars[d.acc].ident.to_string();
+        let base = base.strip_prefix("__tl_v_").unwrap_or(&base).to_string();
+        let list = names.fresh("noted", Some(&base));
+        p.deferred
+            .insert(inner, (list, region_fused[d.outer].is_some()));
+    }
     let mut nested: HashMap<RegionId, Vec<NodeId>> = HashMap::default();
     let mut ids: Vec<NodeId> = p.tape.keys().copied().collect();
     ids.sort_unstable();
@@ -962,6 +982,14 @@ impl<'a> Forward<'a> {
         for c in &self.plan.counters {
             if let Some((t, _)) = &c.tape {
                 put!(out => let mut #t = __tl::Vec::new(););
+            }
+        }
+        // Lists of deferred scatters reversed in the forward pass.
+        let mut lists: Vec<&(Ident, bool)> = self.plan.deferred.values().collect();
+        lists.sort_by_key(|(l, _)| l.to_string());
+        for (list, in_forward) in lists {
+            if *in_forward {
+                put!(out => let mut #list = __tl::Vec::new(););
             }
         }
         // The winners of loops in no other loop: seen by the pullback also
@@ -1869,6 +1897,13 @@ struct Backward<'g, 'n> {
     /// from a slice bound before it: the read's slice, by node.
     data_reads: HashMap<NodeId, usize>,
     data_slices: Vec<DataSlice>,
+    /// While an outer loop whose inner loop's scatter is deferred is being
+    /// reversed (see [`crate::scatters`]): the inner loop's body, the list
+    /// of `(item, adjoint)` pairs, and the outer item.
+    deferring: Option<(RegionId, Ident, NodeId)>,
+    /// The deferred inner loop's reversal, run row by row after the outer
+    /// loop's.
+    deferred_nest: Option<TokenStream>,
 }
 
 /// A slice of constant data (a parameter the fn does not differentiate nor
@@ -2079,6 +2114,8 @@ impl<'g, 'n> Backward<'g, 'n> {
             forward_reads: HashSet::default(),
             data_reads: HashMap::default(),
             data_slices: Vec::new(),
+            deferring: None,
+            deferred_nest: None,
         }
     }
 }
@@ -2488,6 +2525,17 @@ impl Backward<'_, '_> {
     fn block(&mut self, b: &Block) -> Vec<TokenStream> {
         let g = self.g;
         let mut out = Vec::new();
+        // Lists of deferred scatters reversed in the pullback: one for its
+        // whole run.
+        if b.id == 0 && !self.fusing {
+            let mut lists: Vec<&(Ident, bool)> = self.plan.deferred.values().collect();
+            lists.sort_by_key(|(l, _)| l.to_string());
+            for (list, in_forward) in lists {
+                if !in_forward {
+                    out.push(quote!(let mut #list = __tl::Vec::new();));
+                }
+            }
+        }
         // Counters declared here start from their value at the block's end.
         for c in &self.plan.counters {
             let var = &g.vars[c.var];
@@ -2953,6 +3001,11 @@ impl Backward<'_, '_> {
                 if !self.a.work[l.body.id] {
                     return vec![];
                 }
+                if let Some((inner, active, j)) = self.deferring.clone() {
+                    if inner == l.body.id {
+                        return self.deferred_inner(l, &active, j);
+                    }
+                }
                 let carries = self.carries(l);
                 // A range `start..end` the reversal replays: slices of its
                 // length may be bound; from its start if that is not 0.
@@ -3045,7 +3098,16 @@ impl Backward<'_, '_> {
                 if let Some(taped) = &taped_forward {
                     self.forward_reads.extend(taped.iter().copied());
                 }
+                // An inner loop whose scatter runs after this loop, row by
+                // row (see `crate::scatters`).
+                let deferral = self.deferral(l);
+                let outer_deferring = self.deferring.take();
+                if let (Some((inner, active)), Some(h)) = (&deferral, &l.header) {
+                    self.deferring = Some((*inner, active.clone(), h.item));
+                }
                 let body = self.block(&l.body);
+                let nest = self.deferred_nest.take();
+                self.deferring = outer_deferring;
                 self.forward_reads = saved_reads;
                 let mut bound = Vec::new();
                 // Bound where the range is not empty: every iteration read
@@ -3179,6 +3241,13 @@ impl Backward<'_, '_> {
                                 #(#cursors -= #trips;)*
                             };
                         }
+                        if let (Some((_, active)), Some(nest)) = (&deferral, nest) {
+                            looped = quote! {
+                                #active.clear();
+                                #looped
+                                #nest
+                            };
+                        }
                         if sliced.is_empty() {
                             quote!(#(#bound)* #looped)
                         } else {
@@ -3221,6 +3290,110 @@ impl Backward<'_, '_> {
                 }
             }
             Stmt::Break => vec![],
+        }
+    }
+
+    /// The inner loop of `l` whose scatter is deferred (see
+    /// [`crate::scatters`]), and the list of its `(item, adjoint)` pairs.
+    fn deferral(&mut self, l: &Loop) -> Option<(RegionId, Ident)> {
+        if l.header.is_none() || l.counter.is_some() {
+            return None;
+        }
+        l.body.stmts.iter().find_map(|s| match s {
+            Stmt::Loop(inner) => {
+                let (list, _) = self.plan.deferred.get(&inner.body.id)?;
+                Some((inner.body.id, list.clone()))
+            }
+            _ => None,
+        })
+    }
+
+    /// The deferred inner loop (see [`crate::scatters`]): where the outer
+    /// loop's reversal reaches it, the pair `(j, d_a)` is noted if `d_a` is
+    /// not zero; its reversal is kept for after the outer loop's, each of
+    /// its items running over the noted pairs.
+    fn deferred_inner(&mut self, l: &Loop, active: &Ident, j: NodeId) -> Vec<TokenStream> {
+        let g = self.g;
+        let (Some(h), Some(d)) = (&l.header, self.a.deferred.get(&l.body.id)) else {
+            return vec![];
+        };
+        let acc = d.acc;
+        let item = &g.nodes[h.item].ident;
+        let iter = node_ref(&g.nodes[h.iter]);
+        // Constant data read at the item (`x[n * d + i]`), from a slice
+        // bound before the nest, as the loop's own reversal would: where
+        // the range starts at 0 and the slice does not depend on the
+        // column.
+        let from_zero = matches!(
+            syn::parse2::<syn::Expr>(node_tokens(&g.nodes[h.iter])),
+            Ok(syn::Expr::Range(syn::ExprRange {
+                limits: syn::RangeLimits::HalfOpen(_),
+                start: Some(start),
+                end: Some(_),
+                ..
+            })) if matches!(&*start, syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. })
+                if i.base10_digits() == "0")
+        );
+        let data_from = self.data_slices.len();
+        if from_zero {
+            self.data_candidates(l, None);
+        }
+        let column = g.nodes[j].ident.to_string();
+        let moves: Vec<usize> = (data_from..self.data_slices.len())
+            .filter(|&k| {
+                self.data_slices[k]
+                    .offset
+                    .as_ref()
+                    .is_some_and(|o| o.to_string().split_whitespace().any(|t| t == column))
+            })
+            .collect();
+        self.data_reads.retain(|_, at| !moves.contains(at));
+        let body = self.block(&l.body);
+        let end_id = Ident::new("__tl_end", Span::mixed_site());
+        let mut sliced = Vec::new();
+        for ds in self.data_slices.drain(data_from..) {
+            if !ds.used {
+                continue;
+            }
+            let range = slice_range(self.names, ds.offset.as_ref(), None, &end_id, &mut sliced);
+            let (name, base) = (&ds.name, &ds.base);
+            sliced.push(quote!(let #name = &#base[#range];));
+        }
+        self.data_reads.retain(|_, at| *at < data_from);
+        let d = self.var_d(acc);
+        let da = self.names.local("noted");
+        let j = &g.nodes[j].ident;
+        let zero = self.zero();
+        // Row by row where many columns were noted; with a few, column by
+        // column as the loop was written (a short row does not pay for
+        // reading the list at every add: the svm's 10 classes).
+        let body = quote!({ let mut #d = #da; #(#body)* let _ = #d; });
+        let nest = quote! {
+            if #active.len() >= 16 {
+                for #item in #iter {
+                    for &(#j, #da) in #active.iter() #body
+                }
+            } else {
+                for &(#j, #da) in #active.iter() {
+                    for #item in #iter #body
+                }
+            }
+        };
+        self.deferred_nest = Some(match sliced.is_empty() {
+            true => nest,
+            false => quote! {
+                if !(#iter).is_empty() {
+                    let #end_id = (#iter).end;
+                    #(#sliced)*
+                    #nest
+                }
+            },
+        });
+        // Noted only where the loop's reversal would run: it is skipped
+        // where the sum's adjoint is zero (an inactive ReLU unit).
+        match self.skippable(l).as_deref() == Some(&[acc][..]) {
+            true => vec![quote!(if #d != #zero { #active.push((#j, #d)); })],
+            false => vec![quote!(#active.push((#j, #d));)],
         }
     }
 

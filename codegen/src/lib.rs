@@ -9,7 +9,9 @@
 //! `lower.rs` builds the computational graph, `analyse.rs` decides what the
 //! backward pass visits and reads (with `fuse.rs`, the loops over data
 //! points whose backward runs point by point, and `winners.rs`, the loops
-//! that replay only the iteration that won a running `min` or `max`),
+//! that replay only the iteration that won a running `min` or `max`, and
+//! `scatters.rs`, the inner loops whose column sums are reversed row by
+//! row),
 //! `rules.rs` holds every primitive's local
 //! gradient, and `emit.rs` writes the Rust; any error goes to `fallback.rs`.
 #![forbid(unsafe_code)]
@@ -45,6 +47,7 @@ mod patterns;
 mod reductions;
 mod returns;
 mod rules;
+mod scatters;
 mod sugar;
 mod walks;
 mod winners;
