@@ -100,6 +100,43 @@ fn batch_w_plain<T: Float>(w: &[T], xs: &[T], h: usize) -> T {
     total
 }
 
+/// Two column sums in one loop: the first is deferred, the second walks
+/// its column as before.
+#[differentiable(wrt(w, u))]
+fn two_layers<T: Float>(w: &[T], u: &[T], x: &[T], h: usize) -> T {
+    let d = x.len();
+    let mut out = T::zero();
+    for j in 0..h {
+        let mut a = T::zero();
+        for i in 0..d {
+            a += x[i] * w[i * h + j];
+        }
+        let mut c = T::zero();
+        for i in 0..d {
+            c += x[i] * u[i * h + j];
+        }
+        out += a.max(T::zero()) * c.tanh();
+    }
+    out
+}
+
+#[test]
+fn two_column_sums_in_one_loop() {
+    let mut rng = Rng::new(23);
+    for h in [4, 20] {
+        let (w, u, x) = (
+            rng.point(3 * h, -1.0, 1.0),
+            rng.point(3 * h, -1.0, 1.0),
+            rng.point(3, -1.0, 1.0),
+        );
+        let (gw, gu) = two_layers_grad(&w, &u, &x, h).1;
+        let both: Vec<f64> = w.iter().chain(&u).copied().collect();
+        let g: Vec<f64> = gw.into_iter().chain(gu).collect();
+        let f = |q: &[f64]| two_layers(&q[..3 * h], &q[3 * h..], &x, h);
+        assert_gradient("two_layers", f, &both, &g, 1e-5);
+    }
+}
+
 #[test]
 fn deferred_scatters_add_what_the_column_walk_adds() {
     let mut rng = Rng::new(17);

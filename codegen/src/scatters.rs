@@ -15,8 +15,8 @@
 //!
 //! The conditions, on the graph:
 //! - the outer loop is a `for` over a range without a counter (its items
-//!   integers, kept in the list), and the inner one a `for` without a
-//!   counter directly in its body, straight-line: values, and one
+//!   integers, kept in the list), and the inner one (the first such) a
+//!   `for` without a counter directly in its body, straight-line: values, and one
 //!   assignment `a = a + e` (or `e + a`) to a float `a` of the outer body,
 //!   which the inner body reads nowhere else;
 //! - the inner body reads from the outer body nothing but its item and
@@ -57,6 +57,7 @@ pub(crate) fn deferred(
         if outer.counter.is_some() || !ranged(g, h.iter) {
             return;
         }
+        // One per outer loop: the first.
         for s in &outer.body.stmts {
             let Stmt::Loop(inner) = s else { continue };
             if let Some(acc) = candidate(g, a, nodes_in, outer, inner, h.item) {
@@ -67,6 +68,7 @@ pub(crate) fn deferred(
                         acc,
                     },
                 );
+                break;
             }
         }
     });
