@@ -54,7 +54,7 @@ pub(crate) fn deferred(
     crate::graph::for_each_stmt(&g.body, &mut |s| {
         let Stmt::Loop(outer) = s else { return };
         let Some(h) = &outer.header else { return };
-        if outer.counter.is_some() || !ranged(g, h.iter) {
+        if outer.counter.is_some() || !crate::winners::ranged(g, h.iter) {
             return;
         }
         // One per outer loop: the first.
@@ -193,21 +193,6 @@ fn column(g: &Graph, index: NodeId, j: &str, i: &str) -> bool {
         _ => return false,
     };
     names(&row, i) && !names(&row, j)
-}
-
-/// A `for` over a range: its item is an integer.
-fn ranged(g: &Graph, iter: NodeId) -> bool {
-    let Op::Const { expr, .. } = &g.nodes[iter].op else {
-        return false;
-    };
-    matches!(
-        syn::parse2::<syn::Expr>(expr.clone()),
-        Ok(syn::Expr::Range(syn::ExprRange {
-            start: Some(_),
-            end: Some(_),
-            ..
-        }))
-    )
 }
 
 #[cfg(test)]

@@ -161,8 +161,9 @@ fn winner(g: &Graph, a: &Analysis, nodes_in: &[Vec<NodeId>], l: &Loop) -> Option
     })
 }
 
-/// A `for` over a range: its item is an integer, copied into `win`.
-fn ranged(g: &Graph, iter: NodeId) -> bool {
+/// A `for` over a range: its item is an integer (copied into `win`, or
+/// into the list of a deferred scatter, [`crate::scatters`]).
+pub(crate) fn ranged(g: &Graph, iter: NodeId) -> bool {
     let Op::Const { expr, .. } = &g.nodes[iter].op else {
         return false;
     };
