@@ -2074,6 +2074,24 @@ fn slice_range(
     }
 }
 
+/// A `for` over `start..end` (the iterator node's tokens): `Some(None)`
+/// where it starts at 0, `Some(Some(start))` otherwise; `None` for any
+/// other iterator.
+fn half_open(g: &Graph, iter: NodeId) -> Option<Option<Box<syn::Expr>>> {
+    match syn::parse2::<syn::Expr>(node_tokens(&g.nodes[iter])) {
+        Ok(syn::Expr::Range(syn::ExprRange {
+            limits: syn::RangeLimits::HalfOpen(_),
+            start,
+            end: Some(_),
+            ..
+        })) => Some(start.filter(|s| {
+            !matches!(&**s, syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. })
+                if i.base10_digits() == "0")
+        })),
+        _ => None,
+    }
+}
+
 /// The loop statement whose body is `body`, among a block's own.
 fn find_loop(b: &Block, body: RegionId) -> Option<&Loop> {
     b.stmts.iter().find_map(|s| match s {
@@ -3009,20 +3027,7 @@ impl Backward<'_, '_> {
                 let carries = self.carries(l);
                 // A range `start..end` the reversal replays: slices of its
                 // length may be bound; from its start if that is not 0.
-                let range = l.header.as_ref().and_then(|h| {
-                    match syn::parse2::<syn::Expr>(node_tokens(&g.nodes[h.iter])) {
-                        Ok(syn::Expr::Range(syn::ExprRange {
-                            limits: syn::RangeLimits::HalfOpen(_),
-                            start,
-                            end: Some(_),
-                            ..
-                        })) => Some(start.filter(|s| {
-                            !matches!(&**s, syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. })
-                                if i.base10_digits() == "0")
-                        })),
-                        _ => None,
-                    }
-                });
+                let range = l.header.as_ref().and_then(|h| half_open(g, h.iter));
                 let ranged = range.is_some();
                 // Named per loop: a nested loop's slices are read inside
                 // this one's.
@@ -3141,21 +3146,7 @@ impl Backward<'_, '_> {
                     }
                 }
                 // Constant data read at the item: sliced the same way.
-                for d in self.data_slices.drain(data_from..) {
-                    if !d.used {
-                        continue;
-                    }
-                    let range = slice_range(
-                        self.names,
-                        d.offset.as_ref(),
-                        d.start.as_ref(),
-                        &end_id,
-                        &mut sliced,
-                    );
-                    let (name, base) = (&d.name, &d.base);
-                    sliced.push(quote!(let #name = &#base[#range];));
-                }
-                self.data_reads.retain(|_, at| *at < data_from);
+                self.bind_data_slices(data_from, &end_id, &mut sliced);
                 for key in candidates {
                     let Some(row) = self.rows.remove(&key) else {
                         continue;
@@ -3293,6 +3284,21 @@ impl Backward<'_, '_> {
         }
     }
 
+    /// The `let`s of the data slices registered since `from` that the
+    /// reversal used (`&x[offset..offset + end]`), onto `sliced`; the rest
+    /// are dropped with their reads.
+    fn bind_data_slices(&mut self, from: usize, end: &Ident, sliced: &mut Vec<TokenStream>) {
+        for d in self.data_slices.drain(from..) {
+            if !d.used {
+                continue;
+            }
+            let range = slice_range(self.names, d.offset.as_ref(), d.start.as_ref(), end, sliced);
+            let (name, base) = (&d.name, &d.base);
+            sliced.push(quote!(let #name = &#base[#range];));
+        }
+        self.data_reads.retain(|_, at| *at < from);
+    }
+
     /// The inner loop of `l` whose scatter is deferred (see
     /// [`crate::scatters`]), and the list of its `(item, adjoint)` pairs.
     fn deferral(&mut self, l: &Loop) -> Option<(RegionId, Ident)> {
@@ -3324,16 +3330,7 @@ impl Backward<'_, '_> {
         // bound before the nest, as the loop's own reversal would: where
         // the range starts at 0 and the slice does not depend on the
         // column.
-        let from_zero = matches!(
-            syn::parse2::<syn::Expr>(node_tokens(&g.nodes[h.iter])),
-            Ok(syn::Expr::Range(syn::ExprRange {
-                limits: syn::RangeLimits::HalfOpen(_),
-                start: Some(start),
-                end: Some(_),
-                ..
-            })) if matches!(&*start, syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. })
-                if i.base10_digits() == "0")
-        );
+        let from_zero = matches!(half_open(g, h.iter), Some(None));
         let data_from = self.data_slices.len();
         if from_zero {
             self.data_candidates(l, None);
@@ -3351,15 +3348,7 @@ impl Backward<'_, '_> {
         let body = self.block(&l.body);
         let end_id = Ident::new("__tl_end", Span::mixed_site());
         let mut sliced = Vec::new();
-        for ds in self.data_slices.drain(data_from..) {
-            if !ds.used {
-                continue;
-            }
-            let range = slice_range(self.names, ds.offset.as_ref(), None, &end_id, &mut sliced);
-            let (name, base) = (&ds.name, &ds.base);
-            sliced.push(quote!(let #name = &#base[#range];));
-        }
-        self.data_reads.retain(|_, at| *at < data_from);
+        self.bind_data_slices(data_from, &end_id, &mut sliced);
         let d = self.var_d(acc);
         let da = self.names.local("noted");
         let j = &g.nodes[j].ident;
